@@ -1,0 +1,45 @@
+"""optimlab: the optimizers of deep learning, exact and fast; a library and a lab.
+
+    import numpy as np, optimlab as ol
+    opt = ol.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)   # the lecture's Keras code
+    opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
+"""
+
+from . import presets, rules, schedules
+from .ewma import EWMA, ewma
+from .optimizer import Optimizer
+from .optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    Nadam,
+    RMSprop,
+    get,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EWMA",
+    "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Lion",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "ewma",
+    "get",
+    "presets",
+    "rules",
+    "schedules",
+]

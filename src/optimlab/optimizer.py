@@ -1,0 +1,757 @@
+"""The optimizer runtime: hyperparameters and their validation, the step counter, the per-step
+pipeline, the learning rate as a float or a schedule, ``state_dict`` and ``get_config``.
+
+One call of :meth:`Optimizer.apply_gradients` runs, in this order (Keras's order)::
+
+    check every (gradient, parameter) pair, the gradients' finiteness and the learning rate
+    g = g / loss_scale_factor
+    accumulate: every k-th call updates with the mean of the last k gradients
+    g = -g                                       (maximize)
+    clip (clipnorm | global_clipnorm | clipvalue)
+    weight decay: p = p - lr * wd * p (decoupled) or g = g + wd * p (l2)
+    the rule: p, state = rule(p, g, state)
+    ema = m * ema + (1 - m) * p                  (use_ema; m = 0 on the first update)
+    iterations = iterations + 1
+
+Nothing is changed before every check has passed: a bad gradient, a gradient of the wrong
+shape or dtype, or a schedule that returns a negative learning rate leaves the parameters and
+the optimizer exactly as they were.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import clipping, presets, schedules
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_optional_float,
+)
+from .engines import ENGINES
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+NAN_POLICIES = ("raise", "skip", "propagate")
+_UNSET = object()
+
+
+class _Default:
+    """A default value shown in a signature (``momentum=0.0``) that a preset may replace.
+
+    An argument still holding a ``_Default`` was not passed by the caller, so the preset's
+    default applies; a value passed explicitly always wins.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def preset_default(value: Any) -> Any:
+    """Wrap a signature default so that presets can tell it from an explicit argument."""
+    return _Default(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validators: (name, value) -> normalized value
+# ---------------------------------------------------------------------------------------------
+
+
+def unit_interval_open(name: str, value: Any) -> float:
+    """A decay factor such as beta: a float in [0, 1)."""
+    return check_float(name, value, 0.0, 1.0, high_open=True)
+
+
+def unit_interval_closed(name: str, value: Any) -> float:
+    """A float in [0, 1]."""
+    return check_float(name, value, 0.0, 1.0)
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A float >= 0."""
+    return check_float(name, value, 0.0)
+
+
+def optional_positive(name: str, value: Any) -> float | None:
+    """None (switched off) or a float > 0."""
+    return check_optional_float(name, value, 0.0, low_open=True)
+
+
+def optional_non_negative(name: str, value: Any) -> float | None:
+    """None or a float >= 0."""
+    return check_optional_float(name, value, 0.0)
+
+
+def choice(*choices: Any) -> Callable[[str, Any], Any]:
+    """A validator accepting one of ``choices``."""
+
+    def check(name: str, value: Any) -> Any:
+        return check_choice(name, value, choices)
+
+    return check
+
+
+def _optional_int_at_least(low: int) -> Callable[[str, Any], int | None]:
+    def check(name: str, value: Any) -> int | None:
+        return None if value is None else check_int(name, value, low)
+
+    return check
+
+
+COMMON_HYPERPARAMETERS: dict[str, Callable[[str, Any], Any]] = {
+    "weight_decay": optional_non_negative,
+    "weight_decay_mode": choice("decoupled", "l2"),
+    "clipnorm": optional_positive,
+    "clipvalue": optional_positive,
+    "global_clipnorm": optional_positive,
+    "use_ema": check_bool,
+    "ema_momentum": unit_interval_closed,
+    "ema_overwrite_frequency": _optional_int_at_least(1),
+    "loss_scale_factor": optional_positive,
+    "gradient_accumulation_steps": _optional_int_at_least(1),
+    "maximize": check_bool,
+    "nan_policy": choice(*NAN_POLICIES),
+}
+
+
+def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
+    """A learning rate is a float >= 0, a schedule, or a callable ``step -> float``."""
+    if value is presets.REQUIRED:
+        raise TypeError(
+            f"learning_rate is required with preset={preset!r}: "
+            f"{presets.PEERS[optimizer][preset]} has no default learning rate"
+        )
+    if isinstance(value, schedules.LearningRateSchedule) or (
+        callable(value) and not isinstance(value, numbers.Number)
+    ):
+        return value
+    return check_float("learning_rate", value, 0.0)
+
+
+class Optimizer:
+    """Base class of the Keras-dialect optimizers (:class:`optimlab.SGD`, ...).
+
+    Common keyword arguments (Keras 3's names; defaults depend on ``preset``):
+
+    learning_rate
+        float >= 0, a schedule from :mod:`optimlab.schedules`, or any callable
+        ``step -> float`` evaluated at the number of updates already applied.
+    weight_decay, weight_decay_mode
+        None/0 (off) or a float >= 0; ``"decoupled"``: p = p - lr * wd * p before the rule
+        (Keras, AdamW); ``"l2"``: g = g + wd * p (PyTorch's ``weight_decay``).
+    clipnorm, global_clipnorm, clipvalue
+        at most one; norm clipping per gradient, over all gradients, or elementwise.
+    use_ema, ema_momentum, ema_overwrite_frequency
+        keep ema = m * ema + (1 - m) * p after each update (m = 0 on the first); every
+        ``ema_overwrite_frequency`` updates the parameters are overwritten with it.
+    loss_scale_factor
+        gradients are divided by it first (for a loss that was multiplied by it).
+    gradient_accumulation_steps
+        k: every k-th call updates with the mean of the last k gradients; the other calls
+        only accumulate. ``iterations``, schedules, bias corrections and the EMA all count
+        real updates.
+    maximize
+        ascend instead of descend (PyTorch's flag).
+    nan_policy
+        what a NaN or Inf gradient does: ``"raise"`` (default; nothing changes), ``"skip"``
+        (the call is skipped and counted in ``skipped_steps``), ``"propagate"`` (what the
+        peers do).
+    preset
+        ``"keras"`` (default), ``"torch"`` or ``"optax"``: see :mod:`optimlab.presets`.
+    engine
+        ``"reference"`` (NumPy).
+    """
+
+    #: the update rule (a module of :mod:`optimlab.rules`)
+    rule: Any = None
+    #: hyperparameters of this optimizer beyond the common ones: name -> validator
+    hyperparameters: dict[str, Callable[[str, Any], Any]] = {}
+    #: hyperparameters whose value decides which state buffers exist
+    structural: tuple[str, ...] = ()
+
+    def __init__(self, *, name: str | None = None, preset: str = "keras",
+                 engine: str = "reference", **arguments: Any) -> None:
+        kind = type(self).__name__
+        preset = check_choice("preset", preset, presets.PRESETS)
+        engine = check_choice("engine", engine, tuple(ENGINES))
+        allowed = {"learning_rate", *COMMON_HYPERPARAMETERS, *self.hyperparameters}
+        unknown = sorted(set(arguments) - allowed)
+        if unknown:
+            raise TypeError(
+                f"{kind}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"valid ones: {', '.join(sorted(allowed | {'name', 'preset', 'engine'}))}"
+            )
+        explicit = {k: v for k, v in arguments.items() if not isinstance(v, _Default)}
+        resolved = presets.defaults(kind, preset)
+        resolved.update(explicit)
+        missing = sorted(allowed - set(resolved))
+        if missing:  # pragma: no cover - a preset table bug
+            raise RuntimeError(f"preset {preset!r} of {kind} lacks {missing}")
+
+        object.__setattr__(self, "_preset", preset)
+        object.__setattr__(self, "_config", {})
+        self._conventions = presets.CONVENTIONS[preset]
+        self._engine = ENGINES[engine]
+        self._engine_name = engine
+        self.name = kind if name is None else str(name)
+        self._learning_rate = check_learning_rate(resolved.pop("learning_rate"), preset, kind)
+        for key, value in resolved.items():
+            validator = COMMON_HYPERPARAMETERS.get(key) or self.hyperparameters[key]
+            self._config[key] = validator(key, value)
+        self._check_combinations(self._config)
+        self._reset_state()
+
+    # -- hyperparameters ------------------------------------------------------------------
+
+    def _check_combinations(self, config: dict) -> None:
+        """Cross-argument checks; subclasses extend."""
+        clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if config[k]]
+        if len(clips) > 1:
+            raise ValueError(
+                f"at most one of clipnorm, clipvalue, global_clipnorm may be set, got "
+                + ", ".join(f"{k}={config[k]!r}" for k in clips)
+            )
+        if config["weight_decay"] == 0.0:
+            config["weight_decay"] = None
+        if config["gradient_accumulation_steps"] == 1:
+            config["gradient_accumulation_steps"] = None
+
+    def __getattr__(self, key: str) -> Any:
+        config = self.__dict__.get("_config")
+        if config is not None and key in config:
+            return config[key]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {key!r}")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        config = self.__dict__.get("_config")
+        if config is not None and key in config:
+            validator = COMMON_HYPERPARAMETERS.get(key) or self.hyperparameters[key]
+            value = validator(key, value)
+            new = dict(config, **{key: value})
+            self._check_combinations(new)
+            if self.built:
+                for name in self.structural:
+                    if self._structure(new, name) != self._structure(config, name):
+                        raise ValueError(
+                            f"{key} cannot change from {config[key]!r} to {value!r} after the "
+                            f"optimizer is built: its state buffers depend on it"
+                        )
+                if key in ("use_ema", "gradient_accumulation_steps") and (
+                    bool(new[key]) != bool(config[key])
+                ):
+                    raise ValueError(f"{key} cannot be switched on or off after the build")
+            config.clear()
+            config.update(new)
+            return
+        object.__setattr__(self, key, value)
+
+    @staticmethod
+    def _structure(config: dict, name: str) -> Any:
+        value = config[name]
+        return value > 0 if isinstance(value, float) else value
+
+    @property
+    def preset(self) -> str:
+        """The preset this optimizer was built with."""
+        return self._preset
+
+    @property
+    def engine(self) -> str:
+        """The engine running the rule."""
+        return self._engine_name
+
+    # -- learning rate --------------------------------------------------------------------
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next update (a schedule evaluated at ``iterations``)."""
+        return self._current_learning_rate()
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        self._learning_rate = check_learning_rate(value, self._preset, type(self).__name__)
+
+    @property
+    def learning_rate_schedule(self) -> Any:
+        """The schedule (or callable) given as learning rate, or None for a plain float."""
+        lr = self._learning_rate
+        return None if isinstance(lr, float) else lr
+
+    def _current_learning_rate(self) -> float:
+        lr = self._learning_rate
+        if isinstance(lr, float):
+            return lr
+        value = lr(self.iterations)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"learning rate schedule {lr!r} returned {value!r} at step {self.iterations}; "
+                "it must return a float >= 0"
+            ) from None
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(
+                f"learning rate schedule {lr!r} returned {value!r} at step {self.iterations}; "
+                "it must return a finite float >= 0"
+            )
+        return value
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._params: list[np.ndarray] = []
+        self._index: dict[int, int] = {}
+        self._slots: list[list[np.ndarray | None]] = []
+        self._step_state: list[tuple] = []
+        self._param_steps: list[int] = []
+        self._accumulators: list[np.ndarray] | None = None
+        self._accumulated: list[bool] = []
+        self._ema: list[np.ndarray] | None = None
+        self.iterations = 0
+        self.skipped_steps = 0
+        self._micro_step = 0
+
+    @property
+    def built(self) -> bool:
+        """Whether the optimizer has its parameters (after :meth:`build` or the first update)."""
+        return bool(self._params)
+
+    @property
+    def variables(self) -> list[np.ndarray]:
+        """The tracked parameters, in build order."""
+        return list(self._params)
+
+    def _slot_enabled(self, slot: str, kind: str) -> bool:
+        """Whether an ``optional`` slot exists under the current hyperparameters."""
+        return kind == "required"
+
+    def _slot_initial_value(self, slot: str) -> float:
+        return 0.0
+
+    def build(self, params: Sequence[np.ndarray]) -> None:
+        """Create the state of every parameter (done by the first update if not called)."""
+        if self.built:
+            raise ValueError(
+                f"{self.name} is already built with {len(self._params)} parameters"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError("params must contain at least one parameter, got none")
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            _check_param(p, i)
+            if id(p) in seen:
+                raise ValueError(f"parameter {i} appears twice in params")
+            seen.add(id(p))
+        self._params = params
+        self._index = {id(p): i for i, p in enumerate(params)}
+        self._slots = [
+            [
+                np.full_like(p, self._slot_initial_value(name))
+                if self._slot_enabled(name, kind)
+                else None
+                for name, kind in self.rule.SLOTS
+            ]
+            for p in params
+        ]
+        initial = tuple(v for _, v in getattr(self.rule, "STEP_STATE", ()))
+        per_parameter = self._conventions["step_counting"] == "per_parameter"
+        self._step_state = [initial for _ in (params if per_parameter else params[:1])]
+        self._param_steps = [0 for _ in params]
+        if self._config["gradient_accumulation_steps"]:
+            self._accumulators = [np.zeros_like(p) for p in params]
+            self._accumulated = [False for _ in params]
+        if self._config["use_ema"]:
+            self._ema = [p.copy() for p in params]
+
+    # -- the update -----------------------------------------------------------------------
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, np.ndarray]]) -> None:
+        """Apply one (gradient, parameter) pair per parameter, updating parameters in place.
+
+        ``opt.apply_gradients(zip(grads, params))`` as in Keras. ``zip`` cannot tell when the
+        two lists differ in length; :meth:`apply` can, or write ``zip(grads, params,
+        strict=True)``. A None gradient leaves its parameter (and its state) untouched.
+        """
+        pairs = []
+        for k, pair in enumerate(grads_and_vars):
+            if not (isinstance(pair, tuple | list) and len(pair) == 2):
+                raise TypeError(
+                    f"grads_and_vars item {k} must be a (gradient, parameter) pair, got {pair!r}"
+                )
+            pairs.append((pair[0], pair[1]))
+        self._step(pairs)
+
+    def apply(self, grads: Sequence[Any], params: Sequence[np.ndarray] | None = None) -> None:
+        """Apply ``grads`` to ``params`` (default: the parameters of the build), in place."""
+        grads = list(grads)
+        if params is None:
+            if not self.built:
+                raise ValueError("params must be given on the first call (nothing is built yet)")
+            params = self._params
+        params = list(params)
+        if len(grads) != len(params):
+            raise ValueError(
+                f"got {len(grads)} gradients for {len(params)} parameters; "
+                "there must be exactly one gradient per parameter"
+            )
+        self._step(list(zip(grads, params)))
+
+    def _step(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
+        items = self._checked_pairs(pairs)
+        if not items:
+            return
+        config = self._config
+        grads = [g for _, _, g in items]
+        if config["loss_scale_factor"] is not None:
+            factor = config["loss_scale_factor"]
+            grads = [g / g.dtype.type(factor) for g in grads]
+        if config["nan_policy"] != "propagate":
+            bad = [(k, g) for k, g in enumerate(grads) if not np.isfinite(g).all()]
+            if bad:
+                if config["nan_policy"] == "skip":
+                    self.skipped_steps += 1
+                    return
+                k, g = bad[0]
+                count = int(g.size - np.isfinite(g).sum())
+                raise FloatingPointError(
+                    f"gradient {items[k][0] if items[k][0] is not None else k} has {count} "
+                    f"non-finite value(s) (NaN or Inf); nothing was changed. Pass "
+                    f"nan_policy='skip' to skip such steps or 'propagate' to apply them"
+                )
+        k = config["gradient_accumulation_steps"]
+        updating = not k or self._micro_step == k - 1
+        lr = self._current_learning_rate() if updating else 0.0
+
+        if not self.built:
+            self.build([p for _, p, _ in items])
+            items = [(self._index[id(p)], p, g) for (_, p, _), g in zip(items, grads)]
+        else:
+            items = [(i, p, g) for (i, p, _), g in zip(items, grads)]
+
+        if k:
+            if not updating:
+                for i, _, g in items:
+                    self._accumulators[i] += g
+                    self._accumulated[i] = True
+                self._micro_step += 1
+                return
+            merged = {i: (p, g) for i, p, g in items}
+            items = []
+            for i, acc in enumerate(self._accumulators):
+                if i in merged or self._accumulated[i]:
+                    g = merged[i][1] if i in merged else np.zeros_like(acc)
+                    items.append((i, self._params[i], (g + acc) / g.dtype.type(k)))
+                acc[...] = 0.0
+                self._accumulated[i] = False
+            self._micro_step = 0
+        self._update(items, lr)
+
+    def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
+        config = self._config
+        grads = [g for _, _, g in items]
+        if config["maximize"]:
+            grads = [-g for g in grads]
+        style = self._conventions["clip_style"]
+        if config["clipnorm"]:
+            grads = clipping.clip_by_norm(grads, config["clipnorm"], style)
+        elif config["global_clipnorm"]:
+            grads = clipping.clip_by_global_norm(grads, config["global_clipnorm"], style)
+        elif config["clipvalue"]:
+            grads = clipping.clip_by_value(grads, config["clipvalue"])
+        wd = config["weight_decay"]
+        decoupled = wd is not None and config["weight_decay_mode"] == "decoupled"
+        if wd is not None and not decoupled:
+            grads = [g + g.dtype.type(wd) * p for (_, p, _), g in zip(items, grads)]
+
+        per_parameter = self._conventions["step_counting"] == "per_parameter"
+        if not per_parameter:  # one step count for all: the scalars are computed once
+            shared = self._step_scalars(0, self.iterations + 1, lr)
+        for (i, p, _), g in zip(items, grads):
+            self._param_steps[i] += 1
+            if decoupled:
+                p -= p * p.dtype.type(wd * lr)
+            scalars = self._step_scalars(i, self._param_steps[i], lr) if per_parameter else shared
+            self._engine.apply(self.rule, p, g, self._slots[i], scalars)
+
+        if self._ema is not None:
+            m = 0.0 if self.iterations == 0 else config["ema_momentum"]
+            for p, avg in zip(self._params, self._ema):
+                avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
+            freq = config["ema_overwrite_frequency"]
+            if freq and (self.iterations + 1) % freq == 0:
+                for p, avg in zip(self._params, self._ema):
+                    p[...] = avg
+        self.iterations += 1
+
+    def _step_scalars(self, k: int, t: int, lr: float) -> tuple:
+        """The rule's per-step scalars for step ``t``, advancing step state ``k`` if any."""
+        hyper = self._rule_hyperparameters()
+        if hasattr(self.rule, "STEP_STATE"):
+            scalars, self._step_state[k] = self.rule.scalars(t, lr, self._step_state[k], **hyper)
+            return scalars
+        return self.rule.scalars(t, lr, **hyper)
+
+    def _rule_hyperparameters(self) -> dict:
+        """The keyword arguments of ``rule.scalars`` (subclasses map their names)."""
+        return {key: self._config[key] for key in self.hyperparameters}
+
+    def _checked_pairs(self, pairs):
+        """Validate every pair before anything changes; returns (index or None, p, g)."""
+        out = []
+        seen: set[int] = set()
+        for k, (g, p) in enumerate(pairs):
+            if g is None:
+                continue
+            _check_param(p, k)
+            if id(p) in seen:
+                raise ValueError(f"parameter {k} appears twice in this update")
+            seen.add(id(p))
+            if self.built and id(p) not in self._index:
+                raise ValueError(
+                    f"parameter {k} (shape {p.shape}, {p.dtype}) is not one of the "
+                    f"{len(self._params)} parameters this optimizer was built with; build it "
+                    "with all of them first: optimizer.build(params)"
+                )
+            out.append((self._index.get(id(p)), p, _checked_gradient(g, p, k)))
+        return out
+
+    # -- EMA --------------------------------------------------------------------------------
+
+    @property
+    def ema(self) -> list[np.ndarray] | None:
+        """The exponential moving averages of the parameters (``use_ema=True``), or None."""
+        return None if self._ema is None else list(self._ema)
+
+    def finalize_variable_values(self, params: Sequence[np.ndarray] | None = None) -> None:
+        """Overwrite the parameters with their moving averages (Keras calls this at the end of
+        ``fit``); does nothing without ``use_ema``."""
+        if self._ema is None:
+            return
+        targets = self._params if params is None else list(params)
+        for p in targets:
+            if id(p) not in self._index:
+                raise ValueError("finalize_variable_values got a parameter it does not track")
+            p[...] = self._ema[self._index[id(p)]]
+
+    # -- configuration --------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        """Every constructor argument, resolved (JSON-serializable); ``from_config`` rebuilds."""
+        config = {"name": self.name, "preset": self._preset, "engine": self._engine_name}
+        lr = self._learning_rate
+        if isinstance(lr, float):
+            config["learning_rate"] = lr
+        elif isinstance(lr, schedules.LearningRateSchedule):
+            config["learning_rate"] = schedules.serialize(lr)
+        else:
+            raise TypeError(
+                f"learning_rate {lr!r} is a plain callable and cannot be serialized; use a "
+                "schedule from optimlab.schedules"
+            )
+        config.update(self._config)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        """Build an optimizer from :meth:`get_config`'s output."""
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = schedules.deserialize(lr)
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in self._config.items()
+            if k in self.hyperparameters and not k.endswith(("_style", "_mode"))
+        )
+        return (
+            f"{type(self).__name__}(learning_rate={self._learning_rate!r}, {shown}, "
+            f"preset={self._preset!r})"
+        )
+
+    # -- state_dict -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-identically: config, counters, learning rate
+        (with a stateful schedule's state) and every state buffer, as copies."""
+        slots = {}
+        if self.built:
+            for i, buffers in enumerate(self._slots):
+                for (name, _), buf in zip(self.rule.SLOTS, buffers, strict=True):
+                    if buf is not None:
+                        slots[f"{name}/{i}"] = buf.copy()
+        sched_state = None
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            sched_state = self._learning_rate.state_dict()
+        return {
+            "optimizer": type(self).__name__,
+            "config": self.get_config(),
+            "iterations": self.iterations,
+            "skipped_steps": self.skipped_steps,
+            "micro_step": self._micro_step,
+            "num_params": len(self._params),
+            "shapes": [list(p.shape) for p in self._params],
+            "dtypes": [p.dtype.str for p in self._params],
+            "param_steps": list(self._param_steps),
+            "step_state": [list(s) for s in self._step_state],
+            "schedule_state": sched_state,
+            "slots": slots,
+            "accumulators": None if self._accumulators is None
+            else [a.copy() for a in self._accumulators],
+            "accumulated": list(self._accumulated),
+            "ema": None if self._ema is None else [a.copy() for a in self._ema],
+        }
+
+    def load_state_dict(self, state: dict, params: Sequence[np.ndarray] | None = None) -> None:
+        """Restore :meth:`state_dict`'s output. The optimizer must be built (pass ``params`` to
+        build it now). Everything is checked before anything is replaced."""
+        if not isinstance(state, dict) or "config" not in state:
+            raise ValueError("state must be a dict produced by Optimizer.state_dict()")
+        if state.get("optimizer") != type(self).__name__:
+            raise ValueError(
+                f"state was saved by {state.get('optimizer')!r}, cannot load into "
+                f"{type(self).__name__}"
+            )
+        if params is not None:
+            if self.built:
+                raise ValueError("the optimizer is already built; call load_state_dict(state)")
+        elif not self.built and state["num_params"]:
+            raise ValueError(
+                "the optimizer is not built: pass its parameters, "
+                "optimizer.load_state_dict(state, params)"
+            )
+        probe = type(self).from_config(state["config"])  # validates the config
+        plist = list(params) if params is not None else self._params
+        n = state["num_params"]
+        if len(plist) != n:
+            raise ValueError(f"state holds {n} parameters, the optimizer has {len(plist)}")
+        for i, p in enumerate(plist):
+            _check_param(p, i)
+            if list(p.shape) != list(state["shapes"][i]) or p.dtype.str != state["dtypes"][i]:
+                raise ValueError(
+                    f"parameter {i} has shape {p.shape} and dtype {p.dtype}, the state was saved "
+                    f"for shape {tuple(state['shapes'][i])} and dtype "
+                    f"{np.dtype(state['dtypes'][i])}"
+                )
+        probe.build(plist) if n else None
+        expected = set()
+        if n:
+            for i, buffers in enumerate(probe._slots):
+                for (name, _), buf in zip(probe.rule.SLOTS, buffers):
+                    if buf is not None:
+                        expected.add(f"{name}/{i}")
+        got = set(state["slots"])
+        if got != expected:
+            raise ValueError(
+                f"state buffers do not match the optimizer: missing {sorted(expected - got)}, "
+                f"unexpected {sorted(got - expected)}"
+            )
+        for key in expected:
+            name, i = key.rsplit("/", 1)
+            ref = plist[int(i)]
+            arr = np.asarray(state["slots"][key])
+            if arr.shape != ref.shape or arr.dtype != ref.dtype:
+                raise ValueError(
+                    f"state buffer {key} has shape {arr.shape} and dtype {arr.dtype}, expected "
+                    f"{ref.shape} and {ref.dtype}"
+                )
+        for what, present in (("accumulators", probe._accumulators), ("ema", probe._ema)):
+            if (state.get(what) is None) != (present is None):
+                raise ValueError(f"state {what} do not match the optimizer's configuration")
+            if present is not None:
+                for i, (arr, ref) in enumerate(zip(state[what], plist, strict=True)):
+                    arr = np.asarray(arr)
+                    if arr.shape != ref.shape or arr.dtype != ref.dtype:
+                        raise ValueError(f"state {what}[{i}] has the wrong shape or dtype")
+        if state.get("schedule_state") and isinstance(
+            probe._learning_rate, schedules.LearningRateSchedule
+        ):
+            probe._learning_rate.load_state_dict(state["schedule_state"])
+
+        # Everything checked: adopt the probe's configuration and the saved buffers.
+        object.__setattr__(self, "_config", probe._config)
+        self._preset = probe._preset
+        self._conventions = probe._conventions
+        self._engine = probe._engine
+        self._engine_name = probe._engine_name
+        self.name = probe.name
+        self._learning_rate = probe._learning_rate
+        if params is not None or not self.built:
+            self._reset_state()
+            if n:
+                self.build(plist)
+        for key, arr in state["slots"].items():
+            name, i = key.rsplit("/", 1)
+            names = [s for s, _ in self.rule.SLOTS]
+            self._slots[int(i)][names.index(name)][...] = arr
+        self.iterations = int(state["iterations"])
+        self.skipped_steps = int(state["skipped_steps"])
+        self._micro_step = int(state["micro_step"])
+        self._param_steps = [int(s) for s in state["param_steps"]]
+        self._step_state = [tuple(float(x) for x in s) for s in state["step_state"]]
+        if self._accumulators is not None:
+            for dst, src in zip(self._accumulators, state["accumulators"]):
+                dst[...] = src
+            self._accumulated = [bool(x) for x in state["accumulated"]]
+        if self._ema is not None:
+            for dst, src in zip(self._ema, state["ema"]):
+                dst[...] = src
+
+    # -- files ----------------------------------------------------------------------------
+
+    def save(self, path, params: Sequence[np.ndarray] | None = None) -> None:
+        """Write the optimizer state (and, if given, the parameters) to ``path`` atomically,
+        without pickle; see :func:`optimlab.checkpoint.save`."""
+        from . import checkpoint
+
+        checkpoint.save(path, self, params=params)
+
+    def load(self, path, params: Sequence[np.ndarray] | None = None) -> None:
+        """Restore the state written by :meth:`save` (verified before anything changes)."""
+        from . import checkpoint
+
+        checkpoint.restore(path, self, params=params)
+
+
+def _check_param(p: Any, k: int) -> None:
+    if not isinstance(p, np.ndarray):
+        raise TypeError(
+            f"parameter {k} must be a NumPy array (float32 or float64), got {type(p).__name__}"
+        )
+    if p.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"parameter {k} must have dtype float32 or float64, got {p.dtype}")
+    if not p.flags.writeable:
+        raise ValueError(f"parameter {k} is read-only; the optimizer updates it in place")
+
+
+def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
+    if isinstance(g, np.ndarray):
+        if g.dtype != p.dtype:
+            raise TypeError(
+                f"gradient {k} has dtype {g.dtype} but its parameter has {p.dtype}; "
+                f"cast it first (g.astype(np.{p.dtype}))"
+            )
+    else:
+        try:
+            g = np.asarray(g, dtype=p.dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"gradient {k} must be an array of numbers, got {type(g).__name__}"
+            ) from None
+    if g.shape != p.shape:
+        raise ValueError(
+            f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}"
+        )
+    return g

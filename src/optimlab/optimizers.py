@@ -1,0 +1,299 @@
+"""The optimizers of the lecture in the Keras dialect: Keras 3's keyword names and defaults,
+``apply_gradients(zip(grads, params))`` updating float32/float64 NumPy arrays in place.
+
+Each class is one rule of :mod:`optimlab.rules` plus its hyperparameters; the runtime
+(:class:`optimlab.optimizer.Optimizer`) does the rest. ``preset="torch"`` or ``"optax"``
+switches defaults *and* formulas to that library's (:mod:`optimlab.presets`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from . import rules
+from ._validation import check_bool, check_optional_float
+from .optimizer import (
+    Optimizer,
+    choice,
+    non_negative,
+    preset_default as D,
+    unit_interval_closed,
+    unit_interval_open,
+)
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "Adamax",
+    "Adadelta",
+    "Lion",
+    "OPTIMIZERS",
+    "get",
+]
+
+
+class _RuleOptimizer(Optimizer):
+    """Maps the configuration onto the keyword arguments of ``rule.scalars``."""
+
+    def _rule_hyperparameters(self) -> dict:
+        names = _scalar_arguments(self.rule)
+        config = self._config
+        out = {k: config[k] for k in names if k in config}
+        if "lr_outside" in names:
+            out["lr_outside"] = config["momentum_style"] == "lr_outside"
+        return out
+
+
+_SIGNATURES: dict[Any, tuple[str, ...]] = {}
+
+
+def _scalar_arguments(rule) -> tuple[str, ...]:
+    if rule not in _SIGNATURES:
+        params = inspect.signature(rule.scalars).parameters.values()
+        _SIGNATURES[rule] = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+    return _SIGNATURES[rule]
+
+
+def _momentum_style(name: str, value: Any) -> str:
+    return choice("lr_inside", "lr_outside")(name, value)
+
+
+class SGD(_RuleOptimizer):
+    """Gradient descent, with momentum or Nesterov momentum (the lecture's Keras code)::
+
+        SGD(learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD")
+
+    plain ``p = p - lr * g``; momentum ``v = momentum * v - lr * g; p = p + v``; Nesterov
+    ``p = p + momentum * v - lr * g`` (the look-ahead folded into the step).
+    ``momentum_style="lr_outside"`` (preset torch/optax) keeps lr out of the buffer:
+    ``b = momentum * b + (1 - dampening) * g; p = p - lr * b``. See :mod:`optimlab.rules.sgd`.
+    """
+
+    rule = rules.sgd
+    hyperparameters = {
+        "momentum": unit_interval_open,
+        "nesterov": check_bool,
+        "dampening": unit_interval_closed,
+        "momentum_style": _momentum_style,
+    }
+    structural = ("momentum",)
+
+    def __init__(self, learning_rate=D(0.01), momentum=D(0.0), nesterov=D(False), name="SGD",
+                 *, dampening=D(0.0), momentum_style=D("lr_inside"), preset="keras",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
+                         dampening=dampening, momentum_style=momentum_style, name=name,
+                         preset=preset, **kwargs)
+
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        if config["nesterov"] and config["momentum"] == 0.0:
+            raise ValueError(
+                "nesterov=True requires momentum > 0, got momentum=0.0 (Nesterov momentum "
+                "without momentum is plain SGD; the lecture uses momentum=0.9)"
+            )
+        if config["nesterov"] and config["dampening"] != 0.0:
+            raise ValueError(
+                f"nesterov=True requires dampening=0, got dampening={config['dampening']!r}"
+            )
+
+    def _slot_enabled(self, slot: str, kind: str) -> bool:
+        return self._config["momentum"] > 0.0
+
+
+class Adagrad(_RuleOptimizer):
+    """Adagrad: ``G = G + g^2; p = p - lr * g / sqrt(G + epsilon)``, a per-parameter learning
+    rate that favours rarely updated (sparse) features. See :mod:`optimlab.rules.adagrad`."""
+
+    rule = rules.adagrad
+    hyperparameters = {
+        "initial_accumulator_value": non_negative,
+        "epsilon": non_negative,
+        "lr_decay": non_negative,
+        "epsilon_in_sqrt": check_bool,
+    }
+
+    def __init__(self, learning_rate=D(0.001), initial_accumulator_value=D(0.1),
+                 epsilon=D(1e-7), *, lr_decay=D(0.0), epsilon_in_sqrt=D(True),
+                 name="Adagrad", preset="keras", **kwargs):
+        super().__init__(learning_rate=learning_rate,
+                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
+                         lr_decay=lr_decay, epsilon_in_sqrt=epsilon_in_sqrt, name=name,
+                         preset=preset, **kwargs)
+
+    def _slot_initial_value(self, slot: str) -> float:
+        return self._config["initial_accumulator_value"]
+
+
+class RMSprop(_RuleOptimizer):
+    """RMSprop: ``v = rho * v + (1 - rho) * g^2; p = p - lr * g / sqrt(v + epsilon)``, with
+    optional momentum and centering. See :mod:`optimlab.rules.rmsprop`."""
+
+    rule = rules.rmsprop
+    hyperparameters = {
+        "rho": unit_interval_open,
+        "momentum": unit_interval_open,
+        "epsilon": non_negative,
+        "centered": check_bool,
+        "epsilon_in_sqrt": check_bool,
+        "momentum_style": _momentum_style,
+    }
+    structural = ("momentum", "centered")
+
+    def __init__(self, learning_rate=D(0.001), rho=D(0.9), momentum=D(0.0), epsilon=D(1e-7),
+                 centered=D(False), *, epsilon_in_sqrt=D(True), momentum_style=D("lr_inside"),
+                 name="RMSprop", preset="keras", **kwargs):
+        super().__init__(learning_rate=learning_rate, rho=rho, momentum=momentum,
+                         epsilon=epsilon, centered=centered, epsilon_in_sqrt=epsilon_in_sqrt,
+                         momentum_style=momentum_style, name=name, preset=preset, **kwargs)
+
+    def _slot_enabled(self, slot: str, kind: str) -> bool:
+        if slot == "average_gradient":
+            return self._config["centered"]
+        if slot == "momentum":
+            return self._config["momentum"] > 0.0
+        return True
+
+
+class Adam(_RuleOptimizer):
+    """Adam with bias correction: ``m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    p = p - lr * m_hat / (sqrt(v_hat) + epsilon)``; AMSGrad and the epsilon placement of each
+    peer as options. See :mod:`optimlab.rules.adam`."""
+
+    rule = rules.adam
+    hyperparameters = {
+        "beta_1": unit_interval_open,
+        "beta_2": unit_interval_open,
+        "epsilon": non_negative,
+        "amsgrad": check_bool,
+        "bias_correction": check_bool,
+        "epsilon_style": choice("hat", "paper"),
+        "amsgrad_max": choice("raw", "corrected"),
+    }
+    structural = ("amsgrad",)
+
+    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
+                 epsilon=D(1e-7), amsgrad=D(False), *, bias_correction=D(True),
+                 epsilon_style=D("hat"), amsgrad_max=D("raw"), name=None, preset="keras",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, bias_correction=bias_correction,
+                         epsilon_style=epsilon_style, amsgrad_max=amsgrad_max,
+                         name=name, preset=preset, **kwargs)
+
+    def _slot_enabled(self, slot: str, kind: str) -> bool:
+        return kind == "required" or self._config["amsgrad"]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019):
+    ``p = p - lr * wd * p`` before the Adam step. Defaults: wd 0.004 (Keras), 0.01 (PyTorch),
+    1e-4 (optax)."""
+
+    def __init__(self, learning_rate=D(0.001), weight_decay=D(0.004), beta_1=D(0.9),
+                 beta_2=D(0.999), epsilon=D(1e-7), amsgrad=D(False), **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad, **kwargs)
+
+    def _check_combinations(self, config: dict) -> None:
+        if config["weight_decay"] is None:
+            raise ValueError("weight_decay must be a float >= 0 for AdamW, got None")
+        if config["weight_decay_mode"] != "decoupled":
+            raise ValueError(
+                "AdamW applies decoupled weight decay, got weight_decay_mode='l2'; use "
+                "Adam(weight_decay=..., weight_decay_mode='l2') for L2 regularization"
+            )
+        super()._check_combinations(config)
+
+
+def _momentum_decay(name: str, value: Any) -> float | None:
+    return check_optional_float(name, value, 0.0)
+
+
+class Nadam(_RuleOptimizer):
+    """Nadam: Adam with Nesterov momentum and a momentum schedule
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96^(t * momentum_decay))`` (Keras: momentum_decay=1,
+    PyTorch: 0.004, optax: None = constant beta_1). See :mod:`optimlab.rules.nadam`."""
+
+    rule = rules.nadam
+    hyperparameters = {
+        "beta_1": unit_interval_open,
+        "beta_2": unit_interval_open,
+        "epsilon": non_negative,
+        "momentum_decay": _momentum_decay,
+    }
+
+    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
+                 epsilon=D(1e-7), *, momentum_decay=D(1.0), name="Nadam", preset="keras",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, momentum_decay=momentum_decay, name=name,
+                         preset=preset, **kwargs)
+
+
+class Adamax(_RuleOptimizer):
+    """Adamax: Adam with the infinity norm, ``u = max(beta_2 * u, |g|)``. See
+    :mod:`optimlab.rules.adamax`."""
+
+    rule = rules.adamax
+    hyperparameters = {
+        "beta_1": unit_interval_open,
+        "beta_2": unit_interval_open,
+        "epsilon": non_negative,
+        "epsilon_in_max": check_bool,
+    }
+
+    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
+                 epsilon=D(1e-7), *, epsilon_in_max=D(False), name="Adamax", preset="keras",
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, epsilon_in_max=epsilon_in_max, name=name,
+                         preset=preset, **kwargs)
+
+
+class Adadelta(_RuleOptimizer):
+    """Adadelta: ``delta = sqrt(a + eps) / sqrt(v + eps) * g``, an update in the units of the
+    parameter. See :mod:`optimlab.rules.adadelta`."""
+
+    rule = rules.adadelta
+    hyperparameters = {"rho": unit_interval_open, "epsilon": non_negative}
+
+    def __init__(self, learning_rate=D(0.001), rho=D(0.95), epsilon=D(1e-7), *,
+                 name="Adadelta", preset="keras", **kwargs):
+        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, name=name,
+                         preset=preset, **kwargs)
+
+
+class Lion(_RuleOptimizer):
+    """Lion: ``p = p - lr * sign(beta_1 * m + (1 - beta_1) * g); m = beta_2 * m +
+    (1 - beta_2) * g``. See :mod:`optimlab.rules.lion`."""
+
+    rule = rules.lion
+    hyperparameters = {"beta_1": unit_interval_closed, "beta_2": unit_interval_open}
+
+    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.99), *, name="Lion",
+                 preset="keras", **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, name=name,
+                         preset=preset, **kwargs)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
+                                  Lion)
+}
+
+
+def get(name: str, **kwargs: Any) -> Optimizer:
+    """Build an optimizer by name (case-insensitive): ``get("adam", learning_rate=1e-2)``."""
+    lookup = {k.lower(): cls for k, cls in OPTIMIZERS.items()}
+    cls = lookup.get(str(name).lower())
+    if cls is None:
+        raise ValueError(
+            f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}"
+        )
+    return cls(**kwargs)

@@ -1,0 +1,34 @@
+"""The update rules: one small pure function per optimizer.
+
+Each rule module has two functions and one table:
+
+``SLOTS``
+    the per-parameter state buffers the rule reads and writes, in order (``optional`` ones exist
+    only with an option switched on, e.g. AMSGrad's running maximum).
+``scalars(t, lr, **hyperparameters) -> tuple``
+    the per-step numbers that do not depend on the element (bias corrections, the step size),
+    computed once per step on the host with Python floats (``math``), so that they never promote
+    a float32 computation to float64.
+``update(p, g, *slots, *scalars) -> (p, *slots)``
+    the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
+    It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum`` and ``np.sign``, so the
+    same function runs on whole NumPy arrays (the reference engine) and on single numbers.
+
+Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
+the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
+"""
+
+from . import adadelta, adagrad, adam, adamax, lion, nadam, rmsprop, sgd
+
+RULES = {
+    "sgd": sgd,
+    "adagrad": adagrad,
+    "rmsprop": rmsprop,
+    "adam": adam,
+    "nadam": nadam,
+    "adamax": adamax,
+    "adadelta": adadelta,
+    "lion": lion,
+}
+
+__all__ = ["RULES", "adadelta", "adagrad", "adam", "adamax", "lion", "nadam", "rmsprop", "sgd"]

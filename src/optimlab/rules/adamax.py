@@ -1,0 +1,30 @@
+"""Adamax (Kingma & Ba 2015, section 7.1): Adam with the L2 norm of past gradients replaced by
+the infinity norm, an exponentially weighted maximum::
+
+    m = beta_1 * m + (1 - beta_1) * g
+    u = max(beta_2 * u, |g| + epsilon);  p = p - lr / bc1 * m / u           (PyTorch, optax)
+    u = max(beta_2 * u, |g|);            p = p - lr / bc1 * m / (u + epsilon) (Keras)
+
+No bias correction is needed for u (the maximum is not biased towards zero).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOTS = (("m", "required"), ("u", "required"))
+
+
+def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max):
+    """Per-step numbers: (lr / bc1, beta_1, beta_2, epsilon, epsilon_in_max)."""
+    return (lr / (1.0 - beta_1**t), beta_1, beta_2, epsilon, bool(epsilon_in_max))
+
+
+def update(p, g, m, u, step_size, beta_1, beta_2, epsilon, epsilon_in_max):
+    """One Adamax update; returns ``(p, m, u)``."""
+    m = beta_1 * m + (1.0 - beta_1) * g
+    if epsilon_in_max:
+        u = np.maximum(beta_2 * u, np.abs(g) + epsilon)
+        return p - step_size * m / u, m, u
+    u = np.maximum(beta_2 * u, np.abs(g))
+    return p - step_size * m / (u + epsilon), m, u

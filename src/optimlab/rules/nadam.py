@@ -1,0 +1,48 @@
+"""Nadam (Dozat 2016): Adam with Nesterov momentum, i.e. the first moment is looked ahead one
+step. With a momentum schedule mu_t and the running product P_t = mu_1 * ... * mu_t::
+
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g^2
+    m_hat = mu_{t+1} * m / (1 - P_{t+1}) + (1 - mu_t) * g / (1 - P_t)
+    p = p - lr * m_hat / (sqrt(v / bc2) + epsilon)
+
+The schedule is mu_t = beta_1 * (1 - 0.5 * 0.96^(t * momentum_decay)):
+Keras uses momentum_decay = 1 (mu_t reaches beta_1 within about 100 steps), PyTorch 0.004
+(mu_t is still far below beta_1 after thousands of steps), and optax a constant mu_t = beta_1
+(``momentum_decay=None``), which turns m_hat into beta_1 * m / (1 - beta_1^(t+1)) +
+(1 - beta_1) * g / (1 - beta_1^t).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOTS = (("m", "required"), ("v", "required"))
+STEP_STATE = (("mu_product", 1.0),)
+
+
+def momentum_at(t, beta_1, momentum_decay):
+    """mu_t = beta_1 * (1 - 0.5 * 0.96^(t * momentum_decay)); beta_1 when momentum_decay is None."""
+    if momentum_decay is None:
+        return beta_1
+    return beta_1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+def scalars(t, lr, step_state, *, beta_1, beta_2, epsilon, momentum_decay):
+    """Per-step numbers ``(c_g, c_m, beta_1, beta_2, inv_bc2, epsilon)`` with
+    p = p - (c_g * g + c_m * m) / (sqrt(v * inv_bc2) + epsilon), and the advanced step state."""
+    (mu_product,) = step_state
+    mu_t = momentum_at(t, beta_1, momentum_decay)
+    mu_next = momentum_at(t + 1, beta_1, momentum_decay)
+    mu_product = mu_product * mu_t
+    c_g = lr * (1.0 - mu_t) / (1.0 - mu_product)
+    c_m = lr * mu_next / (1.0 - mu_product * mu_next)
+    inv_bc2 = 1.0 / (1.0 - beta_2**t)
+    return (c_g, c_m, beta_1, beta_2, inv_bc2, epsilon), (mu_product,)
+
+
+def update(p, g, m, v, c_g, c_m, beta_1, beta_2, inv_bc2, epsilon):
+    """One Nadam update; returns ``(p, m, v)``."""
+    m = beta_1 * m + (1.0 - beta_1) * g
+    v = beta_2 * v + (1.0 - beta_2) * (g * g)
+    return p - (c_g * g + c_m * m) / (np.sqrt(v * inv_bc2) + epsilon), m, v

@@ -1,0 +1,60 @@
+"""RMSprop (Hinton, Coursera lecture 6e, 2012): Adagrad with the sum of squares replaced by an
+exponentially weighted moving average, so the effective learning rate no longer vanishes::
+
+    v = rho * v + (1 - rho) * g^2
+    d = v                                      (plain)
+    d = v - gbar^2,  gbar = rho * gbar + (1 - rho) * g      (centered: a variance estimate)
+    s = g / sqrt(d + epsilon)                  (epsilon inside the root: Keras, optax)
+    s = g / (sqrt(d) + epsilon)                (epsilon outside: PyTorch)
+
+then, without momentum ``p = p - lr * s``; with momentum
+
+    b = momentum * b + lr * s;  p = p - b      (lr inside the buffer: Keras, optax)
+    b = momentum * b + s;       p = p - lr * b (lr outside: PyTorch)
+
+The lecture writes p = p - lr * g / sqrt(v + epsilon) with rho = 0.95.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOTS = (("velocity", "required"), ("average_gradient", "optional"), ("momentum", "optional"))
+
+
+def scalars(t, lr, *, rho, momentum, centered, epsilon, epsilon_in_sqrt, lr_outside):
+    """Per-step numbers: (lr, rho, momentum, epsilon, centered, epsilon_in_sqrt, lr_outside,
+    use_momentum)."""
+    return (
+        lr,
+        rho,
+        momentum,
+        epsilon,
+        bool(centered),
+        bool(epsilon_in_sqrt),
+        bool(lr_outside),
+        momentum > 0.0,
+    )
+
+
+def update(
+    p, g, v, gbar, buf, lr, rho, momentum, epsilon, centered, epsilon_in_sqrt, lr_outside,
+    use_momentum,
+):
+    """One RMSprop update; returns ``(p, v, gbar, buf)`` (None for absent buffers)."""
+    v = rho * v + (1.0 - rho) * (g * g)
+    d = v
+    if centered:
+        gbar = rho * gbar + (1.0 - rho) * g
+        d = v - gbar * gbar
+    if epsilon_in_sqrt:
+        s = g / np.sqrt(d + epsilon)
+    else:
+        s = g / (np.sqrt(d) + epsilon)
+    if not use_momentum:
+        return p - lr * s, v, gbar, buf
+    if lr_outside:
+        buf = momentum * buf + s
+        return p - lr * buf, v, gbar, buf
+    buf = momentum * buf + lr * s
+    return p - buf, v, gbar, buf

@@ -1,0 +1,48 @@
+"""Stochastic gradient descent, with momentum and Nesterov momentum.
+
+Plain (the lecture's first equation)::
+
+    p = p - lr * g
+
+Momentum, "lr inside the buffer" (the lecture, Keras, Sutskever et al. 2013)::
+
+    v = momentum * v - lr * g
+    p = p + v                                  (nesterov=False)
+    p = p + momentum * v - lr * g              (nesterov=True)
+
+Momentum, "lr outside the buffer" (PyTorch, optax.sgd)::
+
+    b = momentum * b + (1 - dampening') * g    (dampening' = 0 on a parameter's first update)
+    p = p - lr * b                             (nesterov=False)
+    p = p - lr * (g + momentum * b)            (nesterov=True)
+
+The lecture writes the velocity with the opposite sign, v = beta*v + lr*g and w = w - v; the
+Keras buffer above is its negative. For a constant lr the two conventions give identical
+trajectories (v = -lr * b); after a learning-rate change they differ, because the Keras buffer
+still holds gradients scaled by the old lr.
+"""
+
+from __future__ import annotations
+
+SLOTS = (("momentum", "optional"),)
+
+
+def scalars(t, lr, *, momentum, nesterov, dampening, lr_outside):
+    """Per-step numbers: (lr, momentum, 1 - dampening', nesterov, lr_outside, use_momentum)."""
+    one_minus_damp = 1.0 if t == 1 else 1.0 - dampening
+    return (lr, momentum, one_minus_damp, bool(nesterov), bool(lr_outside), momentum > 0.0)
+
+
+def update(p, g, buf, lr, momentum, one_minus_damp, nesterov, lr_outside, use_momentum):
+    """One SGD update; returns ``(p, buf)`` (``buf`` is None without momentum)."""
+    if not use_momentum:
+        return p - lr * g, buf
+    if lr_outside:
+        buf = momentum * buf + one_minus_damp * g
+        if nesterov:
+            return p - lr * (g + momentum * buf), buf
+        return p - lr * buf, buf
+    buf = momentum * buf - lr * g
+    if nesterov:
+        return p + momentum * buf - lr * g, buf
+    return p + buf, buf
