@@ -548,12 +548,17 @@ class Optimizer:
 
     def get_config(self) -> dict:
         """Every constructor argument, resolved (JSON-serializable); ``from_config`` rebuilds."""
+        return self._config_dict(allow_callables=False)
+
+    def _config_dict(self, allow_callables: bool) -> dict:
         config = {"name": self.name, "preset": self._preset, "engine": self._engine_name}
         lr = self._learning_rate
         if isinstance(lr, float):
             config["learning_rate"] = lr
         elif isinstance(lr, schedules.LearningRateSchedule):
             config["learning_rate"] = schedules.serialize(lr)
+        elif allow_callables:
+            config["learning_rate"] = lr
         else:
             raise TypeError(
                 f"learning_rate {lr!r} is a plain callable and cannot be serialized; use a "
@@ -597,7 +602,7 @@ class Optimizer:
             sched_state = self._learning_rate.state_dict()
         return {
             "optimizer": type(self).__name__,
-            "config": self.get_config(),
+            "config": self._config_dict(allow_callables=True),
             "iterations": self.iterations,
             "skipped_steps": self.skipped_steps,
             "micro_step": self._micro_step,

@@ -46,3 +46,30 @@ def update(p, g, buf, lr, momentum, one_minus_damp, nesterov, lr_outside, use_mo
     if nesterov:
         return p + momentum * buf - lr * g, buf
     return p + buf, buf
+
+
+def lecture_momentum_step(w, v, grad, lr, beta):
+    """The lecture's momentum, with its signs: ``v = beta * v + lr * grad; w = w - v``.
+
+    The same sequence of parameters as :func:`update` with lr inside the buffer (Keras), whose
+    buffer is ``-v``.
+    """
+    v = beta * v + lr * grad
+    return w - v, v
+
+
+def lecture_nesterov_step(w, v, grad_at, lr, beta):
+    """The lecture's Nesterov accelerated gradient, evaluated at the look-ahead point::
+
+        w_la = w - beta * v
+        v = beta * v + lr * grad(w_la)
+        w = w - v
+
+    ``grad_at`` is a function returning the gradient at a point. Keras and PyTorch store the
+    look-ahead point instead of w (``p = w - beta * v``), which lets them take the gradient at
+    the stored parameter: the two give the same points (see ``tests/test_identities.py``).
+    Returns ``(w, v)``.
+    """
+    w_la = w - beta * v
+    v = beta * v + lr * grad_at(w_la)
+    return w - v, v

@@ -1,0 +1,729 @@
+"""Peer runners for the conformance tests: run torch.optim, Keras 3 or optax for N calls.
+
+``run_peer(peer, optimizer, kwargs, params0, grads, plan)`` feeds ``grads[c]`` to the peer's
+optimizer at call ``c`` and returns the parameters after the last call (and the EMA weights where
+the peer keeps them). ``kwargs`` use optimlab's names; each runner translates them into the peer's
+own API and raises :class:`NotExpressible` for what the peer has no way to express.
+
+Pipeline of one *update* (every call, or every k-th call with ``gradient_accumulation_steps=k``):
+mean of the accumulated gradients -> clipping -> weight decay -> update rule -> EMA, with the
+learning rate ``plan.lr_for_call(c, k)``.
+
+How each peer is driven (details that matter at float tolerance):
+
+torch
+    ``torch.optim.<Opt>(..., foreach=False)``; ``.grad`` set by hand; ``group["lr"]`` set before
+    every ``step()``; accumulation done here (running sum in Keras's order, then ``/ k``);
+    ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``; EMA through
+    ``torch.optim.swa_utils.AveragedModel`` with ``get_ema_multi_avg_fn``. float64 runs are made
+    with ``torch.set_default_dtype(torch.float64)`` (restored afterwards) because torch keeps its
+    scalar state (``step``, NAdam's ``mu_product``) in the *default* dtype, not the parameter's:
+    with the float32 default, NAdam's ``mu_product`` is rounded to float32 every step.
+Keras 3 (JAX backend, eager)
+    ``keras.Variable`` parameters; ``keras.config.set_floatx`` set to the run's dtype while the
+    optimizer is built and run (so the learning-rate variable and the schedule are in that dtype);
+    the learning rate is a float until ``change_at``, ``opt.learning_rate = lr1`` there, and a
+    ``LearningRateSchedule`` from ``schedule_at`` on (evaluated by Keras at its micro-step counter,
+    hence the ``// k``); Keras accumulates, clips, decays and keeps the EMA itself.
+optax
+    ``optax.inject_hyperparams`` around a factory of ``learning_rate`` only (every other
+    hyperparameter stays a Python float, as in plain ``optax.adam(lr, b1=...)`` use);
+    ``state.hyperparams["learning_rate"]`` set before every update; accumulation done here.
+
+A rule hyperparameter missing from ``kwargs`` takes the *peer's* default (e.g. epsilon 1e-8 in
+torch Adam, 1e-7 in Keras). Exceptions, so that peers stay comparable: a missing (or None, or 0)
+``weight_decay`` means no decay in every peer, also for AdamW and Lion (whose peer defaults are
+1e-2 / 0.004 / 1e-4 and 1e-3); a missing ``ema_momentum`` means 0.99 (Keras's default; torch's is
+0.999); a missing ``weight_decay_mode`` means "decoupled" for AdamW and Lion and the peer's native
+mode otherwise (torch "l2", Keras "decoupled", optax "l2").
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+__all__ = ["NotExpressible", "LrPlan", "run_peer", "PEERS", "OPTIMIZERS"]
+
+PEERS = ("torch", "keras", "optax")
+OPTIMIZERS = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion")
+
+
+class NotExpressible(Exception):
+    """The peer cannot express this configuration (the test skips that pairing)."""
+
+
+@dataclass(frozen=True)
+class LrPlan:
+    """Learning rate per call: lr0, then lr1 from ``change_at``, then an exponential decay of lr1
+    from ``schedule_at`` (evaluated at the number of real updates already applied)."""
+
+    lr0: float
+    lr1: float
+    change_at: int = 70
+    schedule_at: int = 140
+    decay_steps: int = 10
+    decay_rate: float = 0.9
+
+    def __post_init__(self):
+        if not 0 <= self.change_at <= self.schedule_at:
+            raise ValueError(
+                f"need 0 <= change_at <= schedule_at, got {self.change_at}, {self.schedule_at}"
+            )
+        if self.decay_steps <= 0:
+            raise ValueError(f"decay_steps must be > 0, got {self.decay_steps}")
+
+    def lr_for_call(self, call: int, accumulation_steps: int = 1) -> float:
+        if call < self.change_at:
+            return float(self.lr0)
+        if call < self.schedule_at:
+            return float(self.lr1)
+        real_updates = call // accumulation_steps
+        return float(self.lr1) * float(self.decay_rate) ** (real_updates / self.decay_steps)
+
+
+# --------------------------------------------------------------------------------------------
+# kwargs parsing shared by the three peers
+# --------------------------------------------------------------------------------------------
+
+_CONVENTION_KEYS = frozenset(
+    {
+        "momentum_style",
+        "epsilon_style",
+        "epsilon_in_sqrt",
+        "epsilon_in_max",
+        "amsgrad_max",
+        "nan_policy",
+        "preset",
+    }
+)
+_COMMON_KEYS = frozenset(
+    {
+        "weight_decay",
+        "weight_decay_mode",
+        "clipnorm",
+        "clipvalue",
+        "global_clipnorm",
+        "use_ema",
+        "ema_momentum",
+        "gradient_accumulation_steps",
+        "maximize",
+        "loss_scale_factor",
+    }
+)
+_ADAM_KEYS = frozenset({"beta_1", "beta_2", "epsilon", "amsgrad"})
+_RULE_KEYS = {
+    "SGD": frozenset({"momentum", "nesterov", "dampening"}),
+    "Adagrad": frozenset({"initial_accumulator_value", "epsilon", "lr_decay"}),
+    "RMSprop": frozenset({"rho", "momentum", "epsilon", "centered"}),
+    "Adam": _ADAM_KEYS,
+    "AdamW": _ADAM_KEYS,
+    "Nadam": frozenset({"beta_1", "beta_2", "epsilon", "momentum_decay"}),
+    "Adamax": frozenset({"beta_1", "beta_2", "epsilon"}),
+    "Adadelta": frozenset({"rho", "epsilon"}),
+    "Lion": frozenset({"beta_1", "beta_2"}),
+}
+_NATIVE_WD_MODE = {"torch": "l2", "keras": "decoupled", "optax": "l2"}
+
+
+@dataclass(frozen=True)
+class _Common:
+    weight_decay: float | None  # None: no decay requested; a float may still be 0.0
+    wd_mode: str  # "decoupled" | "l2" (meaningful only when weight_decay is non-zero)
+    clipnorm: float | None
+    clipvalue: float | None
+    global_clipnorm: float | None
+    use_ema: bool
+    ema_momentum: float  # absent: 0.99 (Keras's default) for every peer
+    k: int  # gradient accumulation steps, 1 when off
+    maximize: bool
+    loss_scale_factor: float | None
+
+    @property
+    def has_wd(self) -> bool:
+        return self.weight_decay is not None and self.weight_decay != 0
+
+
+def _split_kwargs(peer: str, optimizer: str, kwargs: dict) -> tuple[_Common, dict]:
+    if optimizer not in _RULE_KEYS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
+    if "learning_rate" in kwargs:
+        raise ValueError("learning_rate comes from the LrPlan, not from kwargs")
+    allowed = _RULE_KEYS[optimizer] | _COMMON_KEYS | _CONVENTION_KEYS
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(f"unknown kwargs for {optimizer}: {unknown}")
+
+    wd = kwargs.get("weight_decay")
+    mode = kwargs.get("weight_decay_mode")
+    if mode is None:
+        mode = "decoupled" if optimizer in ("AdamW", "Lion") else _NATIVE_WD_MODE[peer]
+    if mode not in ("decoupled", "l2"):
+        raise ValueError(f"weight_decay_mode must be 'decoupled' or 'l2', got {mode!r}")
+    k = kwargs.get("gradient_accumulation_steps")
+    k = 1 if k is None else int(k)
+    if k < 1:
+        raise ValueError(f"gradient_accumulation_steps must be >= 1, got {k}")
+    clips = [kwargs.get(n) for n in ("clipnorm", "clipvalue", "global_clipnorm")]
+    if sum(c is not None for c in clips) > 1:
+        # Keras refuses it and the order of several clips is not part of the contract.
+        raise NotExpressible("more than one of clipnorm / clipvalue / global_clipnorm")
+    common = _Common(
+        weight_decay=None if wd is None else float(wd),
+        wd_mode=mode,
+        clipnorm=_opt_float(kwargs.get("clipnorm")),
+        clipvalue=_opt_float(kwargs.get("clipvalue")),
+        global_clipnorm=_opt_float(kwargs.get("global_clipnorm")),
+        use_ema=bool(kwargs.get("use_ema", False)),
+        ema_momentum=float(
+            0.99 if kwargs.get("ema_momentum") is None else kwargs["ema_momentum"]
+        ),
+        k=k,
+        maximize=bool(kwargs.get("maximize", False)),
+        loss_scale_factor=_opt_float(kwargs.get("loss_scale_factor")),
+    )
+    rule = {n: v for n, v in kwargs.items() if n in _RULE_KEYS[optimizer]}
+    return common, rule
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _neutral(rule: dict, key: str, neutral: Any = 0) -> bool:
+    v = rule.get(key)
+    return v is None or v == neutral
+
+
+def _require_neutral(peer: str, rule: dict, key: str, neutral: Any = 0):
+    if not _neutral(rule, key, neutral):
+        raise NotExpressible(f"{peer} has no {key} (got {rule[key]!r})")
+
+
+def _check_dtype(params0) -> np.dtype:
+    dtypes = {np.asarray(p).dtype for p in params0}
+    if len(dtypes) != 1:
+        raise ValueError(f"params0 must all have one dtype, got {dtypes}")
+    (dt,) = dtypes
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"params0 must be float32 or float64, got {dt}")
+    return np.dtype(dt)
+
+
+def _accumulate(acc, grads):
+    """Running sum in Keras's order: acc <- g + acc, starting from zeros."""
+    if acc is None:
+        acc = [np.zeros_like(g) for g in grads]
+    return [g + a for g, a in zip(grads, acc)]
+
+
+# --------------------------------------------------------------------------------------------
+# torch
+# --------------------------------------------------------------------------------------------
+
+
+def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float):
+    import torch
+
+    if optimizer == "Lion":
+        raise NotExpressible("torch.optim has no Lion")
+    if c.loss_scale_factor not in (None, 1.0):
+        raise NotExpressible("torch has no loss_scale_factor")
+    kw: dict[str, Any] = {"lr": lr0, "foreach": False, "maximize": c.maximize}
+
+    decoupled = c.has_wd and c.wd_mode == "decoupled"
+    if c.has_wd:
+        if decoupled and optimizer not in ("Adam", "AdamW", "Nadam"):
+            raise NotExpressible(f"torch {optimizer} has no decoupled weight decay")
+        kw["weight_decay"] = c.weight_decay
+    else:
+        kw["weight_decay"] = 0.0  # also overrides torch AdamW's default 1e-2
+
+    def put(ours, theirs=None, conv=float):
+        if ours in rule and rule[ours] is not None:
+            kw[theirs or ours] = conv(rule[ours])
+
+    if optimizer == "SGD":
+        momentum = float(rule.get("momentum") or 0.0)
+        dampening = float(rule.get("dampening") or 0.0)
+        nesterov = bool(rule.get("nesterov", False)) and momentum != 0  # momentum 0: plain SGD
+        if nesterov and dampening != 0:
+            raise NotExpressible("torch SGD: nesterov needs dampening == 0")
+        kw.update(momentum=momentum, dampening=dampening, nesterov=nesterov)
+        cls = torch.optim.SGD
+    elif optimizer == "Adagrad":
+        put("initial_accumulator_value")
+        put("epsilon", "eps")
+        put("lr_decay")
+        cls = torch.optim.Adagrad
+    elif optimizer == "RMSprop":
+        put("rho", "alpha")
+        put("momentum")
+        put("epsilon", "eps")
+        put("centered", conv=bool)
+        cls = torch.optim.RMSprop
+    elif optimizer in ("Adam", "AdamW"):
+        kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
+        put("epsilon", "eps")
+        put("amsgrad", conv=bool)
+        if optimizer == "AdamW" and decoupled:
+            cls = torch.optim.AdamW
+        else:
+            kw["decoupled_weight_decay"] = decoupled
+            cls = torch.optim.Adam
+    elif optimizer == "Nadam":
+        if "momentum_decay" in rule and rule["momentum_decay"] is None:
+            raise NotExpressible("torch NAdam has no constant-momentum mode (momentum_decay=None)")
+        kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
+        put("epsilon", "eps")
+        put("momentum_decay")
+        kw["decoupled_weight_decay"] = decoupled
+        cls = torch.optim.NAdam
+    elif optimizer == "Adamax":
+        kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
+        put("epsilon", "eps")
+        cls = torch.optim.Adamax
+    elif optimizer == "Adadelta":
+        put("rho")
+        put("epsilon", "eps")
+        cls = torch.optim.Adadelta
+    else:  # pragma: no cover
+        raise AssertionError(optimizer)
+    return cls(params, **kw)
+
+
+def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
+    import torch
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    c, rule = _split_kwargs("torch", optimizer, kwargs)
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype.type]
+    previous_default = torch.get_default_dtype()
+    torch.set_default_dtype(tdtype)
+    try:
+        module = torch.nn.Module()
+        module.ps = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.tensor(np.array(p, dtype=dtype))) for p in params0]
+        )
+        params = list(module.ps)
+        opt = _torch_optimizer(optimizer, c, rule, params, plan.lr_for_call(0, c.k))
+        ema = None
+        if c.use_ema:
+            ema = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(c.ema_momentum))
+        acc = None
+        for call, gs in enumerate(grads):
+            gs = [np.asarray(g, dtype=dtype) for g in gs]
+            if c.k > 1:
+                if (call + 1) % c.k != 0:
+                    acc = _accumulate(acc, gs)
+                    continue
+                acc = acc or [np.zeros_like(g) for g in gs]
+                gts = [(torch.from_numpy(g) + torch.from_numpy(a)) / c.k for g, a in zip(gs, acc)]
+                acc = None
+            else:
+                gts = [torch.from_numpy(g.copy()) for g in gs]
+            for p, g in zip(params, gts):
+                p.grad = g
+            if c.global_clipnorm is not None:
+                torch.nn.utils.clip_grad_norm_(params, c.global_clipnorm, foreach=False)
+            if c.clipnorm is not None:
+                for p in params:
+                    torch.nn.utils.clip_grad_norm_([p], c.clipnorm, foreach=False)
+            if c.clipvalue is not None:
+                torch.nn.utils.clip_grad_value_(params, c.clipvalue, foreach=False)
+            lr = plan.lr_for_call(call, c.k)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            opt.step()
+            if ema is not None:
+                ema.update_parameters(module)
+        out = [p.detach().numpy().copy() for p in params]
+        ema_out = None
+        if ema is not None:
+            ema_out = [p.detach().numpy().copy() for p in ema.module.ps]
+    finally:
+        torch.set_default_dtype(previous_default)
+    return {"params": out, "ema": ema_out}
+
+
+# --------------------------------------------------------------------------------------------
+# Keras 3
+# --------------------------------------------------------------------------------------------
+
+_KERAS_PLAN_SCHEDULE = None
+
+
+def _keras_plan_schedule_class():
+    """A LearningRateSchedule: lr1 * rate ** ((step // k) / decay_steps) in the float dtype."""
+    global _KERAS_PLAN_SCHEDULE
+    if _KERAS_PLAN_SCHEDULE is None:
+        import keras
+        from keras import ops
+
+        class PlanExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
+            def __init__(self, lr1, decay_steps, decay_rate, k, dtype):
+                super().__init__()
+                self.lr1, self.decay_steps, self.decay_rate = lr1, decay_steps, decay_rate
+                self.k, self.dtype = k, dtype
+
+            def __call__(self, step):
+                lr1 = ops.convert_to_tensor(self.lr1, dtype=self.dtype)
+                rate = ops.convert_to_tensor(self.decay_rate, dtype=self.dtype)
+                real = ops.cast(ops.floor_divide(step, self.k), self.dtype)
+                p = real / ops.cast(self.decay_steps, self.dtype)
+                return ops.multiply(lr1, ops.power(rate, p))
+
+            def get_config(self):
+                return {
+                    "lr1": self.lr1,
+                    "decay_steps": self.decay_steps,
+                    "decay_rate": self.decay_rate,
+                    "k": self.k,
+                    "dtype": self.dtype,
+                }
+
+        _KERAS_PLAN_SCHEDULE = PlanExponentialDecay
+    return _KERAS_PLAN_SCHEDULE
+
+
+def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
+    import keras
+
+    if c.maximize:
+        raise NotExpressible("Keras has no maximize")
+    if c.use_ema and c.k > 1:
+        raise NotExpressible(
+            "Keras updates its EMA on every micro-step when accumulating gradients"
+        )
+    kw: dict[str, Any] = {"learning_rate": float(lr0)}
+    if c.has_wd:
+        if c.wd_mode != "decoupled":
+            raise NotExpressible("Keras weight decay is decoupled only (no l2 mode)")
+        kw["weight_decay"] = c.weight_decay
+    for name in ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor"):
+        if getattr(c, name) is not None:
+            kw[name] = getattr(c, name)
+    if c.use_ema:
+        kw["use_ema"] = True
+        kw["ema_momentum"] = c.ema_momentum
+    if c.k > 1:
+        kw["gradient_accumulation_steps"] = c.k
+
+    def put(ours, conv=float):
+        if ours in rule and rule[ours] is not None:
+            kw[ours] = conv(rule[ours])
+
+    O = keras.optimizers
+    if optimizer == "SGD":
+        _require_neutral("Keras", rule, "dampening")
+        put("momentum")  # Keras insists on a float
+        put("nesterov", bool)
+        cls = O.SGD
+    elif optimizer == "Adagrad":
+        _require_neutral("Keras", rule, "lr_decay")
+        put("initial_accumulator_value")
+        put("epsilon")
+        cls = O.Adagrad
+    elif optimizer == "RMSprop":
+        put("rho")
+        put("momentum")
+        put("epsilon")
+        put("centered", bool)
+        cls = O.RMSprop
+    elif optimizer in ("Adam", "AdamW"):
+        put("beta_1")
+        put("beta_2")
+        put("epsilon")
+        put("amsgrad", bool)
+        # Keras AdamW is Adam plus a required weight_decay (the base class's decoupled decay).
+        if optimizer == "AdamW" and c.has_wd:
+            cls = O.AdamW
+        else:
+            cls = O.Adam
+    elif optimizer == "Nadam":
+        if "momentum_decay" in rule and rule["momentum_decay"] != 1:
+            raise NotExpressible(
+                "Keras Nadam's momentum schedule is fixed at 0.96^t (momentum_decay=1), "
+                f"got momentum_decay={rule['momentum_decay']!r}"
+            )
+        put("beta_1")
+        put("beta_2")
+        put("epsilon")
+        cls = O.Nadam
+    elif optimizer == "Adamax":
+        put("beta_1")
+        put("beta_2")
+        put("epsilon")
+        cls = O.Adamax
+    elif optimizer == "Adadelta":
+        put("rho")
+        put("epsilon")
+        cls = O.Adadelta
+    elif optimizer == "Lion":
+        if "beta_1" in rule and not 0 < float(rule["beta_1"]) <= 1:
+            raise NotExpressible("Keras Lion needs beta_1 in (0, 1]")
+        put("beta_1")
+        put("beta_2")
+        cls = O.Lion
+    else:  # pragma: no cover
+        raise AssertionError(optimizer)
+    return cls(**kw)
+
+
+def _run_keras(optimizer, kwargs, params0, grads, plan, dtype):
+    import jax.numpy as jnp
+    import keras
+
+    c, rule = _split_kwargs("keras", optimizer, kwargs)
+    dname = dtype.name
+    previous_floatx = keras.config.floatx()
+    keras.config.set_floatx(dname)
+    try:
+        variables = [keras.Variable(np.array(p, dtype=dtype), dtype=dname) for p in params0]
+        opt = _keras_optimizer(optimizer, c, rule, plan.lr0)
+        schedule_cls = _keras_plan_schedule_class()
+        for call, gs in enumerate(grads):
+            if call == plan.change_at:
+                opt.learning_rate = float(plan.lr1)
+            if call == plan.schedule_at:
+                opt.learning_rate = schedule_cls(
+                    float(plan.lr1), plan.decay_steps, float(plan.decay_rate), c.k, dname
+                )
+            opt.apply_gradients(zip([jnp.asarray(g, dtype=dtype) for g in gs], variables))
+        out = [np.array(v.value, dtype=dtype) for v in variables]
+        ema_out = None
+        if c.use_ema:
+            ema_out = [np.array(a.value, dtype=dtype) for a in opt._model_variables_moving_average]
+    finally:
+        keras.config.set_floatx(previous_floatx)
+    return {"params": out, "ema": ema_out}
+
+
+# --------------------------------------------------------------------------------------------
+# optax
+# --------------------------------------------------------------------------------------------
+
+
+def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | None):
+    """Return ``factory(learning_rate) -> GradientTransformation`` for inject_hyperparams."""
+    import optax
+
+    if c.maximize:
+        raise NotExpressible("optax has no maximize")
+    if c.loss_scale_factor not in (None, 1.0):
+        raise NotExpressible("optax has no loss_scale_factor")
+    if c.clipnorm is not None:
+        raise NotExpressible("optax has no per-tensor clip by L2 norm")
+    if c.use_ema:
+        raise NotExpressible("optax keeps no EMA of the parameters")
+
+    prefix = []
+    if c.global_clipnorm is not None:
+        prefix.append(optax.clip_by_global_norm(c.global_clipnorm))
+    if c.clipvalue is not None:
+        prefix.append(optax.clip(c.clipvalue))
+
+    # No weight_decay means none (also overriding adamw's 1e-4 and lion's 1e-3 defaults).
+    wd, mode = (c.weight_decay if c.has_wd else 0.0), c.wd_mode
+    decoupled = wd if (wd != 0 and mode == "decoupled") else 0.0
+    if wd != 0 and mode == "l2":
+        prefix.append(optax.add_decayed_weights(wd))
+
+    hp: dict[str, Any] = {}
+
+    def put(ours, theirs=None, conv=float):
+        if ours in rule and rule[ours] is not None:
+            hp[theirs or ours] = conv(rule[ours])
+
+    # Each branch defines
+    #   alias(lr):    the optax alias without decoupled decay,
+    #   alias_wd(lr): the optax alias that has decoupled decay built in (adamw, nadamw, lion),
+    #   core:         the alias's transforms before scale_by_learning_rate, for the decoupled
+    #                 chain core -> add_decayed_weights -> scale_by_learning_rate (None: no such
+    #                 chain, because something follows scale_by_learning_rate).
+    alias_wd = None
+    if optimizer == "SGD":
+        _require_neutral("optax", rule, "dampening")
+        momentum = float(rule.get("momentum") or 0.0)
+        mom = momentum if momentum != 0 else None
+        nesterov = bool(rule.get("nesterov", False)) and mom is not None
+
+        def alias(lr):
+            return optax.sgd(lr, momentum=mom, nesterov=nesterov)
+
+        core = [optax.trace(decay=mom, nesterov=nesterov)] if mom is not None else []
+    elif optimizer == "Adagrad":
+        _require_neutral("optax", rule, "lr_decay")
+        put("initial_accumulator_value")
+        put("epsilon", "eps")
+
+        def alias(lr):
+            return optax.adagrad(lr, **hp)
+
+        core = [optax.scale_by_rss(**hp)]
+    elif optimizer == "RMSprop":
+        put("rho", "decay")
+        put("epsilon", "eps")
+        centered = bool(rule.get("centered", False))
+        momentum = float(rule.get("momentum") or 0.0)
+        # optax is the one peer with a switch for where epsilon goes: our key drives it.
+        if eps_in_sqrt is not None:
+            hp["eps_in_sqrt"] = bool(eps_in_sqrt)
+
+        def alias(lr):
+            return optax.rmsprop(
+                lr, centered=centered, momentum=momentum if momentum != 0 else None, **hp
+            )
+
+        if momentum != 0:
+            core = None  # optax.rmsprop's trace comes after scale_by_learning_rate
+        else:
+            core = [(optax.scale_by_stddev if centered else optax.scale_by_rms)(**hp)]
+    elif optimizer in ("Adam", "AdamW"):
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        amsgrad = bool(rule.get("amsgrad", False))
+
+        def alias(lr):
+            return (optax.amsgrad if amsgrad else optax.adam)(lr, **hp)
+
+        core = [(optax.scale_by_amsgrad if amsgrad else optax.scale_by_adam)(**hp)]
+        if not amsgrad:
+
+            def alias_wd(lr):
+                return optax.adamw(lr, weight_decay=decoupled, **hp)
+
+    elif optimizer == "Nadam":
+        if rule.get("momentum_decay") is not None:
+            raise NotExpressible(
+                "optax nadam keeps beta_1 constant (momentum_decay=None), "
+                f"got momentum_decay={rule['momentum_decay']!r}"
+            )
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+
+        def alias(lr):
+            return optax.nadam(lr, **hp)
+
+        def alias_wd(lr):
+            return optax.nadamw(lr, weight_decay=decoupled, **hp)
+
+        core = [optax.scale_by_adam(nesterov=True, **hp)]
+    elif optimizer == "Adamax":
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+
+        def alias(lr):
+            return optax.adamax(lr, **hp)
+
+        core = [optax.scale_by_adamax(**hp)]
+    elif optimizer == "Adadelta":
+        put("rho")
+        put("epsilon", "eps")
+
+        def alias(lr):
+            return optax.adadelta(lr, **hp)
+
+        core = [optax.scale_by_adadelta(**hp)]
+    elif optimizer == "Lion":
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+
+        def alias(lr):
+            return optax.lion(lr, weight_decay=0.0, **hp)
+
+        def alias_wd(lr):
+            return optax.lion(lr, weight_decay=decoupled, **hp)
+
+        core = [optax.scale_by_lion(**hp)]
+    else:  # pragma: no cover
+        raise AssertionError(optimizer)
+
+    if not decoupled:
+        body = alias
+    elif alias_wd is not None:
+        body = alias_wd
+    elif core is None:
+        raise NotExpressible(
+            f"optax {optimizer} with momentum applies the learning rate inside its trace: "
+            "no place for decoupled weight decay"
+        )
+    else:
+
+        def body(lr):
+            return optax.chain(
+                *core, optax.add_decayed_weights(decoupled), optax.scale_by_learning_rate(lr)
+            )
+
+    def factory(learning_rate):
+        return optax.chain(*prefix, body(learning_rate)) if prefix else body(learning_rate)
+
+    return factory
+
+
+def _run_optax(optimizer, kwargs, params0, grads, plan, dtype):
+    import jax.numpy as jnp
+    import optax
+
+    c, rule = _split_kwargs("optax", optimizer, kwargs)
+    eps_in_sqrt = kwargs.get("epsilon_in_sqrt") if optimizer == "RMSprop" else None
+    factory = _optax_factory(optimizer, c, rule, eps_in_sqrt)
+    tx = optax.inject_hyperparams(factory)(learning_rate=float(plan.lr_for_call(0, c.k)))
+    params = [jnp.asarray(np.array(p, dtype=dtype)) for p in params0]
+    state = tx.init(params)
+    acc = None
+    for call, gs in enumerate(grads):
+        gs = [np.asarray(g, dtype=dtype) for g in gs]
+        if c.k > 1:
+            if (call + 1) % c.k != 0:
+                acc = _accumulate(acc, gs)
+                continue
+            acc = acc or [np.zeros_like(g) for g in gs]
+            upd_in = [(jnp.asarray(g) + jnp.asarray(a)) / c.k for g, a in zip(gs, acc)]
+            acc = None
+        else:
+            upd_in = [jnp.asarray(g) for g in gs]
+        state.hyperparams["learning_rate"] = jnp.asarray(plan.lr_for_call(call, c.k), dtype=dtype)
+        updates, state = tx.update(upd_in, state, params)
+        params = optax.apply_updates(params, updates)
+    return {"params": [np.array(p, dtype=dtype) for p in params], "ema": None}
+
+
+# --------------------------------------------------------------------------------------------
+
+
+_RUNNERS = {"torch": _run_torch, "keras": _run_keras, "optax": _run_optax}
+
+
+def run_peer(
+    peer: str,
+    optimizer: str,
+    kwargs: dict,
+    params0: list[np.ndarray],
+    grads: list[list[np.ndarray]],
+    plan: LrPlan,
+) -> dict:
+    """Run ``peer``'s ``optimizer`` for ``len(grads)`` calls; see the module docstring.
+
+    Returns ``{"params": [arrays after the last call], "ema": [arrays] or None}`` in the dtype of
+    ``params0``. Raises :class:`NotExpressible` when the peer cannot express the configuration.
+    """
+    if peer not in _RUNNERS:
+        raise ValueError(f"unknown peer {peer!r}; expected one of {PEERS}")
+    dtype = _check_dtype(params0)
+    for c, gs in enumerate(grads):
+        if len(gs) != len(params0):
+            raise ValueError(f"grads[{c}] has {len(gs)} tensors, params0 has {len(params0)}")
+    return _RUNNERS[peer](optimizer, dict(kwargs), params0, grads, plan, dtype)

@@ -1,0 +1,206 @@
+"""The lecture's identities, as tests: each holds exactly (or to rounding) for every input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import optimlab as ol
+from optimlab.rules import sgd as sgd_rule
+
+finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
+lrs = st.floats(1e-4, 1.0)
+betas = st.floats(0.0, 0.99)
+
+
+def grads_strategy(steps=20, shape=(4,)):
+    return st.lists(arrays(np.float64, shape, elements=finite), min_size=1, max_size=steps)
+
+
+def run(opt, grads, p0):
+    p = p0.copy()
+    for g in grads:
+        opt.apply_gradients([(g, p)])
+    return p
+
+
+@settings(max_examples=40, deadline=None)
+@given(grads=grads_strategy(), lr=lrs, preset=st.sampled_from(["keras", "torch"]))
+def test_momentum_with_beta_zero_is_sgd(grads, lr, preset):
+    """Lecture: 'beta = 0: momentum -> SGD'. The update is then p = p - lr * g exactly."""
+    p0 = np.linspace(-1, 1, 4)
+    plain = run(ol.SGD(lr, preset=preset), grads, p0)
+    momentum0 = run(ol.SGD(lr, momentum=0.0, preset=preset), grads, p0)
+    by_hand = p0 - lr * np.sum(grads, axis=0) if len(grads) == 1 else None
+    np.testing.assert_array_equal(plain, momentum0)
+    if by_hand is not None:
+        np.testing.assert_allclose(plain, by_hand, rtol=0, atol=1e-15)
+    # and a momentum buffer with beta -> 0 converges to it
+    tiny = run(ol.SGD(lr, momentum=1e-12, preset=preset), grads, p0)
+    np.testing.assert_allclose(tiny, plain, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(grads=grads_strategy(), lr=lrs, beta=betas)
+def test_lecture_momentum_equals_keras_momentum(grads, lr, beta):
+    """The lecture's v = beta*v + lr*g, w = w - v is Keras's v = beta*v - lr*g, p = p + v."""
+    w = np.linspace(-1, 1, 4)
+    v = np.zeros(4)
+    for g in grads:
+        w, v = sgd_rule.lecture_momentum_step(w, v, g, lr, beta)
+    keras = run(ol.SGD(lr, momentum=beta), grads, np.linspace(-1, 1, 4)) if beta > 0 else None
+    if keras is not None:
+        np.testing.assert_allclose(keras, w, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(grads=grads_strategy(), lr=lrs, beta=st.floats(0.01, 0.99))
+def test_lr_inside_equals_lr_outside_for_constant_lr(grads, lr, beta):
+    """With a constant lr, Keras's buffer is -lr times PyTorch's: the same trajectory."""
+    p0 = np.linspace(-1, 1, 4)
+    for nesterov in (False, True):
+        inside = run(ol.SGD(lr, momentum=beta, nesterov=nesterov), grads, p0)
+        outside = run(
+            ol.SGD(lr, momentum=beta, nesterov=nesterov, momentum_style="lr_outside"), grads, p0
+        )
+        np.testing.assert_allclose(inside, outside, rtol=1e-10, atol=1e-10)
+
+
+def test_lr_inside_and_outside_differ_after_a_learning_rate_change():
+    """peer-optimizers.md A.1, measured with torch and Keras: momentum 0.9, g = 1, lr dropped
+    from 0.1 to 0.01 at step 5 (0-based: the 6th update)."""
+    expected = {
+        "lr_outside": {4: -1.31441, 5: -1.36127, 9: -1.59678},
+        "lr_inside": {4: -1.31441, 5: -1.69297, 9: -2.95514},
+    }
+    for style, values in expected.items():
+        opt = ol.SGD(0.1, momentum=0.9, momentum_style=style)
+        p = np.zeros(1)
+        for step in range(10):
+            if step == 5:
+                opt.learning_rate = 0.01
+            opt.apply_gradients([(np.ones(1), p)])
+            if step in values:
+                assert p[0] == pytest.approx(values[step], abs=5e-6), (style, step)
+
+
+def rosenbrock_grad(x):
+    a, b = x
+    return np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+
+
+@pytest.mark.parametrize("lr,beta", [(1e-3, 0.9), (5e-4, 0.5), (2e-4, 0.95)])
+def test_lookahead_nag_equals_keras_nesterov(lr, beta):
+    """The lecture's NAG takes the gradient at w_la = w - beta*v; Keras stores p = w_la and
+    takes the gradient at p. Under that change of variables the two give the same points."""
+    w, v = np.array([-1.2, 1.0]), np.zeros(2)
+    p = w.copy()
+    opt = ol.SGD(lr, momentum=beta, nesterov=True)
+    for _ in range(300):
+        opt.apply_gradients([(rosenbrock_grad(p), p)])
+        w, v = sgd_rule.lecture_nesterov_step(w, v, rosenbrock_grad, lr, beta)
+        np.testing.assert_allclose(p, w - beta * v, rtol=1e-10, atol=1e-12)
+
+
+def test_lookahead_nag_differs_from_plain_momentum():
+    """The identity above is not vacuous: the look-ahead changes the path."""
+    w, v = np.array([-1.2, 1.0]), np.zeros(2)
+    u, vm = w.copy(), np.zeros(2)
+    for _ in range(50):
+        w, v = sgd_rule.lecture_nesterov_step(w, v, rosenbrock_grad, 1e-3, 0.9)
+        u, vm = sgd_rule.lecture_momentum_step(u, vm, rosenbrock_grad(u), 1e-3, 0.9)
+    assert np.max(np.abs(w - u)) > 1e-3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    g=st.floats(1e-2, 1e3) | st.floats(-1e3, -1e-2),
+    lr=st.floats(1e-4, 1e-1),
+    preset=st.sampled_from(["keras", "torch", "optax"]),
+)
+def test_adam_first_bias_corrected_step_has_size_lr(g, lr, preset):
+    """Lecture: bias correction exists because m and v start at 0. With it, the first step is
+    lr * g / (|g| + eps'), i.e. about lr whatever the gradient's scale (eps' = eps / sqrt(bc2)
+    for Keras's epsilon-hat, eps otherwise)."""
+    p = np.zeros(1)
+    opt = ol.Adam(learning_rate=lr, preset=preset)
+    opt.apply_gradients([(np.array([g]), p)])
+    eps = opt.epsilon / np.sqrt(1 - opt.beta_2) if preset == "keras" else opt.epsilon
+    assert p[0] == pytest.approx(-lr * g / (abs(g) + eps), rel=1e-12)
+    assert abs(p[0]) == pytest.approx(lr, rel=1e-3)
+
+
+def test_adam_first_step_without_bias_correction_is_too_large():
+    """Without bias correction the first step is lr * (1-b1)/sqrt(1-b2) = 3.16 lr (b1=0.9,
+    b2=0.999): the zero start inflates it."""
+    p = np.zeros(1)
+    ol.Adam(learning_rate=0.01, bias_correction=False, epsilon=0.0).apply_gradients(
+        [(np.array([0.5]), p)]
+    )
+    assert p[0] == pytest.approx(-0.01 * 0.1 / np.sqrt(0.001), rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(12), k=st.integers(2, 4))
+def test_accumulation_equals_one_step_with_the_mean(grads, k):
+    """gradient_accumulation_steps=k: every k-th call updates with the mean of k gradients."""
+    p0 = np.linspace(-1, 1, 4)
+    acc = run(ol.Adam(0.01, gradient_accumulation_steps=k), grads, p0)
+    means = [np.mean(grads[i : i + k], axis=0) for i in range(0, len(grads) - k + 1, k)]
+    ref = run(ol.Adam(0.01), means, p0) if means else p0
+    np.testing.assert_allclose(acc, ref, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(10), name=st.sampled_from(sorted(ol.OPTIMIZERS)))
+def test_maximize_is_minimizing_the_negated_gradient(grads, name):
+    p0 = np.linspace(-1, 1, 4)
+    up = run(ol.get(name, learning_rate=0.01, maximize=True), grads, p0)
+    down = run(ol.get(name, learning_rate=0.01), [-g for g in grads], p0)
+    np.testing.assert_array_equal(up, down)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(10), wd=st.floats(0.0, 0.5))
+def test_adamw_is_adam_with_decoupled_weight_decay(grads, wd):
+    p0 = np.linspace(-1, 1, 4)
+    a = run(ol.AdamW(0.01, weight_decay=wd), grads, p0)
+    b = run(ol.Adam(0.01, weight_decay=wd, weight_decay_mode="decoupled"), grads, p0)
+    np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(15, (3,)))
+def test_adagrad_effective_learning_rate_never_grows(grads):
+    """Adagrad's accumulator only grows, so lr / sqrt(G + eps) only falls (the lecture's
+    'vanishing learning rate'); RMSprop's average can shrink again."""
+    opt = ol.Adagrad(0.1)
+    p = np.zeros(3)
+    previous = np.full(3, np.inf)
+    for g in grads:
+        opt.apply_gradients([(g, p)])
+        G = opt.state_dict()["slots"]["accumulator/0"]
+        effective = 0.1 / np.sqrt(G + 1e-7)
+        assert np.all(effective <= previous)
+        previous = effective
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(10), c=st.floats(0.1, 5.0),
+       preset=st.sampled_from(["keras", "torch", "optax"]))
+def test_global_clipnorm_bounds_the_norm(grads, c, preset):
+    """After global norm clipping the SGD step has norm <= lr * c."""
+    for g in grads:
+        p = np.zeros(4)
+        ol.SGD(1.0, global_clipnorm=c, preset=preset).apply_gradients([(g, p)])
+        assert np.linalg.norm(p) <= c * (1 + 1e-12)
+        if np.linalg.norm(g) <= c * 0.99:
+            np.testing.assert_allclose(-p, g, rtol=1e-12, atol=1e-300)
+
+
+def test_lion_moves_every_coordinate_by_exactly_lr():
+    p = np.zeros(5)
+    g = np.array([1e-8, -3.0, 2.0, -1e-3, 7.0])
+    ol.Lion(0.01).apply_gradients([(g, p)])
+    np.testing.assert_array_equal(p, -0.01 * np.sign(g))
