@@ -408,7 +408,7 @@ class Optimizer:
         self._step(list(zip(grads, params)))
 
     def _step(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
-        items = self._checked_pairs(pairs)
+        items, all_params = self._checked_pairs(pairs)
         if not items:
             return
         config = self._config
@@ -434,7 +434,7 @@ class Optimizer:
         lr = self._current_learning_rate() if updating else 0.0
 
         if not self.built:
-            self.build([p for _, p, _ in items])
+            self.build(all_params)
             items = [(self._index[id(p)], p, g) for (_, p, _), g in zip(items, grads)]
         else:
             items = [(i, p, g) for (i, p, _), g in zip(items, grads)]
@@ -507,24 +507,27 @@ class Optimizer:
         return {key: self._config[key] for key in self.hyperparameters}
 
     def _checked_pairs(self, pairs):
-        """Validate every pair before anything changes; returns (index or None, p, g)."""
-        out = []
+        """Validate every pair before anything changes.
+
+        Returns the (index or None, p, g) of the pairs with a gradient, and every parameter
+        (a first call builds the optimizer with all of them, None gradients included)."""
+        out, params = [], []
         seen: set[int] = set()
         for k, (g, p) in enumerate(pairs):
-            if g is None:
-                continue
             _check_param(p, k)
             if id(p) in seen:
                 raise ValueError(f"parameter {k} appears twice in this update")
             seen.add(id(p))
+            params.append(p)
             if self.built and id(p) not in self._index:
                 raise ValueError(
                     f"parameter {k} (shape {p.shape}, {p.dtype}) is not one of the "
                     f"{len(self._params)} parameters this optimizer was built with; build it "
                     "with all of them first: optimizer.build(params)"
                 )
-            out.append((self._index.get(id(p)), p, _checked_gradient(g, p, k)))
-        return out
+            if g is not None:
+                out.append((self._index.get(id(p)), p, _checked_gradient(g, p, k)))
+        return out, params
 
     # -- EMA --------------------------------------------------------------------------------
 

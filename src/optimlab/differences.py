@@ -1,0 +1,291 @@
+"""Where PyTorch, Keras and optax differ: each difference as a small measured experiment.
+
+Every number printed here is computed by optimlab's presets, which reproduce each peer to
+float tolerance (``tests/conformance`` runs the peers themselves beside them; the quirks that a
+preset deliberately does *not* copy are measured against the peer in
+``tests/conformance/test_quirks.py``). Run ``optimlab differences`` to print them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import optimizers as opts
+from . import schedules
+from .rules import nadam as nadam_rule
+
+
+@dataclass
+class Difference:
+    """One way the peers differ: a title, what differs, and an experiment that shows it."""
+
+    title: str
+    explanation: str
+    experiment: Callable[[], tuple[list[str], list[list[str]]]]
+
+
+def _trajectory(opt, grads, lr_changes=None, p0=0.0):
+    p = np.array([p0], dtype=np.float64)
+    out = []
+    for step, g in enumerate(grads):
+        if lr_changes and step in lr_changes:
+            opt.learning_rate = lr_changes[step]
+        opt.apply_gradients([(np.array([g], dtype=np.float64), p)])
+        out.append(float(p[0]))
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def momentum_convention():
+    rows = []
+    for label, style in (("torch, optax.sgd (lr outside)", "lr_outside"),
+                         ("Keras (lr inside)", "lr_inside")):
+        traj = _trajectory(opts.SGD(0.1, momentum=0.9, momentum_style=style), [1.0] * 10,
+                           lr_changes={5: 0.01})
+        rows.append([label] + [_fmt(traj[i]) for i in (4, 5, 9)])
+    return ["momentum 0.9, g = 1, lr 0.1 -> 0.01 at step 5", "p after step 4", "step 5",
+            "step 9"], rows
+
+
+def adam_epsilon():
+    rows = []
+    for preset in ("keras", "torch", "optax"):
+        opt = opts.Adam(learning_rate=1e-3, epsilon=1e-3, preset=preset)
+        traj = _trajectory(opt, [1e-4])
+        rows.append([preset, _fmt(traj[0])])
+    ratio = float(rows[1][1]) / float(rows[0][1])
+    rows.append(["torch / keras", f"{ratio:.1f}x"])
+    return ["Adam, lr 1e-3, epsilon 1e-3, g = 1e-4", "first update"], rows
+
+
+def adagrad_defaults():
+    rows = []
+    for preset in ("keras", "torch", "optax"):
+        opt = opts.Adagrad(learning_rate=0.1, preset=preset)
+        traj = _trajectory(opt, [1.0, 1.0, 1.0])
+        rows.append([preset, f"{opt.initial_accumulator_value:g}", f"{opt.epsilon:g}",
+                     "inside" if opt.epsilon_in_sqrt else "outside"]
+                    + [_fmt(x) for x in traj])
+    return ["Adagrad, lr 0.1, g = 1", "G0", "epsilon", "epsilon vs sqrt", "step 0", "step 1",
+            "step 2"], rows
+
+
+def rmsprop_defaults():
+    rows = []
+    grads = [1.0] * 10
+    for preset in ("keras", "torch", "optax"):
+        opt = opts.RMSprop(learning_rate=0.01, momentum=0.9, preset=preset)
+        traj = _trajectory(opt, grads, lr_changes={5: 0.001})
+        rows.append([preset, f"{opt.rho:g}", f"{opt.epsilon:g}", opt.momentum_style,
+                     _fmt(traj[4]), _fmt(traj[9])])
+    return ["RMSprop, momentum 0.9, g = 1, lr 0.01 -> 0.001 at step 5", "rho", "epsilon",
+            "momentum", "step 4", "step 9"], rows
+
+
+def amsgrad_order():
+    grads = [1.0, 0.1, 0.1, 0.1, 0.1]
+    rows = []
+    for label, preset, order in (("torch, Keras: max of raw v", "torch", "raw"),
+                                 ("optax: max of bias-corrected v", "optax", "corrected")):
+        opt = opts.Adam(learning_rate=0.1, amsgrad=True, preset=preset)
+        traj = _trajectory(opt, grads)
+        rows.append([label] + [_fmt(x) for x in traj])
+    return ["AMSGrad, lr 0.1, g = 1 then 0.1"] + [f"step {i}" for i in range(5)], rows
+
+
+def weight_decay_styles():
+    rows = []
+    grads = [0.0] * 3
+    for label, kwargs in (
+        ("Keras Adam(weight_decay=0.1): decoupled, p -= lr*wd*p", dict(preset="keras")),
+        ("torch Adam(weight_decay=0.1): L2, g += wd*p", dict(preset="torch")),
+        ("torch AdamW(weight_decay=0.1): decoupled", dict(preset="torch",
+                                                          weight_decay_mode="decoupled")),
+    ):
+        opt = opts.Adam(learning_rate=0.01, weight_decay=0.1, **kwargs)
+        traj = _trajectory(opt, grads, p0=1.0)
+        rows.append([label] + [_fmt(x) for x in traj])
+    defaults = ", ".join(
+        f"{p}: {opts.AdamW(learning_rate=1e-3, preset=p).weight_decay:g}"
+        for p in ("keras", "torch", "optax")
+    )
+    rows.append([f"AdamW default weight_decay ({defaults})", "", "", ""])
+    return ["Adam, lr 0.01, p0 = 1, g = 0", "step 0", "step 1", "step 2"], rows
+
+
+def nadam_schedule():
+    rows = []
+    for preset in ("keras", "torch", "optax"):
+        opt = opts.Nadam(learning_rate=1e-3, preset=preset)
+        mus = [nadam_rule.momentum_at(t, 0.9, opt.momentum_decay) for t in (1, 10, 200)]
+        traj = _trajectory(opt, [1.0])
+        rows.append([preset, repr(opt.momentum_decay)] + [f"{m:.4f}" for m in mus]
+                    + [_fmt(traj[0])])
+    return ["Nadam, beta_1 0.9", "momentum_decay", "mu_1", "mu_10", "mu_200",
+            "first update (lr 1e-3, g = 1)"], rows
+
+
+def adamax_epsilon():
+    rows = []
+    for preset in ("keras", "torch"):
+        opt = opts.Adamax(learning_rate=1e-3, epsilon=1e-3, preset=preset)
+        traj = _trajectory(opt, [1e-3, 0.0, 0.0, 0.0])
+        rows.append([preset, "outside the max" if not opt.epsilon_in_max else "inside the max"]
+                    + [_fmt(x) for x in traj])
+    return ["Adamax, lr 1e-3, epsilon 1e-3, g = 1e-3 then 0", "epsilon", "step 0", "step 1",
+            "step 2", "step 3"], rows
+
+
+def adadelta_defaults():
+    rows = []
+    for preset in ("keras", "torch"):
+        opt = opts.Adadelta(preset=preset)
+        traj = _trajectory(opt, [1.0] * 3)
+        rows.append([preset, f"{opt.learning_rate:g}", f"{opt.rho:g}", f"{opt.epsilon:g}",
+                     _fmt(traj[-1])])
+    rows.append(["optax", "None (ascends!)", "0.9", "1e-06",
+                 "optimlab requires learning_rate"])
+    return ["Adadelta defaults, g = 1", "lr", "rho", "epsilon", "p after 3 steps"], rows
+
+
+def clipping_formulas():
+    rows = []
+    for preset in ("keras", "torch", "optax"):
+        for g in (3.0, 1.0):
+            opt = opts.SGD(learning_rate=1.0, global_clipnorm=1.0, preset=preset)
+            p = np.zeros(1)
+            opt.apply_gradients([(np.array([g]), p)])
+            rows.append([preset, f"{g:g}", repr(float(-p[0]))])
+    return ["global_clipnorm 1.0, SGD lr 1", "|g|", "clipped gradient"], rows
+
+
+def accumulation_schedule():
+    sched = schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
+    rows = []
+    for label, schedule in (
+        ("optimlab, optax.MultiSteps (schedule at real updates)", sched),
+        ("Keras (schedule at its micro-step counter: lr(2u+1))", lambda u: sched(2 * u + 1)),
+    ):
+        opt = opts.SGD(learning_rate=schedule, gradient_accumulation_steps=2)
+        traj = _trajectory(opt, [1.0] * 6)
+        sizes = [-traj[1], traj[1] - traj[3], traj[3] - traj[5]]
+        rows.append([label] + [_fmt(abs(x)) for x in sizes])
+    return ["SGD, ExponentialDecay(1, 1, 0.5), accumulation 2, g = 1", "update 1", "update 2",
+            "update 3"], rows
+
+
+def per_parameter_steps():
+    rows = []
+    for preset in ("keras", "torch"):
+        opt = opts.Adam(learning_rate=0.1, epsilon=0.0, beta_1=0.9, beta_2=0.999,
+                        preset=preset)
+        a, b = np.zeros(1), np.zeros(1)
+        for _ in range(5):  # b is frozen (no gradient) for 5 updates
+            opt.apply_gradients([(np.ones(1), a), (None, b)])
+        opt.apply_gradients([(np.ones(1), a), (np.ones(1), b)])
+        rows.append([preset, _fmt(float(b[0]))])
+    return ["Adam: a parameter frozen for 5 updates, then g = 1", "its first update"], rows
+
+
+DIFFERENCES = [
+    Difference(
+        "Momentum: the learning rate inside or outside the buffer",
+        "Keras keeps v = mu*v - lr*g (the lecture's form), PyTorch and optax.sgd keep "
+        "b = mu*b + g and step by lr*b. Equal for a constant lr; after a change, Keras's "
+        "buffer still carries the old lr for about 1/(1-mu) steps.",
+        momentum_convention,
+    ),
+    Difference(
+        "Adam: epsilon-hat (Keras) or epsilon (PyTorch, optax)",
+        "Keras adds epsilon to sqrt(v), the others to sqrt(v_hat) = sqrt(v/bc2): the same "
+        "number acts about 1/sqrt(bc2) (31.6x at step 1) larger in Keras.",
+        adam_epsilon,
+    ),
+    Difference(
+        "Adagrad: initial accumulator and epsilon",
+        "Keras and optax start G at 0.1 with epsilon 1e-7 inside the root; PyTorch starts at 0 "
+        "with epsilon 1e-10 outside.",
+        adagrad_defaults,
+    ),
+    Difference(
+        "RMSprop: rho, epsilon and where momentum meets the learning rate",
+        "PyTorch: alpha 0.99, epsilon outside the root, lr outside the momentum buffer; Keras "
+        "and optax: rho 0.9, epsilon inside, lr inside the buffer (so optax's RMSprop follows "
+        "the Keras convention while optax.sgd follows PyTorch's).",
+        rmsprop_defaults,
+    ),
+    Difference(
+        "AMSGrad: the maximum of v or of v_hat",
+        "PyTorch and Keras keep the maximum of the raw v and bias-correct it; optax keeps the "
+        "maximum of the bias-corrected v_hat, a different sequence.",
+        amsgrad_order,
+    ),
+    Difference(
+        "Weight decay: decoupled (Keras, AdamW) or L2 (PyTorch's weight_decay)",
+        "Keras applies p -= lr*wd*p on every optimizer; PyTorch adds wd*p to the gradient "
+        "(so Adam normalizes it away) except in AdamW. AdamW's default decay differs 100x.",
+        weight_decay_styles,
+    ),
+    Difference(
+        "Nadam: the momentum schedule",
+        "mu_t = beta_1 * (1 - 0.5 * 0.96^(t*psi)): Keras psi = 1, PyTorch psi = 0.004, optax a "
+        "constant beta_1.",
+        nadam_schedule,
+    ),
+    Difference(
+        "Adamax: epsilon inside or outside the maximum",
+        "PyTorch and optax take max(beta_2*u, |g| + eps); Keras max(beta_2*u, |g|) and adds "
+        "eps to the denominator.",
+        adamax_epsilon,
+    ),
+    Difference(
+        "Adadelta: defaults",
+        "Keras lr 0.001 (the paper has none, i.e. 1.0), rho 0.95. optax's default lr None "
+        "skips the sign flip and ascends; optimlab's optax preset requires a learning rate.",
+        adadelta_defaults,
+    ),
+    Difference(
+        "Norm clipping: three formulas",
+        "Keras c*min(1/n, 1/c); PyTorch min(1, c/(n + 1e-6)) (clips a little even at n = c); "
+        "optax g if n < c else g*c/n.",
+        clipping_formulas,
+    ),
+    Difference(
+        "Gradient accumulation with a schedule",
+        "Keras evaluates the schedule at its micro-step counter, so with 2 accumulation steps "
+        "the schedule runs twice as fast; optax.MultiSteps and optimlab count real updates.",
+        accumulation_schedule,
+    ),
+    Difference(
+        "Step counts: per parameter (PyTorch) or global (Keras, optax)",
+        "PyTorch's bias correction uses each parameter's own step count, which does not advance "
+        "while the parameter has no gradient; Keras uses the optimizer's update count.",
+        per_parameter_steps,
+    ),
+]
+
+
+def render(markdown: bool = False) -> str:
+    """All differences as text (or Markdown tables)."""
+    out = []
+    for d in DIFFERENCES:
+        header, rows = d.experiment()
+        if markdown:
+            out.append(f"### {d.title}\n\n{d.explanation}\n")
+            out.append("| " + " | ".join(header) + " |")
+            out.append("|" + "---|" * len(header))
+            out.extend("| " + " | ".join(r) + " |" for r in rows)
+            out.append("")
+        else:
+            out.append(f"== {d.title}\n{d.explanation}")
+            widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+            for r in [header, *rows]:
+                out.append("  " + "  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+            out.append("")
+    return "\n".join(out)

@@ -1,0 +1,130 @@
+"""The conformance grid: every optimizer x option x preset, against the peer the preset names.
+
+A case runs 210 calls of seeded random gradients (each call's gradient scaled by a random
+log-normal factor, so that clipping is sometimes active and sometimes not) on three parameters
+of shapes (4, 3), (5,) and () through optimlab and through the peer, with the learning-rate
+plan of :class:`peers.LrPlan`: a constant lr for 70 calls, a different constant for 70 more
+(the momentum-convention test), then an exponential-decay schedule.
+
+Which options each peer can express is listed here explicitly, so that no case is generated
+that would have to be skipped: a pairing missing from the grid is a documented limit of the
+peer, not a skipped test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CALLS = 210
+SHAPES = ((4, 3), (5,), ())
+DTYPES = ("float64", "float32")
+TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
+
+# (lr0, lr1) of the plan per optimizer
+LEARNING_RATES = {
+    "SGD": (0.05, 0.02),
+    "Adagrad": (0.1, 0.05),
+    "RMSprop": (0.01, 0.003),
+    "Adam": (0.01, 0.003),
+    "AdamW": (0.01, 0.003),
+    "Nadam": (0.01, 0.003),
+    "Adamax": (0.01, 0.003),
+    "Adadelta": (1.0, 0.5),
+    "Lion": (0.003, 0.001),
+}
+
+# Each optimizer's own options.
+OWN_OPTIONS = {
+    "SGD": [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
+            {"momentum": 0.9, "dampening": 0.3}],
+    "Adagrad": [{}, {"initial_accumulator_value": 0.5, "epsilon": 1e-3}, {"lr_decay": 0.01}],
+    "RMSprop": [{}, {"momentum": 0.5}, {"centered": True}, {"centered": True, "momentum": 0.5},
+                {"rho": 0.5, "epsilon": 1e-3}],
+    "Adam": [{}, {"amsgrad": True}, {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+             {"weight_decay": 0.05, "weight_decay_mode": "decoupled"}],
+    "AdamW": [{}, {"amsgrad": True}, {"weight_decay": 0.1}],
+    "Nadam": [{}, {"beta_1": 0.5, "epsilon": 1e-3}, {"momentum_decay": 0.01},
+              {"weight_decay": 0.05, "weight_decay_mode": "decoupled"}],
+    "Adamax": [{}, {"beta_1": 0.5, "epsilon": 1e-3}],
+    "Adadelta": [{}, {"rho": 0.5, "epsilon": 1e-3}],
+    "Lion": [{}, {"beta_1": 0.5, "beta_2": 0.9}],
+}
+
+# The base-class options, on every optimizer.
+COMMON_OPTIONS = [
+    {"weight_decay": 0.05},
+    {"clipnorm": 1.0},
+    {"global_clipnorm": 1.0},
+    {"clipvalue": 0.3},
+    {"use_ema": True, "ema_momentum": 0.9},
+    {"gradient_accumulation_steps": 3},
+    {"maximize": True},
+    {"loss_scale_factor": 4.0},
+]
+
+
+def expressible(peer: str, optimizer: str, options: dict) -> bool:
+    """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
+    keys = set(options)
+    if peer == "keras":
+        if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
+            return False
+        if options.get("weight_decay_mode") == "l2":
+            return False
+        if optimizer == "Nadam" and options.get("weight_decay_mode") == "decoupled":
+            return "weight_decay" in keys  # Keras's weight decay is always decoupled
+        return True
+    if peer == "torch":
+        if optimizer == "Lion" or "loss_scale_factor" in keys:
+            return False
+        if options.get("weight_decay_mode") == "decoupled" and optimizer not in (
+            "Adam", "AdamW", "Nadam"
+        ):
+            return False
+        return True
+    if peer == "optax":
+        if keys & {"dampening", "lr_decay", "momentum_decay", "maximize", "loss_scale_factor",
+                   "clipnorm", "use_ema"}:
+            return False
+        return True
+    raise ValueError(peer)
+
+
+@dataclass(frozen=True)
+class Case:
+    peer: str
+    optimizer: str
+    options: dict = field(hash=False)
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults"
+        return f"{self.peer}-{self.optimizer}-{opts}-{self.dtype}"
+
+
+def all_cases() -> list[Case]:
+    cases = []
+    for peer, (optimizer, own), dtype in itertools.product(
+        ("keras", "torch", "optax"), OWN_OPTIONS.items(), DTYPES
+    ):
+        for options in own + COMMON_OPTIONS:
+            if expressible(peer, optimizer, options):
+                cases.append(Case(peer, optimizer, dict(options), dtype))
+    return cases
+
+
+def make_problem(case: Case, seed: int = 0):
+    """Initial parameters and the gradient of every call, seeded by the case."""
+    rng = np.random.default_rng([seed, zlib.crc32(case.id.encode())])
+    dtype = np.dtype(case.dtype)
+    params0 = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
+    grads = []
+    for _ in range(CALLS):
+        scale = np.exp(rng.standard_normal())
+        grads.append([(scale * rng.standard_normal(s)).astype(dtype) for s in SHAPES])
+    return [np.asarray(p) for p in params0], [[np.asarray(g) for g in gs] for gs in grads]
