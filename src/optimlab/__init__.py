@@ -5,7 +5,8 @@
     opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
 """
 
-from . import presets, rules, schedules
+from . import checkpoint, presets, rules, schedules
+from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
 from .optimizer import Optimizer
 from .optimizers import (
@@ -25,6 +26,7 @@ from .optimizers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "EWMA",
     "OPTIMIZERS",
     "SGD",
@@ -38,6 +40,7 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "ewma",
+    "checkpoint",
     "get",
     "presets",
     "rules",
