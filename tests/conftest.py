@@ -11,3 +11,44 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+
+def pytest_configure(config):
+    """The controlling process makes a fresh folder for the conformance records; xdist workers
+    inherit it through the environment (they start after this hook)."""
+    if not hasattr(config, "workerinput"):
+        folder = tempfile.mkdtemp(prefix="optimlab-conformance-")
+        os.environ["OPTIMLAB_CONFORMANCE_DIR"] = folder
+        config._optimlab_conformance_dir = folder
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The largest deviation per peer and dtype over all conformance cases that ran."""
+    folder = getattr(config, "_optimlab_conformance_dir", None)
+    if not folder or not os.path.isdir(folder):
+        return
+    results = []
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name)) as f:
+            results.extend(json.load(f))
+    shutil.rmtree(folder, ignore_errors=True)
+    if not results:
+        return
+    table = defaultdict(lambda: [0, 0.0, ""])
+    for r in results:
+        row = table[(r["peer"], r["dtype"])]
+        row[0] += 1
+        if r["deviation"] >= row[1]:
+            row[1] = r["deviation"]
+            row[2] = f"{r['optimizer']} {r['options'] or ''}"
+    terminalreporter.section("conformance: largest deviation per peer")
+    for (peer, dtype), (count, worst, where) in sorted(table.items()):
+        terminalreporter.write_line(
+            f"{peer:6s} {dtype:8s} {count:4d} cases  max deviation {worst:.2e}  ({where})"
+        )
+    terminalreporter.write_line(f"total {len(results)} conformance cases")

@@ -502,6 +502,13 @@ class Optimizer:
             return scalars
         return self.rule.scalars(t, lr, **hyper)
 
+    def _power_dtype(self):
+        """The dtype the bias-correction powers round beta to (None: exact double precision);
+        see ``presets.CONVENTIONS["keras"]["power_precision"]``."""
+        if self._conventions["power_precision"] != "dtype" or not self._params:
+            return None
+        return min((p.dtype for p in self._params), key=lambda d: d.itemsize)
+
     def _rule_hyperparameters(self) -> dict:
         """The keyword arguments of ``rule.scalars`` (subclasses map their names)."""
         return {key: self._config[key] for key in self.hyperparameters}

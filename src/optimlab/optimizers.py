@@ -46,6 +46,8 @@ class _RuleOptimizer(Optimizer):
         out = {k: config[k] for k in names if k in config}
         if "lr_outside" in names:
             out["lr_outside"] = config["momentum_style"] == "lr_outside"
+        if "power_dtype" in names:
+            out["power_dtype"] = self._power_dtype()
         return out
 
 

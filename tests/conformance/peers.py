@@ -30,12 +30,13 @@ optax
     hyperparameter stays a Python float, as in plain ``optax.adam(lr, b1=...)`` use);
     ``state.hyperparams["learning_rate"]`` set before every update; accumulation done here.
 
-A rule hyperparameter missing from ``kwargs`` takes the *peer's* default (e.g. epsilon 1e-8 in
-torch Adam, 1e-7 in Keras). Exceptions, so that peers stay comparable: a missing (or None, or 0)
-``weight_decay`` means no decay in every peer, also for AdamW and Lion (whose peer defaults are
-1e-2 / 0.004 / 1e-4 and 1e-3); a missing ``ema_momentum`` means 0.99 (Keras's default; torch's is
-0.999); a missing ``weight_decay_mode`` means "decoupled" for AdamW and Lion and the peer's native
-mode otherwise (torch "l2", Keras "decoupled", optax "l2").
+A key missing from ``kwargs`` takes the peer's default, as optimlab's ``preset=<peer>`` does
+(``optimlab.presets``): e.g. epsilon 1e-8 in torch Adam, 1e-7 in Keras; AdamW's weight decay
+1e-2 (torch) / 0.004 (Keras) / 1e-4 (optax), optax Lion's 1e-3 (an explicit ``None`` or 0 means
+no decay). Missing ``weight_decay_mode``: Keras "decoupled"; torch "l2" ("decoupled" for AdamW);
+optax "decoupled" for Adam, AdamW, Nadam and Lion (optax.adamw / nadamw / lion), "l2" otherwise
+(``chain(add_decayed_weights, alias)``). Missing ``ema_momentum``: 0.99 for torch too (optimlab's
+common default, Keras's; ``get_ema_multi_avg_fn`` would default to 0.999).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ os.environ.setdefault("JAX_ENABLE_X64", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -118,9 +119,10 @@ _COMMON_KEYS = frozenset(
         "gradient_accumulation_steps",
         "maximize",
         "loss_scale_factor",
+        "ema_overwrite_frequency",
     }
 )
-_ADAM_KEYS = frozenset({"beta_1", "beta_2", "epsilon", "amsgrad"})
+_ADAM_KEYS = frozenset({"beta_1", "beta_2", "epsilon", "amsgrad", "bias_correction"})
 _RULE_KEYS = {
     "SGD": frozenset({"momentum", "nesterov", "dampening"}),
     "Adagrad": frozenset({"initial_accumulator_value", "epsilon", "lr_decay"}),
@@ -132,13 +134,22 @@ _RULE_KEYS = {
     "Adadelta": frozenset({"rho", "epsilon"}),
     "Lion": frozenset({"beta_1", "beta_2"}),
 }
-_NATIVE_WD_MODE = {"torch": "l2", "keras": "decoupled", "optax": "l2"}
+
+
+def _default_wd_mode(peer: str, optimizer: str) -> str:
+    """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
+    if peer == "keras":
+        return "decoupled"
+    if peer == "torch":
+        return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
+    return "decoupled" if optimizer in ("Adam", "AdamW", "Nadam", "Lion") else "l2"
 
 
 @dataclass(frozen=True)
 class _Common:
     weight_decay: float | None  # None: no decay requested; a float may still be 0.0
     wd_mode: str  # "decoupled" | "l2" (meaningful only when weight_decay is non-zero)
+    wd_given: bool  # whether "weight_decay" is a key at all (absent: the peer's default)
     clipnorm: float | None
     clipvalue: float | None
     global_clipnorm: float | None
@@ -147,6 +158,7 @@ class _Common:
     k: int  # gradient accumulation steps, 1 when off
     maximize: bool
     loss_scale_factor: float | None
+    ema_overwrite_frequency: int | None
 
     @property
     def has_wd(self) -> bool:
@@ -166,7 +178,7 @@ def _split_kwargs(peer: str, optimizer: str, kwargs: dict) -> tuple[_Common, dic
     wd = kwargs.get("weight_decay")
     mode = kwargs.get("weight_decay_mode")
     if mode is None:
-        mode = "decoupled" if optimizer in ("AdamW", "Lion") else _NATIVE_WD_MODE[peer]
+        mode = _default_wd_mode(peer, optimizer)
     if mode not in ("decoupled", "l2"):
         raise ValueError(f"weight_decay_mode must be 'decoupled' or 'l2', got {mode!r}")
     k = kwargs.get("gradient_accumulation_steps")
@@ -180,17 +192,23 @@ def _split_kwargs(peer: str, optimizer: str, kwargs: dict) -> tuple[_Common, dic
     common = _Common(
         weight_decay=None if wd is None else float(wd),
         wd_mode=mode,
+        wd_given="weight_decay" in kwargs,
         clipnorm=_opt_float(kwargs.get("clipnorm")),
         clipvalue=_opt_float(kwargs.get("clipvalue")),
         global_clipnorm=_opt_float(kwargs.get("global_clipnorm")),
         use_ema=bool(kwargs.get("use_ema", False)),
-        ema_momentum=float(
-            0.99 if kwargs.get("ema_momentum") is None else kwargs["ema_momentum"]
-        ),
+        ema_momentum=float(0.99 if kwargs.get("ema_momentum") is None else kwargs["ema_momentum"]),
         k=k,
         maximize=bool(kwargs.get("maximize", False)),
         loss_scale_factor=_opt_float(kwargs.get("loss_scale_factor")),
+        ema_overwrite_frequency=(
+            None
+            if kwargs.get("ema_overwrite_frequency") is None
+            else int(kwargs["ema_overwrite_frequency"])
+        ),
     )
+    if not common.use_ema:
+        common = replace(common, ema_overwrite_frequency=None)  # Keras ignores it without EMA
     rule = {n: v for n, v in kwargs.items() if n in _RULE_KEYS[optimizer]}
     return common, rule
 
@@ -223,7 +241,7 @@ def _accumulate(acc, grads):
     """Running sum in Keras's order: acc <- g + acc, starting from zeros."""
     if acc is None:
         acc = [np.zeros_like(g) for g in grads]
-    return [g + a for g, a in zip(grads, acc)]
+    return [np.asarray(g + a) for g, a in zip(grads, acc, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,6 +256,9 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         raise NotExpressible("torch.optim has no Lion")
     if c.loss_scale_factor not in (None, 1.0):
         raise NotExpressible("torch has no loss_scale_factor")
+    if c.ema_overwrite_frequency is not None:
+        raise NotExpressible("torch's AveragedModel never writes the average back")
+    _require_neutral("torch", rule, "bias_correction", True)
     kw: dict[str, Any] = {"lr": lr0, "foreach": False, "maximize": c.maximize}
 
     decoupled = c.has_wd and c.wd_mode == "decoupled"
@@ -245,8 +266,8 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         if decoupled and optimizer not in ("Adam", "AdamW", "Nadam"):
             raise NotExpressible(f"torch {optimizer} has no decoupled weight decay")
         kw["weight_decay"] = c.weight_decay
-    else:
-        kw["weight_decay"] = 0.0  # also overrides torch AdamW's default 1e-2
+    elif not (optimizer == "AdamW" and not c.wd_given):  # absent: torch AdamW's default 1e-2
+        kw["weight_decay"] = 0.0
 
     def put(ours, theirs=None, conv=float):
         if ours in rule and rule[ours] is not None:
@@ -275,7 +296,7 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
         put("epsilon", "eps")
         put("amsgrad", conv=bool)
-        if optimizer == "AdamW" and decoupled:
+        if optimizer == "AdamW" and (decoupled or not c.wd_given):
             cls = torch.optim.AdamW
         else:
             kw["decoupled_weight_decay"] = decoupled
@@ -327,11 +348,14 @@ def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
                     acc = _accumulate(acc, gs)
                     continue
                 acc = acc or [np.zeros_like(g) for g in gs]
-                gts = [(torch.from_numpy(g) + torch.from_numpy(a)) / c.k for g, a in zip(gs, acc)]
+                gts = [
+                    (torch.from_numpy(g) + torch.from_numpy(a)) / c.k
+                    for g, a in zip(gs, acc, strict=True)
+                ]
                 acc = None
             else:
                 gts = [torch.from_numpy(g.copy()) for g in gs]
-            for p, g in zip(params, gts):
+            for p, g in zip(params, gts, strict=True):
                 p.grad = g
             if c.global_clipnorm is not None:
                 torch.nn.utils.clip_grad_norm_(params, c.global_clipnorm, foreach=False)
@@ -404,6 +428,7 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         raise NotExpressible(
             "Keras updates its EMA on every micro-step when accumulating gradients"
         )
+    _require_neutral("Keras", rule, "bias_correction", True)
     kw: dict[str, Any] = {"learning_rate": float(lr0)}
     if c.has_wd:
         if c.wd_mode != "decoupled":
@@ -415,6 +440,7 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     if c.use_ema:
         kw["use_ema"] = True
         kw["ema_momentum"] = c.ema_momentum
+        kw["ema_overwrite_frequency"] = c.ema_overwrite_frequency
     if c.k > 1:
         kw["gradient_accumulation_steps"] = c.k
 
@@ -444,8 +470,9 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("beta_2")
         put("epsilon")
         put("amsgrad", bool)
-        # Keras AdamW is Adam plus a required weight_decay (the base class's decoupled decay).
-        if optimizer == "AdamW" and c.has_wd:
+        # Keras AdamW is Adam plus a required weight_decay (the base class's decoupled decay);
+        # absent: AdamW's default 0.004.
+        if optimizer == "AdamW" and (c.has_wd or not c.wd_given):
             cls = O.AdamW
         else:
             cls = O.Adam
@@ -480,6 +507,15 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
 
 
 def _run_keras(optimizer, kwargs, params0, grads, plan, dtype):
+    """Keras's own ``apply`` traced once per learning-rate phase through ``stateless_apply``
+    under ``jax.jit``, as Keras's JAX trainer runs it (eager ``apply`` with gradient
+    accumulation re-traces its ``ops.cond`` on every call: 40 s per case instead of 1 s).
+
+    The constant phases set the optimizer's learning-rate variable (Keras's float
+    ``learning_rate`` setter, as a value in the state); the schedule phase replaces it with a
+    ``LearningRateSchedule``, which changes the optimizer's variables, hence the second trace.
+    """
+    import jax
     import jax.numpy as jnp
     import keras
 
@@ -490,15 +526,34 @@ def _run_keras(optimizer, kwargs, params0, grads, plan, dtype):
     try:
         variables = [keras.Variable(np.array(p, dtype=dtype), dtype=dname) for p in params0]
         opt = _keras_optimizer(optimizer, c, rule, plan.lr0)
+        opt.build(variables)
         schedule_cls = _keras_plan_schedule_class()
+
+        def start_phase():
+            step = jax.jit(opt.stateless_apply)
+            return step, [v.value for v in opt.variables], [v.value for v in variables]
+
+        def end_phase(opt_values, train_values):
+            for v, x in zip(opt.variables, opt_values, strict=True):
+                v.assign(x)
+            for v, x in zip(variables, train_values, strict=True):
+                v.assign(x)
+
+        step, opt_values, train_values = start_phase()
+        lr_index = next(i for i, v in enumerate(opt.variables) if v is opt._learning_rate)
         for call, gs in enumerate(grads):
             if call == plan.change_at:
-                opt.learning_rate = float(plan.lr1)
+                opt_values[lr_index] = jnp.asarray(plan.lr1, dtype=dname)
             if call == plan.schedule_at:
+                end_phase(opt_values, train_values)
                 opt.learning_rate = schedule_cls(
                     float(plan.lr1), plan.decay_steps, float(plan.decay_rate), c.k, dname
                 )
-            opt.apply_gradients(zip([jnp.asarray(g, dtype=dtype) for g in gs], variables))
+                step, opt_values, train_values = start_phase()
+            train_values, opt_values = step(
+                opt_values, [jnp.asarray(g, dtype=dtype) for g in gs], train_values
+            )
+        end_phase(opt_values, train_values)
         out = [np.array(v.value, dtype=dtype) for v in variables]
         ema_out = None
         if c.use_ema:
@@ -525,6 +580,7 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
         raise NotExpressible("optax has no per-tensor clip by L2 norm")
     if c.use_ema:
         raise NotExpressible("optax keeps no EMA of the parameters")
+    _require_neutral("optax", rule, "bias_correction", True)
 
     prefix = []
     if c.global_clipnorm is not None:
@@ -532,8 +588,11 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
     if c.clipvalue is not None:
         prefix.append(optax.clip(c.clipvalue))
 
-    # No weight_decay means none (also overriding adamw's 1e-4 and lion's 1e-3 defaults).
-    wd, mode = (c.weight_decay if c.has_wd else 0.0), c.wd_mode
+    # Weight decay: absent -> the aliases' own defaults (adamw 1e-4, lion 1e-3, none elsewhere).
+    if not c.wd_given and optimizer in ("AdamW", "Lion"):
+        wd, mode = {"AdamW": 1e-4, "Lion": 1e-3}[optimizer], "decoupled"
+    else:
+        wd, mode = (c.weight_decay if c.has_wd else 0.0), c.wd_mode
     decoupled = wd if (wd != 0 and mode == "decoupled") else 0.0
     if wd != 0 and mode == "l2":
         prefix.append(optax.add_decayed_weights(wd))
@@ -674,6 +733,7 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
 
 
 def _run_optax(optimizer, kwargs, params0, grads, plan, dtype):
+    import jax
     import jax.numpy as jnp
     import optax
 
@@ -683,6 +743,12 @@ def _run_optax(optimizer, kwargs, params0, grads, plan, dtype):
     tx = optax.inject_hyperparams(factory)(learning_rate=float(plan.lr_for_call(0, c.k)))
     params = [jnp.asarray(np.array(p, dtype=dtype)) for p in params0]
     state = tx.init(params)
+
+    @jax.jit
+    def step(upd_in, state, params):
+        updates, state = tx.update(upd_in, state, params)
+        return optax.apply_updates(params, updates), state
+
     acc = None
     for call, gs in enumerate(grads):
         gs = [np.asarray(g, dtype=dtype) for g in gs]
@@ -691,13 +757,12 @@ def _run_optax(optimizer, kwargs, params0, grads, plan, dtype):
                 acc = _accumulate(acc, gs)
                 continue
             acc = acc or [np.zeros_like(g) for g in gs]
-            upd_in = [(jnp.asarray(g) + jnp.asarray(a)) / c.k for g, a in zip(gs, acc)]
+            upd_in = [(jnp.asarray(g) + jnp.asarray(a)) / c.k for g, a in zip(gs, acc, strict=True)]
             acc = None
         else:
             upd_in = [jnp.asarray(g) for g in gs]
         state.hyperparams["learning_rate"] = jnp.asarray(plan.lr_for_call(call, c.k), dtype=dtype)
-        updates, state = tx.update(upd_in, state, params)
-        params = optax.apply_updates(params, updates)
+        params, state = step(upd_in, state, params)
     return {"params": [np.array(p, dtype=dtype) for p in params], "ema": None}
 
 

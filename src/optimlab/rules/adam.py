@@ -29,12 +29,19 @@ import numpy as np
 SLOTS = (("m", "required"), ("v", "required"), ("v_max", "optional"))
 
 
+def rounded(beta, power_dtype):
+    """beta as the power's base: rounded to ``power_dtype`` (Keras casts it before
+    ``ops.power``), or exact when ``power_dtype`` is None."""
+    return beta if power_dtype is None else float(np.dtype(power_dtype).type(beta))
+
+
 def scalars(t, lr, *, beta_1, beta_2, epsilon, amsgrad, bias_correction, epsilon_style,
-            amsgrad_max):
+            amsgrad_max, power_dtype=None):
     """Per-step numbers: (alpha, beta_1, beta_2, root_scale, epsilon, amsgrad, corrected_max,
-    bc2), where the update is p - alpha * m / (sqrt(v_used) * root_scale + epsilon)."""
-    bc1 = 1.0 - beta_1**t if bias_correction else 1.0
-    bc2 = 1.0 - beta_2**t if bias_correction else 1.0
+    bc2), where the update is p - alpha * m / (sqrt(v_used) * root_scale + epsilon) with
+    bc1 = 1 - beta_1^t and bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given)."""
+    bc1 = 1.0 - rounded(beta_1, power_dtype) ** t if bias_correction else 1.0
+    bc2 = 1.0 - rounded(beta_2, power_dtype) ** t if bias_correction else 1.0
     corrected_max = bool(amsgrad) and amsgrad_max == "corrected"
     if epsilon_style == "paper":
         alpha = lr / bc1

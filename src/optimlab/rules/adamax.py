@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adam import rounded
+
 SLOTS = (("m", "required"), ("u", "required"))
 
 
-def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max):
-    """Per-step numbers: (lr / bc1, beta_1, beta_2, epsilon, epsilon_in_max)."""
-    return (lr / (1.0 - beta_1**t), beta_1, beta_2, epsilon, bool(epsilon_in_max))
+def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max, power_dtype=None):
+    """Per-step numbers: (lr / bc1, beta_1, beta_2, epsilon, epsilon_in_max), bc1 = 1 - beta_1^t
+    (the base rounded to ``power_dtype`` if given, see ``adam.rounded``)."""
+    bc1 = 1.0 - rounded(beta_1, power_dtype) ** t
+    return (lr / bc1, beta_1, beta_2, epsilon, bool(epsilon_in_max))
 
 
 def update(p, g, m, u, step_size, beta_1, beta_2, epsilon, epsilon_in_max):

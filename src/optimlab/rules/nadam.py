@@ -17,23 +17,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adam import rounded
+
 SLOTS = (("m", "required"), ("v", "required"))
 STEP_STATE = (("mu_product", 1.0),)
 
 
-def momentum_at(t, beta_1, momentum_decay):
+def momentum_at(t, beta_1, momentum_decay, base=0.96):
     """mu_t = beta_1 * (1 - 0.5 * 0.96^(t * momentum_decay)); beta_1 when momentum_decay is None."""
     if momentum_decay is None:
         return beta_1
-    return beta_1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    return beta_1 * (1.0 - 0.5 * base ** (t * momentum_decay))
 
 
-def scalars(t, lr, step_state, *, beta_1, beta_2, epsilon, momentum_decay):
+def scalars(t, lr, step_state, *, beta_1, beta_2, epsilon, momentum_decay, power_dtype=None):
     """Per-step numbers ``(c_g, c_m, beta_1, beta_2, inv_bc2, epsilon)`` with
-    p = p - (c_g * g + c_m * m) / (sqrt(v * inv_bc2) + epsilon), and the advanced step state."""
+    p = p - (c_g * g + c_m * m) / (sqrt(v * inv_bc2) + epsilon), and the advanced step state;
+    bc2 = 1 - beta_2^t. With ``power_dtype`` (Keras), beta_1, beta_2 and 0.96 are first rounded
+    to that dtype, everywhere: Keras casts all three before use (see ``adam.rounded``)."""
     (mu_product,) = step_state
-    mu_t = momentum_at(t, beta_1, momentum_decay)
-    mu_next = momentum_at(t + 1, beta_1, momentum_decay)
+    beta_1, beta_2 = rounded(beta_1, power_dtype), rounded(beta_2, power_dtype)
+    base = rounded(0.96, power_dtype)
+    mu_t = momentum_at(t, beta_1, momentum_decay, base)
+    mu_next = momentum_at(t + 1, beta_1, momentum_decay, base)
     mu_product = mu_product * mu_t
     c_g = lr * (1.0 - mu_t) / (1.0 - mu_product)
     c_m = lr * mu_next / (1.0 - mu_product * mu_next)
