@@ -187,8 +187,11 @@ def test_adagrad_effective_learning_rate_never_grows(grads):
 
 
 @settings(max_examples=30, deadline=None)
-@given(grads=grads_strategy(10), c=st.floats(0.1, 5.0),
-       preset=st.sampled_from(["keras", "torch", "optax"]))
+@given(
+    grads=grads_strategy(10),
+    c=st.floats(0.1, 5.0),
+    preset=st.sampled_from(["keras", "torch", "optax"]),
+)
 def test_global_clipnorm_bounds_the_norm(grads, c, preset):
     """After global norm clipping the SGD step has norm <= lr * c."""
     for g in grads:

@@ -38,11 +38,11 @@ def problem(seed, steps, dtype=np.float64):
 
 def run(opt, params, grads):
     for g in grads:
-        opt.apply_gradients(zip(g, params))
+        opt.apply_gradients(zip(g, params, strict=True))
 
 
 def assert_same(a_opt, a_params, b_opt, b_params):
-    for x, y in zip(a_params, b_params):
+    for x, y in zip(a_params, b_params, strict=True):
         np.testing.assert_array_equal(x, y)
     sa, sb = a_opt.state_dict(), b_opt.state_dict()
     assert sa["iterations"] == sb["iterations"]
@@ -53,12 +53,13 @@ def assert_same(a_opt, a_params, b_opt, b_params):
         np.testing.assert_array_equal(sa["slots"][key], sb["slots"][key])
     for field in ("accumulators", "ema"):
         if sa[field] is not None:
-            for x, y in zip(sa[field], sb[field]):
+            for x, y in zip(sa[field], sb[field], strict=True):
                 np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in
-                                                        enumerate(CONFIGS)])
+@pytest.mark.parametrize(
+    "name,kwargs", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_dict_round_trip_continues_identically(name, kwargs, dtype):
     params, grads = problem(1, 40, dtype)
@@ -73,8 +74,9 @@ def test_state_dict_round_trip_continues_identically(name, kwargs, dtype):
     assert_same(opt, params, clone, clone_params)
 
 
-@pytest.mark.parametrize("name,kwargs", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in
-                                                        enumerate(CONFIGS)])
+@pytest.mark.parametrize(
+    "name,kwargs", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)]
+)
 def test_checkpoint_file_round_trip(name, kwargs, tmp_path):
     params, grads = problem(2, 30)
     opt = ol.get(name, **kwargs)
@@ -136,7 +138,7 @@ def test_corrupt_checkpoint_is_rejected_and_changes_nothing(tmp_path):
     path.write_bytes(bytes(flipped))
     with pytest.raises(ol.CheckpointError):
         target.load(path, target_params)
-    for a, b in zip(target_params, saved_target_params):
+    for a, b in zip(target_params, saved_target_params, strict=True):
         np.testing.assert_array_equal(a, b)
     after = target.state_dict()
     assert after["iterations"] == before["iterations"]
@@ -165,8 +167,9 @@ def test_loading_into_the_wrong_optimizer_or_shapes_is_rejected():
 @pytest.mark.parametrize("name", sorted(ol.OPTIMIZERS))
 @pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
 def test_get_config_round_trip(name, preset):
-    opt = ol.get(name, learning_rate=ol.schedules.ExponentialDecay(0.1, 10, 0.5),
-                 preset=preset, clipnorm=2.0)
+    opt = ol.get(
+        name, learning_rate=ol.schedules.ExponentialDecay(0.1, 10, 0.5), preset=preset, clipnorm=2.0
+    )
     config = opt.get_config()
     json.dumps(config)  # JSON-serializable
     again = type(opt).from_config(config)
@@ -179,7 +182,7 @@ RESUME_SCRIPT = textwrap.dedent(
     import sys, numpy as np, optimlab as ol
     mode, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
     rng = np.random.default_rng(7)
-    params = [rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
+    params = [rng.standard_normal(s).astype(np.float32) for s in ((5, 3), (7,))]
     grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in params] for _ in range(60)]
     def make():
         return ol.Adam(ol.schedules.ExponentialDecay(0.01, 10, 0.9), amsgrad=True, use_ema=True,

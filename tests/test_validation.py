@@ -18,10 +18,18 @@ BAD_ARGUMENTS = [
     (ol.SGD, dict(momentum=-0.5), ValueError, r"momentum must be a float in \[0, 1\)"),
     (ol.SGD, dict(nesterov=True), ValueError, r"nesterov=True requires momentum > 0"),
     (ol.SGD, dict(nesterov=1), TypeError, r"nesterov must be True or False, got 1"),
-    (ol.SGD, dict(momentum=0.9, nesterov=True, dampening=0.1), ValueError,
-     r"nesterov=True requires dampening=0"),
-    (ol.SGD, dict(momentum_style="inside"), ValueError,
-     r"momentum_style must be one of 'lr_inside', 'lr_outside', got 'inside'"),
+    (
+        ol.SGD,
+        dict(momentum=0.9, nesterov=True, dampening=0.1),
+        ValueError,
+        r"nesterov=True requires dampening=0",
+    ),
+    (
+        ol.SGD,
+        dict(momentum_style="inside"),
+        ValueError,
+        r"momentum_style must be one of 'lr_inside', 'lr_outside', got 'inside'",
+    ),
     (ol.Adam, dict(beta_1=1.0), ValueError, r"beta_1 must be a float in \[0, 1\), got 1.0"),
     (ol.Adam, dict(beta_2=1.5), ValueError, r"beta_2 must be a float in \[0, 1\), got 1.5"),
     (ol.Adam, dict(beta_2=-0.1), ValueError, r"beta_2 must be a float in \[0, 1\)"),
@@ -33,8 +41,12 @@ BAD_ARGUMENTS = [
     (ol.Adam, dict(betas=(0.9, 0.99)), TypeError, r"unexpected keyword argument\(s\) 'betas'"),
     (ol.AdamW, dict(weight_decay=None), ValueError, r"weight_decay must be a float >= 0 for AdamW"),
     (ol.AdamW, dict(weight_decay_mode="l2"), ValueError, r"AdamW applies decoupled"),
-    (ol.Adagrad, dict(initial_accumulator_value=-1), ValueError,
-     r"initial_accumulator_value must be a float >= 0"),
+    (
+        ol.Adagrad,
+        dict(initial_accumulator_value=-1),
+        ValueError,
+        r"initial_accumulator_value must be a float >= 0",
+    ),
     (ol.Adagrad, dict(lr_decay=-0.1), ValueError, r"lr_decay must be a float >= 0"),
     (ol.RMSprop, dict(rho=1.0), ValueError, r"rho must be a float in \[0, 1\)"),
     (ol.RMSprop, dict(centered=None), TypeError, r"centered must be True or False"),
@@ -45,25 +57,48 @@ BAD_ARGUMENTS = [
     (ol.Adam, dict(weight_decay_mode="L2"), ValueError, r"weight_decay_mode must be one of"),
     (ol.Adam, dict(clipnorm=0), ValueError, r"clipnorm must be a float > 0, got 0"),
     (ol.Adam, dict(clipvalue=-1.0), ValueError, r"clipvalue must be a float > 0"),
-    (ol.Adam, dict(clipnorm=1.0, clipvalue=1.0), ValueError,
-     r"at most one of clipnorm, clipvalue, global_clipnorm"),
+    (
+        ol.Adam,
+        dict(clipnorm=1.0, clipvalue=1.0),
+        ValueError,
+        r"at most one of clipnorm, clipvalue, global_clipnorm",
+    ),
     (ol.Adam, dict(ema_momentum=1.5), ValueError, r"ema_momentum must be a float in \[0, 1\]"),
     (ol.Adam, dict(use_ema="no"), TypeError, r"use_ema must be True or False"),
-    (ol.Adam, dict(ema_overwrite_frequency=0), ValueError,
-     r"ema_overwrite_frequency must be an integer >= 1, got 0"),
-    (ol.Adam, dict(gradient_accumulation_steps=2.5), ValueError,
-     r"gradient_accumulation_steps must be an integer >= 1, got 2.5"),
-    (ol.Adam, dict(gradient_accumulation_steps=0), ValueError,
-     r"gradient_accumulation_steps must be an integer >= 1, got 0"),
+    (
+        ol.Adam,
+        dict(ema_overwrite_frequency=0),
+        ValueError,
+        r"ema_overwrite_frequency must be an integer >= 1, got 0",
+    ),
+    (
+        ol.Adam,
+        dict(gradient_accumulation_steps=2.5),
+        ValueError,
+        r"gradient_accumulation_steps must be an integer >= 1, got 2.5",
+    ),
+    (
+        ol.Adam,
+        dict(gradient_accumulation_steps=0),
+        ValueError,
+        r"gradient_accumulation_steps must be an integer >= 1, got 0",
+    ),
     (ol.Adam, dict(loss_scale_factor=0.0), ValueError, r"loss_scale_factor must be a float > 0"),
-    (ol.Adam, dict(nan_policy="ignore"), ValueError,
-     r"nan_policy must be one of 'raise', 'skip', 'propagate', got 'ignore'"),
+    (
+        ol.Adam,
+        dict(nan_policy="ignore"),
+        ValueError,
+        r"nan_policy must be one of 'raise', 'skip', 'propagate', got 'ignore'",
+    ),
     (ol.Adam, dict(maximize=None), TypeError, r"maximize must be True or False"),
 ]
 
 
-@pytest.mark.parametrize("cls,kwargs,exc,pattern", BAD_ARGUMENTS,
-                         ids=[f"{c.__name__}-{'-'.join(k)}" for c, k, _, _ in BAD_ARGUMENTS])
+@pytest.mark.parametrize(
+    "cls,kwargs,exc,pattern",
+    BAD_ARGUMENTS,
+    ids=[f"{c.__name__}-{'-'.join(k)}" for c, k, _, _ in BAD_ARGUMENTS],
+)
 def test_bad_hyperparameters_are_rejected_with_name_value_and_range(cls, kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         cls(**kwargs)
@@ -111,7 +146,7 @@ def snapshot(opt, params):
 
 def assert_unchanged(opt, params, before):
     old_params, old_state = before
-    for a, b in zip(params, old_params):
+    for a, b in zip(params, old_params, strict=True):
         np.testing.assert_array_equal(a, b)
     new_state = opt.state_dict()
     assert new_state["iterations"] == old_state["iterations"]
@@ -123,21 +158,41 @@ def assert_unchanged(opt, params, before):
 def make():
     params = [np.arange(6.0).reshape(2, 3), np.ones(4)]
     opt = ol.Adam(0.1, amsgrad=True)
-    opt.apply_gradients(zip([np.ones((2, 3)), np.ones(4)], params))
+    opt.apply_gradients(zip([np.ones((2, 3)), np.ones(4)], params, strict=True))
     return opt, params
 
 
 BAD_STEPS = [
-    ("wrong shape", lambda p: [np.ones((3, 2)), np.ones(4)], ValueError,
-     r"gradient 0 has shape \(3, 2\) but its parameter has shape \(2, 3\)"),
-    ("wrong dtype", lambda p: [np.ones((2, 3), np.float32), np.ones(4)], TypeError,
-     r"gradient 0 has dtype float32 but its parameter has float64"),
-    ("nan", lambda p: [np.ones((2, 3)), np.array([1, np.nan, 1, 1])], FloatingPointError,
-     r"gradient 1 has 1 non-finite value\(s\) .* nothing was changed"),
-    ("inf", lambda p: [np.full((2, 3), np.inf), np.ones(4)], FloatingPointError,
-     r"gradient 0 has 6 non-finite value\(s\)"),
-    ("not numbers", lambda p: [np.ones((2, 3)), "abc"], TypeError,
-     r"gradient 1 must be an array of numbers"),
+    (
+        "wrong shape",
+        lambda p: [np.ones((3, 2)), np.ones(4)],
+        ValueError,
+        r"gradient 0 has shape \(3, 2\) but its parameter has shape \(2, 3\)",
+    ),
+    (
+        "wrong dtype",
+        lambda p: [np.ones((2, 3), np.float32), np.ones(4)],
+        TypeError,
+        r"gradient 0 has dtype float32 but its parameter has float64",
+    ),
+    (
+        "nan",
+        lambda p: [np.ones((2, 3)), np.array([1, np.nan, 1, 1])],
+        FloatingPointError,
+        r"gradient 1 has 1 non-finite value\(s\) .* nothing was changed",
+    ),
+    (
+        "inf",
+        lambda p: [np.full((2, 3), np.inf), np.ones(4)],
+        FloatingPointError,
+        r"gradient 0 has 6 non-finite value\(s\)",
+    ),
+    (
+        "not numbers",
+        lambda p: [np.ones((2, 3)), "abc"],
+        TypeError,
+        r"gradient 1 must be an array of numbers",
+    ),
 ]
 
 
@@ -146,7 +201,7 @@ def test_bad_gradients_change_nothing(name, grads, exc, pattern):
     opt, params = make()
     before = snapshot(opt, params)
     with pytest.raises(exc, match=pattern):
-        opt.apply_gradients(zip(grads(params), params))
+        opt.apply_gradients(zip(grads(params), params, strict=True))
     assert_unchanged(opt, params, before)
 
 
@@ -162,7 +217,9 @@ def test_parameters_must_be_writable_float_arrays():
     opt = ol.SGD()
     with pytest.raises(TypeError, match="parameter 0 must be a NumPy array"):
         opt.apply_gradients([(np.ones(2), [0.0, 1.0])])
-    with pytest.raises(TypeError, match="parameter 0 must have dtype float32 or float64, got int64"):
+    with pytest.raises(
+        TypeError, match="parameter 0 must have dtype float32 or float64, got int64"
+    ):
         opt.apply_gradients([(np.ones(2), np.zeros(2, dtype=np.int64))])
     ro = np.zeros(2)
     ro.flags.writeable = False
@@ -185,7 +242,7 @@ def test_schedule_returning_a_bad_learning_rate_changes_nothing():
     before = snapshot(opt, params)
     opt.learning_rate = lambda step: -1.0
     with pytest.raises(ValueError, match=r"returned -1.0 at step 1; it must return a finite"):
-        opt.apply_gradients(zip([np.ones((2, 3)), np.ones(4)], params))
+        opt.apply_gradients(zip([np.ones((2, 3)), np.ones(4)], params, strict=True))
     assert_unchanged(opt, params, before)
 
 

@@ -1,8 +1,8 @@
 """optimlab: the optimizers of deep learning, exact and fast; a library and a lab.
 
-    import numpy as np, optimlab as ol
-    opt = ol.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)   # the lecture's Keras code
-    opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
+import numpy as np, optimlab as ol
+opt = ol.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)   # the lecture's Keras code
+opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
 """
 
 from . import checkpoint, presets, rules, schedules

@@ -424,7 +424,7 @@ def restore(path, optimizer, params=None) -> list[np.ndarray] | None:
     if targets is not None and saved is not None:
         if len(saved) != len(targets):
             raise ValueError(f"checkpoint holds {len(saved)} parameters, got {len(targets)}")
-        for i, (src, dst) in enumerate(zip(saved, targets)):
+        for i, (src, dst) in enumerate(zip(saved, targets, strict=True)):
             if src.shape != dst.shape or src.dtype != dst.dtype:
                 raise ValueError(
                     f"parameter {i}: checkpoint has shape {src.shape} {src.dtype}, the target "
@@ -433,6 +433,6 @@ def restore(path, optimizer, params=None) -> list[np.ndarray] | None:
     build_with = targets if (targets is not None and not optimizer.built) else None
     optimizer.load_state_dict(state, build_with)
     if targets is not None and saved is not None:
-        for src, dst in zip(saved, targets):
+        for src, dst in zip(saved, targets, strict=True):
             dst[...] = src
     return saved

@@ -1,7 +1,7 @@
 """The ``optimlab`` command line.
 
-    optimlab differences [--markdown]   where PyTorch, Keras and optax differ, measured
-    optimlab presets                    every optimizer's defaults under each preset
+optimlab differences [--markdown]   where PyTorch, Keras and optax differ, measured
+optimlab presets                    every optimizer's defaults under each preset
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ CLIP_STYLES = ("keras", "torch", "optax")
 
 
 def norm_scale(norm: float, clip: float, style: str) -> float:
-    """The factor by which a gradient of L2 norm ``norm`` is multiplied when clipping at ``clip``."""
+    """The factor that multiplies a gradient of L2 norm ``norm`` when clipping at ``clip``."""
     if style == "keras":
         return clip * min(1.0 / norm, 1.0 / clip) if norm > 0 else 1.0
     if style == "torch":

@@ -8,8 +8,8 @@ preset deliberately does *not* copy are measured against the peer in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -44,13 +44,20 @@ def _fmt(x: float) -> str:
 
 def momentum_convention():
     rows = []
-    for label, style in (("torch, optax.sgd (lr outside)", "lr_outside"),
-                         ("Keras (lr inside)", "lr_inside")):
-        traj = _trajectory(opts.SGD(0.1, momentum=0.9, momentum_style=style), [1.0] * 10,
-                           lr_changes={5: 0.01})
+    for label, style in (
+        ("torch, optax.sgd (lr outside)", "lr_outside"),
+        ("Keras (lr inside)", "lr_inside"),
+    ):
+        traj = _trajectory(
+            opts.SGD(0.1, momentum=0.9, momentum_style=style), [1.0] * 10, lr_changes={5: 0.01}
+        )
         rows.append([label] + [_fmt(traj[i]) for i in (4, 5, 9)])
-    return ["momentum 0.9, g = 1, lr 0.1 -> 0.01 at step 5", "p after step 4", "step 5",
-            "step 9"], rows
+    return [
+        "momentum 0.9, g = 1, lr 0.1 -> 0.01 at step 5",
+        "p after step 4",
+        "step 5",
+        "step 9",
+    ], rows
 
 
 def adam_epsilon():
@@ -69,11 +76,24 @@ def adagrad_defaults():
     for preset in ("keras", "torch", "optax"):
         opt = opts.Adagrad(learning_rate=0.1, preset=preset)
         traj = _trajectory(opt, [1.0, 1.0, 1.0])
-        rows.append([preset, f"{opt.initial_accumulator_value:g}", f"{opt.epsilon:g}",
-                     "inside" if opt.epsilon_in_sqrt else "outside"]
-                    + [_fmt(x) for x in traj])
-    return ["Adagrad, lr 0.1, g = 1", "G0", "epsilon", "epsilon vs sqrt", "step 0", "step 1",
-            "step 2"], rows
+        rows.append(
+            [
+                preset,
+                f"{opt.initial_accumulator_value:g}",
+                f"{opt.epsilon:g}",
+                "inside" if opt.epsilon_in_sqrt else "outside",
+            ]
+            + [_fmt(x) for x in traj]
+        )
+    return [
+        "Adagrad, lr 0.1, g = 1",
+        "G0",
+        "epsilon",
+        "epsilon vs sqrt",
+        "step 0",
+        "step 1",
+        "step 2",
+    ], rows
 
 
 def rmsprop_defaults():
@@ -82,17 +102,33 @@ def rmsprop_defaults():
     for preset in ("keras", "torch", "optax"):
         opt = opts.RMSprop(learning_rate=0.01, momentum=0.9, preset=preset)
         traj = _trajectory(opt, grads, lr_changes={5: 0.001})
-        rows.append([preset, f"{opt.rho:g}", f"{opt.epsilon:g}", opt.momentum_style,
-                     _fmt(traj[4]), _fmt(traj[9])])
-    return ["RMSprop, momentum 0.9, g = 1, lr 0.01 -> 0.001 at step 5", "rho", "epsilon",
-            "momentum", "step 4", "step 9"], rows
+        rows.append(
+            [
+                preset,
+                f"{opt.rho:g}",
+                f"{opt.epsilon:g}",
+                opt.momentum_style,
+                _fmt(traj[4]),
+                _fmt(traj[9]),
+            ]
+        )
+    return [
+        "RMSprop, momentum 0.9, g = 1, lr 0.01 -> 0.001 at step 5",
+        "rho",
+        "epsilon",
+        "momentum",
+        "step 4",
+        "step 9",
+    ], rows
 
 
 def amsgrad_order():
     grads = [1.0, 0.1, 0.1, 0.1, 0.1]
     rows = []
-    for label, preset, order in (("torch, Keras: max of raw v", "torch", "raw"),
-                                 ("optax: max of bias-corrected v", "optax", "corrected")):
+    for label, preset, _order in (
+        ("torch, Keras: max of raw v", "torch", "raw"),
+        ("optax: max of bias-corrected v", "optax", "corrected"),
+    ):
         opt = opts.Adam(learning_rate=0.1, amsgrad=True, preset=preset)
         traj = _trajectory(opt, grads)
         rows.append([label] + [_fmt(x) for x in traj])
@@ -105,8 +141,10 @@ def weight_decay_styles():
     for label, kwargs in (
         ("Keras Adam(weight_decay=0.1): decoupled, p -= lr*wd*p", dict(preset="keras")),
         ("torch Adam(weight_decay=0.1): L2, g += wd*p", dict(preset="torch")),
-        ("torch AdamW(weight_decay=0.1): decoupled", dict(preset="torch",
-                                                          weight_decay_mode="decoupled")),
+        (
+            "torch AdamW(weight_decay=0.1): decoupled",
+            dict(preset="torch", weight_decay_mode="decoupled"),
+        ),
     ):
         opt = opts.Adam(learning_rate=0.01, weight_decay=0.1, **kwargs)
         traj = _trajectory(opt, grads, p0=1.0)
@@ -125,10 +163,17 @@ def nadam_schedule():
         opt = opts.Nadam(learning_rate=1e-3, preset=preset)
         mus = [nadam_rule.momentum_at(t, 0.9, opt.momentum_decay) for t in (1, 10, 200)]
         traj = _trajectory(opt, [1.0])
-        rows.append([preset, repr(opt.momentum_decay)] + [f"{m:.4f}" for m in mus]
-                    + [_fmt(traj[0])])
-    return ["Nadam, beta_1 0.9", "momentum_decay", "mu_1", "mu_10", "mu_200",
-            "first update (lr 1e-3, g = 1)"], rows
+        rows.append(
+            [preset, repr(opt.momentum_decay)] + [f"{m:.4f}" for m in mus] + [_fmt(traj[0])]
+        )
+    return [
+        "Nadam, beta_1 0.9",
+        "momentum_decay",
+        "mu_1",
+        "mu_10",
+        "mu_200",
+        "first update (lr 1e-3, g = 1)",
+    ], rows
 
 
 def adamax_epsilon():
@@ -136,10 +181,18 @@ def adamax_epsilon():
     for preset in ("keras", "torch"):
         opt = opts.Adamax(learning_rate=1e-3, epsilon=1e-3, preset=preset)
         traj = _trajectory(opt, [1e-3, 0.0, 0.0, 0.0])
-        rows.append([preset, "outside the max" if not opt.epsilon_in_max else "inside the max"]
-                    + [_fmt(x) for x in traj])
-    return ["Adamax, lr 1e-3, epsilon 1e-3, g = 1e-3 then 0", "epsilon", "step 0", "step 1",
-            "step 2", "step 3"], rows
+        rows.append(
+            [preset, "outside the max" if not opt.epsilon_in_max else "inside the max"]
+            + [_fmt(x) for x in traj]
+        )
+    return [
+        "Adamax, lr 1e-3, epsilon 1e-3, g = 1e-3 then 0",
+        "epsilon",
+        "step 0",
+        "step 1",
+        "step 2",
+        "step 3",
+    ], rows
 
 
 def adadelta_defaults():
@@ -147,10 +200,10 @@ def adadelta_defaults():
     for preset in ("keras", "torch"):
         opt = opts.Adadelta(preset=preset)
         traj = _trajectory(opt, [1.0] * 3)
-        rows.append([preset, f"{opt.learning_rate:g}", f"{opt.rho:g}", f"{opt.epsilon:g}",
-                     _fmt(traj[-1])])
-    rows.append(["optax", "None (ascends!)", "0.9", "1e-06",
-                 "optimlab requires learning_rate"])
+        rows.append(
+            [preset, f"{opt.learning_rate:g}", f"{opt.rho:g}", f"{opt.epsilon:g}", _fmt(traj[-1])]
+        )
+    rows.append(["optax", "None (ascends!)", "0.9", "1e-06", "optimlab requires learning_rate"])
     return ["Adadelta defaults, g = 1", "lr", "rho", "epsilon", "p after 3 steps"], rows
 
 
@@ -176,15 +229,18 @@ def accumulation_schedule():
         traj = _trajectory(opt, [1.0] * 6)
         sizes = [-traj[1], traj[1] - traj[3], traj[3] - traj[5]]
         rows.append([label] + [_fmt(abs(x)) for x in sizes])
-    return ["SGD, ExponentialDecay(1, 1, 0.5), accumulation 2, g = 1", "update 1", "update 2",
-            "update 3"], rows
+    return [
+        "SGD, ExponentialDecay(1, 1, 0.5), accumulation 2, g = 1",
+        "update 1",
+        "update 2",
+        "update 3",
+    ], rows
 
 
 def per_parameter_steps():
     rows = []
     for preset in ("keras", "torch"):
-        opt = opts.Adam(learning_rate=0.1, epsilon=0.0, beta_1=0.9, beta_2=0.999,
-                        preset=preset)
+        opt = opts.Adam(learning_rate=0.1, epsilon=0.0, beta_1=0.9, beta_2=0.999, preset=preset)
         a, b = np.zeros(1), np.zeros(1)
         for _ in range(5):  # b is frozen (no gradient) for 5 updates
             opt.apply_gradients([(np.ones(1), a), (None, b)])
@@ -284,8 +340,10 @@ def render(markdown: bool = False) -> str:
             out.append("")
         else:
             out.append(f"== {d.title}\n{d.explanation}")
-            widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+            widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
             for r in [header, *rows]:
-                out.append("  " + "  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+                out.append(
+                    "  " + "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True))
+                )
             out.append("")
     return "\n".join(out)

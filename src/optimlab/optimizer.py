@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -179,8 +180,14 @@ class Optimizer:
     #: hyperparameters whose value decides which state buffers exist
     structural: tuple[str, ...] = ()
 
-    def __init__(self, *, name: str | None = None, preset: str = "keras",
-                 engine: str = "reference", **arguments: Any) -> None:
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        preset: str = "keras",
+        engine: str = "reference",
+        **arguments: Any,
+    ) -> None:
         kind = type(self).__name__
         preset = check_choice("preset", preset, presets.PRESETS)
         engine = check_choice("engine", engine, tuple(ENGINES))
@@ -218,7 +225,7 @@ class Optimizer:
         clips = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if config[k]]
         if len(clips) > 1:
             raise ValueError(
-                f"at most one of clipnorm, clipvalue, global_clipnorm may be set, got "
+                "at most one of clipnorm, clipvalue, global_clipnorm may be set, got "
                 + ", ".join(f"{k}={config[k]!r}" for k in clips)
             )
         if config["weight_decay"] == 0.0:
@@ -341,9 +348,7 @@ class Optimizer:
     def build(self, params: Sequence[np.ndarray]) -> None:
         """Create the state of every parameter (done by the first update if not called)."""
         if self.built:
-            raise ValueError(
-                f"{self.name} is already built with {len(self._params)} parameters"
-            )
+            raise ValueError(f"{self.name} is already built with {len(self._params)} parameters")
         params = list(params)
         if not params:
             raise ValueError("params must contain at least one parameter, got none")
@@ -405,7 +410,7 @@ class Optimizer:
                 f"got {len(grads)} gradients for {len(params)} parameters; "
                 "there must be exactly one gradient per parameter"
             )
-        self._step(list(zip(grads, params)))
+        self._step(list(zip(grads, params, strict=True)))
 
     def _step(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
         items, all_params = self._checked_pairs(pairs)
@@ -435,9 +440,9 @@ class Optimizer:
 
         if not self.built:
             self.build(all_params)
-            items = [(self._index[id(p)], p, g) for (_, p, _), g in zip(items, grads)]
+            items = [(self._index[id(p)], p, g) for (_, p, _), g in zip(items, grads, strict=True)]
         else:
-            items = [(i, p, g) for (i, p, _), g in zip(items, grads)]
+            items = [(i, p, g) for (i, p, _), g in zip(items, grads, strict=True)]
 
         if k:
             if not updating:
@@ -472,12 +477,12 @@ class Optimizer:
         wd = config["weight_decay"]
         decoupled = wd is not None and config["weight_decay_mode"] == "decoupled"
         if wd is not None and not decoupled:
-            grads = [g + g.dtype.type(wd) * p for (_, p, _), g in zip(items, grads)]
+            grads = [g + g.dtype.type(wd) * p for (_, p, _), g in zip(items, grads, strict=True)]
 
         per_parameter = self._conventions["step_counting"] == "per_parameter"
         if not per_parameter:  # one step count for all: the scalars are computed once
             shared = self._step_scalars(0, self.iterations + 1, lr)
-        for (i, p, _), g in zip(items, grads):
+        for (i, p, _), g in zip(items, grads, strict=True):
             self._param_steps[i] += 1
             if decoupled:
                 p -= p * p.dtype.type(wd * lr)
@@ -486,11 +491,11 @@ class Optimizer:
 
         if self._ema is not None:
             m = 0.0 if self.iterations == 0 else config["ema_momentum"]
-            for p, avg in zip(self._params, self._ema):
+            for p, avg in zip(self._params, self._ema, strict=True):
                 avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
             freq = config["ema_overwrite_frequency"]
             if freq and (self.iterations + 1) % freq == 0:
-                for p, avg in zip(self._params, self._ema):
+                for p, avg in zip(self._params, self._ema, strict=True):
                     p[...] = avg
         self.iterations += 1
 
@@ -578,7 +583,7 @@ class Optimizer:
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "Optimizer":
+    def from_config(cls, config: dict) -> Optimizer:
         """Build an optimizer from :meth:`get_config`'s output."""
         config = dict(config)
         lr = config.get("learning_rate")
@@ -588,7 +593,8 @@ class Optimizer:
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{k}={v!r}" for k, v in self._config.items()
+            f"{k}={v!r}"
+            for k, v in self._config.items()
             if k in self.hyperparameters and not k.endswith(("_style", "_mode"))
         )
         return (
@@ -623,7 +629,8 @@ class Optimizer:
             "step_state": [list(s) for s in self._step_state],
             "schedule_state": sched_state,
             "slots": slots,
-            "accumulators": None if self._accumulators is None
+            "accumulators": None
+            if self._accumulators is None
             else [a.copy() for a in self._accumulators],
             "accumulated": list(self._accumulated),
             "ema": None if self._ema is None else [a.copy() for a in self._ema],
@@ -664,7 +671,7 @@ class Optimizer:
         expected = set()
         if n:
             for i, buffers in enumerate(probe._slots):
-                for (name, _), buf in zip(probe.rule.SLOTS, buffers):
+                for (name, _), buf in zip(probe.rule.SLOTS, buffers, strict=True):
                     if buf is not None:
                         expected.add(f"{name}/{i}")
         got = set(state["slots"])
@@ -717,11 +724,11 @@ class Optimizer:
         self._param_steps = [int(s) for s in state["param_steps"]]
         self._step_state = [tuple(float(x) for x in s) for s in state["step_state"]]
         if self._accumulators is not None:
-            for dst, src in zip(self._accumulators, state["accumulators"]):
+            for dst, src in zip(self._accumulators, state["accumulators"], strict=True):
                 dst[...] = src
             self._accumulated = [bool(x) for x in state["accumulated"]]
         if self._ema is not None:
-            for dst, src in zip(self._ema, state["ema"]):
+            for dst, src in zip(self._ema, state["ema"], strict=True):
                 dst[...] = src
 
     # -- files ----------------------------------------------------------------------------
@@ -766,7 +773,5 @@ def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
                 f"gradient {k} must be an array of numbers, got {type(g).__name__}"
             ) from None
     if g.shape != p.shape:
-        raise ValueError(
-            f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}"
-        )
+        raise ValueError(f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}")
     return g

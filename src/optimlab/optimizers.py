@@ -17,9 +17,11 @@ from .optimizer import (
     Optimizer,
     choice,
     non_negative,
-    preset_default as D,
     unit_interval_closed,
     unit_interval_open,
+)
+from .optimizer import (
+    preset_default as D,
 )
 
 __all__ = [
@@ -85,12 +87,28 @@ class SGD(_RuleOptimizer):
     }
     structural = ("momentum",)
 
-    def __init__(self, learning_rate=D(0.01), momentum=D(0.0), nesterov=D(False), name="SGD",
-                 *, dampening=D(0.0), momentum_style=D("lr_inside"), preset="keras",
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-                         dampening=dampening, momentum_style=momentum_style, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.01),
+        momentum=D(0.0),
+        nesterov=D(False),
+        name="SGD",
+        *,
+        dampening=D(0.0),
+        momentum_style=D("lr_inside"),
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            dampening=dampening,
+            momentum_style=momentum_style,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
     def _check_combinations(self, config: dict) -> None:
         super()._check_combinations(config)
@@ -120,13 +138,28 @@ class Adagrad(_RuleOptimizer):
         "epsilon_in_sqrt": check_bool,
     }
 
-    def __init__(self, learning_rate=D(0.001), initial_accumulator_value=D(0.1),
-                 epsilon=D(1e-7), *, lr_decay=D(0.0), epsilon_in_sqrt=D(True),
-                 name="Adagrad", preset="keras", **kwargs):
-        super().__init__(learning_rate=learning_rate,
-                         initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
-                         lr_decay=lr_decay, epsilon_in_sqrt=epsilon_in_sqrt, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        initial_accumulator_value=D(0.1),
+        epsilon=D(1e-7),
+        *,
+        lr_decay=D(0.0),
+        epsilon_in_sqrt=D(True),
+        name="Adagrad",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            initial_accumulator_value=initial_accumulator_value,
+            epsilon=epsilon,
+            lr_decay=lr_decay,
+            epsilon_in_sqrt=epsilon_in_sqrt,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
     def _slot_initial_value(self, slot: str) -> float:
         return self._config["initial_accumulator_value"]
@@ -147,12 +180,32 @@ class RMSprop(_RuleOptimizer):
     }
     structural = ("momentum", "centered")
 
-    def __init__(self, learning_rate=D(0.001), rho=D(0.9), momentum=D(0.0), epsilon=D(1e-7),
-                 centered=D(False), *, epsilon_in_sqrt=D(True), momentum_style=D("lr_inside"),
-                 name="RMSprop", preset="keras", **kwargs):
-        super().__init__(learning_rate=learning_rate, rho=rho, momentum=momentum,
-                         epsilon=epsilon, centered=centered, epsilon_in_sqrt=epsilon_in_sqrt,
-                         momentum_style=momentum_style, name=name, preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        rho=D(0.9),
+        momentum=D(0.0),
+        epsilon=D(1e-7),
+        centered=D(False),
+        *,
+        epsilon_in_sqrt=D(True),
+        momentum_style=D("lr_inside"),
+        name="RMSprop",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            rho=rho,
+            momentum=momentum,
+            epsilon=epsilon,
+            centered=centered,
+            epsilon_in_sqrt=epsilon_in_sqrt,
+            momentum_style=momentum_style,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
     def _slot_enabled(self, slot: str, kind: str) -> bool:
         if slot == "average_gradient":
@@ -179,14 +232,34 @@ class Adam(_RuleOptimizer):
     }
     structural = ("amsgrad",)
 
-    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
-                 epsilon=D(1e-7), amsgrad=D(False), *, bias_correction=D(True),
-                 epsilon_style=D("hat"), amsgrad_max=D("raw"), name=None, preset="keras",
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, amsgrad=amsgrad, bias_correction=bias_correction,
-                         epsilon_style=epsilon_style, amsgrad_max=amsgrad_max,
-                         name=name, preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        amsgrad=D(False),
+        *,
+        bias_correction=D(True),
+        epsilon_style=D("hat"),
+        amsgrad_max=D("raw"),
+        name=None,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            bias_correction=bias_correction,
+            epsilon_style=epsilon_style,
+            amsgrad_max=amsgrad_max,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
     def _slot_enabled(self, slot: str, kind: str) -> bool:
         return kind == "required" or self._config["amsgrad"]
@@ -197,10 +270,25 @@ class AdamW(Adam):
     ``p = p - lr * wd * p`` before the Adam step. Defaults: wd 0.004 (Keras), 0.01 (PyTorch),
     1e-4 (optax)."""
 
-    def __init__(self, learning_rate=D(0.001), weight_decay=D(0.004), beta_1=D(0.9),
-                 beta_2=D(0.999), epsilon=D(1e-7), amsgrad=D(False), **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1,
-                         beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        weight_decay=D(0.004),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        amsgrad=D(False),
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            **kwargs,
+        )
 
     def _check_combinations(self, config: dict) -> None:
         if config["weight_decay"] is None:
@@ -230,12 +318,28 @@ class Nadam(_RuleOptimizer):
         "momentum_decay": _momentum_decay,
     }
 
-    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
-                 epsilon=D(1e-7), *, momentum_decay=D(1.0), name="Nadam", preset="keras",
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, momentum_decay=momentum_decay, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        *,
+        momentum_decay=D(1.0),
+        name="Nadam",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            momentum_decay=momentum_decay,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
 
 class Adamax(_RuleOptimizer):
@@ -250,12 +354,28 @@ class Adamax(_RuleOptimizer):
         "epsilon_in_max": check_bool,
     }
 
-    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.999),
-                 epsilon=D(1e-7), *, epsilon_in_max=D(False), name="Adamax", preset="keras",
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, epsilon_in_max=epsilon_in_max, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        *,
+        epsilon_in_max=D(False),
+        name="Adamax",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            epsilon_in_max=epsilon_in_max,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
 
 class Adadelta(_RuleOptimizer):
@@ -265,10 +385,24 @@ class Adadelta(_RuleOptimizer):
     rule = rules.adadelta
     hyperparameters = {"rho": unit_interval_open, "epsilon": non_negative}
 
-    def __init__(self, learning_rate=D(0.001), rho=D(0.95), epsilon=D(1e-7), *,
-                 name="Adadelta", preset="keras", **kwargs):
-        super().__init__(learning_rate=learning_rate, rho=rho, epsilon=epsilon, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        rho=D(0.95),
+        epsilon=D(1e-7),
+        *,
+        name="Adadelta",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            rho=rho,
+            epsilon=epsilon,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
 
 class Lion(_RuleOptimizer):
@@ -278,15 +412,28 @@ class Lion(_RuleOptimizer):
     rule = rules.lion
     hyperparameters = {"beta_1": unit_interval_closed, "beta_2": unit_interval_open}
 
-    def __init__(self, learning_rate=D(0.001), beta_1=D(0.9), beta_2=D(0.99), *, name="Lion",
-                 preset="keras", **kwargs):
-        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, name=name,
-                         preset=preset, **kwargs)
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.99),
+        *,
+        name="Lion",
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
-                                  Lion)
+    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion)
 }
 
 
@@ -295,7 +442,5 @@ def get(name: str, **kwargs: Any) -> Optimizer:
     lookup = {k.lower(): cls for k, cls in OPTIMIZERS.items()}
     cls = lookup.get(str(name).lower())
     if cls is None:
-        raise ValueError(
-            f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}"
-        )
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
     return cls(**kwargs)

@@ -39,16 +39,33 @@ LEARNING_RATES = {
 
 # Each optimizer's own options.
 OWN_OPTIONS = {
-    "SGD": [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
-            {"momentum": 0.9, "dampening": 0.3}],
+    "SGD": [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.9, "dampening": 0.3},
+    ],
     "Adagrad": [{}, {"initial_accumulator_value": 0.5, "epsilon": 1e-3}, {"lr_decay": 0.01}],
-    "RMSprop": [{}, {"momentum": 0.5}, {"centered": True}, {"centered": True, "momentum": 0.5},
-                {"rho": 0.5, "epsilon": 1e-3}],
-    "Adam": [{}, {"amsgrad": True}, {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
-             {"weight_decay": 0.05, "weight_decay_mode": "decoupled"}],
+    "RMSprop": [
+        {},
+        {"momentum": 0.5},
+        {"centered": True},
+        {"centered": True, "momentum": 0.5},
+        {"rho": 0.5, "epsilon": 1e-3},
+    ],
+    "Adam": [
+        {},
+        {"amsgrad": True},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        {"weight_decay": 0.05, "weight_decay_mode": "decoupled"},
+    ],
     "AdamW": [{}, {"amsgrad": True}, {"weight_decay": 0.1}],
-    "Nadam": [{}, {"beta_1": 0.5, "epsilon": 1e-3}, {"momentum_decay": 0.01},
-              {"weight_decay": 0.05, "weight_decay_mode": "decoupled"}],
+    "Nadam": [
+        {},
+        {"beta_1": 0.5, "epsilon": 1e-3},
+        {"momentum_decay": 0.01},
+        {"weight_decay": 0.05, "weight_decay_mode": "decoupled"},
+    ],
     "Adamax": [{}, {"beta_1": 0.5, "epsilon": 1e-3}],
     "Adadelta": [{}, {"rho": 0.5, "epsilon": 1e-3}],
     "Lion": [{}, {"beta_1": 0.5, "beta_2": 0.9}],
@@ -82,13 +99,22 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
         if optimizer == "Lion" or "loss_scale_factor" in keys:
             return False
         if options.get("weight_decay_mode") == "decoupled" and optimizer not in (
-            "Adam", "AdamW", "Nadam"
+            "Adam",
+            "AdamW",
+            "Nadam",
         ):
             return False
         return True
     if peer == "optax":
-        if keys & {"dampening", "lr_decay", "momentum_decay", "maximize", "loss_scale_factor",
-                   "clipnorm", "use_ema"}:
+        if keys & {
+            "dampening",
+            "lr_decay",
+            "momentum_decay",
+            "maximize",
+            "loss_scale_factor",
+            "clipnorm",
+            "use_ema",
+        }:
             return False
         return True
     raise ValueError(peer)

@@ -14,8 +14,13 @@ _RESULTS: list[dict] = []
 def conformance_record():
     def record(case, deviation: float) -> None:
         _RESULTS.append(
-            {"peer": case.peer, "optimizer": case.optimizer, "options": case.options,
-             "dtype": case.dtype, "deviation": deviation}
+            {
+                "peer": case.peer,
+                "optimizer": case.optimizer,
+                "options": case.options,
+                "dtype": case.dtype,
+                "deviation": deviation,
+            }
         )
 
     return record

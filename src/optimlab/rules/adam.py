@@ -35,8 +35,19 @@ def rounded(beta, power_dtype):
     return beta if power_dtype is None else float(np.dtype(power_dtype).type(beta))
 
 
-def scalars(t, lr, *, beta_1, beta_2, epsilon, amsgrad, bias_correction, epsilon_style,
-            amsgrad_max, power_dtype=None):
+def scalars(
+    t,
+    lr,
+    *,
+    beta_1,
+    beta_2,
+    epsilon,
+    amsgrad,
+    bias_correction,
+    epsilon_style,
+    amsgrad_max,
+    power_dtype=None,
+):
     """Per-step numbers: (alpha, beta_1, beta_2, root_scale, epsilon, amsgrad, corrected_max,
     bc2), where the update is p - alpha * m / (sqrt(v_used) * root_scale + epsilon) with
     bc1 = 1 - beta_1^t and bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given)."""
@@ -54,8 +65,9 @@ def scalars(t, lr, *, beta_1, beta_2, epsilon, amsgrad, bias_correction, epsilon
     return (alpha, beta_1, beta_2, root_scale, epsilon, bool(amsgrad), corrected_max, bc2)
 
 
-def update(p, g, m, v, v_max, alpha, beta_1, beta_2, root_scale, epsilon, amsgrad,
-           corrected_max, bc2):
+def update(
+    p, g, m, v, v_max, alpha, beta_1, beta_2, root_scale, epsilon, amsgrad, corrected_max, bc2
+):
     """One Adam update; returns ``(p, m, v, v_max)`` (v_max None without AMSGrad)."""
     m = beta_1 * m + (1.0 - beta_1) * g
     v = beta_2 * v + (1.0 - beta_2) * (g * g)

@@ -38,7 +38,18 @@ def scalars(t, lr, *, rho, momentum, centered, epsilon, epsilon_in_sqrt, lr_outs
 
 
 def update(
-    p, g, v, gbar, buf, lr, rho, momentum, epsilon, centered, epsilon_in_sqrt, lr_outside,
+    p,
+    g,
+    v,
+    gbar,
+    buf,
+    lr,
+    rho,
+    momentum,
+    epsilon,
+    centered,
+    epsilon_in_sqrt,
+    lr_outside,
     use_momentum,
 ):
     """One RMSprop update; returns ``(p, v, gbar, buf)`` (None for absent buffers)."""
