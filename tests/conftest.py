@@ -17,6 +17,14 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
+from hypothesis import settings  # noqa: E402
+
+# Property tests: the same examples on every run by default, so that CI is reproducible;
+# HYPOTHESIS_PROFILE=explore searches fresh random examples on each run.
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 
 def pytest_configure(config):
     """The controlling process makes a fresh folder for the conformance records; xdist workers

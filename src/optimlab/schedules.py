@@ -157,7 +157,10 @@ class LearningRateSchedule(abc.ABC):
     """
 
     def __call__(self, step: Any) -> float:
-        return float(self._compute(_check_step(step)))
+        # Every schedule is a combination of non-negative numbers: a negative result can only
+        # be rounding (e.g. 0.93 + (0 - 0.93) * 3 / 3 = -1.1e-16), which would make the
+        # optimizer ascend; it is returned as 0.
+        return max(float(self._compute(_check_step(step))), 0.0)
 
     @abc.abstractmethod
     def _compute(self, step: int) -> float:
@@ -664,7 +667,9 @@ class LinearLR(LearningRateSchedule):
 
     def _compute(self, step: int) -> float:
         sf, ef, n = self.start_factor, self.end_factor, self.total_iters
-        return self.learning_rate * (sf + (ef - sf) * min(n, step) / n)
+        if step >= n:  # exactly end_factor (sf + (ef - sf) can round below 0 when ef = 0)
+            return self.learning_rate * ef
+        return self.learning_rate * max(sf + (ef - sf) * step / n, 0.0)
 
     def _params(self) -> dict[str, Any]:
         return {

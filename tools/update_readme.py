@@ -1,0 +1,47 @@
+"""Regenerate the README's measured sections from the commands that produce them.
+
+Each generated block sits between ``<!-- BEGIN: <command> -->`` and ``<!-- END: <command> -->``
+and holds exactly the command's output; ``tests/test_readme.py`` fails when one is stale.
+
+    python tools/update_readme.py          # rewrite README.md in place
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from contextlib import redirect_stdout
+from io import StringIO
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCK = re.compile(r"(<!-- BEGIN: (.+?) -->\n)(.*?)(<!-- END: \2 -->)", re.S)
+
+
+def command_output(command: str) -> str:
+    """The stdout of ``optimlab ...`` run in this process."""
+    from optimlab.cli import main
+
+    argv = shlex.split(command)
+    if argv[0] != "optimlab":
+        raise ValueError(f"only optimlab commands are generated, got {command!r}")
+    out = StringIO()
+    with redirect_stdout(out):
+        main(argv[1:])
+    return out.getvalue().rstrip("\n") + "\n"
+
+
+def regenerate(text: str) -> str:
+    """``text`` with every generated block replaced by its command's current output."""
+    return BLOCK.sub(lambda m: m.group(1) + command_output(m.group(2)) + m.group(4), text)
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+    """The (command, content) of every generated block."""
+    return [(m.group(2), m.group(3)) for m in BLOCK.finditer(text)]
+
+
+if __name__ == "__main__":
+    README.write_text(regenerate(README.read_text()))
+    sys.exit(0)
