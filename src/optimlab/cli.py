@@ -53,7 +53,7 @@ def _presets_markdown() -> str:
     the presets differ (those that agree everywhere are left out)."""
     from . import presets
 
-    lines = ["| optimizer | " + " | ".join(f"`preset=\"{p}\"`" for p in presets.PRESETS) + " |"]
+    lines = ["| optimizer | " + " | ".join(f'`preset="{p}"`' for p in presets.PRESETS) + " |"]
     lines.append("|---" * (len(presets.PRESETS) + 1) + "|")
     for name, per_preset in presets.DEFAULTS.items():
         differing = [

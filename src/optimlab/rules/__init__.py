@@ -13,6 +13,9 @@ Each rule module has two functions and one table:
     the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
     It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum`` and ``np.sign``, so the
     same function runs on whole NumPy arrays (the reference engine) and on single numbers.
+    It has no float literals: ``1 - beta`` and the like come precomputed in the scalars, so that
+    a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
+    with float32 arrays (a literal ``1.0`` would promote it to float64).
 
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.

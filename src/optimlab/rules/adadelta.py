@@ -17,13 +17,13 @@ SLOTS = (("accumulated_grad", "required"), ("accumulated_delta", "required"))
 
 
 def scalars(t, lr, *, rho, epsilon):
-    """Per-step numbers: (lr, rho, epsilon)."""
-    return (lr, rho, epsilon)
+    """Per-step numbers: (lr, rho, 1 - rho, epsilon)."""
+    return (lr, rho, 1.0 - rho, epsilon)
 
 
-def update(p, g, v, a, lr, rho, epsilon):
+def update(p, g, v, a, lr, rho, one_minus_rho, epsilon):
     """One Adadelta update; returns ``(p, v, a)``."""
-    v = rho * v + (1.0 - rho) * (g * g)
+    v = rho * v + one_minus_rho * (g * g)
     delta = np.sqrt(a + epsilon) / np.sqrt(v + epsilon) * g
-    a = rho * a + (1.0 - rho) * (delta * delta)
+    a = rho * a + one_minus_rho * (delta * delta)
     return p - lr * delta, v, a

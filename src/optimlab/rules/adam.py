@@ -48,9 +48,10 @@ def scalars(
     amsgrad_max,
     power_dtype=None,
 ):
-    """Per-step numbers: (alpha, beta_1, beta_2, root_scale, epsilon, amsgrad, corrected_max,
-    bc2), where the update is p - alpha * m / (sqrt(v_used) * root_scale + epsilon) with
-    bc1 = 1 - beta_1^t and bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given)."""
+    """Per-step numbers: (alpha, beta_1, 1 - beta_1, beta_2, 1 - beta_2, root_scale, epsilon,
+    amsgrad, corrected_max, bc2), where the update is
+    p - alpha * m / (sqrt(v_used) * root_scale + epsilon), with bc1 = 1 - beta_1^t and
+    bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given)."""
     bc1 = 1.0 - rounded(beta_1, power_dtype) ** t if bias_correction else 1.0
     bc2 = 1.0 - rounded(beta_2, power_dtype) ** t if bias_correction else 1.0
     corrected_max = bool(amsgrad) and amsgrad_max == "corrected"
@@ -62,15 +63,40 @@ def scalars(
         root_scale = 1.0
     if corrected_max:  # the stored maximum is already divided by bc2
         root_scale *= math.sqrt(bc2)
-    return (alpha, beta_1, beta_2, root_scale, epsilon, bool(amsgrad), corrected_max, bc2)
+    return (
+        alpha,
+        beta_1,
+        1.0 - beta_1,
+        beta_2,
+        1.0 - beta_2,
+        root_scale,
+        epsilon,
+        bool(amsgrad),
+        corrected_max,
+        bc2,
+    )
 
 
 def update(
-    p, g, m, v, v_max, alpha, beta_1, beta_2, root_scale, epsilon, amsgrad, corrected_max, bc2
+    p,
+    g,
+    m,
+    v,
+    v_max,
+    alpha,
+    beta_1,
+    one_minus_beta_1,
+    beta_2,
+    one_minus_beta_2,
+    root_scale,
+    epsilon,
+    amsgrad,
+    corrected_max,
+    bc2,
 ):
     """One Adam update; returns ``(p, m, v, v_max)`` (v_max None without AMSGrad)."""
-    m = beta_1 * m + (1.0 - beta_1) * g
-    v = beta_2 * v + (1.0 - beta_2) * (g * g)
+    m = beta_1 * m + one_minus_beta_1 * g
+    v = beta_2 * v + one_minus_beta_2 * (g * g)
     v_used = v
     if amsgrad:
         v_max = np.maximum(v_max, v / bc2) if corrected_max else np.maximum(v_max, v)

@@ -21,12 +21,12 @@ def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max, power_dtype=None)
     """Per-step numbers: (lr / bc1, beta_1, beta_2, epsilon, epsilon_in_max), bc1 = 1 - beta_1^t
     (the base rounded to ``power_dtype`` if given, see ``adam.rounded``)."""
     bc1 = 1.0 - rounded(beta_1, power_dtype) ** t
-    return (lr / bc1, beta_1, beta_2, epsilon, bool(epsilon_in_max))
+    return (lr / bc1, beta_1, 1.0 - beta_1, beta_2, epsilon, bool(epsilon_in_max))
 
 
-def update(p, g, m, u, step_size, beta_1, beta_2, epsilon, epsilon_in_max):
+def update(p, g, m, u, step_size, beta_1, one_minus_beta_1, beta_2, epsilon, epsilon_in_max):
     """One Adamax update; returns ``(p, m, u)``."""
-    m = beta_1 * m + (1.0 - beta_1) * g
+    m = beta_1 * m + one_minus_beta_1 * g
     if epsilon_in_max:
         u = np.maximum(beta_2 * u, np.abs(g) + epsilon)
         return p - step_size * m / u, m, u

@@ -14,13 +14,13 @@ SLOTS = (("m", "required"),)
 
 
 def scalars(t, lr, *, beta_1, beta_2):
-    """Per-step numbers: (lr, beta_1, beta_2)."""
-    return (lr, beta_1, beta_2)
+    """Per-step numbers: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2)."""
+    return (lr, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2)
 
 
-def update(p, g, m, lr, beta_1, beta_2):
+def update(p, g, m, lr, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2):
     """One Lion update; returns ``(p, m)``."""
-    c = beta_1 * m + (1.0 - beta_1) * g
+    c = beta_1 * m + one_minus_beta_1 * g
     p = p - lr * np.sign(c)
-    m = beta_2 * m + (1.0 - beta_2) * g
+    m = beta_2 * m + one_minus_beta_2 * g
     return p, m

@@ -44,11 +44,14 @@ def scalars(t, lr, step_state, *, beta_1, beta_2, epsilon, momentum_decay, power
     c_g = lr * (1.0 - mu_t) / (1.0 - mu_product)
     c_m = lr * mu_next / (1.0 - mu_product * mu_next)
     inv_bc2 = 1.0 / (1.0 - beta_2**t)
-    return (c_g, c_m, beta_1, beta_2, inv_bc2, epsilon), (mu_product,)
+    scalars = (c_g, c_m, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, inv_bc2, epsilon)
+    return scalars, (mu_product,)
 
 
-def update(p, g, m, v, c_g, c_m, beta_1, beta_2, inv_bc2, epsilon):
+def update(
+    p, g, m, v, c_g, c_m, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, inv_bc2, epsilon
+):
     """One Nadam update; returns ``(p, m, v)``."""
-    m = beta_1 * m + (1.0 - beta_1) * g
-    v = beta_2 * v + (1.0 - beta_2) * (g * g)
+    m = beta_1 * m + one_minus_beta_1 * g
+    v = beta_2 * v + one_minus_beta_2 * (g * g)
     return p - (c_g * g + c_m * m) / (np.sqrt(v * inv_bc2) + epsilon), m, v

@@ -23,11 +23,12 @@ SLOTS = (("velocity", "required"), ("average_gradient", "optional"), ("momentum"
 
 
 def scalars(t, lr, *, rho, momentum, centered, epsilon, epsilon_in_sqrt, lr_outside):
-    """Per-step numbers: (lr, rho, momentum, epsilon, centered, epsilon_in_sqrt, lr_outside,
-    use_momentum)."""
+    """Per-step numbers: (lr, rho, 1 - rho, momentum, epsilon, centered, epsilon_in_sqrt,
+    lr_outside, use_momentum)."""
     return (
         lr,
         rho,
+        1.0 - rho,
         momentum,
         epsilon,
         bool(centered),
@@ -45,6 +46,7 @@ def update(
     buf,
     lr,
     rho,
+    one_minus_rho,
     momentum,
     epsilon,
     centered,
@@ -53,10 +55,10 @@ def update(
     use_momentum,
 ):
     """One RMSprop update; returns ``(p, v, gbar, buf)`` (None for absent buffers)."""
-    v = rho * v + (1.0 - rho) * (g * g)
+    v = rho * v + one_minus_rho * (g * g)
     d = v
     if centered:
-        gbar = rho * gbar + (1.0 - rho) * g
+        gbar = rho * gbar + one_minus_rho * g
         d = v - gbar * gbar
     if epsilon_in_sqrt:
         s = g / np.sqrt(d + epsilon)
