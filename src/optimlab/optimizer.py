@@ -35,7 +35,7 @@ from ._validation import (
     check_int,
     check_optional_float,
 )
-from .engines import ENGINES
+from .engines import ENGINE_CHOICES, ENGINES, fused
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NAN_POLICIES = ("raise", "skip", "propagate")
@@ -170,7 +170,8 @@ class Optimizer:
     preset
         ``"keras"`` (default), ``"torch"`` or ``"optax"``: see :mod:`optimlab.presets`.
     engine
-        ``"reference"`` (NumPy).
+        ``"auto"`` (default): the fused numba engine for float32/float64 C-contiguous arrays,
+        the NumPy reference engine otherwise; ``"fused"`` or ``"reference"`` forces one.
     """
 
     #: the update rule (a module of :mod:`optimlab.rules`)
@@ -185,12 +186,12 @@ class Optimizer:
         *,
         name: str | None = None,
         preset: str = "keras",
-        engine: str = "reference",
+        engine: str = "auto",
         **arguments: Any,
     ) -> None:
         kind = type(self).__name__
         preset = check_choice("preset", preset, presets.PRESETS)
-        engine = check_choice("engine", engine, tuple(ENGINES))
+        engine = check_choice("engine", engine, ENGINE_CHOICES)
         allowed = {"learning_rate", *COMMON_HYPERPARAMETERS, *self.hyperparameters}
         unknown = sorted(set(arguments) - allowed)
         if unknown:
@@ -208,7 +209,7 @@ class Optimizer:
         object.__setattr__(self, "_preset", preset)
         object.__setattr__(self, "_config", {})
         self._conventions = presets.CONVENTIONS[preset]
-        self._engine = ENGINES[engine]
+        self._engine = ENGINES.get(engine)
         self._engine_name = engine
         self.name = kind if name is None else str(name)
         self._learning_rate = check_learning_rate(resolved.pop("learning_rate"), preset, kind)
@@ -456,11 +457,77 @@ class Optimizer:
             for i, acc in enumerate(self._accumulators):
                 if i in merged or self._accumulated[i]:
                     g = merged[i][1] if i in merged else np.zeros_like(acc)
-                    items.append((i, self._params[i], (g + acc) / g.dtype.type(k)))
+                    items.append((i, self._params[i], np.asarray((g + acc) / g.dtype.type(k))))
                 acc[...] = 0.0
                 self._accumulated[i] = False
             self._micro_step = 0
-        self._update(items, lr)
+        if self._fused_for(items):
+            self._update_fused(items, lr)
+        else:
+            self._update(items, lr)
+
+    def _fused_for(self, items) -> bool:
+        """Whether this update runs on the fused engine."""
+        if self._engine_name == "reference":
+            return False
+        ok = all(
+            fused.supports(p, np.asarray(g), *(s for s in self._slots[i] if s is not None))
+            for i, p, g in items
+        )
+        if not ok and self._engine_name == "fused":
+            raise TypeError(
+                "engine='fused' needs float32/float64 C-contiguous parameters and gradients of "
+                "the parameter's dtype; use engine='auto' to fall back to the reference engine"
+            )
+        return ok
+
+    def _update_fused(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
+        """``_update`` in one compiled pass per parameter (``engines.fused``): same results."""
+        config = self._config
+        style = self._conventions["clip_style"]
+        sign = -1.0 if config["maximize"] else 1.0
+        global_scale = 1.0
+        if config["global_clipnorm"]:
+            norm = fused.l2_norm([g for _, _, g in items])
+            global_scale = clipping.norm_scale(norm, config["global_clipnorm"], style)
+        wd = config["weight_decay"]
+        decoupled = wd is not None and config["weight_decay_mode"] == "decoupled"
+        ema_momentum = None
+        if self._ema is not None:
+            ema_momentum = 0.0 if self.iterations == 0 else config["ema_momentum"]
+        per_parameter = self._conventions["step_counting"] == "per_parameter"
+        if not per_parameter:
+            shared = self._step_scalars(0, self.iterations + 1, lr)
+        updated = set()
+        for i, p, g in items:
+            self._param_steps[i] += 1
+            scale = global_scale
+            if config["clipnorm"]:
+                scale = clipping.norm_scale(fused.l2_norm([g]), config["clipnorm"], style)
+            pipe = fused.pipeline(
+                gscale=sign * scale,
+                clipvalue=config["clipvalue"] or None,
+                l2=wd if wd is not None and not decoupled else None,
+                decoupled_wdlr=wd * lr if decoupled else None,
+                ema_momentum=ema_momentum,
+            )
+            scalars = self._step_scalars(i, self._param_steps[i], lr) if per_parameter else shared
+            ema = None if self._ema is None else self._ema[i]
+            fused.apply(self.rule, p, np.asarray(g), self._slots[i], scalars, pipe, ema)
+            updated.add(i)
+        if self._ema is not None:
+            m = ema_momentum
+            for i, (p, avg) in enumerate(zip(self._params, self._ema, strict=True)):
+                if i not in updated:  # no gradient this time: its average still moves
+                    avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
+            self._maybe_overwrite_with_ema()
+        self.iterations += 1
+
+    def _maybe_overwrite_with_ema(self) -> None:
+        freq = self._config["ema_overwrite_frequency"]
+        if freq and (self.iterations + 1) % freq == 0:
+            for p, avg in zip(self._params, self._ema, strict=True):
+                p[...] = avg
 
     def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
         config = self._config
@@ -487,16 +554,13 @@ class Optimizer:
             if decoupled:
                 p -= p * p.dtype.type(wd * lr)
             scalars = self._step_scalars(i, self._param_steps[i], lr) if per_parameter else shared
-            self._engine.apply(self.rule, p, g, self._slots[i], scalars)
+            ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars)
 
         if self._ema is not None:
             m = 0.0 if self.iterations == 0 else config["ema_momentum"]
             for p, avg in zip(self._params, self._ema, strict=True):
                 avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
-            freq = config["ema_overwrite_frequency"]
-            if freq and (self.iterations + 1) % freq == 0:
-                for p, avg in zip(self._params, self._ema, strict=True):
-                    p[...] = avg
+            self._maybe_overwrite_with_ema()
         self.iterations += 1
 
     def _step_scalars(self, k: int, t: int, lr: float) -> tuple:
