@@ -22,6 +22,7 @@ from .optimizers import (
     RMSprop,
     get,
 )
+from .params import Params
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "Lion",
     "Nadam",
     "Optimizer",
+    "Params",
     "RMSprop",
     "ewma",
     "checkpoint",

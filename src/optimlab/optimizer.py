@@ -325,6 +325,7 @@ class Optimizer:
         self._accumulators: list[np.ndarray] | None = None
         self._accumulated: list[bool] = []
         self._ema: list[np.ndarray] | None = None
+        self._group_options: dict[int, tuple[float, float | None]] = {}
         self.iterations = 0
         self.skipped_steps = 0
         self._micro_step = 0
@@ -413,6 +414,28 @@ class Optimizer:
             )
         self._step(list(zip(grads, params, strict=True)))
 
+    def step(self, params) -> None:
+        """One update of every parameter in ``params`` (a :class:`~optimlab.Params`) with its
+        gradients ``params.grads``: the optimizer sees one parameter per group (a contiguous
+        range of the flat buffer), so a model of any number of arrays costs one fused pass per
+        group. Each group's ``lr_scale`` and ``weight_decay`` apply to its range."""
+        from .params import Params
+
+        if not isinstance(params, Params):
+            raise TypeError(
+                f"step() takes an optimlab.Params, got {type(params).__name__}; use "
+                "apply_gradients(zip(grads, params)) for separate arrays"
+            )
+        arrays = params.group_arrays()
+        if self.built and any(id(data) not in self._index for _, data, _ in arrays):
+            raise ValueError(
+                "this optimizer was built for other parameters; one optimizer per Params"
+            )
+        self._group_options = {
+            id(data): (group.lr_scale, group.weight_decay) for group, data, _ in arrays
+        }
+        self._step([(grad, data) for _, data, grad in arrays])
+
     def _step(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
         items, all_params = self._checked_pairs(pairs)
         if not items:
@@ -490,17 +513,16 @@ class Optimizer:
         if config["global_clipnorm"]:
             norm = fused.l2_norm([g for _, _, g in items])
             global_scale = clipping.norm_scale(norm, config["global_clipnorm"], style)
-        wd = config["weight_decay"]
-        decoupled = wd is not None and config["weight_decay_mode"] == "decoupled"
+        decoupled_mode = config["weight_decay_mode"] == "decoupled"
         ema_momentum = None
         if self._ema is not None:
             ema_momentum = 0.0 if self.iterations == 0 else config["ema_momentum"]
-        per_parameter = self._conventions["step_counting"] == "per_parameter"
-        if not per_parameter:
-            shared = self._step_scalars(0, self.iterations + 1, lr)
+        scalars_for = self._scalars_for_update(lr)
         updated = set()
         for i, p, g in items:
             self._param_steps[i] += 1
+            lr_i, wd = self._item_options(p, lr)
+            decoupled = wd is not None and decoupled_mode
             scale = global_scale
             if config["clipnorm"]:
                 scale = clipping.norm_scale(fused.l2_norm([g]), config["clipnorm"], style)
@@ -508,10 +530,10 @@ class Optimizer:
                 gscale=sign * scale,
                 clipvalue=config["clipvalue"] or None,
                 l2=wd if wd is not None and not decoupled else None,
-                decoupled_wdlr=wd * lr if decoupled else None,
+                decoupled_wdlr=wd * lr_i if decoupled else None,
                 ema_momentum=ema_momentum,
             )
-            scalars = self._step_scalars(i, self._param_steps[i], lr) if per_parameter else shared
+            scalars = scalars_for(i, lr_i)
             ema = None if self._ema is None else self._ema[i]
             fused.apply(self.rule, p, np.asarray(g), self._slots[i], scalars, pipe, ema)
             updated.add(i)
@@ -541,20 +563,16 @@ class Optimizer:
             grads = clipping.clip_by_global_norm(grads, config["global_clipnorm"], style)
         elif config["clipvalue"]:
             grads = clipping.clip_by_value(grads, config["clipvalue"])
-        wd = config["weight_decay"]
-        decoupled = wd is not None and config["weight_decay_mode"] == "decoupled"
-        if wd is not None and not decoupled:
-            grads = [g + g.dtype.type(wd) * p for (_, p, _), g in zip(items, grads, strict=True)]
-
-        per_parameter = self._conventions["step_counting"] == "per_parameter"
-        if not per_parameter:  # one step count for all: the scalars are computed once
-            shared = self._step_scalars(0, self.iterations + 1, lr)
+        decoupled_mode = config["weight_decay_mode"] == "decoupled"
+        scalars_for = self._scalars_for_update(lr)
         for (i, p, _), g in zip(items, grads, strict=True):
             self._param_steps[i] += 1
-            if decoupled:
-                p -= p * p.dtype.type(wd * lr)
-            scalars = self._step_scalars(i, self._param_steps[i], lr) if per_parameter else shared
-            ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars)
+            lr_i, wd = self._item_options(p, lr)
+            if wd is not None and not decoupled_mode:
+                g = g + g.dtype.type(wd) * p
+            if wd is not None and decoupled_mode:
+                p -= p * p.dtype.type(wd * lr_i)
+            ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars_for(i, lr_i))
 
         if self._ema is not None:
             m = 0.0 if self.iterations == 0 else config["ema_momentum"]
@@ -562,6 +580,38 @@ class Optimizer:
                 avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
             self._maybe_overwrite_with_ema()
         self.iterations += 1
+
+    def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
+        """(learning rate, weight decay or None) of parameter ``p`` in this update: the
+        optimizer's, or those of its :class:`~optimlab.Params` group."""
+        wd = self._config["weight_decay"]
+        group = self._group_options.get(id(p))
+        if group is None:
+            return lr, wd
+        lr_scale, group_wd = group
+        if group_wd is not None:
+            wd = group_wd or None
+        return lr * lr_scale, wd
+
+    def _scalars_for_update(self, lr: float):
+        """``scalars_for(i, lr_i)``: the rule's scalars of parameter ``i`` at learning rate
+        ``lr_i``. With one global step count the step state (Nadam's momentum product) advances
+        once per update, however many learning rates the groups ask for."""
+        if self._conventions["step_counting"] == "per_parameter":
+            return lambda i, lr_i: self._step_scalars(i, self._param_steps[i], lr_i)
+        t = self.iterations + 1
+        before = self._step_state[0] if self._step_state else None
+        cache: dict[float, tuple] = {}
+
+        def scalars_for(i, lr_i):
+            if lr_i not in cache:
+                if before is not None:
+                    self._step_state[0] = before
+                cache[lr_i] = self._step_scalars(0, t, lr_i)
+            return cache[lr_i]
+
+        scalars_for(0, lr)
+        return scalars_for
 
     def _step_scalars(self, k: int, t: int, lr: float) -> tuple:
         """The rule's per-step scalars for step ``t``, advancing step state ``k`` if any."""
