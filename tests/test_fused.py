@@ -136,3 +136,32 @@ def test_large_arrays_take_the_parallel_loop_and_agree():
         rng = np.random.default_rng(1)
         rng.standard_normal(n)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("Adam", {}),
+        ("Adam", {"amsgrad": True, "global_clipnorm": 1.0, "use_ema": True}),
+        ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
+        ("RMSprop", {"centered": True, "momentum": 0.5, "clipnorm": 1.0}),
+        ("Lion", {"maximize": True, "clipvalue": 0.1}),
+    ],
+)
+def test_a_fused_step_allocates_no_full_size_temporary(name, options):
+    import tracemalloc
+
+    n = 200_000
+    peaks = {}
+    for engine in ("fused", "reference"):
+        params = ol.Params({"w": np.zeros(n, np.float32)})
+        params.grads["w"][...] = 0.5
+        opt = ol.get(name, engine=engine, **options)
+        opt.step(params)  # build the state and compile first
+        tracemalloc.start()
+        opt.step(params)
+        peaks[engine] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    param_bytes = 4 * n
+    assert peaks["fused"] < 0.01 * param_bytes, peaks
+    assert peaks["reference"] > 0.5 * param_bytes  # the measurement sees NumPy temporaries

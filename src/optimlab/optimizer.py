@@ -446,13 +446,13 @@ class Optimizer:
             factor = config["loss_scale_factor"]
             grads = [g / g.dtype.type(factor) for g in grads]
         if config["nan_policy"] != "propagate":
-            bad = [(k, g) for k, g in enumerate(grads) if not np.isfinite(g).all()]
+            bad = [(k, g) for k, g in enumerate(grads) if _count_non_finite(g)]
             if bad:
                 if config["nan_policy"] == "skip":
                     self.skipped_steps += 1
                     return
                 k, g = bad[0]
-                count = int(g.size - np.isfinite(g).sum())
+                count = _count_non_finite(g)
                 raise FloatingPointError(
                     f"gradient {items[k][0] if items[k][0] is not None else k} has {count} "
                     f"non-finite value(s) (NaN or Inf); nothing was changed. Pass "
@@ -889,3 +889,11 @@ def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
     if g.shape != p.shape:
         raise ValueError(f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}")
     return g
+
+
+def _count_non_finite(g) -> int:
+    """NaN/Inf count of a gradient, without a temporary array where the fused engine can run."""
+    g = np.asarray(g)
+    if fused.supports(g) and g.size >= 1024:
+        return fused.count_non_finite(g)
+    return int(g.size - np.count_nonzero(np.isfinite(g)))
