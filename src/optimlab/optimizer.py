@@ -326,6 +326,8 @@ class Optimizer:
         self._accumulated: list[bool] = []
         self._ema: list[np.ndarray] | None = None
         self._group_options: dict[int, tuple[float, float | None]] = {}
+        self._fused_key: tuple | None = None
+        self._power_dtype_memo: tuple = (None, None)
         self.iterations = 0
         self.skipped_steps = 0
         self._micro_step = 0
@@ -434,10 +436,15 @@ class Optimizer:
         self._group_options = {
             id(data): (group.lr_scale, group.weight_decay) for group, data, _ in arrays
         }
-        self._step([(grad, data) for _, data, grad in arrays])
+        pairs = [(grad, data) for _, data, grad in arrays]
+        if self.built:  # a Params cannot change shape or dtype: nothing to validate again
+            index = self._index
+            self._step(pairs, trusted=([(index[id(p)], p, g) for g, p in pairs], self._params))
+        else:
+            self._step(pairs)
 
-    def _step(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
-        items, all_params = self._checked_pairs(pairs)
+    def _step(self, pairs: list[tuple[Any, np.ndarray]], trusted=None) -> None:
+        items, all_params = trusted or self._checked_pairs(pairs)
         if not items:
             return
         config = self._config
@@ -493,10 +500,15 @@ class Optimizer:
         """Whether this update runs on the fused engine."""
         if self._engine_name == "reference":
             return False
+        key = tuple((id(p), id(g), p.shape) for _, p, g in items)
+        if key == self._fused_key:  # the same arrays as last time (a Params): same answer
+            return True
         ok = all(
             fused.supports(p, np.asarray(g), *(s for s in self._slots[i] if s is not None))
             for i, p, g in items
         )
+        if ok:
+            self._fused_key = key
         if not ok and self._engine_name == "fused":
             raise TypeError(
                 "engine='fused' needs float32/float64 C-contiguous parameters and gradients of "
@@ -626,7 +638,11 @@ class Optimizer:
         see ``presets.CONVENTIONS["keras"]["power_precision"]``."""
         if self._conventions["power_precision"] != "dtype" or not self._params:
             return None
-        return min((p.dtype for p in self._params), key=lambda d: d.itemsize)
+        count, dtype = self._power_dtype_memo
+        if count != len(self._params):
+            dtype = min((p.dtype for p in self._params), key=lambda d: d.itemsize)
+            self._power_dtype_memo = (len(self._params), dtype)
+        return dtype
 
     def _rule_hyperparameters(self) -> dict:
         """The keyword arguments of ``rule.scalars`` (subclasses map their names)."""

@@ -346,21 +346,25 @@ def supports(*arrays) -> bool:
 def _cast(values, dtype):
     """Floats to numpy scalars of ``dtype`` (what keeps a float32 kernel in float32)."""
     cast = dtype.type
-    return tuple(v if type(v) is bool else cast(v) for v in values)
+    return tuple([v if v.__class__ is bool else cast(v) for v in values])
 
 
 def apply(rule, p, g, slots, scalars, pipe=NO_PIPELINE, ema=None) -> None:
     """One fused step of ``rule`` on ``p`` (in place), with its ``slots`` (None where off)."""
     dtype = p.dtype
-    flat = p.reshape(-1)
+    if p.ndim != 1:
+        p, g = p.reshape(-1), g.reshape(-1)
+        slots = [None if s is None else s.reshape(-1) for s in slots]
+        ema = None if ema is None else ema.reshape(-1)
+    elif g.ndim != 1:
+        g = g.reshape(-1)
     loops = _LOOPS[rule]
-    loop = loops[0] if flat.size >= PARALLEL_THRESHOLD else loops[1]
-    views = [None if s is None else s.reshape(-1) for s in slots]
+    loop = loops[0] if p.size >= PARALLEL_THRESHOLD else loops[1]
     loop(
-        flat,
-        g.reshape(-1),
-        *views,
-        None if ema is None else ema.reshape(-1),
+        p,
+        g,
+        *slots,
+        ema,
         _cast(scalars, dtype),
         _cast_pipeline(pipe, dtype),
     )

@@ -22,6 +22,7 @@ maximum of the corrected v_hat (``"corrected"``), which is a different sequence.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 SLOTS = (("m", "required"), ("v", "required"), ("v_max", "optional"))
 
 
+@functools.lru_cache(maxsize=256)
 def rounded(beta, power_dtype):
     """beta as the power's base: rounded to ``power_dtype`` (Keras casts it before
     ``ops.power``), or exact when ``power_dtype`` is None."""

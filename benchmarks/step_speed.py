@@ -1,0 +1,230 @@
+"""One optimizer step: optimlab against torch.optim and against the memory-bandwidth limit.
+
+For each optimizer and problem size, one fresh process times, side by side:
+
+* ``probe``: a numba kernel with the optimizer's own memory traffic (its read and write streams,
+  trivial arithmetic): what the machine's bandwidth allows for that access pattern;
+* ``optimlab fused``: ``opt.step(params)`` on a ``Params`` (the fused numba engine);
+* ``optimlab reference``: the NumPy reference engine (skipped above 1.6e7 parameters, slow);
+* ``torch for-loop``, ``torch foreach``, ``torch fused`` (CPU; fused only where torch has it).
+
+Every figure is the median over trials of the time per step; the ratios come from the same
+process. Thread counts: numba and torch both use all cores (printed).
+
+    python benchmarks/step_speed.py            # the full table (minutes; needs about 2 GB)
+    python benchmarks/step_speed.py --quick    # a smoke test: small sizes, few repeats
+    python benchmarks/step_speed.py --json out.json --plot out.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SIZES = [("1e5", [100_000]), ("1e6", [1_000_000]), ("1.6e7", [16_000_000]),
+         ("6.4e7", [64_000_000]), ("1000x100", [100] * 1000), ("1000x1000", [1000] * 1000)]
+QUICK_SIZES = [("1e5", [100_000]), ("100x100", [100] * 100)]
+
+# optimizer: (optimlab kwargs, torch class and kwargs, (read streams, write streams))
+OPTIMIZERS = {
+    "SGD": ({"momentum": 0.9}, ("SGD", {"momentum": 0.9}), (3, 2)),
+    "Adagrad": ({}, ("Adagrad", {}), (3, 2)),
+    "RMSprop": ({}, ("RMSprop", {}), (3, 2)),
+    "Adam": ({}, ("Adam", {}), (4, 3)),
+    "AdamW": ({}, ("AdamW", {}), (4, 3)),
+    "Nadam": ({}, ("NAdam", {}), (4, 3)),
+    "Adamax": ({}, ("Adamax", {}), (4, 3)),
+    "Adadelta": ({}, ("Adadelta", {}), (4, 3)),
+}
+QUICK_OPTIMIZERS = ["SGD", "Adam"]
+TORCH_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}
+
+
+def _median_step_ms(step, min_time=0.2, trials=5):
+    step()  # warm up: compile, first-touch
+    start = time.perf_counter()
+    step()
+    once = max(time.perf_counter() - start, 1e-7)
+    reps = max(1, int(min_time / once))
+    times = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(reps):
+            step()
+        times.append((time.perf_counter() - start) / reps)
+    times.sort()
+    return 1e3 * times[len(times) // 2]
+
+
+def run_case(name: str, sizes: list[int], quick: bool) -> dict:
+    """Time every implementation of one optimizer on one problem (in this process)."""
+    import numpy as np
+    from numba import njit, prange
+
+    import optimlab as ol
+
+    ol_kwargs, (torch_name, torch_kwargs), (reads, writes) = OPTIMIZERS[name]
+    n = sum(sizes)
+    trials = 3 if quick else 5
+    min_time = 0.05 if quick else 0.3
+    rng = np.random.default_rng(0)
+    arrays = {f"t{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(sizes)}
+    out = {"optimizer": name, "parameters": n, "tensors": len(sizes)}
+
+    # the probe: the optimizer's streams, trivial math, one parallel pass
+    streams = [np.ones(n, np.float32) for _ in range(reads)]
+    probe = _PROBES[(reads, writes)](njit, prange)
+    out["probe"] = _median_step_ms(lambda: probe(*streams, np.float32(1e-9)), min_time, trials)
+    del streams
+
+    params = ol.Params(arrays)
+    for k, v in arrays.items():
+        params.grads[k][...] = rng.standard_normal(v.shape).astype(np.float32) * 1e-3
+    opt = ol.get(name, learning_rate=1e-4, engine="fused", **ol_kwargs)
+    out["optimlab fused"] = _median_step_ms(lambda: opt.step(params), min_time, trials)
+    if n <= 16_000_000 and (quick or len(sizes) == 1):
+        ref = ol.get(name, learning_rate=1e-4, engine="reference", **ol_kwargs)
+        out["optimlab reference"] = _median_step_ms(lambda: ref.step(params), min_time, trials)
+
+    try:
+        import torch
+    except ImportError:
+        return out
+    out["torch_threads"] = torch.get_num_threads()
+    tensors = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in arrays.values()]
+    for t in tensors:
+        t.grad = torch.randn_like(t) * 1e-3
+    cls = getattr(torch.optim, torch_name)
+    modes = {"torch for-loop": {"foreach": False}, "torch foreach": {"foreach": True}}
+    if name in TORCH_FUSED:
+        modes["torch fused"] = {"fused": True}
+    for label, mode in modes.items():
+        topt = cls(tensors, lr=1e-4, **torch_kwargs, **mode)
+        with torch.no_grad():
+            out[label] = _median_step_ms(topt.step, min_time, trials)
+        del topt
+    return out
+
+
+def _probe_3_2(njit, prange):
+    @njit(parallel=True, fastmath=True, error_model="numpy")
+    def probe(p, g, a, s):
+        for i in prange(p.shape[0]):
+            gi = g[i]
+            a[i] = a[i] + gi
+            p[i] = p[i] + s * a[i]
+
+    return probe
+
+
+def _probe_4_3(njit, prange):
+    @njit(parallel=True, fastmath=True, error_model="numpy")
+    def probe(p, g, a, b, s):
+        for i in prange(p.shape[0]):
+            gi = g[i]
+            a[i] = a[i] + gi
+            b[i] = b[i] + s * gi
+            p[i] = p[i] + s
+
+    return probe
+
+
+_PROBES = {(3, 2): _probe_3_2, (4, 3): _probe_4_3}
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: ms per step and every time as a ratio to optimlab fused (bigger: slower)."""
+    cols = ["probe", "optimlab fused", "optimlab reference", "torch for-loop", "torch foreach",
+            "torch fused"]
+    lines = [
+        "| optimizer | problem | optimlab fused ms | probe / fused | "
+        + " | ".join(f"{c} / fused" for c in cols[2:]) + " |",
+        "|---|---|---:|---:|" + "---:|" * (len(cols) - 2),
+    ]
+    for r in rows:
+        fused = r["optimlab fused"]
+        cells = [f"{r[c] / fused:.2f}" if c in r else "-" for c in cols[2:]]
+        lines.append(
+            f"| {r['optimizer']} | {r['problem']} | {fused:.3f} | {r['probe'] / fused:.2f} | "
+            + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    adam = [r for r in rows if r["optimizer"] == "Adam"]
+    labels = [r["problem"] for r in adam]
+    series = ["probe", "optimlab fused", "torch fused", "torch foreach", "torch for-loop"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(series)
+    for k, s in enumerate(series):
+        xs = [i + k * width for i in range(len(adam))]
+        ax.bar(xs, [r.get(s, float("nan")) for r in adam], width, label=s)
+    ax.set_yscale("log")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(adam))], labels)
+    ax.set_ylabel("ms per Adam step (log scale, lower is better)")
+    ax.set_xlabel("parameters (float32): one tensor, or tensors x size")
+    ax.set_title("One Adam step: optimlab fused vs torch.optim (CPU) and the bandwidth probe")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--optimizers", nargs="*", help="a subset, e.g. Adam SGD")
+    parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--plot", help="write the Adam figure to this PNG")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case, JSON out
+    args = parser.parse_args(argv)
+
+    if args.case:
+        name, problem = args.case.split(":")
+        sizes = dict(SIZES + QUICK_SIZES)[problem]
+        result = run_case(name, sizes, args.quick)
+        result["problem"] = problem
+        print(json.dumps(result))
+        return 0
+
+    names = args.optimizers or (QUICK_OPTIMIZERS if args.quick else list(OPTIMIZERS))
+    sizes = QUICK_SIZES if args.quick else SIZES
+    import numba
+
+    print(f"# threads: numba {numba.get_num_threads()}, cores {os.cpu_count()}")
+    rows = []
+    for name in names:
+        for problem, _ in sizes:
+            cmd = [sys.executable, __file__, "--case", f"{name}:{problem}"]
+            if args.quick:
+                cmd.append("--quick")
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"  {name:9s} {problem:10s} fused {row['optimlab fused']:9.3f} ms  "
+                  f"probe/fused {row['probe'] / row['optimlab fused']:.2f}  "
+                  + "  ".join(f"{k}/fused {row[k] / row['optimlab fused']:.2f}"
+                              for k in ("torch fused", "torch foreach", "torch for-loop")
+                              if k in row), flush=True)
+    if rows and "torch_threads" in rows[0]:
+        print(f"# torch threads: {rows[0]['torch_threads']}")
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if args.plot:
+        plot(rows, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
