@@ -25,8 +25,14 @@ import subprocess
 import sys
 import time
 
-SIZES = [("1e5", [100_000]), ("1e6", [1_000_000]), ("1.6e7", [16_000_000]),
-         ("6.4e7", [64_000_000]), ("1000x100", [100] * 1000), ("1000x1000", [1000] * 1000)]
+SIZES = [
+    ("1e5", [100_000]),
+    ("1e6", [1_000_000]),
+    ("1.6e7", [16_000_000]),
+    ("6.4e7", [64_000_000]),
+    ("1000x100", [100] * 1000),
+    ("1000x1000", [1000] * 1000),
+]
 QUICK_SIZES = [("1e5", [100_000]), ("100x100", [100] * 100)]
 
 # optimizer: (optimlab kwargs, torch class and kwargs, (read streams, write streams))
@@ -73,13 +79,21 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     min_time = 0.05 if quick else 0.3
     rng = np.random.default_rng(0)
     arrays = {f"t{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate(sizes)}
-    out = {"optimizer": name, "parameters": n, "tensors": len(sizes)}
+    import numba
+
+    out = {
+        "optimizer": name,
+        "parameters": n,
+        "tensors": len(sizes),
+        "numba_threads": numba.get_num_threads(),
+        "machine": _machine(),
+    }
 
     # the probe: the optimizer's streams, trivial math, one parallel pass
     streams = [np.ones(n, np.float32) for _ in range(reads)]
     probe = _PROBES[(reads, writes)](njit, prange)
     out["probe"] = _median_step_ms(lambda: probe(*streams, np.float32(1e-9)), min_time, trials)
-    del streams
+    streams.clear()
 
     params = ol.Params(arrays)
     for k, v in arrays.items():
@@ -110,6 +124,18 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     return out
 
 
+def _machine() -> str:
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def _probe_3_2(njit, prange):
     @njit(parallel=True, fastmath=True, error_model="numpy")
     def probe(p, g, a, s):
@@ -138,11 +164,18 @@ _PROBES = {(3, 2): _probe_3_2, (4, 3): _probe_4_3}
 
 def table(rows: list[dict]) -> str:
     """Markdown: ms per step and every time as a ratio to optimlab fused (bigger: slower)."""
-    cols = ["probe", "optimlab fused", "optimlab reference", "torch for-loop", "torch foreach",
-            "torch fused"]
+    cols = [
+        "probe",
+        "optimlab fused",
+        "optimlab reference",
+        "torch for-loop",
+        "torch foreach",
+        "torch fused",
+    ]
     lines = [
         "| optimizer | problem | optimlab fused ms | probe / fused | "
-        + " | ".join(f"{c} / fused" for c in cols[2:]) + " |",
+        + " | ".join(f"{c} / fused" for c in cols[2:])
+        + " |",
         "|---|---|---:|---:|" + "---:|" * (len(cols) - 2),
     ]
     for r in rows:
@@ -150,9 +183,19 @@ def table(rows: list[dict]) -> str:
         cells = [f"{r[c] / fused:.2f}" if c in r else "-" for c in cols[2:]]
         lines.append(
             f"| {r['optimizer']} | {r['problem']} | {fused:.3f} | {r['probe'] / fused:.2f} | "
-            + " | ".join(cells) + " |"
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """The machine and thread counts of a run."""
+    first = rows[0]
+    return (
+        f"{first.get('machine', 'unknown machine')}; numba threads {first.get('numba_threads')}, "
+        f"torch threads {first.get('torch_threads')}"
+    )
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -185,8 +228,16 @@ def main(argv=None) -> int:
     parser.add_argument("--optimizers", nargs="*", help="a subset, e.g. Adam SGD")
     parser.add_argument("--json", help="write the measurements to this file")
     parser.add_argument("--plot", help="write the Adam figure to this PNG")
+    parser.add_argument("--table-from", help="print the table of a saved --json run")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case, JSON out
     args = parser.parse_args(argv)
+
+    if args.table_from:
+        with open(args.table_from) as f:
+            saved = json.load(f)
+        print(summary(saved))
+        print(table(saved))
+        return 0
 
     if args.case:
         name, problem = args.case.split(":")
@@ -210,11 +261,16 @@ def main(argv=None) -> int:
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"  {name:9s} {problem:10s} fused {row['optimlab fused']:9.3f} ms  "
-                  f"probe/fused {row['probe'] / row['optimlab fused']:.2f}  "
-                  + "  ".join(f"{k}/fused {row[k] / row['optimlab fused']:.2f}"
-                              for k in ("torch fused", "torch foreach", "torch for-loop")
-                              if k in row), flush=True)
+            print(
+                f"  {name:9s} {problem:10s} fused {row['optimlab fused']:9.3f} ms  "
+                f"probe/fused {row['probe'] / row['optimlab fused']:.2f}  "
+                + "  ".join(
+                    f"{k}/fused {row[k] / row['optimlab fused']:.2f}"
+                    for k in ("torch fused", "torch foreach", "torch for-loop")
+                    if k in row
+                ),
+                flush=True,
+            )
     if rows and "torch_threads" in rows[0]:
         print(f"# torch threads: {rows[0]['torch_threads']}")
     print(table(rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 import sys
 from contextlib import redirect_stdout
 from io import StringIO
@@ -20,12 +21,21 @@ BLOCK = re.compile(r"(<!-- BEGIN: (.+?) -->\n)(.*?)(<!-- END: \2 -->)", re.S)
 
 
 def command_output(command: str) -> str:
-    """The stdout of ``optimlab ...`` run in this process."""
+    """The stdout of ``optimlab ...`` (run in this process) or ``python benchmarks/...``."""
     from optimlab.cli import main
 
     argv = shlex.split(command)
+    if argv[:2] == ["python", argv[1]] and argv[1].startswith("benchmarks/"):
+        done = subprocess.run(
+            [sys.executable, *argv[1:]],
+            cwd=README.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.rstrip("\n") + "\n"
     if argv[0] != "optimlab":
-        raise ValueError(f"only optimlab commands are generated, got {command!r}")
+        raise ValueError(f"only optimlab and benchmark commands are generated, got {command!r}")
     out = StringIO()
     with redirect_stdout(out):
         main(argv[1:])

@@ -260,6 +260,7 @@ class Optimizer:
                     raise ValueError(f"{key} cannot be switched on or off after the build")
             config.clear()
             config.update(new)
+            self.__dict__["_hyper_memo"] = None
             return
         object.__setattr__(self, key, value)
 
@@ -627,7 +628,11 @@ class Optimizer:
 
     def _step_scalars(self, k: int, t: int, lr: float) -> tuple:
         """The rule's per-step scalars for step ``t``, advancing step state ``k`` if any."""
-        hyper = self._rule_hyperparameters()
+        memo = self.__dict__.get("_hyper_memo")
+        if memo is None or memo[0] != len(self._params):  # rebuilt after a config change
+            memo = (len(self._params), self._rule_hyperparameters())
+            self.__dict__["_hyper_memo"] = memo
+        hyper = memo[1]
         if hasattr(self.rule, "STEP_STATE"):
             scalars, self._step_state[k] = self.rule.scalars(t, lr, self._step_state[k], **hyper)
             return scalars
@@ -834,6 +839,7 @@ class Optimizer:
 
         # Everything checked: adopt the probe's configuration and the saved buffers.
         object.__setattr__(self, "_config", probe._config)
+        self.__dict__["_hyper_memo"] = None
         self._preset = probe._preset
         self._conventions = probe._conventions
         self._engine = probe._engine

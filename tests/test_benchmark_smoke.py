@@ -1,0 +1,25 @@
+"""``benchmarks/step_speed.py --quick`` runs end to end (a smoke test: no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "step_speed.py"
+
+
+def test_quick_benchmark_prints_every_column_for_every_case():
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| optimizer | problem | optimlab fused ms | probe / fused |")
+    rows = table[1:]
+    assert {r.split("|")[1].strip() for r in rows} == {"SGD", "Adam"}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[2]) > 0  # a time was measured
+        assert all(c == "-" or float(c) > 0 for c in cells[3:])
+    assert "# threads: numba" in done.stdout and "# torch threads" in done.stdout
