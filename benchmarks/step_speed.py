@@ -206,7 +206,14 @@ def plot(rows: list[dict], path: str) -> None:
 
     adam = [r for r in rows if r["optimizer"] == "Adam"]
     labels = [r["problem"] for r in adam]
-    series = ["probe", "optimlab fused", "torch fused", "torch foreach", "torch for-loop"]
+    series = [
+        "probe",
+        "optimlab fused, no NaN check",
+        "optimlab fused",
+        "torch fused",
+        "torch foreach",
+        "torch for-loop",
+    ]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / len(series)
     for k, s in enumerate(series):

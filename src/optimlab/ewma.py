@@ -57,7 +57,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from ._validation import check_bool, check_choice, check_float, check_int
 
@@ -400,6 +399,8 @@ def ewma(
     Returns a new array of the input's shape: float32 for float32 input (computed in float32),
     float64 otherwise. An empty axis gives an empty result.
     """
+    from scipy.signal import lfilter  # imported here: scipy.signal takes a second to load
+
     beta, bias_correction, initial = _check_hyperparameters(beta, bias_correction, initial)
     x = np.asarray(series)
     dtype = _working_dtype(x.dtype, "series")

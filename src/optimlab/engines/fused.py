@@ -38,24 +38,29 @@ _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
 
 
 @njit(**_OPTS)
-def _prepare(gi, pi, pipe):
-    """The gradient and parameter the rule sees: loss scale, sign and clipping, weight decay."""
-    loss_scale, gscale, clipvalue, wd, wdlr, _m, _om, has_loss, has_scale = pipe[:9]
-    has_clipvalue, has_l2, has_decoupled = pipe[9:12]
-    if has_loss:
+def _prepare_args(gi, pi, loss_scale, gscale, clipvalue, wd, wdlr):
+    # An option that is off arrives as None: numba then compiles this function without its
+    # branch (a runtime flag per option would keep the loop from vectorizing).
+    if loss_scale is not None:
         gi = gi / loss_scale
-    if has_scale:
+    if gscale is not None:
         gi = gi * gscale
-    if has_clipvalue:
+    if clipvalue is not None:
         if gi > clipvalue:
             gi = clipvalue
         elif gi < -clipvalue:
             gi = -clipvalue
-    if has_l2:
+    if wd is not None:
         gi = gi + wd * pi
-    if has_decoupled:
+    if wdlr is not None:
         pi = pi - pi * wdlr
     return gi, pi
+
+
+@njit(**_OPTS)
+def _prepare(gi, pi, pipe):
+    """The gradient and parameter the rule sees: loss scale, sign and clipping, weight decay."""
+    return _prepare_args(gi, pi, pipe[0], pipe[1], pipe[2], pipe[3], pipe[4])
 
 
 @njit(**_OPTS)
@@ -292,7 +297,8 @@ def sum_of_squares(g: np.ndarray, loss_scale: float = 1.0) -> float:
 
 
 def count_non_finite(g: np.ndarray, loss_scale: float = 1.0) -> int:
-    """The number of NaN/Inf in ``g / loss_scale`` (computed in ``g``'s dtype)."""
+    """The number of NaN/Inf in ``g / loss_scale`` (computed in ``g``'s dtype): one parallel
+    read of ``g``."""
     return int(_count_non_finite(g.reshape(-1), g.dtype.type(loss_scale)))
 
 
@@ -303,7 +309,7 @@ def l2_norm(arrays, loss_scale: float = 1.0) -> float:
 
 # -- the engine ---------------------------------------------------------------------------------
 
-NO_PIPELINE = (1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, False, False, False, False, False)
+NO_PIPELINE = (None, None, None, None, None, 0.0, 1.0)
 
 
 def pipeline(
@@ -315,20 +321,21 @@ def pipeline(
     decoupled_wdlr=None,
     ema_momentum=None,
 ):
-    """The pipeline tuple of the kernels, in Python floats (``apply`` casts it)."""
+    """The pipeline tuple of the kernels: (loss scale, gradient scale, clip value, L2 weight
+    decay, decoupled wd * lr, EMA momentum, 1 - EMA momentum), None for what is off; Python
+    floats (``apply`` casts them to the parameter's dtype)."""
+
+    def opt(x):
+        return None if x is None else float(x)
+
     return (
-        1.0 if loss_scale is None else float(loss_scale),
-        float(gscale),
-        0.0 if clipvalue is None else float(clipvalue),
-        0.0 if l2 is None else float(l2),
-        0.0 if decoupled_wdlr is None else float(decoupled_wdlr),
+        opt(loss_scale),
+        None if gscale == 1.0 else float(gscale),
+        opt(clipvalue),
+        opt(l2),
+        opt(decoupled_wdlr),
         0.0 if ema_momentum is None else float(ema_momentum),
         1.0 if ema_momentum is None else 1.0 - float(ema_momentum),
-        loss_scale is not None,
-        gscale != 1.0,
-        clipvalue is not None,
-        l2 is not None,
-        decoupled_wdlr is not None,
     )
 
 
@@ -346,7 +353,7 @@ def supports(*arrays) -> bool:
 def _cast(values, dtype):
     """Floats to numpy scalars of ``dtype`` (what keeps a float32 kernel in float32)."""
     cast = dtype.type
-    return tuple([v if v.__class__ is bool else cast(v) for v in values])
+    return tuple([v if v is None or v.__class__ is bool else cast(v) for v in values])
 
 
 def apply(rule, p, g, slots, scalars, pipe=NO_PIPELINE, ema=None) -> None:
