@@ -4,7 +4,9 @@ For each optimizer and problem size, one fresh process times, side by side:
 
 * ``probe``: a numba kernel with the optimizer's own memory traffic (its read and write streams,
   trivial arithmetic): what the machine's bandwidth allows for that access pattern;
-* ``optimlab fused``: ``opt.step(params)`` on a ``Params`` (the fused numba engine);
+* ``optimlab fused``: ``opt.step(params)`` on a ``Params`` (the fused numba engine), with the
+  default ``nan_policy="raise"`` (one extra read of the gradient checks it before anything
+  changes) and with ``nan_policy="propagate"`` (no check: what torch does);
 * ``optimlab reference``: the NumPy reference engine (skipped above 1.6e7 parameters, slow);
 * ``torch for-loop``, ``torch foreach``, ``torch fused`` (CPU; fused only where torch has it).
 
@@ -100,6 +102,12 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
         params.grads[k][...] = rng.standard_normal(v.shape).astype(np.float32) * 1e-3
     opt = ol.get(name, learning_rate=1e-4, engine="fused", **ol_kwargs)
     out["optimlab fused"] = _median_step_ms(lambda: opt.step(params), min_time, trials)
+    unchecked = ol.get(
+        name, learning_rate=1e-4, engine="fused", nan_policy="propagate", **ol_kwargs
+    )
+    out["optimlab fused, no NaN check"] = _median_step_ms(
+        lambda: unchecked.step(params), min_time, trials
+    )
     if n <= 16_000_000 and (quick or len(sizes) == 1):
         ref = ol.get(name, learning_rate=1e-4, engine="reference", **ol_kwargs)
         out["optimlab reference"] = _median_step_ms(lambda: ref.step(params), min_time, trials)
@@ -167,6 +175,7 @@ def table(rows: list[dict]) -> str:
     cols = [
         "probe",
         "optimlab fused",
+        "optimlab fused, no NaN check",
         "optimlab reference",
         "torch for-loop",
         "torch foreach",
