@@ -189,9 +189,9 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         fused = r["optimlab fused"]
-        cells = [f"{r[c] / fused:.2f}" if c in r else "-" for c in cols[2:]]
+        cells = [f"{r[c] / fused:.3g}" if c in r else "-" for c in cols[2:]]
         lines.append(
-            f"| {r['optimizer']} | {r['problem']} | {fused:.3f} | {r['probe'] / fused:.2f} | "
+            f"| {r['optimizer']} | {r['problem']} | {fused:.4g} | {r['probe'] / fused:.3g} | "
             + " | ".join(cells)
             + " |"
         )
