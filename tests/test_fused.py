@@ -165,3 +165,49 @@ def test_a_fused_step_allocates_no_full_size_temporary(name, options):
     param_bytes = 4 * n
     assert peaks["fused"] < 0.01 * param_bytes, peaks
     assert peaks["reference"] > 0.5 * param_bytes  # the measurement sees NumPy temporaries
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_bad_value_in_a_large_gradient_changes_nothing(dtype, bad):
+    n = 5000  # above the size where the NaN check runs as a compiled kernel
+    params = ol.Params({"w": np.ones(n, dtype)})
+    opt = ol.Adam(0.1)
+    params.grads["w"][...] = 0.5
+    opt.step(params)
+    before_p, before_state = params.data.copy(), opt.state_dict()
+    params.grads["w"][n - 3] = bad
+    with pytest.raises(FloatingPointError, match="has 1 non-finite value"):
+        opt.step(params)
+    np.testing.assert_array_equal(params.data, before_p)
+    assert_same(before_state, opt.state_dict(), 0.0)
+    skipping = ol.Adam(0.1, nan_policy="skip")
+    skipping.step(params)
+    assert skipping.skipped_steps == 1 and skipping.iterations == 0
+
+
+def test_count_non_finite_counts_exactly_and_sees_overflow_of_the_loss_scale():
+    g = np.ones(10_000, np.float32)
+    assert fused.count_non_finite(g) == 0
+    g[[3, 500, 9999]] = [np.nan, np.inf, -np.inf]
+    assert fused.count_non_finite(g) == 3
+    big = np.full(10_000, 3e38, np.float32)
+    assert fused.count_non_finite(big, loss_scale=1.0) == 0
+    assert fused.count_non_finite(big, loss_scale=0.5) == 10_000  # g / 0.5 overflows float32
+
+
+def test_importing_optimlab_compiles_no_kernel():
+    import subprocess
+    import sys
+
+    code = (
+        "import optimlab\n"
+        "from optimlab.engines import fused\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "kernels = [n for n, f in vars(fused).items() if isinstance(f, CPUDispatcher)]\n"
+        "compiled = [n for n in kernels if getattr(fused, n).signatures]\n"
+        "print(len(kernels), compiled)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, compiled = done.stdout.strip().split(" ", 1)
+    assert int(count) >= 16 and compiled == "[]"
