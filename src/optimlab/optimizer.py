@@ -36,6 +36,7 @@ from ._validation import (
     check_optional_float,
 )
 from .engines import ENGINE_CHOICES, ENGINES, fused
+from .params import Params
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NAN_POLICIES = ("raise", "skip", "propagate")
@@ -422,8 +423,6 @@ class Optimizer:
         gradients ``params.grads``: the optimizer sees one parameter per group (a contiguous
         range of the flat buffer), so a model of any number of arrays costs one fused pass per
         group. Each group's ``lr_scale`` and ``weight_decay`` apply to its range."""
-        from .params import Params
-
         if not isinstance(params, Params):
             raise TypeError(
                 f"step() takes an optimlab.Params, got {type(params).__name__}; use "
@@ -527,9 +526,7 @@ class Optimizer:
             norm = fused.l2_norm([g for _, _, g in items])
             global_scale = clipping.norm_scale(norm, config["global_clipnorm"], style)
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
-        ema_momentum = None
-        if self._ema is not None:
-            ema_momentum = 0.0 if self.iterations == 0 else config["ema_momentum"]
+        ema_momentum = None if self._ema is None else self._ema_momentum()
         scalars_for = self._scalars_for_update(lr)
         updated = set()
         for i, p, g in items:
@@ -550,19 +547,26 @@ class Optimizer:
             ema = None if self._ema is None else self._ema[i]
             fused.apply(self.rule, p, np.asarray(g), self._slots[i], scalars, pipe, ema)
             updated.add(i)
-        if self._ema is not None:
-            m = ema_momentum
-            for i, (p, avg) in enumerate(zip(self._params, self._ema, strict=True)):
-                if i not in updated:  # no gradient this time: its average still moves
-                    avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
-            self._maybe_overwrite_with_ema()
-        self.iterations += 1
+        self._finish_update(averaged=updated)
 
-    def _maybe_overwrite_with_ema(self) -> None:
-        freq = self._config["ema_overwrite_frequency"]
-        if freq and (self.iterations + 1) % freq == 0:
-            for p, avg in zip(self._params, self._ema, strict=True):
-                p[...] = avg
+    def _ema_momentum(self) -> float:
+        """The EMA momentum of this update: 0 on the first (the average starts at p)."""
+        return 0.0 if self.iterations == 0 else self._config["ema_momentum"]
+
+    def _finish_update(self, averaged=frozenset()) -> None:
+        """Move the EMA of every parameter (those in ``averaged`` were already moved inside the
+        fused pass; the others move too, gradient or not), overwrite the parameters with it
+        every ``ema_overwrite_frequency`` updates, and count the update."""
+        if self._ema is not None:
+            m = self._ema_momentum()
+            for i, (p, avg) in enumerate(zip(self._params, self._ema, strict=True)):
+                if i not in averaged:
+                    avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
+            freq = self._config["ema_overwrite_frequency"]
+            if freq and (self.iterations + 1) % freq == 0:
+                for p, avg in zip(self._params, self._ema, strict=True):
+                    p[...] = avg
+        self.iterations += 1
 
     def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
         config = self._config
@@ -587,12 +591,7 @@ class Optimizer:
                 p -= p * p.dtype.type(wd * lr_i)
             ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars_for(i, lr_i))
 
-        if self._ema is not None:
-            m = 0.0 if self.iterations == 0 else config["ema_momentum"]
-            for p, avg in zip(self._params, self._ema, strict=True):
-                avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
-            self._maybe_overwrite_with_ema()
-        self.iterations += 1
+        self._finish_update()
 
     def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
         """(learning rate, weight decay or None) of parameter ``p`` in this update: the

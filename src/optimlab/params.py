@@ -100,7 +100,8 @@ class Params(_Views):
             raise ValueError(f"align must be a power of two >= {dtype.itemsize} bytes, got {align}")
         membership, options = _parse_groups(groups, values)
 
-        order = sorted(values, key=lambda n: options_index(options, membership[n]))
+        rank = {group: k for k, (group, _) in enumerate(options)}
+        order = sorted(values, key=lambda n: rank[membership[n]])  # stable: insertion order
         step = align // dtype.itemsize
         segments, offset = [], 0
         for name in order:
@@ -155,10 +156,6 @@ class Params(_Views):
             f"Params({len(self)} arrays, {self.size} parameters, {self.dtype}, "
             f"groups={[g.name for g in self.groups]})"
         )
-
-
-def options_index(options, group: str) -> int:
-    return [name for name, _ in options].index(group)
 
 
 def _parse_groups(groups, values):
