@@ -28,6 +28,7 @@ import sys
 import time
 
 SIZES = [
+    ("2", [2]),  # a 2-D surface: the fixed cost of a step
     ("1e5", [100_000]),
     ("1e6", [1_000_000]),
     ("1.6e7", [16_000_000]),
@@ -35,7 +36,7 @@ SIZES = [
     ("1000x100", [100] * 1000),
     ("1000x1000", [1000] * 1000),
 ]
-QUICK_SIZES = [("1e5", [100_000]), ("100x100", [100] * 100)]
+QUICK_SIZES = [("2", [2]), ("1e5", [100_000]), ("100x100", [100] * 100)]
 
 # optimizer: (optimlab kwargs, torch class and kwargs, (read streams, write streams))
 OPTIMIZERS = {

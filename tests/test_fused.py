@@ -196,6 +196,18 @@ def test_count_non_finite_counts_exactly_and_sees_overflow_of_the_loss_scale():
     assert fused.count_non_finite(big, loss_scale=0.5) == 10_000  # g / 0.5 overflows float32
 
 
+@pytest.mark.parametrize("n", [10, 100_000])  # the serial and the parallel kernel
+def test_all_finite_is_exact_where_a_sum_would_overflow(n):
+    big = np.full(n, 3e38, np.float32)  # its sum overflows: a factored sum(g) * 0 would be NaN
+    big[::2] *= -1
+    assert fused.all_finite(big) and fused.FiniteCheck(big)()
+    for bad in (np.nan, np.inf, -np.inf):
+        g = big.copy()
+        g[n // 2] = bad
+        assert not fused.all_finite(g) and not fused.FiniteCheck(g)()
+    assert not fused.all_finite(np.full(n, 1e30, np.float32), loss_scale=1e-30)  # g/s overflows
+
+
 def test_importing_optimlab_compiles_no_kernel():
     import subprocess
     import sys

@@ -37,6 +37,7 @@ from ._validation import (
 )
 from .engines import ENGINE_CHOICES, ENGINES, fused
 from .params import Params
+from .step_plan import StepPlan
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 NAN_POLICIES = ("raise", "skip", "propagate")
@@ -262,6 +263,7 @@ class Optimizer:
             config.clear()
             config.update(new)
             self.__dict__["_hyper_memo"] = None
+            self.__dict__["_plan"] = None
             return
         object.__setattr__(self, key, value)
 
@@ -333,6 +335,7 @@ class Optimizer:
         self.iterations = 0
         self.skipped_steps = 0
         self._micro_step = 0
+        self._plan = None
 
     @property
     def built(self) -> bool:
@@ -422,7 +425,14 @@ class Optimizer:
         """One update of every parameter in ``params`` (a :class:`~optimlab.Params`) with its
         gradients ``params.grads``: the optimizer sees one parameter per group (a contiguous
         range of the flat buffer), so a model of any number of arrays costs one fused pass per
-        group. Each group's ``lr_scale`` and ``weight_decay`` apply to its range."""
+        group. Each group's ``lr_scale`` and ``weight_decay`` apply to its range.
+
+        From the second step on, a fused optimizer runs a cached plan
+        (:class:`~optimlab.step_plan.StepPlan`): the same arithmetic, without re-validating
+        arrays that a ``Params`` cannot change."""
+        plan = self.__dict__.get("_plan")
+        if plan is not None and plan.params is params and plan.run(self):
+            return
         if not isinstance(params, Params):
             raise TypeError(
                 f"step() takes an optimlab.Params, got {type(params).__name__}; use "
@@ -436,14 +446,45 @@ class Optimizer:
         self._group_options = {
             id(data): (group.lr_scale, group.weight_decay) for group, data, _ in arrays
         }
+        if not self._params_finite(params):
+            return
         pairs = [(grad, data) for _, data, grad in arrays]
         if self.built:  # a Params cannot change shape or dtype: nothing to validate again
             index = self._index
-            self._step(pairs, trusted=([(index[id(p)], p, g) for g, p in pairs], self._params))
+            trusted = ([(index[id(p)], p, g) for g, p in pairs], self._params)
+            self._step(pairs, trusted=trusted, finite=True)
         else:
-            self._step(pairs)
+            self._step(pairs, finite=True)
+        if plan is None or plan.params is not params:
+            self._plan = StepPlan.make(self, params)
 
-    def _step(self, pairs: list[tuple[Any, np.ndarray]], trusted=None) -> None:
+    def _params_finite(self, params: Params) -> bool:
+        """The ``nan_policy`` on a whole ``Params`` gradient buffer (one read): True to go on,
+        False to skip the step, FloatingPointError naming the arrays for ``"raise"``."""
+        policy = self._config["nan_policy"]
+        if policy == "propagate" or fused.all_finite(
+            params.grad, self._config["loss_scale_factor"]
+        ):
+            return True
+        if policy == "skip":
+            self.skipped_steps += 1
+            return False
+        scale = self._config["loss_scale_factor"]
+        counts = {}
+        with np.errstate(over="ignore", invalid="ignore"):  # the overflow is what we report
+            for name, g in params.grads.items():
+                count = _count_non_finite(g if scale is None else g / g.dtype.type(scale))
+                if count:
+                    counts[name] = count
+        where = ", ".join(f"{name!r} ({count})" for name, count in counts.items())
+        raise FloatingPointError(
+            f"the gradient of {where} has {sum(counts.values())} non-finite value(s) (NaN or "
+            "Inf); nothing was changed. Pass nan_policy='skip' to skip such steps or "
+            "'propagate' to apply them"
+        )
+
+    def _step(self, pairs: list[tuple[Any, np.ndarray]], trusted=None, finite=False) -> None:
+        """The full path of an update; ``finite``: the gradients were already checked."""
         items, all_params = trusted or self._checked_pairs(pairs)
         if not items:
             return
@@ -452,8 +493,8 @@ class Optimizer:
         if config["loss_scale_factor"] is not None:
             factor = config["loss_scale_factor"]
             grads = [g / g.dtype.type(factor) for g in grads]
-        if config["nan_policy"] != "propagate":
-            bad = [(k, g) for k, g in enumerate(grads) if _count_non_finite(g)]
+        if config["nan_policy"] != "propagate" and not finite:
+            bad = [(k, g) for k, g in enumerate(grads) if not _all_finite(g)]
             if bad:
                 if config["nan_policy"] == "skip":
                     self.skipped_steps += 1
@@ -629,10 +670,11 @@ class Optimizer:
         """The rule's per-step scalars for step ``t``, advancing step state ``k`` if any."""
         memo = self.__dict__.get("_hyper_memo")
         if memo is None or memo[0] != len(self._params):  # rebuilt after a config change
-            memo = (len(self._params), self._rule_hyperparameters())
+            stateful = getattr(self.rule, "STEP_STATE", None) is not None
+            memo = (len(self._params), self._rule_hyperparameters(), stateful)
             self.__dict__["_hyper_memo"] = memo
-        hyper = memo[1]
-        if hasattr(self.rule, "STEP_STATE"):
+        _, hyper, stateful = memo
+        if stateful:
             scalars, self._step_state[k] = self.rule.scalars(t, lr, self._step_state[k], **hyper)
             return scalars
         return self.rule.scalars(t, lr, **hyper)
@@ -839,6 +881,7 @@ class Optimizer:
         # Everything checked: adopt the probe's configuration and the saved buffers.
         object.__setattr__(self, "_config", probe._config)
         self.__dict__["_hyper_memo"] = None
+        self.__dict__["_plan"] = None
         self._preset = probe._preset
         self._conventions = probe._conventions
         self._engine = probe._engine
@@ -910,6 +953,14 @@ def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
     if g.shape != p.shape:
         raise ValueError(f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}")
     return g
+
+
+def _all_finite(g) -> bool:
+    """Whether a gradient has no NaN/Inf (one vectorized read where the fused engine can run)."""
+    g = np.asarray(g)
+    if fused.supports(g) and g.size >= 1024:
+        return fused.all_finite(g)
+    return bool(np.isfinite(g).all())
 
 
 def _count_non_finite(g) -> int:
