@@ -9,9 +9,13 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "step_speed.py"
 
 
-def test_quick_benchmark_prints_every_column_for_every_case():
+def test_quick_benchmark_prints_every_column_for_every_case(tmp_path):
+    saved = tmp_path / "run.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(saved)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
@@ -23,3 +27,14 @@ def test_quick_benchmark_prints_every_column_for_every_case():
         assert float(cells[2]) > 0  # a time was measured
         assert all(c == "-" or float(c) > 0 for c in cells[3:])
     assert "# threads: numba" in done.stdout and "# torch threads" in done.stdout
+
+    targets = subprocess.run(
+        [sys.executable, str(SCRIPT), "--targets-from", str(saved)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    judged = [line for line in targets.splitlines() if line.startswith("| Adam | ")]
+    assert len(judged) == 3  # one row per quick problem, each with three ratios
+    assert all(float(c) > 0 for line in judged for c in line.strip("|").split("|")[3:])
+    assert "fixed cost of an Adam step on a 2-D surface" in targets
