@@ -196,3 +196,28 @@ def test_cli_compare_fit_and_sweep(tmp_path, capsys):
     )
     assert sweep_png.exists()
     assert np.isfinite(float(capsys.readouterr().out.split("\n")[1].split()[-1]))
+
+
+def test_tour_draws_the_animation_and_the_3d_figure(tmp_path):
+    from PIL import Image
+
+    assert (
+        main(
+            [
+                "tour",
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+                "--only",
+                "keras_code",
+                "saddle_points",
+            ]
+        )
+        == 0
+    )
+    gif = tmp_path / "figures" / "keras_code-race.gif"
+    with Image.open(gif) as image:
+        assert image.n_frames == 60
+    assert (tmp_path / "figures" / "saddle_points-saddle_in_3d.png").exists()
+    assert 'src="figures/keras_code-race.gif"' in (tmp_path / "index.html").read_text()

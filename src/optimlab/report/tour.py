@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from ..lab import experiments
-from ..viz import save
+from ..viz import animate_paths, save
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -63,6 +63,10 @@ def write_tour(
                 path = figures_dir / f"{key}-{name}.png"
                 save(fig, path, dpi=dpi)
                 files.append((name, f"figures/{path.name}"))
+            for name, (surface, paths) in result.animations.items():
+                path = figures_dir / f"{key}-{name}.gif"
+                animate_paths(surface, paths, path, frames=60 if quick else 100)
+                files.append((f"{name} (animation)", f"figures/{path.name}"))
             timings[key] = time.perf_counter() - start
             numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
             sections.append({"result": result, "figures": files, "seconds": timings[key]})
@@ -76,7 +80,8 @@ def write_tour(
     env.filters["number"] = _format
     html = env.get_template("tour.html.j2").render(sections=sections, quick=quick)
     written = {name for s in sections for _, name in s["figures"]}
-    for old in figures_dir.glob("*.png"):  # figures of an earlier tour that no chapter drew now
+    stale = [*figures_dir.glob("*.png"), *figures_dir.glob("*.gif")]
+    for old in stale:  # figures of an earlier tour that no chapter drew now
         if f"figures/{old.name}" not in written:
             old.unlink()
     index = out / "index.html"

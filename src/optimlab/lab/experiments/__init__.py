@@ -30,8 +30,9 @@ class Table:
 @dataclass
 class Result:
     """What an experiment shows: the chapter's equations, its measured numbers (a flat dict,
-    compared across runs for determinism), tables, figures (matplotlib Figures by name) and a
-    summary in words that quotes the numbers."""
+    compared across runs for determinism), tables, figures (matplotlib Figures by name),
+    animations (paths on a surface, written as GIFs by the report) and a summary in words that
+    quotes the numbers."""
 
     key: str
     title: str
@@ -42,6 +43,8 @@ class Result:
     tables: list[Table] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     code: str | None = None
+    #: name -> (surface, {label: path}): drawn as a GIF race by the report
+    animations: dict[str, Any] = field(default_factory=dict)
 
 
 # key -> (module, the lecture's chapter heading)

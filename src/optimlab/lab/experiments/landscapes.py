@@ -255,7 +255,7 @@ def run_saddle_points(quick: bool = False) -> Result:
     """x^2 - y^2 from (1, eps): how long each optimizer needs to leave the saddle, against eps
     (gradient descent needs about log(1/eps) / log(1 + 2 lr) steps; Adam's normalized step
     does not care how small the gradient is)."""
-    from ...viz import contour_with_paths, lines_figure
+    from ...viz import contour_with_paths, lines_figure, surface_3d
 
     saddle = surfaces.get("saddle")
     steps = 400 if quick else 2000
@@ -286,6 +286,11 @@ def run_saddle_points(quick: bool = False) -> Result:
         ),
         "paths": contour_with_paths(
             saddle, paths_of(shown), title="Paths from (1, 0.001) on x^2 - y^2"
+        ),
+        "saddle_in_3d": surface_3d(
+            saddle,
+            paths_of(shown),
+            title="The saddle x^2 - y^2: a minimum along x, a maximum along y",
         ),
     }
     summary = (

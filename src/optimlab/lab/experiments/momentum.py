@@ -270,4 +270,5 @@ def run_keras_code(quick: bool = False) -> Result:
         ],
         figures=figures,
         code=KERAS_CODE,
+        animations={"race": (surface, paths_of(runs))},
     )
