@@ -1,6 +1,7 @@
 """``Optimizer.step(params)`` from the second step on runs a cached plan (``step_plan.py``): it
-must give bit for bit what the full path gives, for every optimizer x option x preset, react to
-every change a user can make between steps, and still refuse bad gradients by name."""
+must give bit for bit what the full path gives, for every optimizer x option x preset (float32,
+and float64 with each optimizer's defaults), react to every change a user can make between
+steps, and still refuse bad gradients by name."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import optimlab as ol
 from optimlab.step_plan import StepPlan
 
 from .test_fused import CASES, assert_same
+
+# every option in float32: the plan hands Python floats to the compiled loops, which round them
+# to the parameter's dtype, and float32 is where that rounding shows; float64 with the defaults
+PLAN_CASES = [case for case in CASES if case[2] == "float32" or not case[3]]
 
 STEPS = 30
 ARRAYS = {"w": (7, 5), "b": (300,), "s": ()}
@@ -44,8 +49,8 @@ def run(engine, name, preset, dtype, options, groups=GROUPS):
 
 @pytest.mark.parametrize(
     "name,preset,dtype,options",
-    CASES,
-    ids=[f"{n}-{p}-{d}-{o or 'defaults'}" for n, p, d, o in CASES],
+    PLAN_CASES,
+    ids=[f"{n}-{p}-{d}-{o or 'defaults'}" for n, p, d, o in PLAN_CASES],
 )
 def test_the_plan_gives_what_the_full_path_gives(name, preset, dtype, options):
     try:

@@ -218,6 +218,6 @@ def test_tour_draws_the_animation_and_the_3d_figure(tmp_path):
     )
     gif = tmp_path / "figures" / "keras_code-race.gif"
     with Image.open(gif) as image:
-        assert image.n_frames == 60
+        assert image.n_frames == 30
     assert (tmp_path / "figures" / "saddle_points-saddle_in_3d.png").exists()
     assert 'src="figures/keras_code-race.gif"' in (tmp_path / "index.html").read_text()

@@ -65,7 +65,7 @@ def write_tour(
                 files.append((name, f"figures/{path.name}"))
             for name, (surface, paths) in result.animations.items():
                 path = figures_dir / f"{key}-{name}.gif"
-                animate_paths(surface, paths, path, frames=60 if quick else 100)
+                animate_paths(surface, paths, path, frames=30 if quick else 100)
                 files.append((f"{name} (animation)", f"figures/{path.name}"))
             timings[key] = time.perf_counter() - start
             numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
