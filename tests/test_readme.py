@@ -49,6 +49,7 @@ def test_generated_sections_are_current():
         "optimlab presets --markdown",
         "optimlab differences --markdown",
         "python benchmarks/step_speed.py --table-from docs/step_speed.json",
+        "python benchmarks/step_speed.py --targets-from docs/step_speed.json",
     }
     for command, content in blocks:
         assert content == update_readme.command_output(command), (

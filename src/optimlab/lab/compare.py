@@ -11,15 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import surfaces
 from .contenders import DEFAULT_SET, resolve
 
 SURFACE_GRID = np.logspace(-5, 2, 36)  # DeepOBS's grid: 36 points, 0.2 decades apart
 PROBLEM_GRID = np.logspace(-4, 0, 9)
-
-
-def _f_min(surface) -> float:
-    minimum = surface.global_minimum
-    return 0.0 if minimum is None else float(minimum.value)
 
 
 @dataclass
@@ -100,7 +96,7 @@ def _compare_on_surface(surface, specs, steps, learning_rate, start) -> Comparis
     from .sweep import sweep
 
     start = surface.default_start if start is None else np.asarray(start, float)
-    f_min = _f_min(surface)
+    f_min = surfaces.f_min(surface)
     out = Comparison(surface)
     grid = SURFACE_GRID if learning_rate is None else np.array([float(learning_rate)])
     for label, base, kwargs in specs:
@@ -211,7 +207,7 @@ def sensitivity(
     lrs = np.asarray(learning_rates, float)
     seeds = list(seeds)
     start = surface.default_start if start is None else np.asarray(start, float)
-    f_min = _f_min(surface)
+    f_min = surfaces.f_min(surface)
     median, low, high = {}, {}, {}
     for label, base, kwargs in specs:
         result = sweep(

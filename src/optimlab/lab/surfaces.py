@@ -163,6 +163,14 @@ class Surface:
         return next((m for m in self.minima if m.kind == "global"), None)
 
 
+def f_min(surface) -> float:
+    """f at ``surface.global_minimum``, or 0.0 for a surface without one (unbounded below, the
+    saddles): ``f - f_min`` is then the gap to the minimum where there is one and f itself
+    otherwise. Works for any object with a ``global_minimum`` attribute."""
+    minimum = getattr(surface, "global_minimum", None)
+    return 0.0 if minimum is None else float(minimum.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 

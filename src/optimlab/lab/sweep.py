@@ -42,6 +42,7 @@ import numpy as np
 from .. import optimizers, presets
 from .._validation import check_bool, check_choice, check_float, check_int
 from ..clipping import l2_norm, norm_scale
+from .surfaces import f_min
 
 __all__ = [
     "DEFAULT_LEARNING_RATES",
@@ -788,7 +789,6 @@ def sweep(
             diverged_at[at] = c_diverged.reshape(run_shape)
 
     axes = {"start": points, "learning_rate": lrs, **grid, "seed": seeds}
-    minimum = getattr(surface, "global_minimum", None)
     return SweepResult(
         surface=surface,
         optimizer=name,
@@ -799,7 +799,7 @@ def sweep(
         losses=losses,
         final_points=final_points,
         diverged_at=diverged_at,
-        f_min=0.0 if minimum is None else float(minimum.value),
+        f_min=f_min(surface),
         gradient_noise=sigma,
         divergence=divergence,
         hyperparameters=fixed,
