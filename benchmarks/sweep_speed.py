@@ -23,11 +23,11 @@ import platform
 import statistics
 import sys
 import time
-from collections import namedtuple
 
 import numpy as np
 
 import optimlab
+from optimlab.lab import surfaces
 from optimlab.lab.sweep import sweep
 
 # (label, optimizer, hyperparameters): the lecture's optimizers and the other usual ones
@@ -46,40 +46,6 @@ SPECS = [
 LEARNING_RATES = np.logspace(-5, 2, 36)
 STEPS = 500
 TARGET_S = 1.0
-
-_Minimum = namedtuple("_Minimum", "point value kind")
-
-
-class _Rosenbrock:
-    """f = (1 - x)^2 + 100 (y - x^2)^2, used when optimlab.lab.surfaces is not available."""
-
-    name = "rosenbrock"
-    default_start = np.array([-1.2, 1.0])
-    minima = (_Minimum((1.0, 1.0), 0.0, "global"),)
-    global_minimum = minima[0]
-
-    def value(self, xy):
-        """f at every point of xy (shape (..., 2))."""
-        xy = np.asarray(xy, float)
-        x, y = xy[..., 0], xy[..., 1]
-        return (1 - x) ** 2 + 100 * (y - x * x) ** 2
-
-    def gradient(self, xy):
-        """grad f = (-2 (1 - x) - 400 x (y - x^2), 200 (y - x^2)) at every point of xy."""
-        xy = np.asarray(xy, float)
-        x, y = xy[..., 0], xy[..., 1]
-        d = y - x * x
-        return np.stack([-2 * (1 - x) - 400 * x * d, 200 * d], axis=-1)
-
-
-def rosenbrock():
-    """(surface, where it comes from): ``optimlab.lab.surfaces.get("rosenbrock")`` if that
-    module exists, else the local definition."""
-    try:
-        from optimlab.lab import surfaces
-    except ImportError:
-        return _Rosenbrock(), "local definition"
-    return surfaces.get("rosenbrock"), "optimlab.lab.surfaces"
 
 
 def time_sweeps(surface, steps: int, repeats: int) -> tuple[list[float], dict[str, float]]:
@@ -127,14 +93,14 @@ def main(argv=None) -> int:
     if repeats < 1 or args.steps < 1:
         parser.error(f"--repeats and --steps must be >= 1, got {repeats} and {args.steps}")
 
-    surface, source = rosenbrock()
+    surface = surfaces.get("rosenbrock")
     runs = len(LEARNING_RATES) * len(SPECS)
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, NumPy {np.__version__}"
     )
     print(
-        f"Rosenbrock ({source}) from {surface.default_start.tolist()}: {len(SPECS)} optimizers "
+        f"Rosenbrock from {surface.default_start.tolist()}: {len(SPECS)} optimizers "
         f"x {len(LEARNING_RATES)} learning rates x {args.steps} steps = {runs} runs, float64, "
         f"paths kept; median of {repeats} repeats"
     )
@@ -160,7 +126,7 @@ def main(argv=None) -> int:
     )
     if args.json:
         record = {
-            "surface": source,
+            "surface": "rosenbrock",
             "steps": args.steps,
             "learning_rates": len(LEARNING_RATES),
             "optimizers": [label for label, _, _ in SPECS],

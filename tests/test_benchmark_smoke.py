@@ -38,3 +38,14 @@ def test_quick_benchmark_prints_every_column_for_every_case(tmp_path):
     assert len(judged) == 3  # one row per quick problem, each with three ratios
     assert all(float(c) > 0 for line in judged for c in line.strip("|").split("|")[3:])
     assert "fixed cost of an Adam step on a 2-D surface" in targets
+
+
+def test_quick_sweep_benchmark_times_every_optimizer():
+    script = SCRIPT.parent / "sweep_speed.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "total: median" in done.stdout and "for 360 runs of 500 steps" in done.stdout
+    for label in ("SGD", "Momentum 0.9", "Adam", "Lion"):
+        assert any(line.startswith(label) for line in done.stdout.splitlines()), label
