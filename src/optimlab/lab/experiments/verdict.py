@@ -145,6 +145,7 @@ def run_verdict(quick: bool = False) -> Result:
         log_values=False,
         cbar_label="rank",
         mark_min=False,
+        annotate=True,
     )
     ax = fig.axes[0]
     ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right")
