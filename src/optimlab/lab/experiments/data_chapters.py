@@ -89,9 +89,7 @@ def run_gd_variants(quick: bool = False) -> Result:
         work = np.concatenate([[0], h.evaluations_per_update])
         per_update = np.array([plane.value(p) for p in paths[label]]) - problem.optimum
         per_work[label] = (np.maximum(work, 1), np.maximum(per_update, 1e-16))
-        rows.append(
-            [label, h.batch_size, h.updates, h.gradient_evaluations, float(excess[-1]), h.wall_time]
-        )
+        rows.append([label, h.batch_size, h.updates, h.gradient_evaluations, float(excess[-1])])
         numbers[f"updates: {label}"] = h.updates
         numbers[f"final loss - optimum: {label}"] = float(excess[-1])
     numbers["gradient evaluations per variant (10 epochs x 500 rows)"] = rows[0][3]
@@ -142,7 +140,6 @@ def run_gd_variants(quick: bool = False) -> Result:
                     "updates",
                     "gradient evaluations",
                     "final - optimum",
-                    "wall time (s)",
                 ],
                 rows,
             )
