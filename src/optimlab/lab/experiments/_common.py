@@ -61,6 +61,20 @@ def trajectory(
     return Trajectory(label or name, path, losses, grad_norms, diverged)
 
 
+def runs_figure(surface, runs, title: str):
+    """The contours of ``surface`` with every run's path, and beside them f - f_min and the
+    gradient norm per step (``viz.contour_with_paths``)."""
+    from ...viz import contour_with_paths
+
+    return contour_with_paths(
+        surface,
+        paths_of(runs),
+        losses=losses_of(runs, f_min(surface)),
+        grad_norms=grad_norms_of(runs),
+        title=title,
+    )
+
+
 def paths_of(runs) -> dict:
     return {r.label: r.path for r in runs}
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import surfaces
 from . import Result, Table
-from ._common import f_min_of, grad_norms_of, losses_of, paths_of, steps_text, trajectory
+from ._common import f_min_of, runs_figure, steps_text, trajectory
 
 
 def effective_rates(surface, run) -> np.ndarray:
@@ -29,7 +29,7 @@ def effective_rates(surface, run) -> np.ndarray:
 def run_adagrad_decay(quick: bool = False) -> Result:
     """Adagrad against RMSprop on Rosenbrock's valley, same learning rate: Adagrad's effective
     learning rate only falls, so it crawls once inside the valley."""
-    from ...viz import contour_with_paths, lines_figure
+    from ...viz import lines_figure
 
     surface = surfaces.get("rosenbrock")
     f_min = f_min_of(surface)
@@ -58,13 +58,7 @@ def run_adagrad_decay(quick: bool = False) -> Result:
             log_x=True,
             log_y=True,
         ),
-        "paths": contour_with_paths(
-            surface,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title="Adagrad vs RMSprop on Rosenbrock from (-1.2, 1)",
-        ),
+        "paths": runs_figure(surface, runs, "Adagrad vs RMSprop on Rosenbrock from (-1.2, 1)"),
     }
     summary = (
         f"Adagrad adds every squared gradient to G, so its effective learning rate eta/sqrt(G) "
@@ -99,7 +93,6 @@ def run_adagrad_decay(quick: bool = False) -> Result:
 def run_rmsprop(quick: bool = False) -> Result:
     """The lecture's RMSprop recurrence with beta = 0.95, worked on three gradients, and
     RMSprop's per-coordinate scaling on the ravine against SGD at the same speed limit."""
-    from ...viz import contour_with_paths
 
     beta = 0.95
     g = np.array([3.0, 1.0, 0.5])  # three gradients of one weight
@@ -141,12 +134,8 @@ def run_rmsprop(quick: bool = False) -> Result:
                 )
     aligned = surfaces.quadratic(condition_number=100.0, angle=0.0, name="axis-aligned")
     figures = {
-        "axis_aligned_ravine": contour_with_paths(
-            aligned,
-            paths_of(runs),
-            losses=losses_of(runs, 0.0),
-            grad_norms=grad_norms_of(runs),
-            title="Axis-aligned ravine (curvatures 1 and 100), learning rates tuned",
+        "axis_aligned_ravine": runs_figure(
+            aligned, runs, "Axis-aligned ravine (curvatures 1 and 100), learning rates tuned"
         )
     }
 
@@ -188,7 +177,7 @@ def run_rmsprop(quick: bool = False) -> Result:
 def run_adam(quick: bool = False) -> Result:
     """Adam's first steps with and without bias correction, for beta_2 = 0.999 (Keras's default)
     and 0.99 (the lecture's), and Adam against momentum and RMSprop on Rosenbrock."""
-    from ...viz import contour_with_paths, lines_figure
+    from ...viz import lines_figure
 
     surface = surfaces.get("rosenbrock")
     f_min = f_min_of(surface)
@@ -226,12 +215,8 @@ def run_adam(quick: bool = False) -> Result:
             title=f"Adam's first {first} steps on Rosenbrock, lr = {lr}",
             log_y=True,
         ),
-        "adam_vs_its_parts": contour_with_paths(
-            surface,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title="Adam = momentum (m) + RMSprop (v) on Rosenbrock",
+        "adam_vs_its_parts": runs_figure(
+            surface, runs, "Adam = momentum (m) + RMSprop (v) on Rosenbrock"
         ),
     }
     summary = (

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import surfaces
 from . import Result, Table
-from ._common import f_min_of, grad_norms_of, losses_of, paths_of, steps_text, trajectory
+from ._common import f_min_of, paths_of, runs_figure, steps_text, trajectory
 
 
 def _grid_starts(surface, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -21,7 +21,7 @@ def run_learning_rate(quick: bool = False) -> Result:
     """Gradient descent on the ravine (curvatures 1 and 100) with a learning rate too small,
     about right and too large (just above 2 / lambda_max = 0.02), and the U-shaped sensitivity
     curve of the final loss over a log grid."""
-    from ...viz import contour_with_paths, lines_figure
+    from ...viz import lines_figure
     from ..sweep import sweep
 
     ravine = surfaces.get("ravine")
@@ -46,12 +46,10 @@ def run_learning_rate(quick: bool = False) -> Result:
     numbers["best lr on the grid (theory: 2/(1+100) = 0.0198)"] = float(lrs[np.argmin(final)])
     shown = np.where(np.isfinite(final), final, np.nan)
     figures = {
-        "three_learning_rates": contour_with_paths(
+        "three_learning_rates": runs_figure(
             ravine,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title="Gradient descent on the ravine: learning rate too small, right, too large",
+            runs,
+            "Gradient descent on the ravine: learning rate too small, right, too large",
         ),
         "sensitivity": lines_figure(
             {"SGD": (lrs, shown)},
@@ -163,7 +161,6 @@ def run_local_minima(quick: bool = False) -> Result:
     """The two-well surface: gradient descent stops in the nearer, shallower well; momentum can
     carry over the ridge. On Rastrigin: the share of random starts that reach the global
     minimum, per optimizer."""
-    from ...viz import contour_with_paths
     from ..sweep import sweep
 
     well = surfaces.get("two_well")
@@ -211,12 +208,8 @@ def run_local_minima(quick: bool = False) -> Result:
         numbers[f"Rastrigin, {count} random starts, share at the global minimum: {label}"] = share
         numbers[f"Rastrigin, median final f: {label}"] = float(np.median(final[:, k]))
     figures = {
-        "two_well": contour_with_paths(
-            well,
-            paths_of(runs),
-            losses=losses_of(runs, f_min_of(well)),
-            grad_norms=grad_norms_of(runs),
-            title="Two wells: the nearer, shallower one traps gradient descent",
+        "two_well": runs_figure(
+            well, runs, "Two wells: the nearer, shallower one traps gradient descent"
         )
     }
     summary = (

@@ -13,7 +13,7 @@ import numpy as np
 from ... import optimizers
 from .. import surfaces
 from . import Result, Table
-from ._common import f_min_of, grad_norms_of, losses_of, paths_of, steps_text, trajectory
+from ._common import f_min_of, paths_of, runs_figure, steps_text, trajectory
 
 TARGET = 1e-6  # steps to reach f - f_min <= TARGET
 
@@ -38,7 +38,7 @@ def _overshoot(path: np.ndarray, minimum) -> float:
 def run_momentum(quick: bool = False) -> Result:
     """SGD against momentum (beta = 0.5, 0.9, 0.99) on the ravine: speed (steps to 1e-6) and
     oscillation (crossings of the minimum, overshoot); a final-loss map over (lr, beta)."""
-    from ...viz import contour_with_paths, heatmap
+    from ...viz import heatmap
     from ..sweep import sweep
 
     ravine = surfaces.get("ravine")
@@ -73,12 +73,8 @@ def run_momentum(quick: bool = False) -> Result:
         )
 
     figures = {
-        "paths_on_the_ravine": contour_with_paths(
-            ravine,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title="Momentum on the ravine (condition number 100), lr = 0.018",
+        "paths_on_the_ravine": runs_figure(
+            ravine, runs, "Momentum on the ravine (condition number 100), lr = 0.018"
         ),
         "final_loss_over_lr_and_beta": heatmap(
             final.T,
@@ -140,7 +136,6 @@ def lecture_nag(surface, eta: float, beta: float, steps: int, start) -> np.ndarr
 def run_nesterov(quick: bool = False) -> Result:
     """Momentum vs NAG at beta = 0.9 and 0.99 on the ravine (NAG's smaller oscillation), and
     the lecture's look-ahead formulation against Keras's ``SGD(nesterov=True)``."""
-    from ...viz import contour_with_paths
 
     ravine = surfaces.get("ravine")
     minimum = ravine.global_minimum.point
@@ -168,13 +163,7 @@ def run_nesterov(quick: bool = False) -> Result:
         np.max(np.abs(ours - keras))
     )
     figures = {
-        "momentum_vs_nag": contour_with_paths(
-            ravine,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title=f"Momentum vs NAG on the ravine, lr = {lr}",
-        )
+        "momentum_vs_nag": runs_figure(ravine, runs, f"Momentum vs NAG on the ravine, lr = {lr}")
     }
     summary = (
         "NAG looks ahead before it steps: the gradient at w - beta*v already feels the slope "
@@ -219,7 +208,6 @@ opt.apply_gradients(zip(grads, params))"""
 def run_keras_code(quick: bool = False) -> Result:
     """The lecture's three Keras configurations of ``SGD(learning_rate, momentum, nesterov)``
     on Rosenbrock's curved valley from (-1.2, 1)."""
-    from ...viz import contour_with_paths
 
     surface = surfaces.get("rosenbrock")
     f_min = f_min_of(surface)
@@ -239,12 +227,8 @@ def run_keras_code(quick: bool = False) -> Result:
         numbers[f"final f - f_min: {label}"] = final
     assert optimizers.SGD(learning_rate=0.01).get_config()["momentum"] == 0.0
     figures = {
-        "three_keras_configurations": contour_with_paths(
-            surface,
-            paths_of(runs),
-            losses=losses_of(runs, f_min),
-            grad_norms=grad_norms_of(runs),
-            title=f"Keras SGD configurations on Rosenbrock, lr = {lr}",
+        "three_keras_configurations": runs_figure(
+            surface, runs, f"Keras SGD configurations on Rosenbrock, lr = {lr}"
         )
     }
     summary = (
