@@ -101,7 +101,7 @@ class StepPlan:
             steps[i] += 1
             lr_i = lr * lr_scale
             wdlr = None if decoupled is None else decoupled * lr_i
-            pipe = (self.loss_scale, self.gscale, self.clipvalue, l2, wdlr, mu, 1.0 - mu)
+            pipe = (self.loss_scale, self.gscale, self.clipvalue, l2, wdlr, mu, 1.0 - mu, None)
             kernel(scalars_for(i, lr_i), pipe)
         opt._finish_update(self.indices)
         return True

@@ -38,7 +38,7 @@ _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
 
 
 @njit(**_OPTS)
-def _prepare_args(gi, pi, loss_scale, gscale, clipvalue, wd, wdlr):
+def _prepare_args(gi, pi, loss_scale, gscale, clipvalue, wd, wdlr, factor):
     # An option that is off arrives as None: numba then compiles this function without its
     # branch (a runtime flag per option would keep the loop from vectorizing).
     if loss_scale is not None:
@@ -54,13 +54,15 @@ def _prepare_args(gi, pi, loss_scale, gscale, clipvalue, wd, wdlr):
         gi = gi + wd * pi
     if wdlr is not None:
         pi = pi - pi * wdlr
+    if factor is not None:
+        pi = pi * factor
     return gi, pi
 
 
 @njit(**_OPTS)
 def _prepare(gi, pi, pipe):
     """The gradient and parameter the rule sees: loss scale, sign and clipping, weight decay."""
-    return _prepare_args(gi, pi, pipe[0], pipe[1], pipe[2], pipe[3], pipe[4])
+    return _prepare_args(gi, pi, pipe[0], pipe[1], pipe[2], pipe[3], pipe[4], pipe[7])
 
 
 @njit(**_OPTS)
@@ -335,7 +337,7 @@ def l2_norm(arrays, loss_scale: float = 1.0) -> float:
 
 # -- the engine ---------------------------------------------------------------------------------
 
-NO_PIPELINE = (None, None, None, None, None, 0.0, 1.0)
+NO_PIPELINE = (None, None, None, None, None, 0.0, 1.0, None)
 
 
 def pipeline(
@@ -346,10 +348,15 @@ def pipeline(
     l2=None,
     decoupled_wdlr=None,
     ema_momentum=None,
+    decay_factor=None,
 ):
     """The pipeline tuple of the kernels: (loss scale, gradient scale, clip value, L2 weight
-    decay, decoupled wd * lr, EMA momentum, 1 - EMA momentum), None for what is off; Python
-    floats (``apply`` casts them to the parameter's dtype)."""
+    decay, decoupled wd * lr, EMA momentum, 1 - EMA momentum, decay factor), None for what is
+    off; Python floats (``apply`` casts them to the parameter's dtype).
+
+    Decoupled weight decay has two forms: ``p = p - p * (lr * wd)`` (``decoupled_wdlr``: Keras,
+    the reference engine) and ``p = p * (1 - lr * wd)`` (``decay_factor``: PyTorch's
+    ``param.mul_(1 - lr * wd)``, with the factor rounded to the parameter's dtype)."""
 
     def opt(x):
         return None if x is None else float(x)
@@ -362,6 +369,7 @@ def pipeline(
         opt(decoupled_wdlr),
         0.0 if ema_momentum is None else float(ema_momentum),
         1.0 if ema_momentum is None else 1.0 - float(ema_momentum),
+        opt(decay_factor),
     )
 
 

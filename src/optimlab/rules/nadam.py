@@ -30,17 +30,34 @@ def momentum_at(t, beta_1, momentum_decay, base=0.96):
     return beta_1 * (1.0 - 0.5 * base ** (t * momentum_decay))
 
 
-def scalars(t, lr, step_state, *, beta_1, beta_2, epsilon, momentum_decay, power_dtype=None):
+def scalars(
+    t,
+    lr,
+    step_state,
+    *,
+    beta_1,
+    beta_2,
+    epsilon,
+    momentum_decay,
+    power_dtype=None,
+    product_dtype=None,
+):
     """Per-step numbers ``(c_g, c_m, beta_1, beta_2, inv_bc2, epsilon)`` with
     p = p - (c_g * g + c_m * m) / (sqrt(v * inv_bc2) + epsilon), and the advanced step state;
     bc2 = 1 - beta_2^t. With ``power_dtype`` (Keras), beta_1, beta_2 and 0.96 are first rounded
-    to that dtype, everywhere: Keras casts all three before use (see ``adam.rounded``)."""
+    to that dtype, everywhere: Keras casts all three before use (see ``adam.rounded``). With
+    ``product_dtype`` (PyTorch, whose mu_product is a tensor of its default dtype), the
+    product is computed in that dtype: mu_product = dtype(mu_product) * dtype(mu_t)."""
     (mu_product,) = step_state
     beta_1, beta_2 = rounded(beta_1, power_dtype), rounded(beta_2, power_dtype)
     base = rounded(0.96, power_dtype)
     mu_t = momentum_at(t, beta_1, momentum_decay, base)
     mu_next = momentum_at(t + 1, beta_1, momentum_decay, base)
-    mu_product = mu_product * mu_t
+    if product_dtype is None:
+        mu_product = mu_product * mu_t
+    else:
+        cast = np.dtype(product_dtype).type
+        mu_product = float(cast(mu_product) * cast(mu_t))
     c_g = lr * (1.0 - mu_t) / (1.0 - mu_product)
     c_m = lr * mu_next / (1.0 - mu_product * mu_next)
     inv_bc2 = 1.0 / (1.0 - beta_2**t)

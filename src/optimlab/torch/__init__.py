@@ -1,0 +1,49 @@
+"""optimlab as a PyTorch optimizer: change one import, keep every torch habit.
+
+    import optimlab.torch as optim          # instead of: import torch.optim as optim
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
+    for x, y in data:
+        opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
+
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta (torch.optim's arguments, defaults,
+state keys and numerics) and Lion (the authors' reference implementation). On CPU float32 and
+float64 tensors the update is one fused numba pass over the tensor's own memory; elsewhere the
+same rule runs as torch operations. Needs ``pip install 'optimlab[torch]'``.
+"""
+
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "optimlab.torch needs PyTorch: pip install 'optimlab[torch]' (torch==2.13.0)"
+    ) from error
+
+from ._base import ENGINES, Optimizer
+from .optimizers import (
+    OPTIMIZERS,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    NAdam,
+    RMSprop,
+)
+
+__all__ = [
+    "ENGINES",
+    "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Lion",
+    "NAdam",
+    "Optimizer",
+    "RMSprop",
+]

@@ -1,0 +1,62 @@
+"""The torch-ops engine: a rule's own elementwise code run on torch tensors.
+
+For tensors the fused kernels cannot take (a GPU, float16/bfloat16, a strided layout), the
+update is the rule's ``update`` function itself, executed with ``np.sqrt``, ``np.abs``,
+``np.maximum`` and ``np.sign`` bound to their torch counterparts: the same equation, term for
+term, as the reference and fused engines (see :mod:`optimlab.rules`). Python-float scalars keep
+a tensor's dtype in torch as in NumPy, so a float32 tensor is updated in float32 throughout.
+
+The gradient first goes through the same pipeline as in the fused kernels
+(``engines.fused._prepare_args``)::
+
+    g = -g                      (maximize)
+    g = g + wd * p              (L2 weight decay, PyTorch's ``weight_decay``)
+    p = p * (1 - lr * wd)       (decoupled weight decay, as torch's AdamW: param.mul_(...))
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+
+
+class _TorchMath:
+    """The four NumPy functions the rules use, as torch functions."""
+
+    sqrt = staticmethod(torch.sqrt)
+    abs = staticmethod(torch.abs)
+    maximum = staticmethod(torch.maximum)
+    sign = staticmethod(torch.sign)
+
+
+_UPDATES: dict = {}
+
+
+def torch_update(rule):
+    """``rule.update`` with its module's ``np`` replaced by torch's functions (memoized)."""
+    update = _UPDATES.get(rule)
+    if update is None:
+        source = rule.update
+        namespace = dict(source.__globals__, np=_TorchMath)
+        update = types.FunctionType(
+            source.__code__, namespace, source.__name__, source.__defaults__, source.__closure__
+        )
+        _UPDATES[rule] = update
+    return update
+
+
+def apply(rule, p, g, slots, scalars, *, maximize=False, l2=None, decoupled_wdlr=None) -> None:
+    """One update of ``p`` (in place) with torch operations; ``slots`` are the state tensors in
+    the order of ``rule.SLOTS`` (None where off), ``scalars`` the tuple of ``rule.scalars``."""
+    if maximize:
+        g = -g
+    if l2 is not None:
+        g = g + l2 * p
+    if decoupled_wdlr is not None:
+        p.mul_(1.0 - decoupled_wdlr)
+    new = torch_update(rule)(p, g, *slots, *scalars)
+    p.copy_(new[0])
+    for buffer, value in zip(slots, new[1:], strict=True):
+        if buffer is not None:
+            buffer.copy_(value)

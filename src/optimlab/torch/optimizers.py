@@ -1,0 +1,576 @@
+"""The nine PyTorch drop-ins: torch.optim's names, arguments, defaults, state and numerics.
+
+Each class takes exactly the arguments of its torch.optim namesake (torch 2.13) in the same
+order, keeps the same ``param_groups`` keys and the same per-parameter state keys, and computes
+the same update (see ``tests/torch``). ``foreach`` and ``fused`` are accepted and stored for
+compatibility; the engine is chosen per tensor (see :mod:`optimlab.torch._base`).
+``differentiable=True`` and ``capturable=True`` are refused with a ValueError.
+
+Ranges are checked with errors that name the argument: learning rates, epsilons and decays
+>= 0, betas in [0, 1), RMSprop's ``alpha`` and SGD's ``momentum`` in [0, 1] (torch accepts any
+value >= 0 for these two; above 1 the averages diverge), ``dampening`` and Adadelta's ``rho``
+in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import rules
+from . import _base
+from ._base import betas_pair, closed_unit, flag, non_negative
+
+
+def _flags(*names):
+    return {name: flag for name in names}
+
+
+class SGD(_base.Optimizer):
+    """Stochastic gradient descent with momentum, as ``torch.optim.SGD``::
+
+        g = g + weight_decay * p                     (L2; -g first with maximize)
+        b = g (first step);  b = momentum * b + (1 - dampening) * g
+        p = p - lr * b            or, nesterov:  p = p - lr * (g + momentum * b)
+
+    The buffer holds no learning rate (PyTorch's convention; Keras's ``v = momentum * v - lr *
+    g`` is ``-lr * b`` for a constant lr). State: ``momentum_buffer`` when momentum != 0.
+    """
+
+    rule = rules.sgd
+    slot_keys = ("momentum_buffer",)
+    counts_steps = False
+    checks = {
+        "lr": non_negative,
+        "momentum": closed_unit,
+        "dampening": closed_unit,
+        "weight_decay": non_negative,
+        **_flags("nesterov", "maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+        foreach=None,
+        differentiable=False,
+        fused=None,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        super().__init__(params, defaults, engine)
+
+    def _check_group(self, group):
+        super()._check_group(group)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                "nesterov=True requires momentum > 0 and dampening = 0, got momentum="
+                f"{group['momentum']!r}, dampening={group['dampening']!r}"
+            )
+
+    def slot_enabled(self, key, group):
+        return group["momentum"] != 0
+
+    def _advance(self, state, fresh):
+        # torch's SGD keeps no step count: its first step is the one that creates the buffer
+        return 1.0 if fresh else 2.0
+
+    def rule_arguments(self, group):
+        return dict(
+            momentum=float(group["momentum"]),
+            nesterov=bool(group["nesterov"]),
+            dampening=float(group["dampening"]),
+            lr_outside=True,
+        )
+
+
+class Adagrad(_base.Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad``::
+
+        G = G + g^2;   p = p - lr_t * g / (sqrt(G) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
+
+    epsilon outside the root, G starting at ``initial_accumulator_value`` (0). State: ``step``,
+    ``sum`` (created at construction, as torch does).
+    """
+
+    rule = rules.adagrad
+    slot_keys = ("sum",)
+    checks = {
+        "lr": non_negative,
+        "lr_decay": non_negative,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        "initial_accumulator_value": non_negative,
+        **_flags("maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
+        eps=1e-10,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        fused=None,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            eps=eps,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        super().__init__(params, defaults, engine)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, self.state[p], group)
+
+    def slot_initial_value(self, key, group):
+        return float(group["initial_accumulator_value"])
+
+    def rule_arguments(self, group):
+        return dict(
+            epsilon=float(group["eps"]), lr_decay=float(group["lr_decay"]), epsilon_in_sqrt=False
+        )
+
+
+class RMSprop(_base.Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``::
+
+        v = alpha * v + (1 - alpha) * g^2
+        d = sqrt(v) + eps     or, centered:  gbar = alpha * gbar + (1 - alpha) * g,
+                                              d = sqrt(v - gbar^2) + eps
+        p = p - lr * g / d    or, with momentum:  b = momentum * b + g / d;  p = p - lr * b
+
+    State: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg``
+    (centered).
+    """
+
+    rule = rules.rmsprop
+    slot_keys = ("square_avg", "grad_avg", "momentum_buffer")
+    checks = {
+        "lr": non_negative,
+        "alpha": closed_unit,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        "momentum": closed_unit,
+        **_flags("centered", "maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0,
+        momentum=0,
+        centered=False,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            alpha=alpha,
+            eps=eps,
+            centered=centered,
+            weight_decay=weight_decay,
+            capturable=capturable,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+        )
+        super().__init__(params, defaults, engine)
+
+    # torch's order of the state keys
+    def _init_state(self, p, state, group):
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0, dtype=_base.scalar_dtype())
+        for key in ("square_avg", "momentum_buffer", "grad_avg"):
+            if key not in state and self.slot_enabled(key, group):
+                state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def slot_enabled(self, key, group):
+        if key == "grad_avg":
+            return bool(group["centered"])
+        if key == "momentum_buffer":
+            return group["momentum"] > 0
+        return True
+
+    def rule_arguments(self, group):
+        return dict(
+            rho=float(group["alpha"]),
+            momentum=float(group["momentum"]),
+            centered=bool(group["centered"]),
+            epsilon=float(group["eps"]),
+            epsilon_in_sqrt=False,
+            lr_outside=True,
+        )
+
+
+class Adam(_base.Optimizer):
+    """Adam, as ``torch.optim.Adam`` (Kingma & Ba, Algorithm 1: epsilon outside the
+    bias-corrected root)::
+
+        m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
+        p = p - lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps),   bc = 1 - beta^t
+
+    AMSGrad uses the running maximum of the raw v. ``weight_decay`` is L2 (g = g + wd * p)
+    unless ``decoupled_weight_decay=True`` (p = p - lr * wd * p: AdamW). State: ``step``,
+    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+    """
+
+    rule = rules.adam
+    slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    checks = {
+        "lr": non_negative,
+        "betas": betas_pair,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        **_flags("amsgrad", "maximize", "decoupled_weight_decay"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        decoupled_weight_decay=False,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults, engine)
+
+    def slot_enabled(self, key, group):
+        return key != "max_exp_avg_sq" or bool(group["amsgrad"])
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            amsgrad=bool(group["amsgrad"]),
+            bias_correction=True,
+            epsilon_style="paper",
+            amsgrad_max="raw",
+        )
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter), as ``torch.optim.AdamW``: Adam with decoupled weight
+    decay ``p = p - lr * weight_decay * p`` before the Adam step, weight_decay 1e-2."""
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        *,
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        engine="auto",
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+            engine=engine,
+        )
+
+
+class NAdam(_base.Optimizer):
+    """NAdam (Dozat 2016), as ``torch.optim.NAdam``::
+
+        mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay)),  mu_product = prod of mu_1..mu_t
+        m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
+        p = p - lr * [(1 - mu_t) / (1 - mu_product) * g
+                      + mu_{t+1} / (1 - mu_product * mu_{t+1}) * m] / (sqrt(v / bc2) + eps)
+
+    ``mu_product`` is a scalar tensor of torch's default dtype in the state, multiplied in that
+    dtype as torch does. State: ``step``, ``mu_product``, ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    rule = rules.nadam
+    slot_keys = ("exp_avg", "exp_avg_sq")
+    checks = {
+        "lr": non_negative,
+        "betas": betas_pair,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        "momentum_decay": non_negative,
+        **_flags("maximize", "decoupled_weight_decay"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        momentum_decay=4e-3,
+        decoupled_weight_decay=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+        )
+        super().__init__(params, defaults, engine)
+
+    def _extra_state(self, state):
+        if "mu_product" not in state:
+            state["mu_product"] = torch.tensor(1.0, dtype=_base.scalar_dtype())
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            momentum_decay=float(group["momentum_decay"]),
+        )
+
+    def step_scalars(self, state, t, lr, arguments, p):
+        product = state["mu_product"]
+        dtype = np.float64 if product.dtype == torch.float64 else np.float32
+        scalars, (new_product,) = self.rule.scalars(
+            t, lr, (float(product),), product_dtype=dtype, **arguments
+        )
+        product.fill_(new_product)
+        return scalars
+
+
+class Adamax(_base.Optimizer):
+    """Adamax (Kingma & Ba, section 7.1), as ``torch.optim.Adamax``::
+
+        m = beta1 * m + (1 - beta1) * g;   u = max(beta2 * u, |g| + eps)
+        p = p - lr / (1 - beta1^t) * m / u
+
+    State: ``step``, ``exp_avg``, ``exp_inf``.
+    """
+
+    rule = rules.adamax
+    slot_keys = ("exp_avg", "exp_inf")
+    checks = {
+        "lr": non_negative,
+        "betas": betas_pair,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        **_flags("maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+        super().__init__(params, defaults, engine)
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            epsilon_in_max=True,
+        )
+
+
+class Adadelta(_base.Optimizer):
+    """Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``::
+
+        v = rho * v + (1 - rho) * g^2
+        delta = sqrt(a + eps) / sqrt(v + eps) * g
+        a = rho * a + (1 - rho) * delta^2;   p = p - lr * delta
+
+    lr 1.0 (the paper has none). State: ``step``, ``square_avg``, ``acc_delta``.
+    """
+
+    rule = rules.adadelta
+    slot_keys = ("square_avg", "acc_delta")
+    checks = {
+        "lr": non_negative,
+        "rho": closed_unit,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        **_flags("maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1.0,
+        rho=0.9,
+        eps=1e-6,
+        weight_decay=0,
+        foreach=None,
+        *,
+        capturable=False,
+        maximize=False,
+        differentiable=False,
+        engine="auto",
+    ):
+        defaults = dict(
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            capturable=capturable,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
+        super().__init__(params, defaults, engine)
+
+    def rule_arguments(self, group):
+        return dict(rho=float(group["rho"]), epsilon=float(group["eps"]))
+
+
+class Lion(_base.Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms")::
+
+        c = beta1 * m + (1 - beta1) * g;   p = p - lr * sign(c)
+        m = beta2 * m + (1 - beta2) * g
+
+    with decoupled weight decay ``p = p - lr * weight_decay * p`` first. torch.optim has no
+    Lion (pytorch#94904); the arguments, defaults (lr 1e-4, betas (0.9, 0.99)) and the state
+    (``exp_avg`` only) are those of the authors' reference PyTorch implementation.
+    """
+
+    rule = rules.lion
+    slot_keys = ("exp_avg",)
+    counts_steps = False
+    weight_decay_mode = "decoupled"
+    checks = {
+        "lr": non_negative,
+        "betas": betas_pair,
+        "weight_decay": non_negative,
+        **_flags("maximize"),
+    }
+
+    def __init__(
+        self,
+        params,
+        lr=1e-4,
+        betas=(0.9, 0.99),
+        weight_decay=0.0,
+        *,
+        maximize=False,
+        engine="auto",
+    ):
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, engine)
+
+    def _advance(self, state, fresh):
+        return 1.0  # Lion's update does not depend on the step
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(beta_1=float(beta_1), beta_2=float(beta_2))
+
+
+OPTIMIZERS = {
+    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion)
+}
+
+__all__ = [*OPTIMIZERS, "OPTIMIZERS"]
