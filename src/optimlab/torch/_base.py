@@ -240,34 +240,90 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._ensure_checked(group)
-            lr = float(as_float("lr", group["lr"]))
-            l2, decoupled_wdlr = self._weight_decay(group, lr)
-            maximize = bool(group.get("maximize", False))
-            arguments = self.rule_arguments(group)
-            keys = [key if self.slot_enabled(key, group) else None for key in self.slot_keys]
-            stateless = not self.counts_steps and all(k is None for k in keys)
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if g.is_sparse:
-                    raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients; use "
-                        "torch.optim.SparseAdam or dense gradients"
-                    )
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict) -> None:
+        self._ensure_checked(group)
+        lr = float(as_float("lr", group["lr"]))
+        l2, decoupled_wdlr = self._weight_decay(group, lr)
+        maximize = bool(group.get("maximize", False))
+        arguments = self.rule_arguments(group)
+        keys = tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
+        stateless = not self.counts_steps and all(k is None for k in keys)
+        pipe = (
+            None,
+            -1.0 if maximize else None,
+            None,
+            l2,
+            None,
+            0.0,
+            1.0,
+            None if decoupled_wdlr is None else 1.0 - decoupled_wdlr,
+        )
+        pipe_key = tuple(x is None for x in pipe)
+        per_step: dict[float, tuple] = {}  # the scalars of each step count seen in this group
+        shared = type(self).step_scalars is Optimizer.step_scalars
+        views = self._views
+        use_fused = self.engine != "torch"
+        states = self.state
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            # the fast path: a fused view of this parameter whose tensors are still the same
+            view = views.get(id(p)) if use_fused else None
+            if view is not None:
+                state = states.get(p) if not stateless else None
+                if not view.matches(p, state, keys):
+                    view = None
+            if view is None:
                 if stateless:  # e.g. SGD without momentum: torch keeps no state for it
                     state, fresh = {}, True
                 else:
-                    state = self.state[p]
+                    state = states[p]
                     fresh = not state or any(k is not None and k not in state for k in keys)
                     if fresh:
                         self._init_state(p, state, group)
+                if use_fused:
+                    view = _FusedView.make(self.rule, p, None if stateless else state, keys)
+                    if view is not None:
+                        views[id(p)] = view
+                    else:
+                        views.pop(id(p), None)
+            else:
+                fresh = False
+            if view is not None and view.step_array is not None:
+                t = view.advance()
+            else:
                 t = self._advance(state, fresh)
+            if shared:
+                scalars = per_step.get(t)
+                if scalars is None:
+                    scalars = per_step[t] = self.rule.scalars(t, lr, **arguments)
+            else:
                 scalars = self.step_scalars(state, t, lr, arguments, p)
-                slots = [None if k is None else state[k] for k in keys]
-                self._apply(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
-        return loss
+            if view is not None and view.run(g, scalars, pipe, pipe_key):
+                continue
+            if g.is_sparse:
+                raise RuntimeError(
+                    f"{type(self).__name__} does not support sparse gradients; use "
+                    "torch.optim.SparseAdam or dense gradients"
+                )
+            slots = [None if k is None else state[k] for k in keys]
+            self._apply_torch(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
+
+    @property
+    def _views(self) -> dict:
+        views = self.__dict__.get("_fused_views")
+        if views is None:
+            views = self.__dict__["_fused_views"] = {}
+        return views
+
+    def __getstate__(self) -> dict:
+        # torch pickles defaults, state and param_groups; the engine choice goes along, the
+        # numpy views of the tensors do not (they are rebuilt on the next step)
+        return {**super().__getstate__(), "engine": self.engine}
 
     def _advance(self, state: dict, fresh: bool) -> float:
         """Count the step of a parameter (``fresh``: its state was just created); returns the
@@ -276,42 +332,146 @@ class Optimizer(torch.optim.Optimizer):
         step += 1
         return float(step)
 
-    def _apply(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
-        if p.is_complex():
-            p, g = torch.view_as_real(p), torch.view_as_real(g)
-            slots = [None if s is None else torch.view_as_real(s) for s in slots]
-        if self.engine != "torch" and _fusable(p, g, slots):
-            try:
-                arrays = [p.detach().numpy(), g.detach().numpy()]
-                slot_arrays = [None if s is None else s.numpy() for s in slots]
-            except RuntimeError:  # e.g. a tensor with its negative or conjugate bit set
-                arrays = None
-            if arrays is not None:
-                pipe = fused.pipeline(
-                    gscale=-1.0 if maximize else 1.0,
-                    l2=l2,
-                    decay_factor=None if decoupled_wdlr is None else 1.0 - decoupled_wdlr,
-                )
-                fused.apply(self.rule, arrays[0], arrays[1], slot_arrays, scalars, pipe)
-                return
+    def _apply_torch(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
+        """The update on the torch-ops path (the fused one could not take these tensors)."""
         if self.engine == "fused":
             raise TypeError(
                 f"engine='fused' needs CPU float32/float64 contiguous tensors with a dense "
                 f"gradient of the same dtype; got a {p.dtype} tensor on {p.device} "
-                f"(gradient {g.dtype}, contiguous: {p.is_contiguous() and g.is_contiguous()}); "
-                "use engine='auto'"
+                f"(gradient {g.dtype} on {g.device}, contiguous: "
+                f"{p.is_contiguous() and g.is_contiguous()}); use engine='auto'"
             )
+        if p.is_complex():
+            p, g = torch.view_as_real(p), torch.view_as_real(g)
+            slots = [None if s is None else torch.view_as_real(s) for s in slots]
         _ops.apply(
             self.rule, p, g, slots, scalars, maximize=maximize, l2=l2, decoupled_wdlr=decoupled_wdlr
         )
 
 
-def _fusable(p, g, slots) -> bool:
-    """Whether the fused kernel can run on these tensors' memory."""
-    if p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES or not p.is_contiguous():
+class _FusedView:
+    """A parameter's tensors seen by the fused kernel: flat NumPy views of the parameter and of
+    its state buffers (their memory, no copies), a view of the step count, and the compiled
+    kernel, kept from step to step. ``matches`` tells whether the tensors are still the same
+    ones (``load_state_dict``, ``p.data = ...`` or a new state buffer replace them)."""
+
+    __slots__ = (
+        "param",
+        "pointer",
+        "state",
+        "tensors",
+        "step",
+        "step_array",
+        "arrays",
+        "dtype",
+        "size",
+        "complex",
+        "loop",
+        "entry",
+        "entry_key",
+    )
+
+    @classmethod
+    def make(cls, rule, p, state, keys):
+        tensors = tuple(None if k is None else state[k] for k in keys)
+        if not _fusable(p, tensors):
+            return None
+        complex_ = p.is_complex()
+        real = torch.view_as_real if complex_ else (lambda t: t)
+        try:
+            arrays = [real(p.detach()).numpy().reshape(-1)]
+            arrays += [None if t is None else real(t).numpy().reshape(-1) for t in tensors]
+            step = None if state is None else state.get("step")
+            step_array = None
+            if (
+                step is not None
+                and step.device.type == "cpu"
+                and step.dim() == 0
+                and step.dtype in _FUSED_DTYPES
+                and not step.requires_grad
+            ):
+                step_array = step.numpy()
+        except (RuntimeError, TypeError):  # e.g. a tensor with its negative bit set
+            return None
+        view = cls()
+        view.param = p
+        view.pointer = p.data_ptr()
+        view.state = state
+        view.tensors = tensors
+        view.step = step
+        view.step_array = step_array
+        view.arrays = arrays
+        view.dtype = arrays[0].dtype
+        view.size = arrays[0].size
+        view.complex = complex_
+        loops = fused._LOOPS[rule]
+        view.loop = loops[0] if view.size >= fused.PARALLEL_THRESHOLD else loops[1]
+        view.entry = None
+        view.entry_key = None
+        return view
+
+    def matches(self, p, state, keys) -> bool:
+        """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
+        if self.param is not p or state is not self.state or p.data_ptr() != self.pointer:
+            return False
+        if state is not None:
+            if state.get("step") is not self.step:
+                return False
+            for key, tensor in zip(keys, self.tensors, strict=True):
+                if key is None:
+                    if tensor is not None:
+                        return False
+                elif state.get(key) is not tensor:
+                    return False
+        return True
+
+    def advance(self) -> float:
+        """The parameter's step count + 1, written to its ``step`` tensor (through the view)."""
+        t = float(self.step_array) + 1.0
+        self.step_array[()] = t
+        return t
+
+    def run(self, g, scalars, pipe, pipe_key) -> bool:
+        """One fused update with gradient ``g``; False (nothing done) if ``g`` cannot be read
+        as a dense array of the parameter's dtype and size. ``pipe_key`` tells which options of
+        the pipeline are off (None): the compiled entry is only reused for the same ones."""
+        try:
+            grad = (torch.view_as_real(g) if self.complex else g).numpy()
+        except (RuntimeError, TypeError):  # another device, sparse, requires grad...
+            return False
+        if grad.dtype != self.dtype or grad.size != self.size or not grad.flags.c_contiguous:
+            return False
+        if grad.ndim != 1:
+            grad = grad.reshape(-1)
+        p, *slots = self.arrays
+        if self.entry is not None and self.entry_key == pipe_key:
+            self.entry(p, grad, *slots, None, scalars, pipe)
+            return True
+        args = (
+            p,
+            grad,
+            *slots,
+            None,
+            fused._cast(scalars, self.dtype),
+            fused._cast_pipeline(pipe, self.dtype),
+        )
+        self.loop(*args)
+        self.entry = fused.compiled_entry(self.loop, args)
+        self.entry_key = pipe_key
+        return True
+
+
+_COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
+def _fusable(p, slots) -> bool:
+    """Whether the fused kernel can run on the memory of this parameter and its state."""
+    dtype = _COMPLEX.get(p.dtype, p.dtype)
+    if p.device.type != "cpu" or dtype not in _FUSED_DTYPES or not p.is_contiguous():
         return False
-    if g.dtype != p.dtype or g.layout != torch.strided or not g.is_contiguous():
+    if p.layout != torch.strided:
         return False
-    if g.device.type != "cpu":
-        return False
-    return all(s is None or (s.dtype == p.dtype and s.is_contiguous()) for s in slots)
+    return all(
+        s is None or (s.dtype == p.dtype and s.device.type == "cpu" and s.is_contiguous())
+        for s in slots
+    )
