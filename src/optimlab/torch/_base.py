@@ -116,11 +116,15 @@ class Optimizer(torch.optim.Optimizer):
                 )
 
     def _group_signature(self, group: dict) -> tuple:
-        return tuple(
-            group[key].item() if isinstance(group[key], torch.Tensor) else group[key]
-            for key in self.checks
-            if key in group
-        )
+        """The group's checked values (a tensor by its value; one of several elements by its
+        shape, so that the check runs and names it)."""
+
+        def value(v):
+            if isinstance(v, torch.Tensor):
+                return v.item() if v.numel() == 1 else ("tensor", tuple(v.shape))
+            return v
+
+        return tuple(value(group[key]) for key in self.checks if key in group)
 
     def _ensure_checked(self, group: dict) -> None:
         """Re-validate a group whose values changed since the last check (a scheduler or the
@@ -142,7 +146,13 @@ class Optimizer(torch.optim.Optimizer):
             raise
 
     def __setstate__(self, state: dict) -> None:
+        # torch's __setstate__ (run by load_state_dict too) adds "differentiable" to the
+        # defaults; an optimizer without that argument (Lion) must not grow the key
+        defaults = state.get("defaults", self.__dict__.get("defaults", {}))
+        had_differentiable = "differentiable" in defaults
         super().__setstate__(state)
+        if not had_differentiable:
+            self.defaults.pop("differentiable", None)
         self.__dict__.setdefault("engine", "auto")
         self.__dict__.setdefault("_checked", {})
         for group in self.param_groups:

@@ -196,6 +196,7 @@ class RMSprop(_base.Optimizer):
         foreach=None,
         maximize=False,
         differentiable=False,
+        *,
         engine="auto",
     ):
         defaults = dict(

@@ -1,0 +1,801 @@
+"""optimlab.torch keeps every torch.optim habit: signatures and defaults, parameter groups,
+parameters without gradients, closures, every lr_scheduler, state dicts (round trip, files,
+loading torch.optim's and being loaded by it), hooks, pickling and copying, other dtypes,
+complex and strided tensors; and bad input gets an error that names the argument, with nothing
+lost.
+
+Numbers are compared with torch.optim itself (torch 2.13) on small float64 problems, where the
+two agree to rounding (1e-12 here; ``test_conformance.py`` has the full grid).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import io
+import math
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
+
+import optimlab.torch as ot  # noqa: E402
+
+NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "Adadelta"]
+TORCH_NAMES = NAMES  # Lion has no torch.optim namesake
+#: arguments that make every optimizer take a visible step and use its state
+ARGS = {
+    "SGD": dict(lr=0.05, momentum=0.9),
+    "Adagrad": dict(lr=0.1),
+    "RMSprop": dict(lr=0.01, momentum=0.5),
+    "Adam": dict(lr=0.01),
+    "AdamW": dict(lr=0.01),
+    "NAdam": dict(lr=0.01),
+    "Adamax": dict(lr=0.01),
+    "Adadelta": dict(lr=1.0),
+    "Lion": dict(lr=1e-3),
+}
+TOL = 1e-12
+
+
+def _params(seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ())):
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        torch.nn.Parameter(torch.randn(s, generator=gen, dtype=torch.float64).to(dtype))
+        for s in shapes
+    ]
+
+
+def _grads(params, gen, scale=1.0):
+    for p in params:
+        p.grad = (torch.randn(p.shape, generator=gen, dtype=torch.float64) * scale).to(p.dtype)
+
+
+def _run(make, steps=20, seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ()), every=None):
+    """Train fresh parameters with ``make(params)`` on seeded random gradients."""
+    params = _params(seed, dtype, shapes)
+    opt = make(params)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for step in range(steps):
+        _grads(params, gen)
+        if every is not None:
+            every(opt, step)
+        opt.step()
+    return params, opt
+
+
+def _max_diff(a, b) -> float:
+    return max(float((x.detach() - y.detach()).abs().max()) for x, y in zip(a, b, strict=True))
+
+
+def _real(t):
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _assert_same_state(ours: dict, theirs: dict, tol=TOL, any_dtype=()) -> None:
+    """Two state dicts: the same structure (keys in order, dtypes, shapes), values within tol.
+    ``any_dtype``: keys whose dtype may differ."""
+    assert list(ours["state"]) == list(theirs["state"])
+    for index, state in theirs["state"].items():
+        mine = ours["state"][index]
+        assert list(mine) == list(state), index
+        for key, value in state.items():
+            assert mine[key].shape == value.shape, (index, key)
+            assert key in any_dtype or mine[key].dtype == value.dtype, (index, key)
+            diff = float((_real(mine[key]).double() - _real(value).double()).abs().max())
+            assert diff <= tol, (index, key, diff)
+    assert ours["param_groups"] == theirs["param_groups"]
+
+
+# -- signatures and defaults ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_signature_is_torchs_plus_engine(name):
+    """Every argument of torch.optim's class, in the same order, the same kind and default;
+    plus the keyword-only ``engine="auto"`` at the end."""
+    theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    ours = dict(inspect.signature(getattr(ot, name).__init__).parameters)
+    engine = ours.pop("engine")
+    assert engine.default == "auto" and engine.kind is inspect.Parameter.KEYWORD_ONLY
+    assert list(ours) == list(theirs)
+    for key, parameter in theirs.items():
+        assert ours[key].kind == parameter.kind, key
+        assert ours[key].default == parameter.default, key
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_defaults_and_group_keys_are_torchs(name):
+    params = _params()
+    ours = getattr(ot, name)(params)
+    theirs = getattr(torch.optim, name)(_params())
+    assert ours.defaults == theirs.defaults
+    assert list(ours.param_groups[0]) == list(theirs.param_groups[0])
+
+
+def test_lion_defaults():
+    """Lion as its authors' reference: lr 1e-4, betas (0.9, 0.99), decoupled weight decay."""
+    opt = ot.Lion(_params())
+    group = opt.param_groups[0]
+    assert (group["lr"], group["betas"], group["weight_decay"], group["maximize"]) == (
+        1e-4,
+        (0.9, 0.99),
+        0.0,
+        False,
+    )
+
+
+def test_every_optimizer_is_exported_and_is_a_torch_optimizer():
+    assert sorted(ot.OPTIMIZERS) == sorted([*NAMES, "Lion"])
+    for name in ot.OPTIMIZERS:
+        assert issubclass(getattr(ot, name), torch.optim.Optimizer)
+        assert issubclass(getattr(ot, name), ot.Optimizer)
+
+
+# -- the step ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_parameter_groups_with_their_own_values(name):
+    """Two groups, the second with its own learning rate and weight decay: torch's result."""
+
+    def groups(cls):
+        def make(params):
+            return cls(
+                [
+                    {"params": params[:2]},
+                    {"params": params[2:], "lr": ARGS[name]["lr"] * 3, "weight_decay": 0.1},
+                ],
+                **ARGS[name],
+            )
+
+        return make
+
+    ours, our_opt = _run(groups(getattr(ot, name)))
+    theirs, their_opt = _run(groups(getattr(torch.optim, name)))
+    assert _max_diff(ours, theirs) <= TOL
+    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_parameters_without_gradient_are_skipped(name):
+    params = _params()
+    frozen = params[1].detach().clone()
+    opt = getattr(ot, name)(params, **ARGS[name])
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        _grads(params, gen)
+        params[1].grad = None
+        opt.step()
+    assert torch.equal(params[1].detach(), frozen)
+    if name == "Adagrad":  # torch's Adagrad creates its state in __init__; it never counts
+        assert float(opt.state[params[1]]["step"]) == 0.0
+    else:
+        assert params[1] not in opt.state
+    assert not torch.equal(params[0].detach(), _params()[0].detach())  # the others moved
+
+
+def test_zero_grad_and_closure():
+    """``zero_grad()`` sets gradients to None (torch's default); ``step(closure)`` runs the
+    closure with gradients enabled, steps on what it computed and returns its loss."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = ot.SGD([w], lr=0.1)
+    w.grad = torch.ones_like(w)
+    opt.zero_grad()
+    assert w.grad is None
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert float(loss.detach()) == 5.0
+    assert torch.allclose(w.detach(), torch.tensor([0.8, -1.6], dtype=torch.float64))
+    assert opt.step() is None
+
+
+def test_lbfgs_style_closure_is_called_once_per_step():
+    calls = []
+    w = torch.nn.Parameter(torch.tensor([3.0], dtype=torch.float64))
+    opt = ot.Adam([w], lr=0.1)
+
+    def closure():
+        calls.append(torch.is_grad_enabled())
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        opt.step(closure)
+    assert calls == [True] * 4
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_maximize_is_minimizing_the_negated_objective(name):
+    kwargs = dict(ARGS[name], weight_decay=0.05)
+    up, _ = _run(lambda ps: getattr(ot, name)(ps, maximize=True, **kwargs))
+
+    def negate(opt, step):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                p.grad = -p.grad
+
+    down, _ = _run(lambda ps: getattr(ot, name)(ps, **kwargs), every=negate)
+    assert _max_diff(up, down) <= TOL
+
+
+def test_a_tensor_learning_rate_is_accepted():
+    """A one-element tensor learning rate is read as its value. A float64 tensor gives torch's
+    numbers; with a float32 tensor torch computes lr / (1 - beta_1^t) in float32 (a tensor
+    operation), where optimlab uses the float32 value in float64: 1e-7 relative apart."""
+    lr64 = torch.tensor(0.01, dtype=torch.float64)
+    ours, _ = _run(lambda ps: ot.Adam(ps, lr=lr64))
+    theirs, _ = _run(lambda ps: torch.optim.Adam(ps, lr=lr64))
+    assert _max_diff(ours, theirs) <= TOL
+    ours, _ = _run(lambda ps: ot.Adam(ps, lr=torch.tensor(0.01)))
+    theirs, _ = _run(lambda ps: torch.optim.Adam(ps, lr=torch.tensor(0.01)))
+    assert _max_diff(ours, theirs) <= 1e-8
+    with pytest.raises(ValueError, match="lr"):
+        ot.Adam(_params(), lr=torch.tensor([0.01, 0.02]))
+
+
+# -- every lr_scheduler --------------------------------------------------------------------
+
+SCHEDULERS = {
+    "LambdaLR": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 0.95**e),
+    "MultiplicativeLR": lambda o: torch.optim.lr_scheduler.MultiplicativeLR(o, lambda e: 0.9),
+    "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5),
+    "MultiStepLR": lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [3, 9], gamma=0.2),
+    "ConstantLR": lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=0.5, total_iters=5),
+    "LinearLR": lambda o: torch.optim.lr_scheduler.LinearLR(o, 0.1, 1.0, total_iters=8),
+    "ExponentialLR": lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+    "PolynomialLR": lambda o: torch.optim.lr_scheduler.PolynomialLR(o, total_iters=12, power=2),
+    "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7),
+    "CosineAnnealingWarmRestarts": lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        o, T_0=5, T_mult=2
+    ),
+    "CyclicLR": lambda o: torch.optim.lr_scheduler.CyclicLR(
+        o, base_lr=0.001, max_lr=0.02, step_size_up=4
+    ),
+    "OneCycleLR": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=20),
+    "SequentialLR": lambda o: torch.optim.lr_scheduler.SequentialLR(
+        o,
+        [
+            torch.optim.lr_scheduler.LinearLR(o, 0.2, 1.0, total_iters=5),
+            torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.8),
+        ],
+        milestones=[5],
+    ),
+    "ChainedScheduler": lambda o: torch.optim.lr_scheduler.ChainedScheduler(
+        [
+            torch.optim.lr_scheduler.ConstantLR(o, factor=0.3, total_iters=4),
+            torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.95),
+        ]
+    ),
+    "ReduceLROnPlateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=1),
+}
+
+
+def test_every_scheduler_in_torch_is_covered():
+    base = torch.optim.lr_scheduler.LRScheduler
+    public = {
+        name
+        for name, cls in vars(torch.optim.lr_scheduler).items()
+        if isinstance(cls, type)
+        and not name.startswith("_")
+        and (issubclass(cls, base) or name == "ReduceLROnPlateau")
+        and cls is not base
+        and name != "LRScheduler"
+    }
+    assert public <= set(SCHEDULERS), public - set(SCHEDULERS)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_every_lr_scheduler_drives_optimlab_as_it_drives_torch(name, scheduler):
+    """The learning rate of every step (and, for CyclicLR and OneCycleLR, the momentum or beta_1
+    they cycle) reaches optimlab's update: the parameters equal torch.optim's at every step."""
+    make_scheduler = SCHEDULERS[scheduler]
+    kwargs = dict(ARGS[name])
+    if name == "SGD":
+        kwargs["nesterov"] = True  # momentum 0.9 with nesterov: what CyclicLR cycles
+
+    def train(cls):
+        params = _params(5)
+        opt = cls(params, **kwargs)
+        sched = make_scheduler(opt)
+        gen = torch.Generator().manual_seed(6)
+        trace = []
+        for _ in range(20):
+            _grads(params, gen)
+            opt.step()
+            loss = float(sum((p.detach() ** 2).sum() for p in params))
+            if scheduler == "ReduceLROnPlateau":
+                sched.step(loss)
+            else:
+                sched.step()
+            trace.append((opt.param_groups[0]["lr"], [p.detach().clone() for p in params]))
+        return trace, sched
+
+    ours, our_sched = train(getattr(ot, name))
+    theirs, their_sched = train(getattr(torch.optim, name))
+    lrs = [lr for lr, _ in theirs]
+    assert len(set(lrs)) > 1, f"{scheduler} never changed the learning rate: {lrs}"
+    for step, ((lr_a, a), (lr_b, b)) in enumerate(zip(ours, theirs, strict=True)):
+        assert lr_a == lr_b, step
+        assert _max_diff(a, b) <= TOL, step
+    assert our_sched.state_dict().keys() == their_sched.state_dict().keys()
+
+
+# -- state dicts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_state_dict_round_trip_continues_exactly(name):
+    """Save after 7 steps (through a file, ``torch.load(weights_only=True)``), load into a new
+    optimizer over a copy of the parameters, take 8 more steps: bit for bit the uninterrupted
+    run."""
+    cls = getattr(ot, name)
+    kwargs = dict(ARGS[name], weight_decay=0.01)
+    params = _params(2)
+    opt = cls(params, **kwargs)
+    gen = torch.Generator().manual_seed(9)
+    for _ in range(7):
+        _grads(params, gen)
+        opt.step()
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    resumed = cls(copies, **kwargs)
+    resumed.load_state_dict(saved)
+    for _ in range(8):
+        _grads(params, gen)
+        for p, q in zip(copies, params, strict=True):
+            p.grad = q.grad.clone()
+        opt.step()
+        resumed.step()
+    if name == "NAdam":
+        # torch's load_state_dict casts every state tensor but "step" to the parameter's dtype:
+        # NAdam's float32 mu_product comes back float64 (torch.optim.NAdam does the same), so
+        # the resumed run multiplies it in float64 from there on: rounding apart, no more
+        assert resumed.state[copies[0]]["mu_product"].dtype == torch.float64
+        assert _max_diff(copies, params) <= TOL
+        _assert_same_state(resumed.state_dict(), opt.state_dict(), TOL, ("mu_product",))
+    else:
+        assert _max_diff(copies, params) == 0.0
+        _assert_same_state(resumed.state_dict(), opt.state_dict(), 0.0)
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+@pytest.mark.parametrize("direction", ["torch to optimlab", "optimlab to torch"])
+def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
+    """A state dict written by one library loads into the other, which continues as the
+    writer would have."""
+    first, second = (torch.optim, ot) if direction == "torch to optimlab" else (ot, torch.optim)
+    kwargs = dict(ARGS[name], weight_decay=0.01)
+    params = _params(4)
+    writer = getattr(first, name)(params, **kwargs)
+    gen = torch.Generator().manual_seed(5)
+    for _ in range(6):
+        _grads(params, gen)
+        writer.step()
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    reader = getattr(second, name)(copies, **kwargs)
+    saved = copy.deepcopy(writer.state_dict())
+    reader.load_state_dict(saved)
+    # what torch.optim itself makes of the same dict (its load casts NAdam's mu_product to
+    # the parameter's dtype): the reader's state must have the same dtypes
+    twin = getattr(torch.optim, name)([torch.nn.Parameter(p.detach().clone()) for p in params])
+    twin.load_state_dict(copy.deepcopy(saved))
+    for index, state in twin.state_dict()["state"].items():
+        for key, value in state.items():
+            assert reader.state_dict()["state"][index][key].dtype == value.dtype, (index, key)
+    loose = ("mu_product",)
+    _assert_same_state(reader.state_dict(), writer.state_dict(), 0.0, loose)
+    for _ in range(6):
+        _grads(params, gen)
+        for p, q in zip(copies, params, strict=True):
+            p.grad = q.grad.clone()
+        writer.step()
+        reader.step()
+    # NAdam: the writer multiplies mu_product in float32, the reader in float64 (measured
+    # 1.2e-12 apart after 6 steps, either direction)
+    tol = 1e-9 if name == "NAdam" else TOL
+    assert _max_diff(copies, params) <= tol
+    _assert_same_state(reader.state_dict(), writer.state_dict(), tol, loose)
+
+
+def test_loading_replaces_the_buffers_the_fused_kernel_had_cached():
+    """After ``load_state_dict`` the step reads the loaded moments, not the old buffers."""
+    params = _params(1)
+    opt = ot.Adam(params, lr=0.01)
+    gen = torch.Generator().manual_seed(2)
+    _grads(params, gen)
+    opt.step()  # caches views of the first buffers
+    other = _params(1)
+    donor = torch.optim.Adam(other, lr=0.01)
+    for _ in range(5):
+        _grads(other, gen)
+        donor.step()
+    # a copy: torch's state_dict() hands out the live buffers, and so does loading it
+    opt.load_state_dict(copy.deepcopy(donor.state_dict()))
+    for p, q in zip(params, other, strict=True):
+        p.data.copy_(q.detach())
+    _grads(other, gen)
+    for p, q in zip(params, other, strict=True):
+        p.grad = q.grad.clone()
+    donor.step()
+    opt.step()
+    assert _max_diff(params, other) <= TOL
+
+
+def test_replacing_parameter_data_is_seen_by_the_fused_path():
+    """``p.data = new tensor`` (a common idiom) moves the parameter's memory; the next step
+    updates the new memory, as torch.optim does."""
+    ours, theirs = _params(3), _params(3)
+    our_opt, their_opt = (
+        ot.SGD(ours, lr=0.1, momentum=0.9),
+        torch.optim.SGD(theirs, lr=0.1, momentum=0.9),
+    )
+    gen = torch.Generator().manual_seed(4)
+    for step in range(6):
+        if step == 3:
+            for p, q in zip(ours, theirs, strict=True):
+                p.data = p.data.clone() * 0.5
+                q.data = q.data.clone() * 0.5
+        _grads(theirs, gen)
+        for p, q in zip(ours, theirs, strict=True):
+            p.grad = q.grad.clone()
+        our_opt.step()
+        their_opt.step()
+    assert _max_diff(ours, theirs) <= TOL
+
+
+def test_a_state_buffer_replaced_by_hand_is_the_one_updated():
+    """Resetting a moment by assigning a new tensor to ``opt.state[p][key]`` (a common way to
+    restart Adam's moments) is seen by the fused path, as by torch.optim."""
+    ours, theirs = _params(6), _params(6)
+    our_opt, their_opt = ot.Adam(ours, lr=0.02), torch.optim.Adam(theirs, lr=0.02)
+    gen = torch.Generator().manual_seed(6)
+    for step in range(8):
+        if step == 4:
+            for opt, params in ((our_opt, ours), (their_opt, theirs)):
+                for p in params:
+                    opt.state[p]["exp_avg"] = torch.zeros_like(p)
+                    opt.state[p]["exp_avg_sq"] = torch.zeros_like(p)
+        _grads(theirs, gen)
+        for p, q in zip(ours, theirs, strict=True):
+            p.grad = q.grad.clone()
+        our_opt.step()
+        their_opt.step()
+    assert _max_diff(ours, theirs) <= TOL
+    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+
+
+# -- bad input: a clear error, nothing lost ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "words"),
+    [
+        ("SGD", dict(lr=-0.1), ["lr", ">= 0"]),
+        ("SGD", dict(lr=float("nan")), ["lr"]),
+        ("SGD", dict(lr=0.1, momentum=1.5), ["momentum", "[0, 1]"]),
+        ("SGD", dict(lr=0.1, nesterov=True), ["nesterov", "momentum"]),
+        ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5, nesterov=True), ["dampening"]),
+        ("Adam", dict(betas=(0.9, 1.0)), ["betas[1]", "[0, 1)"]),
+        ("Adam", dict(betas=(-0.1, 0.999)), ["betas[0]", "[0, 1)"]),
+        ("Adam", dict(betas=0.9), ["betas", "pair"]),
+        ("Adam", dict(eps=-1e-8), ["eps", ">= 0"]),
+        ("AdamW", dict(weight_decay=-0.01), ["weight_decay", ">= 0"]),
+        ("RMSprop", dict(alpha=1.5), ["alpha"]),
+        ("Adagrad", dict(lr_decay=-1.0), ["lr_decay"]),
+        ("Adagrad", dict(initial_accumulator_value=-1.0), ["initial_accumulator_value"]),
+        ("Adadelta", dict(rho=1.5), ["rho"]),
+        ("NAdam", dict(momentum_decay=-0.1), ["momentum_decay"]),
+        ("Lion", dict(betas=(0.9, 1.2)), ["betas[1]"]),
+        ("Adam", dict(differentiable=True), ["differentiable"]),
+        ("Adam", dict(capturable=True), ["capturable"]),
+    ],
+)
+def test_bad_hyperparameters_are_refused_with_the_argument_named(name, kwargs, words):
+    with pytest.raises((ValueError, TypeError)) as error:
+        getattr(ot, name)(_params(), **kwargs)
+    for word in words:
+        assert word in str(error.value), (word, str(error.value))
+
+
+def test_an_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match="engine"):
+        ot.Adam(_params(), engine="cuda-graphs")
+
+
+def test_a_value_set_between_steps_is_checked_before_the_step():
+    """A group value set by hand (or a scheduler) out of range stops the step before any
+    parameter moves; set back, training continues."""
+    params = _params()
+    opt = ot.Adam(params, lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    _grads(params, gen)
+    opt.step()
+    before = [p.detach().clone() for p in params]
+    opt.param_groups[0]["betas"] = (0.9, 1.0)
+    _grads(params, gen)
+    with pytest.raises(ValueError, match=r"betas\[1\]"):
+        opt.step()
+    assert _max_diff(params, before) == 0.0
+    opt.param_groups[0]["betas"] = (0.9, 0.999)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        opt.step()
+    opt.param_groups[0]["lr"] = 0.01
+    opt.step()
+    assert _max_diff(params, before) > 0
+
+
+def test_add_param_group_refuses_a_bad_group_and_keeps_the_others():
+    params = _params()
+    opt = ot.SGD(params[:1], lr=0.1)
+    with pytest.raises(ValueError, match="lr"):
+        opt.add_param_group({"params": params[1:], "lr": -0.5})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": params[1:], "lr": 0.5})
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": params[:1]})
+
+
+def _trained_adam():
+    params = _params(8)
+    opt = ot.Adam(params, lr=0.01, amsgrad=True)
+    gen = torch.Generator().manual_seed(8)
+    for _ in range(3):
+        _grads(params, gen)
+        opt.step()
+    return params, opt
+
+
+def _corrupt(state_dict, how):
+    sd = copy.deepcopy(state_dict)
+    if how == "shape":
+        sd["state"][0]["exp_avg"] = torch.zeros(2, 2, dtype=torch.float64)
+    elif how == "negative step":
+        sd["state"][1]["step"] = torch.tensor(-3.0)
+    elif how == "nan step":
+        sd["state"][1]["step"] = torch.tensor(float("nan"))
+    elif how == "not a tensor":
+        sd["state"][2]["exp_avg_sq"] = [1.0, 2.0]
+    elif how == "bad hyperparameter":
+        sd["param_groups"][0]["betas"] = (0.9, 1.5)
+    elif how == "wrong group size":
+        sd["param_groups"][0]["params"] = [0, 1]
+    return sd
+
+
+@pytest.mark.parametrize(
+    ("how", "words"),
+    [
+        ("shape", ["parameter 0", "exp_avg", "shape"]),
+        ("negative step", ["parameter 1", "step"]),
+        ("nan step", ["parameter 1", "step"]),
+        ("not a tensor", ["parameter 2", "exp_avg_sq", "tensor"]),
+        ("bad hyperparameter", ["betas[1]"]),
+        ("wrong group size", ["size"]),
+    ],
+)
+def test_a_corrupt_state_dict_is_refused_and_nothing_is_lost(how, words):
+    params, opt = _trained_adam()
+    good = copy.deepcopy(opt.state_dict())
+    with pytest.raises(ValueError) as error:
+        opt.load_state_dict(_corrupt(good, how))
+    for word in words:
+        assert word in str(error.value), (word, str(error.value))
+    _assert_same_state(opt.state_dict(), good, 0.0)
+    # and it still trains as if nothing had happened
+    twin_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    twin = ot.Adam(twin_params, lr=0.01, amsgrad=True)
+    twin.load_state_dict(good)
+    gen = torch.Generator().manual_seed(1)
+    _grads(params, gen)
+    for p, q in zip(twin_params, params, strict=True):
+        p.grad = q.grad.clone()
+    opt.step()
+    twin.step()
+    assert _max_diff(params, twin_params) == 0.0
+
+
+def test_sparse_gradients_are_refused():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = ot.Adagrad(emb.parameters(), lr=0.1)
+    emb(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse"):
+        opt.step()
+
+
+def test_forcing_the_fused_engine_on_a_float16_tensor_says_why_it_cannot():
+    p = torch.nn.Parameter(torch.ones(4, dtype=torch.float16))
+    opt = ot.Adam([p], engine="fused")
+    p.grad = torch.ones_like(p)
+    with pytest.raises(TypeError, match="float16"):
+        opt.step()
+
+
+# -- other dtypes, complex, strided, engines -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_both_engines_take_the_same_steps(name):
+    kwargs = dict(ARGS[name], weight_decay=0.02)
+    fused, fused_opt = _run(lambda ps: getattr(ot, name)(ps, engine="fused", **kwargs))
+    ops, ops_opt = _run(lambda ps: getattr(ot, name)(ps, engine="torch", **kwargs))
+    assert _max_diff(fused, ops) <= TOL
+    _assert_same_state(fused_opt.state_dict(), ops_opt.state_dict())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_half_precision_takes_the_torch_path_and_matches_torch(name, dtype):
+    """float16/bfloat16 parameters: the torch-ops path, the state in the parameter's dtype as
+    in torch.optim, and the same values within a few units of the last place (the two may
+    round an intermediate differently): deviation <= 8 ulps of the magnitude over 10 steps."""
+    kwargs = ARGS[name]
+    ours, our_opt = _run(lambda ps: getattr(ot, name)(ps, **kwargs), steps=10, dtype=dtype)
+    theirs, their_opt = _run(
+        lambda ps: getattr(torch.optim, name)(ps, **kwargs), steps=10, dtype=dtype
+    )
+    for p in ours:
+        assert p.dtype == dtype
+    eps = torch.finfo(dtype).eps
+    for x, y in zip(ours, theirs, strict=True):
+        scale = max(float(y.detach().abs().max()), 1.0)
+        assert float((x.detach().double() - y.detach().double()).abs().max()) <= 8 * eps * scale
+    a, b = our_opt.state_dict()["state"], their_opt.state_dict()["state"]
+    for index, state in b.items():
+        for key, value in state.items():
+            assert a[index][key].dtype == value.dtype, (index, key)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_complex_parameters_as_torch_updates_them(name, dtype):
+    """Complex parameters are updated as pairs of reals (torch.view_as_real), as in torch."""
+    tol = 1e-5 if dtype == torch.complex64 else TOL
+
+    def run(cls):
+        gen = torch.Generator().manual_seed(11)
+        params = [torch.nn.Parameter(torch.randn(4, 3, generator=gen, dtype=dtype))]
+        opt = cls(params, **ARGS[name])
+        for _ in range(10):
+            params[0].grad = torch.randn(4, 3, generator=gen, dtype=dtype)
+            opt.step()
+        return params, opt
+
+    ours, our_opt = run(getattr(ot, name))
+    theirs, their_opt = run(getattr(torch.optim, name))
+    assert ours[0].dtype == dtype
+    scale = float(theirs[0].detach().abs().max())
+    assert _max_diff(ours, theirs) <= tol * scale
+    _assert_same_state(our_opt.state_dict(), their_opt.state_dict(), tol * 100)
+
+
+def test_a_transposed_parameter_is_updated_in_place_like_torch():
+    """A non-contiguous parameter (a transposed view) takes the torch path, in place."""
+    base_ours = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    base_theirs = base_ours.clone()
+    ours = torch.nn.Parameter(base_ours.t())
+    theirs = torch.nn.Parameter(base_theirs.t())
+    assert not ours.is_contiguous()
+    our_opt, their_opt = ot.Adam([ours], lr=0.05), torch.optim.Adam([theirs], lr=0.05)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        g = torch.randn(4, 6, dtype=torch.float64, generator=gen)
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        our_opt.step()
+        their_opt.step()
+    assert float((ours.detach() - theirs.detach()).abs().max()) <= TOL
+
+
+# -- hooks, pickling, copying --------------------------------------------------------------
+
+
+def test_step_hooks_run_around_the_step():
+    params = _params()
+    opt = ot.Adam(params, lr=0.1)
+    seen = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", len(o.state))))
+    opt.register_step_post_hook(lambda o, args, kwargs: seen.append(("post", len(o.state))))
+    handle = register_optimizer_step_post_hook(
+        lambda o, args, kwargs: seen.append(("global", type(o).__name__))
+    )
+    try:
+        _grads(params, torch.Generator().manual_seed(0))
+        opt.step()
+    finally:
+        handle.remove()
+    assert seen == [("pre", 0), ("post", 3), ("global", "Adam")]
+
+
+def test_state_dict_hooks():
+    params = _params()
+    opt = ot.SGD(params, lr=0.1, momentum=0.9)
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "note": "optimlab"})
+    assert opt.state_dict()["note"] == "optimlab"
+    loaded = []
+    opt.register_load_state_dict_post_hook(lambda o: loaded.append(True))
+    opt.load_state_dict({k: v for k, v in opt.state_dict().items() if k != "note"})
+    assert loaded == [True]
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_pickled_or_copied_optimizer_continues_exactly(how):
+    """The copy keeps the engine choice and the state; the fused views are rebuilt for the
+    copied tensors (the original's memory is left alone)."""
+    model = torch.nn.Linear(4, 3).double()
+    opt = ot.RMSprop(model.parameters(), lr=0.01, momentum=0.5, engine="fused")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 4, dtype=torch.float64, generator=gen)
+
+    def train(m, o, steps):
+        for _ in range(steps):
+            o.zero_grad()
+            (m(x) ** 2).mean().backward()
+            o.step()
+
+    train(model, opt, 3)
+    pair = {"model": model, "opt": opt}
+    if how == "pickle":
+        copied = pickle.loads(pickle.dumps(pair))
+    else:
+        copied = copy.deepcopy(pair)
+    model2, opt2 = copied["model"], copied["opt"]
+    assert opt2.engine == "fused" and type(opt2) is ot.RMSprop
+    before = [p.detach().clone() for p in model.parameters()]
+    train(model2, opt2, 4)
+    assert _max_diff(list(model.parameters()), before) == 0.0  # the original did not move
+    train(model, opt, 4)
+    assert _max_diff(list(model2.parameters()), list(model.parameters())) == 0.0
+
+
+# -- importing -----------------------------------------------------------------------------
+
+
+def test_without_torch_the_import_error_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "try:\n"
+        "    import optimlab.torch\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install 'optimlab[torch]'" in out
+
+
+def test_importing_optimlab_does_not_import_torch():
+    code = "import sys, optimlab; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_nan_gradient_propagates_like_torch():
+    """optimlab.torch, like torch.optim, does not check gradients (a NaN reaches the parameter):
+    the torch drop-in keeps torch's semantics; GradScaler or a clip handles them upstream."""
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = ot.SGD([p], lr=0.1)
+    p.grad = torch.tensor([1.0, math.nan, 0.0], dtype=torch.float64)
+    opt.step()
+    assert math.isnan(float(p.detach()[1])) and float(p.detach()[0]) == pytest.approx(0.9)
