@@ -14,6 +14,7 @@ peer, not a skipped test.
 from __future__ import annotations
 
 import itertools
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -151,6 +152,9 @@ def make_problem(case: Case, seed: int = 0):
     params0 = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
     grads = []
     for _ in range(CALLS):
-        scale = np.exp(rng.standard_normal())
+        # math.exp (the C library's), not np.exp: NumPy's AVX-512 exp differs from it in the
+        # last bit for about 4% of arguments, which changed the float64 problems (and so the
+        # digests of golden.json) from one CPU to another
+        scale = math.exp(rng.standard_normal())
         grads.append([(scale * rng.standard_normal(s)).astype(dtype) for s in SHAPES])
     return [np.asarray(p) for p in params0], [[np.asarray(g) for g in gs] for gs in grads]
