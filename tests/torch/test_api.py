@@ -642,6 +642,27 @@ def test_both_engines_take_the_same_steps(name):
     _assert_same_state(fused_opt.state_dict(), ops_opt.state_dict())
 
 
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_the_fused_step_updates_the_tensors_own_memory(name):
+    """engine="fused" runs on the parameter's and the state's own storage: the same memory
+    before and after the step, the values changed in place, no tensor replaced."""
+    params = _params(7)
+    opt = getattr(ot, name)(params, engine="fused", **ARGS[name])
+    gen = torch.Generator().manual_seed(7)
+    _grads(params, gen)
+    opt.step()
+    where = {id(p): p.data_ptr() for p in params}
+    buffers = {(id(p), key): (t, t.data_ptr()) for p in params for key, t in opt.state[p].items()}
+    before = [p.detach().clone() for p in params]
+    _grads(params, gen)
+    opt.step()
+    assert all(p.data_ptr() == where[id(p)] for p in params)
+    for p in params:
+        for key, t in opt.state[p].items():
+            assert buffers[id(p), key][0] is t and t.data_ptr() == buffers[id(p), key][1]
+    assert _max_diff(params, before) > 0
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", TORCH_NAMES)
 def test_half_precision_takes_the_torch_path_and_matches_torch(name, dtype):
