@@ -614,12 +614,87 @@ def test_a_corrupt_state_dict_is_refused_and_nothing_is_lost(how, words):
     assert _max_diff(params, twin_params) == 0.0
 
 
-def test_sparse_gradients_are_refused():
-    emb = torch.nn.Embedding(10, 3, sparse=True)
-    opt = ot.Adagrad(emb.parameters(), lr=0.1)
-    emb(torch.tensor([1, 2])).sum().backward()
+def _sparse_run(library, dtype, steps=30, sparse_dims=1, **kwargs):
+    """An embedding table (50 x 8) trained on random index batches (repeated indices
+    included; never the last fifth of the rows) with ``library.Adagrad``; ``sparse_dims=2``:
+    a (10, 5, 8) table indexed by pairs. Returns (the table, its ``sum`` state)."""
+    torch.manual_seed(0)
+    shape = (50, 8) if sparse_dims == 1 else (10, 5, 8)
+    table = torch.nn.Parameter(torch.randn(shape, dtype=dtype))
+    opt = library.Adagrad([table], **kwargs)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        # the last fifth of the first dimension is never named
+        highs = [shape[0] - shape[0] // 5, *shape[1:-1]]
+        rows = torch.stack([torch.randint(0, n, (20,), generator=gen) for n in highs])
+        values = torch.randn(20, shape[-1], generator=gen, dtype=torch.float64).to(dtype)
+        table.grad = torch.sparse_coo_tensor(rows, values, shape)  # not coalesced
+        opt.step()
+    return table.detach(), opt.state[table]["sum"]
+
+
+def _relative(a, b) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")  # torch.optim's own warning
+@pytest.mark.parametrize("sparse_dims", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(lr=0.1), dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.3, maximize=True)],
+    ids=["defaults", "lr_decay,initial,maximize"],
+)
+def test_sparse_gradients_update_adagrad_like_torch(kwargs, dtype, sparse_dims):
+    """The lecture's sparse features: an embedding's sparse gradient updates only the rows it
+    names (summing an index named twice), as torch.optim.Adagrad does; untouched rows keep
+    their values and sums."""
+    ours, our_sum = _sparse_run(ot, dtype, sparse_dims=sparse_dims, **kwargs)
+    theirs, their_sum = _sparse_run(torch.optim, dtype, sparse_dims=sparse_dims, **kwargs)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert _relative(ours, theirs) <= tol
+    assert _relative(our_sum, their_sum) <= tol
+    start, _ = _sparse_run(ot, dtype, steps=0, sparse_dims=sparse_dims, **kwargs)
+    untouched = our_sum == kwargs.get("initial_accumulator_value", 0)
+    assert untouched.any() and (~untouched).any()
+    assert torch.equal(ours[untouched], start[untouched])
+
+
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")
+def test_sparse_embedding_beside_dense_layers():
+    """A model with a sparse embedding and dense layers: one optimizer, both kinds of gradient,
+    torch's result."""
+
+    def run(library):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Embedding(30, 6, sparse=True), torch.nn.Flatten(), torch.nn.Linear(18, 2)
+        ).double()
+        opt = library.Adagrad(model.parameters(), lr=0.05)
+        gen = torch.Generator().manual_seed(2)
+        for _ in range(20):
+            x = torch.randint(0, 30, (16, 3), generator=gen)
+            opt.zero_grad()
+            (model(x) ** 2).mean().backward()
+            opt.step()
+        return list(model.parameters())
+
+    assert _max_diff(run(ot), run(torch.optim)) <= TOL
+
+
+def test_sparse_gradients_with_weight_decay_or_other_optimizers_are_refused():
+    table = torch.nn.Parameter(torch.ones(4, 2, dtype=torch.float64))
+    grad = torch.sparse_coo_tensor(
+        torch.tensor([[1]]), torch.ones(1, 2, dtype=torch.float64), (4, 2)
+    )
+    opt = ot.Adagrad([table], lr=0.1, weight_decay=0.1)
+    table.grad = grad
+    with pytest.raises(RuntimeError, match="weight_decay"):
+        opt.step()
+    opt = ot.Adam([table], lr=0.1)
     with pytest.raises(RuntimeError, match="sparse"):
         opt.step()
+    assert torch.equal(table.detach(), torch.ones(4, 2, dtype=torch.float64))
 
 
 def test_forcing_the_fused_engine_on_a_float16_tensor_says_why_it_cannot():

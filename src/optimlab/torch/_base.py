@@ -92,6 +92,8 @@ class Optimizer(torch.optim.Optimizer):
     checks: dict = {}
     #: whether the state holds a ``step`` count (torch's SGD and the reference Lion do not)
     counts_steps = True
+    #: whether a sparse gradient may update only the entries it names (see ``_apply_sparse``)
+    sparse_gradients = False
     #: "l2" (PyTorch's weight_decay: g = g + wd * p) or "decoupled" (p = p - lr * wd * p);
     #: ``decoupled_weight_decay`` in a group overrides it
     weight_decay_mode = "l2"
@@ -315,12 +317,10 @@ class Optimizer(torch.optim.Optimizer):
                 scalars = self.step_scalars(state, t, lr, arguments, p)
             if view is not None and view.run(g, scalars, pipe, pipe_key):
                 continue
-            if g.is_sparse:
-                raise RuntimeError(
-                    f"{type(self).__name__} does not support sparse gradients; use "
-                    "torch.optim.SparseAdam or dense gradients"
-                )
             slots = [None if k is None else state[k] for k in keys]
+            if g.is_sparse:
+                self._apply_sparse(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
+                continue
             self._apply_torch(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
 
     @property
@@ -341,6 +341,38 @@ class Optimizer(torch.optim.Optimizer):
         step = state["step"]
         step += 1
         return float(step)
+
+    def _apply_sparse(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
+        """A sparse (COO) gradient: the rule's update on the entries it names, nothing else.
+
+        Only for rules where a zero gradient changes nothing (``sparse_gradients = True``:
+        Adagrad, whose sum and parameter stay put where g = 0), as in torch.optim. The gradient
+        is coalesced (an index named twice has its values summed: the update is not linear),
+        the touched entries gathered, updated by the rule's own code on torch tensors, and
+        written back; any engine, any layout of the parameter.
+        """
+        name = type(self).__name__
+        if not self.sparse_gradients:
+            raise RuntimeError(
+                f"{name} does not support sparse gradients (only Adagrad does, as in "
+                "torch.optim); use dense gradients, or torch.optim.SparseAdam"
+            )
+        if l2 is not None or decoupled_wdlr is not None:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        if p.is_complex():
+            raise RuntimeError(f"{name}: sparse gradients of complex parameters are not supported")
+        g = g.coalesce()
+        index = tuple(g._indices())  # one index tensor per sparse dimension
+        values = g._values()
+        if maximize:
+            values = -values
+        new = _ops.torch_update(self.rule)(
+            p[index], values, *(None if s is None else s[index] for s in slots), *scalars
+        )
+        p.index_put_(index, new[0])
+        for buffer, value in zip(slots, new[1:], strict=True):
+            if buffer is not None:
+                buffer.index_put_(index, value)
 
     def _apply_torch(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
         """The update on the torch-ops path (the fused one could not take these tensors)."""

@@ -106,11 +106,14 @@ class Adagrad(_base.Optimizer):
         G = G + g^2;   p = p - lr_t * g / (sqrt(G) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
 
     epsilon outside the root, G starting at ``initial_accumulator_value`` (0). State: ``step``,
-    ``sum`` (created at construction, as torch does).
+    ``sum`` (created at construction, as torch does). Sparse gradients (``nn.Embedding(...,
+    sparse=True)``: the lecture's sparse features) update only the rows they touch, as in
+    torch, and refuse ``weight_decay``.
     """
 
     rule = rules.adagrad
     slot_keys = ("sum",)
+    sparse_gradients = True
     checks = {
         "lr": non_negative,
         "lr_decay": non_negative,
