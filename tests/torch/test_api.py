@@ -801,6 +801,44 @@ def test_a_transposed_parameter_is_updated_in_place_like_torch():
     assert float((ours.detach() - theirs.detach()).abs().max()) <= TOL
 
 
+def test_grad_scaler_and_swalr_as_with_torch_optim():
+    """Mixed-precision habits: ``GradScaler`` unscales the gradients in place, skips the step
+    whose gradients hold an Inf (step 3 here: no parameter moves, no step counted) and halves
+    its scale; ``swa_utils.SWALR`` anneals the learning rate. Same as torch.optim.Adam."""
+
+    def run(library):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(5, 3)
+        opt = library.Adam(model.parameters(), lr=0.01)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+        swa = torch.optim.swa_utils.SWALR(opt, swa_lr=0.001, anneal_epochs=3)
+        gen = torch.Generator().manual_seed(1)
+        scales, lrs = [], []
+        for step in range(8):
+            x = torch.randn(4, 5, generator=gen)
+            if step == 3:
+                x[0, 0] = float("inf")
+                before = [p.detach().clone() for p in model.parameters()]
+            opt.zero_grad()
+            scaler.scale((model(x) ** 2).mean()).backward()
+            scaler.step(opt)
+            scaler.update()
+            if step == 3:
+                assert _max_diff(list(model.parameters()), before) == 0.0
+            swa.step()
+            scales.append(scaler.get_scale())
+            lrs.append(opt.param_groups[0]["lr"])
+        return list(model.parameters()), scales, lrs, opt.state_dict()
+
+    ours, our_scales, our_lrs, our_state = run(ot)
+    theirs, their_scales, their_lrs, their_state = run(torch.optim)
+    assert our_scales == their_scales and our_scales[3] == 512.0
+    assert our_lrs == their_lrs
+    assert _max_diff(ours, theirs) <= 1e-6
+    assert float(our_state["state"][0]["step"]) == 7.0
+    _assert_same_state(our_state, their_state, 1e-6)
+
+
 # -- hooks, pickling, copying --------------------------------------------------------------
 
 
