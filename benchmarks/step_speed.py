@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from _machine import machine
+
 SIZES = [
     ("2", [2]),  # a 2-D surface: the fixed cost of a step
     ("1e5", [100_000]),
@@ -88,7 +90,7 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
         "parameters": n,
         "tensors": len(sizes),
         "numba_threads": numba.get_num_threads(),
-        "machine": _machine(),
+        "machine": machine(),
     }
 
     # the probe: the optimizer's streams, trivial math, one parallel pass
@@ -130,18 +132,6 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
             out[label] = _median_step_ms(topt.step, min_time, trials)
         del topt
     return out
-
-
-def _machine() -> str:
-    import platform
-
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def _probe_3_2(njit, prange):

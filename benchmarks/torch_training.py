@@ -38,6 +38,8 @@ import statistics
 import sys
 import time
 
+from _machine import machine
+
 VARIANTS = ("optimlab", "torch default", "torch foreach", "torch fused")
 # the torch.optim arguments of each torch variant ("torch default": foreach=None, fused=None)
 TORCH_ONLY = {
@@ -201,18 +203,6 @@ def run_case(model_name: str, optimizer: str, plan: tuple[int, int, int]) -> dic
     }
 
 
-def _machine() -> str:
-    import platform
-
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores"
-
-
 def _numba_environment() -> dict:
     import numba
 
@@ -232,7 +222,7 @@ def environment() -> dict:
     import torch
 
     return {
-        "machine": _machine(),
+        "machine": machine(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         **_numba_environment(),

@@ -19,6 +19,8 @@ from collections import defaultdict  # noqa: E402
 
 from hypothesis import settings  # noqa: E402
 
+from ._records import write as write_conformance_records  # noqa: E402
+
 # Property tests: the same examples on every run by default, so that CI is reproducible;
 # HYPOTHESIS_PROFILE=explore searches fresh random examples on each run.
 settings.register_profile("default", derandomize=True, deadline=None)
@@ -33,6 +35,11 @@ def pytest_configure(config):
         folder = tempfile.mkdtemp(prefix="optimlab-conformance-")
         os.environ["OPTIMLAB_CONFORMANCE_DIR"] = folder
         config._optimlab_conformance_dir = folder
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every process (each xdist worker, or the only one) saves its conformance records."""
+    write_conformance_records()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
+
+from .._records import RESULTS
 
 try:
     import torch
@@ -22,7 +23,16 @@ if torch is not None and os.environ.get("PYTEST_XDIST_WORKER"):
 
     numba.set_num_threads(1)
 
-_RESULTS: list[dict] = []
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module's tests (restored after): with pytest-xdist or
+    a busy machine torch's spinning threads oversubscribe the cores and make a step on a small
+    model 5 to 10 times slower (measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -30,7 +40,7 @@ def torch_conformance_record():
     """``record(optimizer, options, engine, dtype, deviation)``."""
 
     def record(optimizer: str, options: str, engine: str, dtype: str, deviation: float) -> None:
-        _RESULTS.append(
+        RESULTS.append(
             {
                 "peer": f"torch.optim vs optimlab.torch[{engine}]",
                 "optimizer": optimizer,
@@ -41,13 +51,3 @@ def torch_conformance_record():
         )
 
     return record
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """Every process (each xdist worker, or the only one) writes its records for the summary."""
-    folder = os.environ.get("OPTIMLAB_CONFORMANCE_DIR")
-    if folder and _RESULTS:
-        os.makedirs(folder, exist_ok=True)
-        name = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        with open(os.path.join(folder, f"torch-{name}.json"), "w") as f:
-            json.dump(_RESULTS, f)

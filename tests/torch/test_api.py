@@ -56,6 +56,15 @@ def _grads(params, gen, scale=1.0):
         p.grad = (torch.randn(p.shape, generator=gen, dtype=torch.float64) * scale).to(p.dtype)
 
 
+def _step_both(first, first_params, second, second_params, gen) -> None:
+    """One step of two optimizers on the same fresh random gradients."""
+    _grads(second_params, gen)
+    for p, q in zip(first_params, second_params, strict=True):
+        p.grad = q.grad.clone()
+    first.step()
+    second.step()
+
+
 def _run(make, steps=20, seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ()), every=None):
     """Train fresh parameters with ``make(params)`` on seeded random gradients."""
     params = _params(seed, dtype, shapes)
@@ -359,11 +368,7 @@ def test_state_dict_round_trip_continues_exactly(name):
     resumed = cls(copies, **kwargs)
     resumed.load_state_dict(saved)
     for _ in range(8):
-        _grads(params, gen)
-        for p, q in zip(copies, params, strict=True):
-            p.grad = q.grad.clone()
-        opt.step()
-        resumed.step()
+        _step_both(resumed, copies, opt, params, gen)
     if name == "NAdam":
         # torch's load_state_dict casts every state tensor but "step" to the parameter's dtype:
         # NAdam's float32 mu_product comes back float64 (torch.optim.NAdam does the same), so
@@ -403,11 +408,7 @@ def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
     loose = ("mu_product",)
     _assert_same_state(reader.state_dict(), writer.state_dict(), 0.0, loose)
     for _ in range(6):
-        _grads(params, gen)
-        for p, q in zip(copies, params, strict=True):
-            p.grad = q.grad.clone()
-        writer.step()
-        reader.step()
+        _step_both(reader, copies, writer, params, gen)
     # NAdam: the writer multiplies mu_product in float32, the reader in float64 (measured
     # 1.2e-12 apart after 6 steps, either direction)
     tol = 1e-9 if name == "NAdam" else TOL
@@ -431,11 +432,7 @@ def test_loading_replaces_the_buffers_the_fused_kernel_had_cached():
     opt.load_state_dict(copy.deepcopy(donor.state_dict()))
     for p, q in zip(params, other, strict=True):
         p.data.copy_(q.detach())
-    _grads(other, gen)
-    for p, q in zip(params, other, strict=True):
-        p.grad = q.grad.clone()
-    donor.step()
-    opt.step()
+    _step_both(opt, params, donor, other, gen)
     assert _max_diff(params, other) <= TOL
 
 
@@ -453,11 +450,7 @@ def test_replacing_parameter_data_is_seen_by_the_fused_path():
             for p, q in zip(ours, theirs, strict=True):
                 p.data = p.data.clone() * 0.5
                 q.data = q.data.clone() * 0.5
-        _grads(theirs, gen)
-        for p, q in zip(ours, theirs, strict=True):
-            p.grad = q.grad.clone()
-        our_opt.step()
-        their_opt.step()
+        _step_both(our_opt, ours, their_opt, theirs, gen)
     assert _max_diff(ours, theirs) <= TOL
 
 
@@ -473,11 +466,7 @@ def test_a_state_buffer_replaced_by_hand_is_the_one_updated():
                 for p in params:
                     opt.state[p]["exp_avg"] = torch.zeros_like(p)
                     opt.state[p]["exp_avg_sq"] = torch.zeros_like(p)
-        _grads(theirs, gen)
-        for p, q in zip(ours, theirs, strict=True):
-            p.grad = q.grad.clone()
-        our_opt.step()
-        their_opt.step()
+        _step_both(our_opt, ours, their_opt, theirs, gen)
     assert _max_diff(ours, theirs) <= TOL
     _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
 
@@ -605,12 +594,7 @@ def test_a_corrupt_state_dict_is_refused_and_nothing_is_lost(how, words):
     twin_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
     twin = ot.Adam(twin_params, lr=0.01, amsgrad=True)
     twin.load_state_dict(good)
-    gen = torch.Generator().manual_seed(1)
-    _grads(params, gen)
-    for p, q in zip(twin_params, params, strict=True):
-        p.grad = q.grad.clone()
-    opt.step()
-    twin.step()
+    _step_both(twin, twin_params, opt, params, torch.Generator().manual_seed(1))
     assert _max_diff(params, twin_params) == 0.0
 
 

@@ -30,10 +30,14 @@ import optimlab.torch as ot  # noqa: E402
 
 from ._ddp_worker import DDP_RUNS, STEPS, ZERO_ADAM, ZERO_RUNS, batches, reference  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    not (dist.is_available() and dist.is_gloo_available()),
-    reason="torch.distributed with the gloo backend is not available",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (dist.is_available() and dist.is_gloo_available()),
+        reason="torch.distributed with the gloo backend is not available",
+    ),
+    # the single-process references on one intra-op thread, like the ranks
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 WORLD = 2
@@ -44,15 +48,6 @@ TIMEOUT_S = 120
 # wrong average, a rank stepping on stale gradients, a missed broadcast) is of the size of an
 # update, 1e-4 .. 1e-2.
 TOLERANCE = 1e-10
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The single-process references on one intra-op thread, like the ranks (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -83,15 +83,8 @@ def _case_id(case):
     return f"{name}({options})" + (f"+{scheduler.__name__[1:]}" if scheduler else "")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Run on one intra-op thread (restored afterwards): these models are far too small to gain
-    from more, and with pytest-xdist or a busy machine torch's spinning threads oversubscribe
-    the cores and make each step 5 to 10 times slower (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# these models are far too small to gain from more than one intra-op thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
