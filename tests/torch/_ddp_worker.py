@@ -13,6 +13,8 @@ Scenarios:
 - ``zero``: ``ZeroRedundancyOptimizer(optimizer_class=optimlab.torch.Adam)`` on a DDP model,
   the parameters once as they are and once as views into ZeRO's flat buckets; rank 0 also
   saves the consolidated optimizer state dict.
+- ``fsdp``: FSDP2 (``fully_shard``) with ``optimlab.torch.Adam`` on the DTensor shards, with
+  the fused kernel on each rank's shard and with torch operations.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ DDP_RUNS = {
 #: name -> ZeroRedundancyOptimizer's parameters_as_bucket_view
 ZERO_RUNS = {"zero": False, "zero_bucket_view": True}
 ZERO_ADAM = dict(lr=1e-2, betas=(0.9, 0.99))
+#: name -> optimlab.torch engine of the FSDP2 runs (auto: the fused kernel on each shard)
+FSDP_RUNS = {"fsdp": "auto", "fsdp_torch_ops": "torch"}
+FSDP_ADAM = dict(lr=1e-2, betas=(0.9, 0.99), weight_decay=1e-4)
 
 
 def batches(steps: int = STEPS, batch: int = BATCH):
@@ -75,9 +80,9 @@ def reference(optimizer_class, data, **kwargs):
     return model, optimizer, losses
 
 
-def _train_ddp(ddp, optimizer, data, rank: int, world: int) -> list[float]:
+def _train_on_shares(ddp, optimizer, data, rank: int, world: int) -> list[float]:
     """Each rank steps on its share of every batch; returns the full-batch mean loss per step
-    (the mean of the ranks' losses, as DDP averages their gradients)."""
+    (the mean of the ranks' losses, as DDP and FSDP average their gradients)."""
     import torch.distributed as dist
 
     loss_fn = nn.CrossEntropyLoss()
@@ -107,7 +112,7 @@ def _run_ddp(ot, data, rank: int, world: int) -> dict:
         model = new_model()
         ddp = DDP(model, gradient_as_bucket_view=bucket_view)
         optimizer = getattr(ot, cls)(ddp.parameters(), **kwargs)
-        losses = _train_ddp(ddp, optimizer, data, rank, world)
+        losses = _train_on_shares(ddp, optimizer, data, rank, world)
         result[name] = {"losses": losses, "params": _params(model), "state": optimizer.state_dict()}
     return result
 
@@ -126,7 +131,7 @@ def _run_zero(ot, data, rank: int, world: int) -> dict:
             parameters_as_bucket_view=bucket_view,
             **ZERO_ADAM,
         )
-        losses = _train_ddp(ddp, optimizer, data, rank, world)
+        losses = _train_on_shares(ddp, optimizer, data, rank, world)
         # the local optimizer holds only this rank's share of the parameters
         local = optimizer.optim
         entry = {
@@ -143,7 +148,39 @@ def _run_zero(ot, data, rank: int, world: int) -> dict:
     return result
 
 
-SCENARIOS = {"ddp": _run_ddp, "zero": _run_zero}
+def _run_fsdp(ot, data, rank: int, world: int) -> dict:
+    """FSDP2: every Linear layer and the model sharded over the two ranks (``fully_shard``);
+    the parameters and the optimizer state are DTensors holding each rank's half."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cpu", (world,))
+    result = {}
+    for name, engine in FSDP_RUNS.items():
+        model = new_model()
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear):
+                fully_shard(layer, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        optimizer = ot.Adam(model.parameters(), engine=engine, **FSDP_ADAM)
+        losses = _train_on_shares(model, optimizer, data, rank, world)
+        first = next(iter(model.parameters()))
+        result[name] = {
+            "losses": losses,
+            "params": [p.full_tensor().detach().clone() for p in model.parameters()],
+            "param_type": type(first).__name__,
+            "state_type": type(optimizer.state[first]["exp_avg"]).__name__,
+            # the parameters whose fused kernel ran on the shard (its compiled entry is set)
+            "fused_views": sum(
+                view.entry is not None
+                for view in optimizer.__dict__.get("_fused_views", {}).values()
+            ),
+            "param_count": len(list(model.parameters())),
+        }
+    return result
+
+
+SCENARIOS = {"ddp": _run_ddp, "zero": _run_zero, "fsdp": _run_fsdp}
 
 
 def main(scenarios: list[str], rank: int, world: int, init_file: str, out: str) -> None:

@@ -7,6 +7,8 @@
 - ZeroRedundancyOptimizer(optimizer_class=optimlab.torch.Adam): each rank's local optimizer
   updates its share of the parameters; the result must again equal single-process Adam, and
   the consolidated ``state_dict()`` on rank 0 must hold the single-process Adam state.
+- FSDP2 (``fully_shard``): the parameters are DTensors sharded over the ranks; optimlab.torch
+  updates each rank's shard, and the gathered parameters must equal single-process Adam.
 
 The ranks are subprocesses (``_ddp_worker.py``, one thread each) under a hard deadline, so a
 hang fails the test instead of hanging the run; they meet through a file in a temporary folder
@@ -28,7 +30,16 @@ dist = pytest.importorskip("torch.distributed")
 
 import optimlab.torch as ot  # noqa: E402
 
-from ._ddp_worker import DDP_RUNS, STEPS, ZERO_ADAM, ZERO_RUNS, batches, reference  # noqa: E402
+from ._ddp_worker import (  # noqa: E402
+    DDP_RUNS,
+    FSDP_ADAM,
+    FSDP_RUNS,
+    STEPS,
+    ZERO_ADAM,
+    ZERO_RUNS,
+    batches,
+    reference,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -108,8 +119,8 @@ def _launch(scenarios: list[str], folder: Path, data) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory, data):
-    """Both scenarios in one launch of the two ranks (one process group, one start-up)."""
-    return _launch(["ddp", "zero"], tmp_path_factory.mktemp("ddp"), data)
+    """Every scenario in one launch of the two ranks (one process group, one start-up)."""
+    return _launch(["ddp", "zero", "fsdp"], tmp_path_factory.mktemp("ddp"), data)
 
 
 def _max_diff(a: list, b: list) -> float:
@@ -177,3 +188,20 @@ def test_zero_redundancy_optimizer_with_optimlab_adam(ranks, data):
         fresh.load_state_dict(state)
         _assert_state_close(fresh.state_dict(), optimizer.state_dict(), TOLERANCE)
         assert "state" not in r1, name
+
+
+def test_fsdp2_shards_train_like_one_process(ranks, data):
+    """FSDP2 (``fully_shard``): parameters and Adam's moments are DTensors, each rank holding
+    half; optimlab.torch updates each rank's shard with the fused kernel (one cached view per
+    parameter) or with torch operations, and the gathered parameters equal single-process
+    Adam on the full batches."""
+    model, _, losses = reference(ot.Adam, data, **FSDP_ADAM)
+    want = [p.detach() for p in model.parameters()]
+    for name, engine in FSDP_RUNS.items():
+        r0, r1 = ranks[0]["fsdp"][name], ranks[1]["fsdp"][name]
+        assert r0["param_type"] == r0["state_type"] == "DTensor", name
+        fused_views = r0["param_count"] if engine == "auto" else 0
+        assert r0["fused_views"] == r1["fused_views"] == fused_views, name
+        assert _max_diff(r0["params"], r1["params"]) == 0.0, name
+        assert _max_diff(r0["params"], want) <= TOLERANCE, name
+        assert max(abs(a - b) for a, b in zip(r0["losses"], losses, strict=True)) <= TOLERANCE

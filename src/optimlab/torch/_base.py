@@ -7,7 +7,8 @@ torch.optim's, so checkpoints move between the two), step hooks, and every
 
 - CPU float32/float64 tensors (contiguous, dense gradient of the same dtype): the fused numba
   kernel of :mod:`optimlab.engines.fused`, run on the tensors' own memory through
-  ``Tensor.numpy()`` views: one parallel pass, no copies, no temporaries.
+  ``Tensor.numpy()`` views: one parallel pass, no copies, no temporaries. A ``DTensor``
+  (FSDP2, tensor parallelism) whose shards are such tensors is updated shard by shard.
 - Anything else (another device, float16/bfloat16, a strided tensor): the same rule written
   with torch operations (:mod:`optimlab.torch._ops`).
 
@@ -399,6 +400,7 @@ class _FusedView:
 
     __slots__ = (
         "param",
+        "spec",
         "pointer",
         "state",
         "tensors",
@@ -416,13 +418,20 @@ class _FusedView:
     @classmethod
     def make(cls, rule, p, state, keys):
         tensors = tuple(None if k is None else state[k] for k in keys)
-        if not _fusable(p, tensors):
+        local, spec = _local(p)
+        locals_ = []
+        for t in tensors:
+            t_local, t_spec = (None, spec) if t is None else _local(t)
+            if t_spec != spec:  # a buffer laid out unlike its parameter
+                return None
+            locals_.append(t_local)
+        if local is None or not _fusable(local, locals_):
             return None
-        complex_ = p.is_complex()
+        complex_ = local.is_complex()
         real = torch.view_as_real if complex_ else (lambda t: t)
         try:
-            arrays = [real(p.detach()).numpy().reshape(-1)]
-            arrays += [None if t is None else real(t).numpy().reshape(-1) for t in tensors]
+            arrays = [real(local.detach()).numpy().reshape(-1)]
+            arrays += [None if t is None else real(t).numpy().reshape(-1) for t in locals_]
             step = None if state is None else state.get("step")
             step_array = None
             if (
@@ -437,7 +446,8 @@ class _FusedView:
             return None
         view = cls()
         view.param = p
-        view.pointer = p.data_ptr()
+        view.spec = spec
+        view.pointer = local.data_ptr()
         view.state = state
         view.tensors = tensors
         view.step = step
@@ -454,7 +464,9 @@ class _FusedView:
 
     def matches(self, p, state, keys) -> bool:
         """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
-        if self.param is not p or state is not self.state or p.data_ptr() != self.pointer:
+        if self.param is not p or state is not self.state:
+            return False
+        if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
             return False
         if state is not None:
             if state.get("step") is not self.step:
@@ -477,6 +489,10 @@ class _FusedView:
         """One fused update with gradient ``g``; False (nothing done) if ``g`` cannot be read
         as a dense array of the parameter's dtype and size. ``pipe_key`` tells which options of
         the pipeline are off (None): the compiled entry is only reused for the same ones."""
+        if self.spec is not None:  # a DTensor: its shard, if laid out as the parameter's
+            g, spec = _local(g)
+            if spec != self.spec or g is None:
+                return False
         try:
             grad = (torch.view_as_real(g) if self.complex else g).numpy()
         except (RuntimeError, TypeError):  # another device, sparse, requires grad...
@@ -504,6 +520,20 @@ class _FusedView:
 
 
 _COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
+def _local(t):
+    """``(t, None)`` for a plain tensor. For a ``DTensor`` (a parameter sharded by FSDP2 or
+    tensor parallelism), ``(its local tensor, (mesh, placements))`` when every placement is
+    Shard or Replicate, where an elementwise update of the local tensors is the update of the
+    whole; ``(None, None)`` otherwise (a Partial placement holds unreduced sums)."""
+    placements = getattr(t, "placements", None)
+    local = getattr(t, "_local_tensor", None)
+    if placements is None or local is None:
+        return t, None
+    if not all(pl.is_shard() or pl.is_replicate() for pl in placements):
+        return None, None
+    return local, (t.device_mesh, tuple(placements))
 
 
 def _fusable(p, slots) -> bool:
