@@ -105,13 +105,16 @@ def _assert_same_state(ours: dict, theirs: dict, tol=TOL, any_dtype=()) -> None:
 
 
 @pytest.mark.parametrize("name", TORCH_NAMES)
-def test_signature_is_torchs_plus_engine(name):
+def test_signature_is_torchs_plus_engine_and_nan_policy(name):
     """Every argument of torch.optim's class, in the same order, the same kind and default;
-    plus the keyword-only ``engine="auto"`` at the end."""
+    plus the keyword-only ``engine="auto"`` and ``nan_policy="propagate"`` at the end."""
     theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
     ours = dict(inspect.signature(getattr(ot, name).__init__).parameters)
     engine = ours.pop("engine")
     assert engine.default == "auto" and engine.kind is inspect.Parameter.KEYWORD_ONLY
+    nan_policy = ours.pop("nan_policy")
+    assert nan_policy.default == "propagate"
+    assert nan_policy.kind is inspect.Parameter.KEYWORD_ONLY
     assert list(ours) == list(theirs)
     for key, parameter in theirs.items():
         assert ours[key].kind == parameter.kind, key
@@ -612,7 +615,9 @@ def _sparse_run(library, dtype, steps=30, sparse_dims=1, **kwargs):
         highs = [shape[0] - shape[0] // 5, *shape[1:-1]]
         rows = torch.stack([torch.randint(0, n, (20,), generator=gen) for n in highs])
         values = torch.randn(20, shape[-1], generator=gen, dtype=torch.float64).to(dtype)
-        table.grad = torch.sparse_coo_tensor(rows, values, shape)  # not coalesced
+        table.grad = torch.sparse_coo_tensor(
+            rows, values, shape, check_invariants=True
+        )  # not coalesced
         opt.step()
     return table.detach(), opt.state[table]["sum"]
 
@@ -909,11 +914,107 @@ def test_importing_optimlab_does_not_import_torch():
     assert out.strip() == "False"
 
 
-def test_nan_gradient_propagates_like_torch():
-    """optimlab.torch, like torch.optim, does not check gradients (a NaN reaches the parameter):
-    the torch drop-in keeps torch's semantics; GradScaler or a clip handles them upstream."""
+def test_nan_gradient_propagates_like_torch_by_default():
+    """By default optimlab.torch, like torch.optim, does not check gradients (a NaN reaches
+    the parameter); ``nan_policy`` opts in (below)."""
     p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
     opt = ot.SGD([p], lr=0.1)
     p.grad = torch.tensor([1.0, math.nan, 0.0], dtype=torch.float64)
     opt.step()
     assert math.isnan(float(p.detach()[1])) and float(p.detach()[0]) == pytest.approx(0.9)
+
+
+# -- nan_policy: optimlab's own opt-in check -------------------------------------------------
+
+
+def _bad_gradient(params, gen, where, value):
+    _grads(params, gen)
+    params[where].grad.view(-1)[0] = value
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_nan_policy_raise_names_the_parameter_and_changes_nothing(name, value):
+    """A non-finite gradient (in the second of three parameters, so the first would have been
+    updated by a check made on the way): FloatingPointError naming parameter 1 and the count,
+    no parameter, state or step count changed; training then goes on as if the bad step had
+    never been asked for."""
+    kwargs = ARGS[name]
+    params = _params(12)
+    twin_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt = getattr(ot, name)(params, nan_policy="raise", **kwargs)
+    twin = getattr(ot, name)(twin_params, **kwargs)
+    gen = torch.Generator().manual_seed(12)
+    for _ in range(3):
+        _step_both(opt, params, twin, twin_params, gen)
+    before = [p.detach().clone() for p in params]
+    state = copy.deepcopy(opt.state_dict())
+    _bad_gradient(params, gen, 1, value)
+    with pytest.raises(FloatingPointError, match=r"parameter 1 \(shape \(5,\)\) has 1 non-fin"):
+        opt.step()
+    assert _max_diff(params, before) == 0.0
+    _assert_same_state(opt.state_dict(), state, 0.0)
+    for _ in range(3):
+        _step_both(opt, params, twin, twin_params, gen)
+    assert _max_diff(params, twin_params) == 0.0
+
+
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_nan_policy_skip_skips_the_step_and_counts_it(name):
+    params = _params(13)
+    twin_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt = getattr(ot, name)(params, nan_policy="skip", **ARGS[name])
+    twin = getattr(ot, name)(twin_params, **ARGS[name])
+    gen = torch.Generator().manual_seed(13)
+    for step in range(6):
+        if step == 2:
+            _bad_gradient(params, gen, 2, math.nan)
+            opt.step()
+            continue
+        _step_both(opt, params, twin, twin_params, gen)
+    assert opt.skipped_steps == 1
+    assert _max_diff(params, twin_params) == 0.0
+    _assert_same_state(opt.state_dict(), twin.state_dict(), 0.0)
+
+
+@pytest.mark.parametrize(
+    "kind", ["float16", "complex128", "transposed", "sparse", "torch engine", "large"]
+)
+def test_nan_policy_checks_every_kind_of_gradient(kind):
+    """The check on every path: the fused one's vectorized read (a 40,000-element gradient:
+    the parallel loop), and torch's for half, complex, strided and sparse gradients."""
+    dtype = {"float16": torch.float16, "complex128": torch.complex128}.get(kind, torch.float64)
+    shape = (200, 200) if kind == "large" else (4, 3)
+    p = torch.nn.Parameter(torch.zeros(shape, dtype=dtype))
+    cls = ot.Adagrad if kind == "sparse" else ot.Adam
+    engine = "torch" if kind == "torch engine" else "auto"
+    opt = cls([p], nan_policy="raise", engine=engine)
+    if kind == "sparse":
+        values = torch.tensor([[1.0, math.nan, 2.0]], dtype=dtype)
+        p.grad = torch.sparse_coo_tensor(torch.tensor([[2]]), values, shape, check_invariants=True)
+    elif kind == "transposed":
+        p.grad = torch.ones(shape[::-1], dtype=dtype).t()
+        p.grad[-1, -1] = math.nan
+    else:
+        p.grad = torch.ones(shape, dtype=dtype)
+        p.grad.view(-1)[-1] = math.inf
+    with pytest.raises(FloatingPointError, match="parameter 0"):
+        opt.step()
+    assert not p.detach().abs().sum()
+    p.grad = torch.ones(shape, dtype=dtype) if kind != "transposed" else p.grad.nan_to_num()
+    if kind == "sparse":
+        p.grad = torch.sparse_coo_tensor(
+            torch.tensor([[2]]), torch.ones(1, 3, dtype=dtype), shape, check_invariants=True
+        )
+    opt.step()
+    assert p.detach().abs().sum() > 0
+
+
+def test_nan_policy_is_validated_and_survives_pickling():
+    with pytest.raises(ValueError, match="nan_policy"):
+        ot.SGD(_params(), lr=0.1, nan_policy="ignore")
+    opt = ot.SGD(_params(), lr=0.1, nan_policy="skip")
+    copied = pickle.loads(pickle.dumps(opt))
+    assert copied.nan_policy == "skip" and copied.skipped_steps == 0
+    # and it is not a group key: state dicts keep torch's structure
+    assert "nan_policy" not in opt.state_dict()["param_groups"][0]

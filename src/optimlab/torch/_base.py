@@ -28,6 +28,7 @@ from ..engines import fused
 from . import _ops
 
 ENGINES = ("auto", "fused", "torch")
+NAN_POLICIES = ("propagate", "raise", "skip")
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
@@ -80,6 +81,12 @@ def flag(name: str, value: Any) -> bool:
 class Optimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose update is an optimlab rule.
 
+    ``nan_policy``: ``"propagate"`` (default, as torch.optim: a NaN or Inf gradient reaches
+    the parameters), ``"raise"`` (FloatingPointError naming the parameter; nothing changes) or
+    ``"skip"`` (the step is skipped, nothing changes, ``skipped_steps`` counts it). The check
+    reads every gradient once before the first update (on CPU float32/float64 the fused
+    engine's vectorized pass).
+
     Subclasses set ``rule`` (a module of :mod:`optimlab.rules`), ``slot_keys`` (torch's state
     key of each of the rule's slots, in the order of ``rule.SLOTS``), ``checks`` (validators of
     the group hyperparameters) and implement ``rule_arguments(group)`` (the keyword arguments
@@ -99,8 +106,12 @@ class Optimizer(torch.optim.Optimizer):
     #: ``decoupled_weight_decay`` in a group overrides it
     weight_decay_mode = "l2"
 
-    def __init__(self, params, defaults: dict, engine: str = "auto") -> None:
+    def __init__(
+        self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
+    ) -> None:
         self.engine = check_choice("engine", engine, ENGINES)
+        self.nan_policy = check_choice("nan_policy", nan_policy, NAN_POLICIES)
+        self.skipped_steps = 0
         self._checked: dict[int, tuple] = {}
         super().__init__(params, defaults)
 
@@ -157,6 +168,8 @@ class Optimizer(torch.optim.Optimizer):
         if not had_differentiable:
             self.defaults.pop("differentiable", None)
         self.__dict__.setdefault("engine", "auto")
+        self.__dict__.setdefault("nan_policy", "propagate")
+        self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_checked", {})
         for group in self.param_groups:
             for key, value in self.defaults.items():
@@ -252,9 +265,33 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.nan_policy != "propagate" and not self._gradients_finite():
+            return loss
         for group in self.param_groups:
             self._step_group(group)
         return loss
+
+    def _gradients_finite(self) -> bool:
+        """The ``nan_policy`` check of every gradient, before anything changes: True to go on,
+        False to skip the step (``"skip"``), FloatingPointError for ``"raise"``."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is not None and not _finite(g):
+                    if self.nan_policy == "skip":
+                        self.skipped_steps += 1
+                        return False
+                    values = g.coalesce()._values() if g.is_sparse else g
+                    count = int((~torch.isfinite(values)).sum())
+                    raise FloatingPointError(
+                        f"the gradient of parameter {index} (shape {tuple(p.shape)}) has "
+                        f"{count} non-finite value(s) (NaN or Inf); nothing was changed. Pass "
+                        "nan_policy='skip' to skip such steps or 'propagate' to apply them "
+                        "(torch.optim's behaviour)"
+                    )
+                index += 1
+        return True
 
     def _step_group(self, group: dict) -> None:
         self._ensure_checked(group)
@@ -334,7 +371,12 @@ class Optimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict:
         # torch pickles defaults, state and param_groups; the engine choice goes along, the
         # numpy views of the tensors do not (they are rebuilt on the next step)
-        return {**super().__getstate__(), "engine": self.engine}
+        return {
+            **super().__getstate__(),
+            "engine": self.engine,
+            "nan_policy": self.nan_policy,
+            "skipped_steps": self.skipped_steps,
+        }
 
     def _advance(self, state: dict, fresh: bool) -> float:
         """Count the step of a parameter (``fresh``: its state was just created); returns the
@@ -520,6 +562,25 @@ class _FusedView:
 
 
 _COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
+def _finite(g) -> bool:
+    """Whether every value of the gradient ``g`` is finite (one read of it)."""
+    if g.is_sparse:
+        g = g.coalesce()._values()
+    if getattr(g, "placements", None) is not None:
+        # a DTensor: the check over all its shards (a collective), so that every rank takes
+        # the same decision
+        return bool(torch.isfinite(g).all())
+    if (
+        g.device.type == "cpu"
+        and _COMPLEX.get(g.dtype, g.dtype) in _FUSED_DTYPES
+        and g.is_contiguous()
+        and not g.requires_grad
+    ):
+        real = torch.view_as_real(g) if g.is_complex() else g
+        return fused.all_finite(real.numpy())
+    return bool(torch.isfinite(g).all())
 
 
 def _local(t):

@@ -4,7 +4,10 @@ Each class takes exactly the arguments of its torch.optim namesake (torch 2.13) 
 order, keeps the same ``param_groups`` keys and the same per-parameter state keys, and computes
 the same update (see ``tests/torch``). ``foreach`` and ``fused`` are accepted and stored for
 compatibility; the engine is chosen per tensor (see :mod:`optimlab.torch._base`).
-``differentiable=True`` and ``capturable=True`` are refused with a ValueError.
+``differentiable=True`` and ``capturable=True`` are refused with a ValueError. Two
+keyword-only arguments are optimlab's own: ``engine`` and ``nan_policy`` (``"propagate"`` by
+default, torch's behaviour; ``"raise"`` or ``"skip"`` check every gradient before anything
+changes, see :class:`optimlab.torch.Optimizer`).
 
 Ranges are checked with errors that name the argument: learning rates, epsilons and decays
 >= 0, betas in [0, 1), RMSprop's ``alpha`` and SGD's ``momentum`` in [0, 1] (torch accepts any
@@ -62,6 +65,7 @@ class SGD(_base.Optimizer):
         differentiable=False,
         fused=None,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -74,7 +78,7 @@ class SGD(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def _check_group(self, group):
         super()._check_group(group)
@@ -137,6 +141,7 @@ class Adagrad(_base.Optimizer):
         differentiable=False,
         fused=None,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -149,7 +154,7 @@ class Adagrad(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(p, self.state[p], group)
@@ -201,6 +206,7 @@ class RMSprop(_base.Optimizer):
         differentiable=False,
         *,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -214,7 +220,7 @@ class RMSprop(_base.Optimizer):
             maximize=maximize,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     # torch's order of the state keys
     def _init_state(self, p, state, group):
@@ -280,6 +286,7 @@ class Adam(_base.Optimizer):
         fused=None,
         decoupled_weight_decay=False,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -294,7 +301,7 @@ class Adam(_base.Optimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def slot_enabled(self, key, group):
         return key != "max_exp_avg_sq" or bool(group["amsgrad"])
@@ -331,6 +338,7 @@ class AdamW(Adam):
         differentiable=False,
         fused=None,
         engine="auto",
+        nan_policy="propagate",
     ):
         super().__init__(
             params,
@@ -346,6 +354,7 @@ class AdamW(Adam):
             fused=fused,
             decoupled_weight_decay=True,
             engine=engine,
+            nan_policy=nan_policy,
         )
 
 
@@ -387,6 +396,7 @@ class NAdam(_base.Optimizer):
         capturable=False,
         differentiable=False,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -400,7 +410,7 @@ class NAdam(_base.Optimizer):
             capturable=capturable,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def _extra_state(self, state):
         if "mu_product" not in state:
@@ -457,6 +467,7 @@ class Adamax(_base.Optimizer):
         differentiable=False,
         capturable=False,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -468,7 +479,7 @@ class Adamax(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -513,6 +524,7 @@ class Adadelta(_base.Optimizer):
         maximize=False,
         differentiable=False,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(
             lr=lr,
@@ -524,7 +536,7 @@ class Adadelta(_base.Optimizer):
             foreach=foreach,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def rule_arguments(self, group):
         return dict(rho=float(group["rho"]), epsilon=float(group["eps"]))
@@ -561,9 +573,10 @@ class Lion(_base.Optimizer):
         *,
         maximize=False,
         engine="auto",
+        nan_policy="propagate",
     ):
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, engine)
+        super().__init__(params, defaults, engine, nan_policy)
 
     def _advance(self, state, fresh):
         return 1.0  # Lion's update does not depend on the step
