@@ -85,7 +85,10 @@ class Optimizer(torch.optim.Optimizer):
     the parameters), ``"raise"`` (FloatingPointError naming the parameter; nothing changes) or
     ``"skip"`` (the step is skipped, nothing changes, ``skipped_steps`` counts it). The check
     reads every gradient once before the first update (on CPU float32/float64 the fused
-    engine's vectorized pass).
+    engine's vectorized pass). Under DDP every rank holds the same averaged gradients and so
+    decides alike, and a DTensor (FSDP2) is checked over all its shards; under
+    ``ZeroRedundancyOptimizer`` each rank checks only the parameters it owns, so prefer
+    ``"raise"`` there (or GradScaler, which skips on every rank).
 
     Subclasses set ``rule`` (a module of :mod:`optimlab.rules`), ``slot_keys`` (torch's state
     key of each of the rule's slots, in the order of ``rule.SLOTS``), ``checks`` (validators of
