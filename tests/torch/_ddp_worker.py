@@ -39,7 +39,9 @@ DDP_RUNS = {
 ZERO_RUNS = {"zero": False, "zero_bucket_view": True}
 ZERO_ADAM = dict(lr=1e-2, betas=(0.9, 0.99))
 #: name -> optimlab.torch engine of the FSDP2 runs (auto: the fused kernel on each shard)
-FSDP_RUNS = {"fsdp": "auto", "fsdp_torch_ops": "torch"}
+FSDP_RUNS = {"fsdp": "auto", "fsdp_torch_ops": "torch", "fsdp_nan_skip": "auto"}
+#: the step at which ``fsdp_nan_skip`` puts a NaN into rank 0's shard of one gradient
+FSDP_NAN_STEP = 5
 FSDP_ADAM = dict(lr=1e-2, betas=(0.9, 0.99), weight_decay=1e-4)
 
 
@@ -80,19 +82,22 @@ def reference(optimizer_class, data, **kwargs):
     return model, optimizer, losses
 
 
-def _train_on_shares(ddp, optimizer, data, rank: int, world: int) -> list[float]:
+def _train_on_shares(ddp, optimizer, data, rank: int, world: int, before_step=None) -> list:
     """Each rank steps on its share of every batch; returns the full-batch mean loss per step
-    (the mean of the ranks' losses, as DDP and FSDP average their gradients)."""
+    (the mean of the ranks' losses, as DDP and FSDP average their gradients).
+    ``before_step(i)`` runs between the backward pass and the i-th step."""
     import torch.distributed as dist
 
     loss_fn = nn.CrossEntropyLoss()
     share = BATCH // world
     losses = []
-    for x, y in data:
+    for i, (x, y) in enumerate(data):
         part = slice(rank * share, (rank + 1) * share)
         optimizer.zero_grad()
         loss = loss_fn(ddp(x[part]), y[part])
         loss.backward()
+        if before_step is not None:
+            before_step(i)
         optimizer.step()
         total = loss.detach().clone()
         dist.all_reduce(total)
@@ -162,10 +167,24 @@ def _run_fsdp(ot, data, rank: int, world: int) -> dict:
             if isinstance(layer, nn.Linear):
                 fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)
-        optimizer = ot.Adam(model.parameters(), engine=engine, **FSDP_ADAM)
-        losses = _train_on_shares(model, optimizer, data, rank, world)
         first = next(iter(model.parameters()))
+        before_step = None
+        if name == "fsdp_nan_skip":
+
+            def before_step(i, first=first):
+                # a NaN in rank 0's shard only: both ranks must skip the step
+                if i == FSDP_NAN_STEP and rank == 0:
+                    first.grad._local_tensor.view(-1)[0] = float("nan")
+
+        optimizer = ot.Adam(
+            model.parameters(),
+            engine=engine,
+            nan_policy="skip" if before_step else "propagate",
+            **FSDP_ADAM,
+        )
+        losses = _train_on_shares(model, optimizer, data, rank, world, before_step)
         result[name] = {
+            "skipped_steps": optimizer.skipped_steps,
             "losses": losses,
             "params": [p.full_tensor().detach().clone() for p in model.parameters()],
             "param_type": type(first).__name__,

@@ -33,6 +33,7 @@ import optimlab.torch as ot  # noqa: E402
 from ._ddp_worker import (  # noqa: E402
     DDP_RUNS,
     FSDP_ADAM,
+    FSDP_NAN_STEP,
     FSDP_RUNS,
     STEPS,
     ZERO_ADAM,
@@ -198,6 +199,8 @@ def test_fsdp2_shards_train_like_one_process(ranks, data):
     model, _, losses = reference(ot.Adam, data, **FSDP_ADAM)
     want = [p.detach() for p in model.parameters()]
     for name, engine in FSDP_RUNS.items():
+        if name == "fsdp_nan_skip":
+            continue
         r0, r1 = ranks[0]["fsdp"][name], ranks[1]["fsdp"][name]
         assert r0["param_type"] == r0["state_type"] == "DTensor", name
         fused_views = r0["param_count"] if engine == "auto" else 0
@@ -205,3 +208,14 @@ def test_fsdp2_shards_train_like_one_process(ranks, data):
         assert _max_diff(r0["params"], r1["params"]) == 0.0, name
         assert _max_diff(r0["params"], want) <= TOLERANCE, name
         assert max(abs(a - b) for a, b in zip(r0["losses"], losses, strict=True)) <= TOLERANCE
+
+
+def test_fsdp2_nan_policy_skip_is_decided_alike_on_every_rank(ranks, data):
+    """nan_policy="skip" under FSDP2, a NaN in rank 0's shard only: the check counts over all
+    shards, so both ranks skip that step (a rank-local check would let rank 1 step alone and
+    split the model); the result is one process trained without that batch."""
+    kept = [batch for i, batch in enumerate(data) if i != FSDP_NAN_STEP]
+    model, _, _ = reference(ot.Adam, kept, **FSDP_ADAM)
+    r0, r1 = ranks[0]["fsdp"]["fsdp_nan_skip"], ranks[1]["fsdp"]["fsdp_nan_skip"]
+    assert r0["skipped_steps"] == r1["skipped_steps"] == 1
+    assert _max_diff(r0["params"], [p.detach() for p in model.parameters()]) <= TOLERANCE

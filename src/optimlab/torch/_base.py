@@ -285,8 +285,7 @@ class Optimizer(torch.optim.Optimizer):
                     if self.nan_policy == "skip":
                         self.skipped_steps += 1
                         return False
-                    values = g.coalesce()._values() if g.is_sparse else g
-                    count = int((~torch.isfinite(values)).sum())
+                    count = _non_finite_count(g)
                     raise FloatingPointError(
                         f"the gradient of parameter {index} (shape {tuple(p.shape)}) has "
                         f"{count} non-finite value(s) (NaN or Inf); nothing was changed. Pass "
@@ -572,9 +571,9 @@ def _finite(g) -> bool:
     if g.is_sparse:
         g = g.coalesce()._values()
     if getattr(g, "placements", None) is not None:
-        # a DTensor: the check over all its shards (a collective), so that every rank takes
+        # a DTensor: the count over all its shards (a collective), so that every rank takes
         # the same decision
-        return bool(torch.isfinite(g).all())
+        return _non_finite_count(g) == 0
     if (
         g.device.type == "cpu"
         and _COMPLEX.get(g.dtype, g.dtype) in _FUSED_DTYPES
@@ -584,6 +583,17 @@ def _finite(g) -> bool:
         real = torch.view_as_real(g) if g.is_complex() else g
         return fused.all_finite(real.numpy())
     return bool(torch.isfinite(g).all())
+
+
+def _non_finite_count(g) -> int:
+    """The number of NaN/Inf values of the gradient ``g``; for a DTensor, over all its shards
+    (the local counts summed across the ranks)."""
+    if g.is_sparse:
+        g = g.coalesce()._values()
+    count = (~torch.isfinite(g)).sum()
+    if getattr(count, "placements", None) is not None:
+        count = count.full_tensor()
+    return int(count)
 
 
 def _local(t):
