@@ -14,7 +14,8 @@ Scenarios:
   the parameters once as they are and once as views into ZeRO's flat buckets; rank 0 also
   saves the consolidated optimizer state dict.
 - ``fsdp``: FSDP2 (``fully_shard``) with ``optimlab.torch.Adam`` on the DTensor shards, with
-  the fused kernel on each rank's shard and with torch operations.
+  the fused kernel on each rank's shard and with torch operations; ``nan_policy="skip"`` with
+  a NaN in one rank's shard; a torch.distributed.checkpoint save and load halfway.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ ZERO_ADAM = dict(lr=1e-2, betas=(0.9, 0.99))
 FSDP_RUNS = {"fsdp": "auto", "fsdp_torch_ops": "torch", "fsdp_nan_skip": "auto"}
 #: the step at which ``fsdp_nan_skip`` puts a NaN into rank 0's shard of one gradient
 FSDP_NAN_STEP = 5
+#: the folder of this run's files (set by ``main``)
+OUT = ""
 FSDP_ADAM = dict(lr=1e-2, betas=(0.9, 0.99), weight_decay=1e-4)
 
 
@@ -160,13 +163,18 @@ def _run_fsdp(ot, data, rank: int, world: int) -> dict:
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh("cpu", (world,))
-    result = {}
-    for name, engine in FSDP_RUNS.items():
+
+    def sharded_model():
         model = new_model()
         for layer in model.modules():
             if isinstance(layer, nn.Linear):
                 fully_shard(layer, mesh=mesh)
         fully_shard(model, mesh=mesh)
+        return model
+
+    result = {}
+    for name, engine in FSDP_RUNS.items():
+        model = sharded_model()
         first = next(iter(model.parameters()))
         before_step = None
         if name == "fsdp_nan_skip":
@@ -196,7 +204,41 @@ def _run_fsdp(ot, data, rank: int, world: int) -> dict:
             ),
             "param_count": len(list(model.parameters())),
         }
+    result["fsdp_resumed"] = _fsdp_checkpoint(ot, sharded_model, data, rank, world)
     return result
+
+
+def _fsdp_checkpoint(ot, sharded_model, data, rank: int, world: int) -> dict:
+    """Train half the steps, save model and optimizer with torch.distributed.checkpoint
+    (each rank writes its shards), load them into a fresh sharded model and optimizer, train
+    the other half: the parameters at the end (to compare with the uninterrupted ``fsdp``)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+    folder = os.path.join(OUT, "fsdp-checkpoint")
+    half = len(data) // 2
+    model = sharded_model()
+    optimizer = ot.Adam(model.parameters(), **FSDP_ADAM)
+    _train_on_shares(model, optimizer, data[:half], rank, world)
+    model_state, optimizer_state = get_state_dict(model, optimizer)
+    dcp.save({"model": model_state, "optim": optimizer_state}, checkpoint_id=folder)
+    del model, optimizer
+
+    model = sharded_model()
+    optimizer = ot.Adam(model.parameters(), **FSDP_ADAM)
+    model_state, optimizer_state = get_state_dict(model, optimizer)
+    loaded = {"model": model_state, "optim": optimizer_state}
+    dcp.load(loaded, checkpoint_id=folder)
+    set_state_dict(
+        model, optimizer, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"]
+    )
+    steps = [float(state["step"]) for state in optimizer.state.values()]
+    losses = _train_on_shares(model, optimizer, data[half:], rank, world)
+    return {
+        "losses": losses,
+        "params": [p.full_tensor().detach().clone() for p in model.parameters()],
+        "steps_after_load": steps,
+    }
 
 
 SCENARIOS = {"ddp": _run_ddp, "zero": _run_zero, "fsdp": _run_fsdp}
@@ -210,6 +252,8 @@ def main(scenarios: list[str], rank: int, world: int, init_file: str, out: str) 
 
     import optimlab.torch as ot
 
+    global OUT
+    OUT = out
     runs = [SCENARIOS[name] for name in scenarios]  # KeyError before any rank waits
     data = torch.load(os.path.join(out, "batches.pt"))
     dist.init_process_group(

@@ -219,3 +219,14 @@ def test_fsdp2_nan_policy_skip_is_decided_alike_on_every_rank(ranks, data):
     r0, r1 = ranks[0]["fsdp"]["fsdp_nan_skip"], ranks[1]["fsdp"]["fsdp_nan_skip"]
     assert r0["skipped_steps"] == r1["skipped_steps"] == 1
     assert _max_diff(r0["params"], [p.detach() for p in model.parameters()]) <= TOLERANCE
+
+
+def test_fsdp2_checkpoint_restores_exactly(ranks):
+    """torch.distributed.checkpoint halfway (get_state_dict, dcp.save, a fresh sharded model and
+    optimizer, dcp.load, set_state_dict): the resumed run ends bit for bit where the
+    uninterrupted one did, the step counts restored."""
+    for rank in ranks:
+        resumed, whole = rank["fsdp"]["fsdp_resumed"], rank["fsdp"]["fsdp"]
+        assert resumed["steps_after_load"] == [STEPS // 2] * len(resumed["steps_after_load"])
+        assert _max_diff(resumed["params"], whole["params"]) == 0.0
+        assert resumed["losses"] == whole["losses"][STEPS // 2 :]
