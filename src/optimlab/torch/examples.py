@@ -14,6 +14,7 @@ them, so "it trains the same" is shown on the same models everywhere.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,12 @@ def train(
     batch_size: int = 64,
     seed: int = 0,
     scheduler=None,
+    step_seconds: list | None = None,
 ) -> list[float]:
     """Mini-batch training with cross-entropy: per epoch a seeded shuffle, then for each batch
     ``zero_grad(); loss.backward(); step()`` (and ``scheduler.step()`` per batch if given).
-    Returns the loss of every step, in order."""
+    Returns the loss of every step, in order; ``step_seconds`` (a list) receives the wall time
+    of each training step (zero_grad to step)."""
     generator = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     losses = []
@@ -113,10 +116,13 @@ def train(
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y), batch_size):
             idx = order[start : start + batch_size]
+            began = time.perf_counter()
             optimizer.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
+            if step_seconds is not None:
+                step_seconds.append(time.perf_counter() - began)
             if scheduler is not None:
                 scheduler.step()
             losses.append(float(loss.detach()))
