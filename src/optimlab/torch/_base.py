@@ -457,6 +457,8 @@ class _FusedView:
         "loop",
         "entry",
         "entry_key",
+        "keys",
+        "held",
     )
 
     @classmethod
@@ -494,6 +496,9 @@ class _FusedView:
         view.pointer = local.data_ptr()
         view.state = state
         view.tensors = tensors
+        view.keys = keys
+        # (key, tensor) of the buffers in use: what ``matches`` checks at every step
+        view.held = tuple((k, t) for k, t in zip(keys, tensors, strict=True) if k is not None)
         view.step = step
         view.step_array = step_array
         view.arrays = arrays
@@ -513,13 +518,10 @@ class _FusedView:
         if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
             return False
         if state is not None:
-            if state.get("step") is not self.step:
+            if keys != self.keys or state.get("step") is not self.step:
                 return False
-            for key, tensor in zip(keys, self.tensors, strict=True):
-                if key is None:
-                    if tensor is not None:
-                        return False
-                elif state.get(key) is not tensor:
+            for key, tensor in self.held:
+                if state.get(key) is not tensor:
                     return False
         return True
 
