@@ -474,6 +474,23 @@ def test_a_state_buffer_replaced_by_hand_is_the_one_updated():
     _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
 
 
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+def test_options_switched_on_between_steps(engine):
+    """Momentum switched on after 3 steps (its buffer starts then, from the gradient), then
+    Nesterov, then weight decay: torch.optim's result at every step."""
+    ours, theirs = _params(9), _params(9)
+    our_opt = ot.SGD(ours, lr=0.05, engine=engine)
+    their_opt = torch.optim.SGD(theirs, lr=0.05)
+    gen = torch.Generator().manual_seed(9)
+    changes = {3: {"momentum": 0.9}, 6: {"nesterov": True}, 8: {"weight_decay": 0.1}}
+    for step in range(10):
+        for opt in (our_opt, their_opt):
+            opt.param_groups[0].update(changes.get(step, {}))
+        _step_both(our_opt, ours, their_opt, theirs, gen)
+        assert _max_diff(ours, theirs) <= TOL, step
+    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+
+
 # -- bad input: a clear error, nothing lost ------------------------------------------------
 
 

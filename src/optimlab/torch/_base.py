@@ -513,12 +513,12 @@ class _FusedView:
 
     def matches(self, p, state, keys) -> bool:
         """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
-        if self.param is not p or state is not self.state:
+        if self.param is not p or state is not self.state or keys != self.keys:
             return False
         if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
             return False
         if state is not None:
-            if keys != self.keys or state.get("step") is not self.step:
+            if state.get("step") is not self.step:
                 return False
             for key, tensor in self.held:
                 if state.get(key) is not tensor:
