@@ -552,6 +552,17 @@ def test_a_value_set_between_steps_is_checked_before_the_step():
     assert _max_diff(params, before) > 0
 
 
+def test_a_bad_value_in_a_later_group_stops_the_step_before_the_first_group_moves():
+    params = _params()
+    opt = ot.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.01)
+    _grads(params, torch.Generator().manual_seed(0))
+    opt.param_groups[1]["eps"] = -1.0
+    before = [p.detach().clone() for p in params]
+    with pytest.raises(ValueError, match="eps"):
+        opt.step()
+    assert _max_diff(params, before) == 0.0 and not opt.state
+
+
 def test_add_param_group_refuses_a_bad_group_and_keeps_the_others():
     params = _params()
     opt = ot.SGD(params[:1], lr=0.1)

@@ -268,6 +268,8 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        for group in self.param_groups:  # every group valid before any parameter moves
+            self._ensure_checked(group)
         if self.nan_policy != "propagate" and not self._gradients_finite():
             return loss
         for group in self.param_groups:
@@ -296,7 +298,7 @@ class Optimizer(torch.optim.Optimizer):
         return True
 
     def _step_group(self, group: dict) -> None:
-        self._ensure_checked(group)
+        """Update the parameters of one (validated) group."""
         lr = float(as_float("lr", group["lr"]))
         l2, decoupled_wdlr = self._weight_decay(group, lr)
         maximize = bool(group.get("maximize", False))
