@@ -699,27 +699,46 @@ def test_sparse_embedding_beside_dense_layers():
     assert _max_diff(run(ot), run(torch.optim)) <= TOL
 
 
-def test_sparse_gradients_with_weight_decay_or_other_optimizers_are_refused():
+@pytest.mark.parametrize(
+    ("optimizer", "kwargs", "words"),
+    [
+        ("Adagrad", dict(lr=0.1, weight_decay=0.1), "weight_decay"),
+        ("Adam", dict(lr=0.1), "Adam does not support sparse gradients"),
+        ("SGD", dict(lr=0.1, momentum=0.9), "SGD does not support sparse gradients"),
+    ],
+)
+def test_a_sparse_gradient_that_cannot_be_applied_is_refused_before_anything_moves(
+    optimizer, kwargs, words
+):
+    """A dense parameter first, then a table with a sparse gradient: the error comes before the
+    dense one has moved (raised from the update loop it would come after)."""
+    dense = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
     table = torch.nn.Parameter(torch.ones(4, 2, dtype=torch.float64))
-    grad = torch.sparse_coo_tensor(
-        torch.tensor([[1]]), torch.ones(1, 2, dtype=torch.float64), (4, 2)
+    opt = getattr(ot, optimizer)([dense, table], **kwargs)
+    dense.grad = torch.ones(3, dtype=torch.float64)
+    table.grad = torch.sparse_coo_tensor(
+        torch.tensor([[1]]), torch.ones(1, 2, dtype=torch.float64), (4, 2), check_invariants=True
     )
-    opt = ot.Adagrad([table], lr=0.1, weight_decay=0.1)
-    table.grad = grad
-    with pytest.raises(RuntimeError, match="weight_decay"):
+    with pytest.raises(RuntimeError, match=words):
         opt.step()
-    opt = ot.Adam([table], lr=0.1)
-    with pytest.raises(RuntimeError, match="sparse"):
-        opt.step()
+    assert torch.equal(dense.detach(), torch.ones(3, dtype=torch.float64))
     assert torch.equal(table.detach(), torch.ones(4, 2, dtype=torch.float64))
 
 
-def test_forcing_the_fused_engine_on_a_float16_tensor_says_why_it_cannot():
-    p = torch.nn.Parameter(torch.ones(4, dtype=torch.float16))
-    opt = ot.Adam([p], engine="fused")
-    p.grad = torch.ones_like(p)
-    with pytest.raises(TypeError, match="float16"):
+@pytest.mark.parametrize("case", ["float16", "non-contiguous gradient"])
+def test_forcing_the_fused_engine_where_it_cannot_run_says_why_before_anything_moves(case):
+    first = torch.nn.Parameter(torch.ones(3))
+    dtype = torch.float16 if case == "float16" else torch.float32
+    second = torch.nn.Parameter(torch.ones(4, 2, dtype=dtype))
+    opt = ot.Adam([first, second], engine="fused")
+    first.grad = torch.ones(3)
+    if case == "float16":
+        second.grad = torch.ones_like(second)
+    else:
+        second.grad = torch.ones(2, 4).t()
+    with pytest.raises(TypeError, match="float16" if case == "float16" else "contiguous: False"):
         opt.step()
+    assert torch.equal(first.detach(), torch.ones(3)) and not opt.state
 
 
 # -- other dtypes, complex, strided, engines -----------------------------------------------

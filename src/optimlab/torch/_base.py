@@ -270,11 +270,46 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:  # every group valid before any parameter moves
             self._ensure_checked(group)
+        self._refuse_impossible_step()
         if self.nan_policy != "propagate" and not self._gradients_finite():
             return loss
         for group in self.param_groups:
             self._step_group(group)
         return loss
+
+    def _refuse_impossible_step(self) -> None:
+        """Raise before any parameter moves if one of them cannot be stepped (a sparse gradient
+        the optimizer or its options cannot take; with ``engine="fused"``, tensors the fused
+        kernel cannot read): raised from the update loop, the error would come after the
+        parameters before it had moved."""
+        fused_only = self.engine == "fused"
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if g.is_sparse:
+                    problem = self._sparse_problem(p, group)
+                    if problem:
+                        raise RuntimeError(problem)
+                elif fused_only:
+                    problem = _fused_problem(p, g)
+                    if problem:
+                        raise TypeError(problem)
+
+    def _sparse_problem(self, p, group: dict) -> str | None:
+        """Why a sparse gradient of ``p`` cannot be applied in ``group`` (None if it can)."""
+        name = type(self).__name__
+        if not self.sparse_gradients:
+            return (
+                f"{name} does not support sparse gradients (only Adagrad does, as in "
+                "torch.optim); use dense gradients, or torch.optim.SparseAdam"
+            )
+        if group.get("weight_decay", 0):
+            return "weight_decay option is not compatible with sparse gradients"
+        if p.is_complex():
+            return f"{name}: sparse gradients of complex parameters are not supported"
+        return None
 
     def _gradients_finite(self) -> bool:
         """The ``nan_policy`` check of every gradient, before anything changes: True to go on,
@@ -361,7 +396,7 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             slots = [None if k is None else state[k] for k in keys]
             if g.is_sparse:
-                self._apply_sparse(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
+                self._apply_sparse(p, g, slots, scalars, maximize, group)
                 continue
             self._apply_torch(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
 
@@ -389,7 +424,7 @@ class Optimizer(torch.optim.Optimizer):
         step += 1
         return float(step)
 
-    def _apply_sparse(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
+    def _apply_sparse(self, p, g, slots, scalars, maximize, group) -> None:
         """A sparse (COO) gradient: the rule's update on the entries it names, nothing else.
 
         Only for rules where a zero gradient changes nothing (``sparse_gradients = True``:
@@ -398,16 +433,9 @@ class Optimizer(torch.optim.Optimizer):
         the touched entries gathered, updated by the rule's own code on torch tensors, and
         written back; any engine, any layout of the parameter.
         """
-        name = type(self).__name__
-        if not self.sparse_gradients:
-            raise RuntimeError(
-                f"{name} does not support sparse gradients (only Adagrad does, as in "
-                "torch.optim); use dense gradients, or torch.optim.SparseAdam"
-            )
-        if l2 is not None or decoupled_wdlr is not None:
-            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
-        if p.is_complex():
-            raise RuntimeError(f"{name}: sparse gradients of complex parameters are not supported")
+        problem = self._sparse_problem(p, group)  # (step() refused it already)
+        if problem:
+            raise RuntimeError(problem)
         g = g.coalesce()
         index = tuple(g._indices())  # one index tensor per sparse dimension
         values = g._values()
@@ -423,13 +451,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def _apply_torch(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
         """The update on the torch-ops path (the fused one could not take these tensors)."""
-        if self.engine == "fused":
-            raise TypeError(
-                f"engine='fused' needs CPU float32/float64 contiguous tensors with a dense "
-                f"gradient of the same dtype; got a {p.dtype} tensor on {p.device} "
-                f"(gradient {g.dtype} on {g.device}, contiguous: "
-                f"{p.is_contiguous() and g.is_contiguous()}); use engine='auto'"
-            )
+        if self.engine == "fused":  # (step() refused it already where it could tell)
+            raise TypeError(_fused_problem(p, g) or _fused_message(p, g))
         if p.is_complex():
             p, g = torch.view_as_real(p), torch.view_as_real(g)
             slots = [None if s is None else torch.view_as_real(s) for s in slots]
@@ -568,6 +591,33 @@ class _FusedView:
 
 
 _COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
+def _fused_message(p, g) -> str:
+    return (
+        f"engine='fused' needs CPU float32/float64 contiguous tensors with a dense gradient of "
+        f"the same dtype; got a {p.dtype} tensor on {p.device} (gradient {g.dtype} on "
+        f"{g.device}, contiguous: {p.is_contiguous() and g.is_contiguous()}); use engine='auto'"
+    )
+
+
+def _fused_problem(p, g) -> str | None:
+    """Why the fused kernel cannot step ``p`` with the dense gradient ``g`` (None if it can;
+    its state buffers are made like ``p``)."""
+    local, spec = _local(p)
+    g_local, g_spec = _local(g)
+    if (
+        local is not None
+        and g_local is not None
+        and spec == g_spec
+        and _fusable(local, [])
+        and g_local.dtype == local.dtype
+        and g_local.device.type == "cpu"
+        and g_local.layout == torch.strided
+        and g_local.is_contiguous()
+    ):
+        return None
+    return _fused_message(p, g)
 
 
 def _finite(g) -> bool:
