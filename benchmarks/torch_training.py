@@ -66,7 +66,7 @@ QUICK_OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop"]
 MODELS = {
     "digits MLP": (9, 30, 10),
     "digits CNN": (9, 30, 10),
-    "wide MLP": (5, 3, 2),
+    "wide MLP": (9, 5, 2),
 }
 QUICK_MODELS = ["digits MLP", "digits CNN"]
 QUICK_PLAN = (2, 2, 1)
