@@ -3,6 +3,7 @@ with ``torch.optim`` and once with ``optimlab.torch``, side by side.
 
     python -m optimlab.torch.demo                       # MLP and CNN, five optimizers, float32
     python -m optimlab.torch.demo --dtype float64 --epochs 2 --models MLP
+    python -m optimlab.torch.demo --plot torch_vs_optimlab.png   # the loss curves too
 
 For each model and optimizer: the final training loss of both runs, the largest difference
 between their per-step losses (the two compute the same update, so in float64 it is rounding,
@@ -76,6 +77,45 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def figure(rows: list[tuple[str, str, dict]], title: str):
+    """Per model, the per-step training loss of every optimizer (torch.optim solid, optimlab
+    dashed on top) and, below, the largest gap between the two so far, max over steps <= t of
+    |loss_optimlab - loss_torch|, on a log scale (zero drawn at the bottom of the axis)."""
+    import numpy as np
+
+    from ..viz import style
+
+    models = list(dict.fromkeys(model for model, _, _ in rows))
+    colors = style.colors_for(optimizer for _, optimizer, _ in rows)
+    floor = 1e-17
+    fig = style.new_figure((5.2 * len(models), 6.4))
+    with style.rc_context():
+        axes = fig.subplots(2, len(models), squeeze=False, sharex="col", height_ratios=(2, 1))
+        for column, model in enumerate(models):
+            top, bottom = axes[0, column], axes[1, column]
+            for model_name, optimizer, c in rows:
+                if model_name != model:
+                    continue
+                theirs = np.array(c["torch"]["losses"])
+                mine = np.array(c["optimlab"]["losses"])
+                steps = np.arange(1, len(theirs) + 1)
+                color = colors[optimizer]
+                top.plot(steps, theirs, color=color, lw=2.2, alpha=0.45, label=optimizer)
+                top.plot(steps, mine, color=color, lw=1.0, ls="--")
+                gap = np.maximum.accumulate(np.abs(mine - theirs))
+                bottom.plot(steps, np.maximum(gap, floor), color=color, lw=1.2)
+            top.set_yscale("log")
+            top.set_title(f"digits {model}")
+            top.set_ylabel("training loss (torch solid, optimlab dashed)")
+            top.legend(fontsize="small")
+            bottom.set_yscale("log")
+            bottom.set_ylim(bottom=floor)
+            bottom.set_xlabel("step")
+            bottom.set_ylabel("largest |loss gap| so far")
+        fig.suptitle(title)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS))
@@ -84,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of 22 steps (default 3)")
+    parser.add_argument("--plot", help="also write the loss curves to this PNG, SVG or PDF")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
@@ -95,11 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 (model_name, optimizer, compare(model_name, optimizer, data, dtype, args.epochs))
             )
-    print(
+    summary = (
         f"digits ({len(data.y_train)} training, {len(data.y_test)} test images), {args.dtype}, "
-        f"{args.epochs} epochs of batch 64, torch threads {torch.get_num_threads()}"
+        f"{args.epochs} epochs of batch 64"
     )
+    print(f"{summary}, torch threads {torch.get_num_threads()}")
     print(table(rows))
+    if args.plot:
+        from ..viz.export import save
+
+        path = save(figure(rows, f"torch.optim and optimlab.torch: {summary}"), args.plot)
+        print(f"wrote {path}")
     return 0
 
 
