@@ -472,7 +472,6 @@ class _FusedView:
         "spec",
         "pointer",
         "state",
-        "tensors",
         "step",
         "step_array",
         "arrays",
@@ -520,7 +519,6 @@ class _FusedView:
         view.spec = spec
         view.pointer = local.data_ptr()
         view.state = state
-        view.tensors = tensors
         view.keys = keys
         # (key, tensor) of the buffers in use: what ``matches`` checks at every step
         view.held = tuple((k, t) for k, t in zip(keys, tensors, strict=True) if k is not None)
