@@ -875,6 +875,31 @@ def test_grad_scaler_and_swalr_as_with_torch_optim():
     _assert_same_state(our_state, their_state, 1e-6)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"weight_decay": 0.1, "maximize": True}])
+@pytest.mark.parametrize("name", [*NAMES, "Lion"])
+def test_another_device_takes_the_torch_path_with_torchs_state_layout(name, kwargs):
+    """Tensors on another device (here "meta", which runs every torch operation without
+    values: the stand-in for a GPU on a machine without one) take the torch-ops path; the
+    buffers live on the parameter's device and the step counts on the CPU, as torch.optim
+    places them."""
+
+    def layout(library):
+        p = torch.nn.Parameter(torch.empty(4, 3, device="meta"))
+        opt = getattr(library, name)([p], **kwargs)
+        for _ in range(2):
+            p.grad = torch.empty(4, 3, device="meta")
+            opt.step()
+        return {key: (t.device.type, t.dtype, tuple(t.shape)) for key, t in opt.state[p].items()}
+
+    ours = layout(ot)
+    assert all(
+        device == ("cpu" if key in ("step", "mu_product") else "meta")
+        for key, (device, _, _) in ours.items()
+    )
+    if name != "Lion":
+        assert ours == layout(torch.optim)
+
+
 # -- hooks, pickling, copying --------------------------------------------------------------
 
 
