@@ -26,6 +26,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E40
 
 import optimlab.torch as ot  # noqa: E402
 
+from ._compare import assert_same_state, max_diff  # noqa: E402
+
 NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "Adadelta"]
 TORCH_NAMES = NAMES  # Lion has no torch.optim namesake
 #: arguments that make every optimizer take a visible step and use its state
@@ -76,29 +78,6 @@ def _run(make, steps=20, seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ()),
             every(opt, step)
         opt.step()
     return params, opt
-
-
-def _max_diff(a, b) -> float:
-    return max(float((x.detach() - y.detach()).abs().max()) for x, y in zip(a, b, strict=True))
-
-
-def _real(t):
-    return torch.view_as_real(t) if t.is_complex() else t
-
-
-def _assert_same_state(ours: dict, theirs: dict, tol=TOL, any_dtype=()) -> None:
-    """Two state dicts: the same structure (keys in order, dtypes, shapes), values within tol.
-    ``any_dtype``: keys whose dtype may differ."""
-    assert list(ours["state"]) == list(theirs["state"])
-    for index, state in theirs["state"].items():
-        mine = ours["state"][index]
-        assert list(mine) == list(state), index
-        for key, value in state.items():
-            assert mine[key].shape == value.shape, (index, key)
-            assert key in any_dtype or mine[key].dtype == value.dtype, (index, key)
-            diff = float((_real(mine[key]).double() - _real(value).double()).abs().max())
-            assert diff <= tol, (index, key, diff)
-    assert ours["param_groups"] == theirs["param_groups"]
 
 
 # -- signatures and defaults ---------------------------------------------------------------
@@ -170,8 +149,8 @@ def test_parameter_groups_with_their_own_values(name):
 
     ours, our_opt = _run(groups(getattr(ot, name)))
     theirs, their_opt = _run(groups(getattr(torch.optim, name)))
-    assert _max_diff(ours, theirs) <= TOL
-    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+    assert max_diff(ours, theirs) <= TOL
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), TOL)
 
 
 @pytest.mark.parametrize("name", [*NAMES, "Lion"])
@@ -241,7 +220,7 @@ def test_maximize_is_minimizing_the_negated_objective(name):
                 p.grad = -p.grad
 
     down, _ = _run(lambda ps: getattr(ot, name)(ps, **kwargs), every=negate)
-    assert _max_diff(up, down) <= TOL
+    assert max_diff(up, down) <= TOL
 
 
 def test_a_tensor_learning_rate_is_accepted():
@@ -251,10 +230,10 @@ def test_a_tensor_learning_rate_is_accepted():
     lr64 = torch.tensor(0.01, dtype=torch.float64)
     ours, _ = _run(lambda ps: ot.Adam(ps, lr=lr64))
     theirs, _ = _run(lambda ps: torch.optim.Adam(ps, lr=lr64))
-    assert _max_diff(ours, theirs) <= TOL
+    assert max_diff(ours, theirs) <= TOL
     ours, _ = _run(lambda ps: ot.Adam(ps, lr=torch.tensor(0.01)))
     theirs, _ = _run(lambda ps: torch.optim.Adam(ps, lr=torch.tensor(0.01)))
-    assert _max_diff(ours, theirs) <= 1e-8
+    assert max_diff(ours, theirs) <= 1e-8
     with pytest.raises(ValueError, match="lr"):
         ot.Adam(_params(), lr=torch.tensor([0.01, 0.02]))
 
@@ -343,7 +322,7 @@ def test_every_lr_scheduler_drives_optimlab_as_it_drives_torch(name, scheduler):
     assert len(set(lrs)) > 1, f"{scheduler} never changed the learning rate: {lrs}"
     for step, ((lr_a, a), (lr_b, b)) in enumerate(zip(ours, theirs, strict=True)):
         assert lr_a == lr_b, step
-        assert _max_diff(a, b) <= TOL, step
+        assert max_diff(a, b) <= TOL, step
     assert our_sched.state_dict().keys() == their_sched.state_dict().keys()
 
 
@@ -377,11 +356,11 @@ def test_state_dict_round_trip_continues_exactly(name):
         # NAdam's float32 mu_product comes back float64 (torch.optim.NAdam does the same), so
         # the resumed run multiplies it in float64 from there on: rounding apart, no more
         assert resumed.state[copies[0]]["mu_product"].dtype == torch.float64
-        assert _max_diff(copies, params) <= TOL
-        _assert_same_state(resumed.state_dict(), opt.state_dict(), TOL, ("mu_product",))
+        assert max_diff(copies, params) <= TOL
+        assert_same_state(resumed.state_dict(), opt.state_dict(), TOL, ("mu_product",))
     else:
-        assert _max_diff(copies, params) == 0.0
-        _assert_same_state(resumed.state_dict(), opt.state_dict(), 0.0)
+        assert max_diff(copies, params) == 0.0
+        assert_same_state(resumed.state_dict(), opt.state_dict(), 0.0)
 
 
 @pytest.mark.parametrize("name", TORCH_NAMES)
@@ -409,14 +388,14 @@ def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
         for key, value in state.items():
             assert reader.state_dict()["state"][index][key].dtype == value.dtype, (index, key)
     loose = ("mu_product",)
-    _assert_same_state(reader.state_dict(), writer.state_dict(), 0.0, loose)
+    assert_same_state(reader.state_dict(), writer.state_dict(), 0.0, loose)
     for _ in range(6):
         _step_both(reader, copies, writer, params, gen)
     # NAdam: the writer multiplies mu_product in float32, the reader in float64 (measured
     # 1.2e-12 apart after 6 steps, either direction)
     tol = 1e-9 if name == "NAdam" else TOL
-    assert _max_diff(copies, params) <= tol
-    _assert_same_state(reader.state_dict(), writer.state_dict(), tol, loose)
+    assert max_diff(copies, params) <= tol
+    assert_same_state(reader.state_dict(), writer.state_dict(), tol, loose)
 
 
 def test_loading_replaces_the_buffers_the_fused_kernel_had_cached():
@@ -436,7 +415,7 @@ def test_loading_replaces_the_buffers_the_fused_kernel_had_cached():
     for p, q in zip(params, other, strict=True):
         p.data.copy_(q.detach())
     _step_both(opt, params, donor, other, gen)
-    assert _max_diff(params, other) <= TOL
+    assert max_diff(params, other) <= TOL
 
 
 def test_replacing_parameter_data_is_seen_by_the_fused_path():
@@ -454,7 +433,7 @@ def test_replacing_parameter_data_is_seen_by_the_fused_path():
                 p.data = p.data.clone() * 0.5
                 q.data = q.data.clone() * 0.5
         _step_both(our_opt, ours, their_opt, theirs, gen)
-    assert _max_diff(ours, theirs) <= TOL
+    assert max_diff(ours, theirs) <= TOL
 
 
 def test_a_state_buffer_replaced_by_hand_is_the_one_updated():
@@ -470,8 +449,8 @@ def test_a_state_buffer_replaced_by_hand_is_the_one_updated():
                     opt.state[p]["exp_avg"] = torch.zeros_like(p)
                     opt.state[p]["exp_avg_sq"] = torch.zeros_like(p)
         _step_both(our_opt, ours, their_opt, theirs, gen)
-    assert _max_diff(ours, theirs) <= TOL
-    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+    assert max_diff(ours, theirs) <= TOL
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), TOL)
 
 
 @pytest.mark.parametrize("engine", ["auto", "torch"])
@@ -487,8 +466,8 @@ def test_options_switched_on_between_steps(engine):
         for opt in (our_opt, their_opt):
             opt.param_groups[0].update(changes.get(step, {}))
         _step_both(our_opt, ours, their_opt, theirs, gen)
-        assert _max_diff(ours, theirs) <= TOL, step
-    _assert_same_state(our_opt.state_dict(), their_opt.state_dict())
+        assert max_diff(ours, theirs) <= TOL, step
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), TOL)
 
 
 # -- bad input: a clear error, nothing lost ------------------------------------------------
@@ -542,14 +521,14 @@ def test_a_value_set_between_steps_is_checked_before_the_step():
     _grads(params, gen)
     with pytest.raises(ValueError, match=r"betas\[1\]"):
         opt.step()
-    assert _max_diff(params, before) == 0.0
+    assert max_diff(params, before) == 0.0
     opt.param_groups[0]["betas"] = (0.9, 0.999)
     opt.param_groups[0]["lr"] = -1.0
     with pytest.raises(ValueError, match="lr"):
         opt.step()
     opt.param_groups[0]["lr"] = 0.01
     opt.step()
-    assert _max_diff(params, before) > 0
+    assert max_diff(params, before) > 0
 
 
 def test_a_bad_value_in_a_later_group_stops_the_step_before_the_first_group_moves():
@@ -560,7 +539,7 @@ def test_a_bad_value_in_a_later_group_stops_the_step_before_the_first_group_move
     before = [p.detach().clone() for p in params]
     with pytest.raises(ValueError, match="eps"):
         opt.step()
-    assert _max_diff(params, before) == 0.0 and not opt.state
+    assert max_diff(params, before) == 0.0 and not opt.state
 
 
 def test_add_param_group_refuses_a_bad_group_and_keeps_the_others():
@@ -620,13 +599,13 @@ def test_a_corrupt_state_dict_is_refused_and_nothing_is_lost(how, words):
         opt.load_state_dict(_corrupt(good, how))
     for word in words:
         assert word in str(error.value), (word, str(error.value))
-    _assert_same_state(opt.state_dict(), good, 0.0)
+    assert_same_state(opt.state_dict(), good, 0.0)
     # and it still trains as if nothing had happened
     twin_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
     twin = ot.Adam(twin_params, lr=0.01, amsgrad=True)
     twin.load_state_dict(good)
     _step_both(twin, twin_params, opt, params, torch.Generator().manual_seed(1))
-    assert _max_diff(params, twin_params) == 0.0
+    assert max_diff(params, twin_params) == 0.0
 
 
 def _sparse_run(library, dtype, steps=30, sparse_dims=1, **kwargs):
@@ -696,7 +675,7 @@ def test_sparse_embedding_beside_dense_layers():
             opt.step()
         return list(model.parameters())
 
-    assert _max_diff(run(ot), run(torch.optim)) <= TOL
+    assert max_diff(run(ot), run(torch.optim)) <= TOL
 
 
 @pytest.mark.parametrize(
@@ -749,8 +728,8 @@ def test_both_engines_take_the_same_steps(name):
     kwargs = dict(ARGS[name], weight_decay=0.02)
     fused, fused_opt = _run(lambda ps: getattr(ot, name)(ps, engine="fused", **kwargs))
     ops, ops_opt = _run(lambda ps: getattr(ot, name)(ps, engine="torch", **kwargs))
-    assert _max_diff(fused, ops) <= TOL
-    _assert_same_state(fused_opt.state_dict(), ops_opt.state_dict())
+    assert max_diff(fused, ops) <= TOL
+    assert_same_state(fused_opt.state_dict(), ops_opt.state_dict(), TOL)
 
 
 @pytest.mark.parametrize("name", [*NAMES, "Lion"])
@@ -771,7 +750,7 @@ def test_the_fused_step_updates_the_tensors_own_memory(name):
     for p in params:
         for key, t in opt.state[p].items():
             assert buffers[id(p), key][0] is t and t.data_ptr() == buffers[id(p), key][1]
-    assert _max_diff(params, before) > 0
+    assert max_diff(params, before) > 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -816,8 +795,8 @@ def test_complex_parameters_as_torch_updates_them(name, dtype):
     theirs, their_opt = run(getattr(torch.optim, name))
     assert ours[0].dtype == dtype
     scale = float(theirs[0].detach().abs().max())
-    assert _max_diff(ours, theirs) <= tol * scale
-    _assert_same_state(our_opt.state_dict(), their_opt.state_dict(), tol * 100)
+    assert max_diff(ours, theirs) <= tol * scale
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), tol * 100)
 
 
 def test_a_transposed_parameter_is_updated_in_place_like_torch():
@@ -860,7 +839,7 @@ def test_grad_scaler_and_swalr_as_with_torch_optim():
             scaler.step(opt)
             scaler.update()
             if step == 3:
-                assert _max_diff(list(model.parameters()), before) == 0.0
+                assert max_diff(list(model.parameters()), before) == 0.0
             swa.step()
             scales.append(scaler.get_scale())
             lrs.append(opt.param_groups[0]["lr"])
@@ -870,9 +849,9 @@ def test_grad_scaler_and_swalr_as_with_torch_optim():
     theirs, their_scales, their_lrs, their_state = run(torch.optim)
     assert our_scales == their_scales and our_scales[3] == 512.0
     assert our_lrs == their_lrs
-    assert _max_diff(ours, theirs) <= 1e-6
+    assert max_diff(ours, theirs) <= 1e-6
     assert float(our_state["state"][0]["step"]) == 7.0
-    _assert_same_state(our_state, their_state, 1e-6)
+    assert_same_state(our_state, their_state, 1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"weight_decay": 0.1, "maximize": True}])
@@ -956,9 +935,9 @@ def test_a_pickled_or_copied_optimizer_continues_exactly(how):
     assert opt2.engine == "fused" and type(opt2) is ot.RMSprop
     before = [p.detach().clone() for p in model.parameters()]
     train(model2, opt2, 4)
-    assert _max_diff(list(model.parameters()), before) == 0.0  # the original did not move
+    assert max_diff(list(model.parameters()), before) == 0.0  # the original did not move
     train(model, opt, 4)
-    assert _max_diff(list(model2.parameters()), list(model.parameters())) == 0.0
+    assert max_diff(list(model2.parameters()), list(model.parameters())) == 0.0
 
 
 # -- importing -----------------------------------------------------------------------------
@@ -1024,11 +1003,11 @@ def test_nan_policy_raise_names_the_parameter_and_changes_nothing(name, value):
     _bad_gradient(params, gen, 1, value)
     with pytest.raises(FloatingPointError, match=r"parameter 1 \(shape \(5,\)\) has 1 non-fin"):
         opt.step()
-    assert _max_diff(params, before) == 0.0
-    _assert_same_state(opt.state_dict(), state, 0.0)
+    assert max_diff(params, before) == 0.0
+    assert_same_state(opt.state_dict(), state, 0.0)
     for _ in range(3):
         _step_both(opt, params, twin, twin_params, gen)
-    assert _max_diff(params, twin_params) == 0.0
+    assert max_diff(params, twin_params) == 0.0
 
 
 @pytest.mark.parametrize("name", [*NAMES, "Lion"])
@@ -1045,8 +1024,8 @@ def test_nan_policy_skip_skips_the_step_and_counts_it(name):
             continue
         _step_both(opt, params, twin, twin_params, gen)
     assert opt.skipped_steps == 1
-    assert _max_diff(params, twin_params) == 0.0
-    _assert_same_state(opt.state_dict(), twin.state_dict(), 0.0)
+    assert max_diff(params, twin_params) == 0.0
+    assert_same_state(opt.state_dict(), twin.state_dict(), 0.0)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ dist = pytest.importorskip("torch.distributed")
 
 import optimlab.torch as ot  # noqa: E402
 
+from ._compare import max_diff  # noqa: E402
 from ._ddp_worker import (  # noqa: E402
     DDP_RUNS,
     FSDP_ADAM,
@@ -124,11 +125,6 @@ def ranks(tmp_path_factory, data):
     return _launch(["ddp", "zero", "fsdp"], tmp_path_factory.mktemp("ddp"), data)
 
 
-def _max_diff(a: list, b: list) -> float:
-    assert len(a) == len(b)
-    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
-
-
 def _assert_state_close(got: dict, want: dict, tol: float) -> None:
     """Two optimizer state dicts: same parameter indices and keys, tensors within ``tol``."""
     assert sorted(got["state"]) == sorted(want["state"])
@@ -152,8 +148,8 @@ def test_ddp_two_processes_equal_single_process(ranks, data):
         want = [p.detach() for p in model.parameters()]
         r0, r1 = ranks[0]["ddp"][name], ranks[1]["ddp"][name]
         # the ranks agree with each other to the last bit: DDP hands both the same gradient
-        assert _max_diff(r0["params"], r1["params"]) == 0.0, name
-        assert _max_diff(r0["params"], want) <= TOLERANCE, name
+        assert max_diff(r0["params"], r1["params"]) == 0.0, name
+        assert max_diff(r0["params"], want) <= TOLERANCE, name
         assert len(r0["losses"]) == STEPS
         assert max(abs(a - b) for a, b in zip(r0["losses"], losses, strict=True)) <= TOLERANCE
         _assert_state_close(r0["state"], optimizer.state_dict(), TOLERANCE)
@@ -161,7 +157,7 @@ def test_ddp_two_processes_equal_single_process(ranks, data):
         assert r0["losses"][-1] < 0.7 * r0["losses"][0], (name, r0["losses"])
         # and the single process is torch.optim's own result too
         torch_model, _, torch_losses = reference(getattr(torch.optim, cls), data, **kwargs)
-        assert _max_diff(want, [p.detach() for p in torch_model.parameters()]) <= TOLERANCE
+        assert max_diff(want, [p.detach() for p in torch_model.parameters()]) <= TOLERANCE
         assert max(abs(a - b) for a, b in zip(losses, torch_losses, strict=True)) <= TOLERANCE
 
 
@@ -177,8 +173,8 @@ def test_zero_redundancy_optimizer_with_optimlab_adam(ranks, data):
             assert 0 < r["local_count"] < n_params, name
             assert r["local_state_count"] == r["local_count"], name
         assert r0["local_count"] + r1["local_count"] == n_params, name
-        assert _max_diff(r0["params"], r1["params"]) == 0.0, name
-        assert _max_diff(r0["params"], want) <= TOLERANCE, name
+        assert max_diff(r0["params"], r1["params"]) == 0.0, name
+        assert max_diff(r0["params"], want) <= TOLERANCE, name
         assert max(abs(a - b) for a, b in zip(r0["losses"], losses, strict=True)) <= TOLERANCE
         # the consolidated state on rank 0 is the whole single-process Adam state, under the
         # global parameter indices, and loads into a plain optimlab.torch.Adam
@@ -205,8 +201,8 @@ def test_fsdp2_shards_train_like_one_process(ranks, data):
         assert r0["param_type"] == r0["state_type"] == "DTensor", name
         fused_views = r0["param_count"] if engine == "auto" else 0
         assert r0["fused_views"] == r1["fused_views"] == fused_views, name
-        assert _max_diff(r0["params"], r1["params"]) == 0.0, name
-        assert _max_diff(r0["params"], want) <= TOLERANCE, name
+        assert max_diff(r0["params"], r1["params"]) == 0.0, name
+        assert max_diff(r0["params"], want) <= TOLERANCE, name
         assert max(abs(a - b) for a, b in zip(r0["losses"], losses, strict=True)) <= TOLERANCE
 
 
@@ -218,7 +214,7 @@ def test_fsdp2_nan_policy_skip_is_decided_alike_on_every_rank(ranks, data):
     model, _, _ = reference(ot.Adam, kept, **FSDP_ADAM)
     r0, r1 = ranks[0]["fsdp"]["fsdp_nan_skip"], ranks[1]["fsdp"]["fsdp_nan_skip"]
     assert r0["skipped_steps"] == r1["skipped_steps"] == 1
-    assert _max_diff(r0["params"], [p.detach() for p in model.parameters()]) <= TOLERANCE
+    assert max_diff(r0["params"], [p.detach() for p in model.parameters()]) <= TOLERANCE
 
 
 def test_fsdp2_checkpoint_restores_exactly(ranks):
@@ -228,5 +224,5 @@ def test_fsdp2_checkpoint_restores_exactly(ranks):
     for rank in ranks:
         resumed, whole = rank["fsdp"]["fsdp_resumed"], rank["fsdp"]["fsdp"]
         assert resumed["steps_after_load"] == [STEPS // 2] * len(resumed["steps_after_load"])
-        assert _max_diff(resumed["params"], whole["params"]) == 0.0
+        assert max_diff(resumed["params"], whole["params"]) == 0.0
         assert resumed["losses"] == whole["losses"][STEPS // 2 :]

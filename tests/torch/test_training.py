@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 import optimlab.torch as ot  # noqa: E402
 from optimlab.torch import examples  # noqa: E402
 
+from ._compare import assert_same_state  # noqa: E402
+
 # Tolerances, from measurements (torch 2.13, CPU):
 #
 # float64: the per-step losses of the two libraries were measured to differ by at most 8.9e-16
@@ -146,20 +148,6 @@ def _assert_accuracy(ours, theirs, split, threshold):
     assert abs(acc_ours - acc_theirs) <= 1.5 / len(split.y_test)
 
 
-def _assert_same_state(ours, theirs, tol):
-    a, b = ours.state_dict(), theirs.state_dict()
-    assert sorted(a["state"]) == sorted(b["state"])
-    for index, state in b["state"].items():
-        assert list(a["state"][index]) == list(state), index
-        for key, value in state.items():
-            other = a["state"][index][key]
-            assert other.dtype == value.dtype and other.shape == value.shape, (index, key)
-            assert float((other - value).abs().max()) <= tol, (index, key)
-    for g, h in zip(a["param_groups"], b["param_groups"], strict=True):
-        for key, value in h.items():
-            assert g[key] == value, key
-
-
 @pytest.mark.parametrize("case", MLP_CASES, ids=_case_id)
 def test_mlp_float32_trains_like_torch(case, data):
     ours, _, losses, theirs, _ = _compare(examples.DigitsMLP, case, data, torch.float32, EPOCHS_MLP)
@@ -172,7 +160,7 @@ def test_mlp_float64_trains_exactly_like_torch(case, data):
     ours, our_opt, losses, theirs, their_opt = _compare(
         examples.DigitsMLP, case, data, torch.float64, EPOCHS_MLP
     )
-    _assert_same_state(our_opt, their_opt, TOL_64)
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), TOL_64)
     _assert_learned(losses, EPOCHS_MLP)
     _assert_accuracy(ours, theirs, data[torch.float64], case[3])
 
@@ -192,6 +180,6 @@ def test_cnn_float64_trains_exactly_like_torch(case, data):
     _, our_opt, losses, _, their_opt = _compare(
         examples.DigitsCNN, case, data, torch.float64, EPOCHS_CNN_64
     )
-    _assert_same_state(our_opt, their_opt, TOL_64)
+    assert_same_state(our_opt.state_dict(), their_opt.state_dict(), TOL_64)
     # the loss falls (the second half's mean was measured 0.42 to 0.89 of the first loss)
     assert sum(losses[11:]) / len(losses[11:]) < 0.95 * losses[0], losses
