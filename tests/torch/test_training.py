@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 import optimlab.torch as ot  # noqa: E402
 from optimlab.torch import examples  # noqa: E402
 
+from .._records import RESULTS  # noqa: E402
 from ._compare import assert_same_state  # noqa: E402
 
 # Tolerances, from measurements (torch 2.13, CPU):
@@ -126,11 +127,29 @@ def _compare(model_class, case, data, dtype, epochs):
     assert len(our_losses) == len(their_losses) == epochs * 22
     loss_diff = max(abs(a - b) for a, b in zip(our_losses, their_losses, strict=True))
     assert loss_diff <= tol, f"per-step losses differ by up to {loss_diff:.3g}"
+    _record(model_class, case, dtype, "per-step loss", loss_diff)
     if dtype == torch.float64:
+        worst = 0.0
         for (key, p), q in zip(ours.named_parameters(), theirs.parameters(), strict=True):
             diff = float((p.detach() - q.detach()).abs().max())
             assert diff <= tol, f"{key} differs by {diff:.3g}"
+            worst = max(worst, diff)
+        _record(model_class, case, dtype, "parameters", worst)
     return ours, our_opt, our_losses, theirs, their_opt
+
+
+def _record(model_class, case, dtype, what: str, deviation: float) -> None:
+    """The largest absolute difference of a training comparison, for the summary that the
+    test run prints."""
+    RESULTS.append(
+        {
+            "peer": f"training {model_class.__name__}, {what}",
+            "optimizer": _case_id(case),
+            "options": "",
+            "dtype": str(dtype).removeprefix("torch."),
+            "deviation": deviation,
+        }
+    )
 
 
 def _assert_learned(losses, epochs):
