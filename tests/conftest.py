@@ -67,3 +67,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"{peer:6s} {dtype:8s} {count:4d} cases  max deviation {worst:.2e}  ({where})"
         )
     terminalreporter.write_line(f"total {len(results)} conformance cases")
+    sources = defaultdict(int)
+    for r in results:
+        for key in ("source", "perturbed_source"):
+            if r.get(key):
+                sources[(key, r[key])] += 1
+    if sources:
+
+        def listed(which):
+            counts = sorted((src, n) for (key, src), n in sources.items() if key == which)
+            return ", ".join(f"{n} {src}" for src, n in counts)
+
+        terminalreporter.write_line(
+            f"peer answers: {listed('source')}; against the stored answers perturbed as by "
+            f"another CPU: {listed('perturbed_source')}"
+        )

@@ -9,7 +9,7 @@ from .._records import RESULTS
 
 @pytest.fixture
 def conformance_record():
-    def record(case, deviation: float) -> None:
+    def record(case, deviation: float, source=None, perturbed_source=None) -> None:
         RESULTS.append(
             {
                 "peer": case.peer,
@@ -17,6 +17,8 @@ def conformance_record():
                 "options": case.options,
                 "dtype": case.dtype,
                 "deviation": deviation,
+                "source": source,
+                "perturbed_source": perturbed_source,
             }
         )
 
