@@ -105,7 +105,9 @@ def keras_face(cls):
 
         def _arrays(self, variables):
             variables = list(variables)
-            if self._pending_names:  # Keras matches names when it meets the variables
+            # Keras matches names when it meets the variables (optimlab's own build, from the
+            # first update, passes arrays: nothing to match then)
+            if self._pending_names and any(isinstance(v, Variable) for v in variables):
                 pattern = re.compile("|".join(self._pending_names))
                 named = [v for v in variables if isinstance(v, Variable) and pattern.search(v.name)]
                 super().exclude_from_weight_decay(

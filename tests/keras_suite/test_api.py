@@ -352,7 +352,9 @@ def test_excluded_parameters_get_no_weight_decay(engine):
 
 
 def test_excluded_params_group_stays_excluded_on_the_planned_path():
-    params = ol.Params({"w": np.full(3, 2.0), "b": np.full(2, 2.0)}, groups={"b": {"params": ["b"]}})
+    params = ol.Params(
+        {"w": np.full(3, 2.0), "b": np.full(2, 2.0)}, groups={"b": {"params": ["b"]}}
+    )
     opt = ol.SGD(learning_rate=1.0, weight_decay=0.1)
     groups = {group.name: data for group, data, _ in params.group_arrays()}
     opt.exclude_from_weight_decay(var_list=[groups["b"]])
@@ -391,3 +393,23 @@ def test_exclude_from_weight_decay_accepts_an_empty_var_names():
 
 def test_repr_shows_the_name():
     assert re.search(r"name='sgd(_\d+)?', preset='keras'\)$", repr(ol.SGD()))
+
+
+# -- gradient accumulation, counted as Keras counts ------------------------------------------
+
+
+def test_gradient_accumulation_as_keras_counts():
+    """The public half of Keras's test_gradient_accumulation: parameters move on every k-th
+    call only, with the mean gradient, and ``iterations`` counts those updates."""
+    p = np.array([4.0, -2.0])
+    opt = ol.SGD(learning_rate=0.5, gradient_accumulation_steps=2)
+    seen = []
+    for g in ([1.0, 3.0], [3.0, 1.0], [2.0, 2.0], [0.0, 0.0]):
+        opt.apply_gradients([(np.array(g), p)])
+        seen.append((p.tolist(), opt.iterations))
+    assert seen == [
+        ([4.0, -2.0], 0),
+        ([3.0, -3.0], 1),  # mean gradient (2, 2), lr 0.5
+        ([3.0, -3.0], 1),
+        ([2.5, -3.5], 2),  # mean gradient (1, 1)
+    ]
