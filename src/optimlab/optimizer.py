@@ -367,7 +367,8 @@ class Optimizer:
         return 0.0
 
     def build(self, params: Sequence[np.ndarray]) -> None:
-        """Create the state of every parameter (done by the first update if not called)."""
+        """Create the state of every parameter (done by the first update if not called).
+        ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
         if self.built:
             raise ValueError(f"{self.name} is already built with {len(self._params)} parameters")
         params = list(params)
@@ -406,7 +407,9 @@ class Optimizer:
 
         ``opt.apply_gradients(zip(grads, params))`` as in Keras. ``zip`` cannot tell when the
         two lists differ in length; :meth:`apply` can, or write ``zip(grads, params,
-        strict=True)``. A None gradient leaves its parameter (and its state) untouched.
+        strict=True)``. A None gradient leaves its parameter (and its state) untouched; with
+        ``preset="keras"`` it warns, and a call whose gradients are all None raises Keras's
+        ``ValueError`` (``presets.CONVENTIONS[preset]["missing_gradients"]``).
         """
         pairs = []
         for k, pair in enumerate(grads_and_vars):
