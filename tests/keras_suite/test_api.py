@@ -413,3 +413,28 @@ def test_gradient_accumulation_as_keras_counts():
         ([3.0, -3.0], 1),
         ([2.5, -3.5], 2),  # mean gradient (1, 1)
     ]
+
+
+@pytest.mark.conformance
+def test_each_preset_does_what_its_peer_does_with_nesterov_and_no_momentum():
+    torch = pytest.importorskip("torch")
+    optax = pytest.importorskip("optax")
+    keras = pytest.importorskip("keras")
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(ValueError, match="^Nesterov momentum requires a momentum and zero damp"):
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, nesterov=True)
+    g = np.array([0.5, -2.0])
+    expected = -0.1 * g  # one plain SGD step from 0
+    updates, _ = optax.sgd(0.1, momentum=0.0, nesterov=True).update(
+        jnp.asarray(g), optax.sgd(0.1, momentum=0.0, nesterov=True).init(jnp.zeros(2))
+    )
+    np.testing.assert_allclose(np.asarray(updates), expected, rtol=1e-6)
+    v = keras.Variable(np.zeros(2, np.float32))
+    keras.optimizers.SGD(learning_rate=0.1, nesterov=True).apply_gradients(
+        [(g.astype(np.float32), v)]
+    )
+    np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6)
+    for preset in ("keras", "optax"):
+        p = np.zeros(2)
+        make(ol.SGD, preset, learning_rate=0.1, nesterov=True).apply_gradients([(g, p)])
+        np.testing.assert_array_equal(p, expected)
