@@ -77,10 +77,11 @@ def _module(name: str):
 
 
 def collect() -> list[KerasTest]:
-    """Every test method of the driven Keras modules (absl parameterized cases expanded)."""
+    """Every test method of the driven Keras modules and of the :data:`FUTURE_MODULES`
+    (absl parameterized cases expanded)."""
     loader = unittest.TestLoader()
     found = []
-    for name in MODULES:
+    for name in [*MODULES, *FUTURE_MODULES]:
         module = _module(name)
         for obj in vars(module).values():
             if (
