@@ -92,6 +92,6 @@ DIFFERENCES = {
         r"^AttributeError: Adam has no attribute 'set_weights'", "set_weights"
     ),
     "schedules.learning_rate_schedule_test::PiecewiseConstantDecayTest::test_piecewise_values": (
-        Difference(r"^ValueError: step must be an integer >= 0 .* got -999.0$", "negative step")
+        Difference(r"^ValueError: step must be an integer >= 0 .*got .*-999", "negative step")
     ),
 }
