@@ -809,7 +809,13 @@ ONE_OF_EACH = [
 
 
 def test_one_of_each_covers_every_class():
-    classes = {n for n in S.__all__ if n[0].isupper() and n != "LearningRateSchedule"}
+    classes = {
+        n
+        for n in S.__all__
+        if isinstance(getattr(S, n), type)
+        and issubclass(getattr(S, n), S.LearningRateSchedule)
+        and n != "LearningRateSchedule"
+    }
     assert {type(s).__name__ for s in ONE_OF_EACH} == classes
 
 
@@ -841,6 +847,7 @@ def test_repr_and_config():
         "decay_steps": 10,
         "decay_rate": 1.0,
         "staircase": False,
+        "name": "ExponentialDecay",  # Keras's default name, as in Keras's get_config
     }
     assert type(config["initial_learning_rate"]) is float and type(config["decay_steps"]) is int
     w = S.LinearWarmup(S.Constant(0.1), 3)
@@ -850,7 +857,42 @@ def test_repr_and_config():
     assert S.PiecewiseConstantDecay((1,), np.array([1.0, 2.0])).get_config() == {
         "boundaries": [1],
         "values": [1.0, 2.0],
+        "name": "PiecewiseConstant",
     }
+
+
+KERAS_CLASSES = [
+    (S.ExponentialDecay, (0.1, 10, 0.5), "ExponentialDecay"),
+    (S.PiecewiseConstantDecay, ([10], [0.1, 0.01]), "PiecewiseConstant"),
+    (S.PolynomialDecay, (0.1, 10), "PolynomialDecay"),
+    (S.InverseTimeDecay, (0.1, 10, 0.5), "InverseTimeDecay"),
+    (S.CosineDecay, (0.1, 10), "CosineDecay"),
+    (S.CosineDecayRestarts, (0.1, 10), "SGDRDecay"),
+]
+
+
+@pytest.mark.parametrize(("cls", "args", "default"), KERAS_CLASSES, ids=lambda c: str(c)[:30])
+def test_keras_name_argument(cls, args, default):
+    plain, named = cls(*args), cls(*args, name="my_schedule")
+    assert plain.name == default and plain.get_config()["name"] == default  # Keras's defaults
+    assert named.get_config()["name"] == "my_schedule"
+    back = cls.from_config(json.loads(json.dumps(named.get_config())))
+    assert back.name == "my_schedule" and back == named and back != plain
+    assert "name=" not in repr(plain) and "name='my_schedule'" in repr(named)
+    assert [named(k) for k in (0, 3, 11)] == [plain(k) for k in (0, 3, 11)]
+    config = plain.get_config()
+    del config["name"]  # a config saved before names existed
+    assert cls.from_config(config) == plain
+    with pytest.raises(TypeError, match=r"name must be a string, got None of type NoneType"):
+        cls(*args, name=None)
+
+
+def test_cosine_decay_takes_keras_positional_order():
+    # Keras: CosineDecay(initial_learning_rate, decay_steps, alpha, name, warmup_target, ...)
+    s = S.CosineDecay(0.0, 10, 0.0, "warm", 1.0, 5)
+    assert (s.name, s.warmup_target, s.warmup_steps) == ("warm", 1.0, 5)
+    with pytest.raises(TypeError, match=r"name must be a string, got 1.0"):
+        S.CosineDecay(0.0, 10, 0.0, 1.0)  # the old positional warmup_target
 
 
 def test_equality():
@@ -942,7 +984,8 @@ SCHEDULES = st.one_of(
     st.builds(S.PolynomialDecay, LR, STEPS, LR, st.floats(0.1, 3.0), st.booleans()),
     st.builds(S.InverseTimeDecay, LR, STEPS, st.floats(0.0, 5.0), st.booleans()),
     st.builds(S.CosineDecay, LR, STEPS, FRAC),
-    st.builds(S.CosineDecay, LR, STEPS, FRAC, LR, st.integers(0, 100)),
+    st.builds(S.CosineDecay, LR, STEPS, FRAC, warmup_target=LR, warmup_steps=st.integers(0, 100)),
+    st.builds(S.ExponentialDecay, LR, STEPS, st.floats(0.01, 2.0), name=st.text(max_size=8)),
     st.builds(S.CosineDecayRestarts, LR, STEPS, st.floats(1.0, 3.0), FRAC, FRAC),
     st.builds(S.StepLR, LR, STEPS, st.floats(0.01, 1.0)),
     st.builds(
@@ -1007,7 +1050,14 @@ def test_round_trip_property(sched, step, warmup, start_factor):
 @pytest.mark.parametrize("sched", ONE_OF_EACH, ids=lambda s: type(s).__name__)
 def test_step_argument(sched):
     assert sched(np.int64(7)) == sched(7) == sched(7.0) == sched(np.array(7))
+    assert sched(np.array(7.0, dtype=np.float32)) == sched(7)  # Keras passes a 0-d tensor
     assert type(sched(np.int32(3))) is float
+    with pytest.raises(TypeError, match=r"step must be an integer.*array of shape \(1,\)"):
+        sched(np.array([7]))
+    with pytest.raises(TypeError, match=r"step must be an integer.*shape \(\) and dtype bool"):
+        sched(np.array(True))
+    with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got -1.0"):
+        sched(np.array(-1.0))
     with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got -1"):
         sched(-1)
     with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got 2\.5"):

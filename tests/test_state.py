@@ -11,6 +11,9 @@ import pytest
 
 import optimlab as ol
 
+# a frozen parameter (a None gradient) warns under preset="keras", as in Keras
+pytestmark = pytest.mark.filterwarnings("ignore:Gradients do not exist for variables")
+
 CONFIGS = [
     ("SGD", dict(learning_rate=0.1, momentum=0.9, nesterov=True)),
     ("SGD", dict(learning_rate=0.1, momentum=0.9, dampening=0.2, preset="torch")),

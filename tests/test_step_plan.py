@@ -44,6 +44,7 @@ def run(engine, name, preset, dtype, options, groups=GROUPS):
         planned.append(opt.__dict__.get("_plan") is not None)
     state = opt.state_dict()
     state["config"].pop("engine")
+    state["config"].pop("name")  # Keras's default names count up: adam, adam_1, ...
     return params.data.copy(), state, planned
 
 

@@ -16,7 +16,13 @@ BAD_ARGUMENTS = [
     (ol.SGD, dict(learning_rate=True), TypeError, r"learning_rate must be a float"),
     (ol.SGD, dict(momentum=1.0), ValueError, r"momentum must be a float in \[0, 1\), got 1.0"),
     (ol.SGD, dict(momentum=-0.5), ValueError, r"momentum must be a float in \[0, 1\)"),
-    (ol.SGD, dict(nesterov=True), ValueError, r"nesterov=True requires momentum > 0"),
+    (
+        ol.SGD,
+        dict(nesterov=True, preset="torch"),
+        ValueError,
+        r"Nesterov momentum requires a momentum and zero dampening \(torch.optim.SGD\): "
+        r"nesterov=True needs momentum > 0 and dampening=0, got momentum=0.0, dampening=0.0",
+    ),
     (ol.SGD, dict(nesterov=1), TypeError, r"nesterov must be True or False, got 1"),
     (
         ol.SGD,
@@ -53,6 +59,13 @@ BAD_ARGUMENTS = [
     (ol.Nadam, dict(momentum_decay=-1.0), ValueError, r"momentum_decay must be a float >= 0"),
     (ol.Adadelta, dict(rho=2), ValueError, r"rho must be a float in \[0, 1\), got 2"),
     (ol.Lion, dict(beta_1=1.1), ValueError, r"beta_1 must be a float in \[0, 1\], got 1.1"),
+    (ol.Lion, dict(beta_1=0.0), ValueError, r"beta_1 must be a float in \(0, 1\], got 0.0"),
+    (
+        ol.Lion,
+        dict(beta_1=-0.1, preset="optax", learning_rate=0.1),
+        ValueError,
+        r"beta_1 must be a float in \[0, 1\], got -0.1",
+    ),
     (ol.Adam, dict(weight_decay=-0.1), ValueError, r"weight_decay must be a float >= 0"),
     (ol.Adam, dict(weight_decay_mode="L2"), ValueError, r"weight_decay_mode must be one of"),
     (ol.Adam, dict(clipnorm=0), ValueError, r"clipnorm must be a float > 0, got 0"),
@@ -120,10 +133,14 @@ def test_setting_a_hyperparameter_later_is_validated_too():
     assert opt.beta_1 == 0.5
     with pytest.raises(ValueError, match=r"learning_rate must be a float >= 0"):
         opt.learning_rate = -1
-    opt = ol.SGD(0.1, momentum=0.9, nesterov=True)
-    with pytest.raises(ValueError, match="nesterov=True requires momentum > 0"):
+    opt = ol.SGD(0.1, momentum=0.9, nesterov=True, preset="torch")
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
         opt.momentum = 0.0
     assert opt.momentum == 0.9
+    opt = ol.Lion()
+    with pytest.raises(ValueError, match=r"beta_1 must be a float in \(0, 1\], got 0"):
+        opt.beta_1 = 0
+    assert opt.beta_1 == 0.9
 
 
 def test_structural_options_cannot_change_after_build():
@@ -269,7 +286,8 @@ def test_none_gradient_leaves_its_parameter_and_state_alone():
     opt.apply_gradients([(np.ones(2), a), (np.ones(2), b)])
     b_before = b.copy()
     m_before = opt.state_dict()["slots"]["m/1"]
-    opt.apply_gradients([(np.ones(2), a), (None, b)])
+    with pytest.warns(UserWarning, match=r"Gradients do not exist for variables \[parameter 1 "):
+        opt.apply_gradients([(np.ones(2), a), (None, b)])
     np.testing.assert_array_equal(b, b_before)
     np.testing.assert_array_equal(opt.state_dict()["slots"]["m/1"], m_before)
     assert opt.iterations == 2

@@ -5,7 +5,7 @@ opt = ol.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)   # the lecture's 
 opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
 """
 
-from . import checkpoint, presets, rules, schedules
+from . import checkpoint, naming, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
 from .optimizer import Optimizer
@@ -44,6 +44,7 @@ __all__ = [
     "ewma",
     "checkpoint",
     "get",
+    "naming",
     "presets",
     "rules",
     "schedules",

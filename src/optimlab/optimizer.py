@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import clipping, presets, schedules
+from . import clipping, naming, presets, schedules
 from ._validation import (
     check_bool,
     check_choice,
@@ -128,7 +129,8 @@ COMMON_HYPERPARAMETERS: dict[str, Callable[[str, Any], Any]] = {
 
 
 def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
-    """A learning rate is a float >= 0, a schedule, or a callable ``step -> float``."""
+    """A learning rate is a float >= 0, a schedule, or a callable: ``step -> float``, or a
+    function of no argument as in Keras (see :func:`optimlab.schedules.as_step_function`)."""
     if value is presets.REQUIRED:
         raise TypeError(
             f"learning_rate is required with preset={preset!r}: "
@@ -137,7 +139,7 @@ def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
     if isinstance(value, schedules.LearningRateSchedule) or (
         callable(value) and not isinstance(value, numbers.Number)
     ):
-        return value
+        return schedules.as_step_function(value)
     return check_float("learning_rate", value, 0.0)
 
 
@@ -147,8 +149,12 @@ class Optimizer:
     Common keyword arguments (Keras 3's names; defaults depend on ``preset``):
 
     learning_rate
-        float >= 0, a schedule from :mod:`optimlab.schedules`, or any callable
-        ``step -> float`` evaluated at the number of updates already applied.
+        float >= 0, a schedule from :mod:`optimlab.schedules`, any callable ``step -> float``
+        evaluated at the number of updates already applied, or (Keras's form) a callable of
+        no argument, called before each update.
+    name
+        default: Keras's, the class name in snake case made unique (``adam``, ``adam_1``,
+        ``adam_w``; :func:`optimlab.naming.reset_names` starts them again).
     weight_decay, weight_decay_mode
         None/0 (off) or a float >= 0; ``"decoupled"``: p = p - lr * wd * p before the rule
         (Keras, AdamW); ``"l2"``: g = g + wd * p (PyTorch's ``weight_decay``).
@@ -220,6 +226,8 @@ class Optimizer:
             self._config[key] = validator(key, value)
         self._check_combinations(self._config)
         self._reset_state()
+        if name is None:  # only once every check has passed: a refused call uses no name
+            self.name = naming.auto_name(kind)
 
     # -- hyperparameters ------------------------------------------------------------------
 
@@ -297,6 +305,8 @@ class Optimizer:
     def learning_rate_schedule(self) -> Any:
         """The schedule (or callable) given as learning rate, or None for a plain float."""
         lr = self._learning_rate
+        if isinstance(lr, schedules.ZeroArgumentLearningRate):
+            return lr.function
         return None if isinstance(lr, float) else lr
 
     def _current_learning_rate(self) -> float:
@@ -336,11 +346,13 @@ class Optimizer:
         self.skipped_steps = 0
         self._micro_step = 0
         self._plan = None
+        self._built = False
 
     @property
     def built(self) -> bool:
-        """Whether the optimizer has its parameters (after :meth:`build` or the first update)."""
-        return bool(self._params)
+        """Whether the optimizer has its parameters (after :meth:`build` or the first update;
+        ``build([])``, as in Keras, builds it with none)."""
+        return self._built
 
     @property
     def variables(self) -> list[np.ndarray]:
@@ -355,18 +367,18 @@ class Optimizer:
         return 0.0
 
     def build(self, params: Sequence[np.ndarray]) -> None:
-        """Create the state of every parameter (done by the first update if not called)."""
+        """Create the state of every parameter (done by the first update if not called).
+        ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
         if self.built:
             raise ValueError(f"{self.name} is already built with {len(self._params)} parameters")
         params = list(params)
-        if not params:
-            raise ValueError("params must contain at least one parameter, got none")
         seen: set[int] = set()
         for i, p in enumerate(params):
             _check_param(p, i)
             if id(p) in seen:
                 raise ValueError(f"parameter {i} appears twice in params")
             seen.add(id(p))
+        self._built = True
         self._params = params
         self._index = {id(p): i for i, p in enumerate(params)}
         self._slots = [
@@ -395,7 +407,9 @@ class Optimizer:
 
         ``opt.apply_gradients(zip(grads, params))`` as in Keras. ``zip`` cannot tell when the
         two lists differ in length; :meth:`apply` can, or write ``zip(grads, params,
-        strict=True)``. A None gradient leaves its parameter (and its state) untouched.
+        strict=True)``. A None gradient leaves its parameter (and its state) untouched; with
+        ``preset="keras"`` it warns, and a call whose gradients are all None raises Keras's
+        ``ValueError`` (``presets.CONVENTIONS[preset]["missing_gradients"]``).
         """
         pairs = []
         for k, pair in enumerate(grads_and_vars):
@@ -455,8 +469,8 @@ class Optimizer:
             self._step(pairs, trusted=trusted, finite=True)
         else:
             self._step(pairs, finite=True)
-        if plan is None or plan.params is not params:
-            self._plan = StepPlan.make(self, params)
+        if plan is None or plan.params is not params:  # (the plan knows no exclusions)
+            self._plan = None if self._excluded else StepPlan.make(self, params)
 
     def _params_finite(self, params: Params) -> bool:
         """The ``nan_policy`` on a whole ``Params`` gradient buffer (one read): True to go on,
@@ -486,6 +500,8 @@ class Optimizer:
     def _step(self, pairs: list[tuple[Any, np.ndarray]], trusted=None, finite=False) -> None:
         """The full path of an update; ``finite``: the gradients were already checked."""
         items, all_params = trusted or self._checked_pairs(pairs)
+        if len(items) < len(pairs) and self._conventions["missing_gradients"] == "keras":
+            _keras_missing_gradients(pairs, len(items))
         if not items:
             return
         config = self._config
@@ -636,13 +652,15 @@ class Optimizer:
 
     def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
         """(learning rate, weight decay or None) of parameter ``p`` in this update: the
-        optimizer's, or those of its :class:`~optimlab.Params` group."""
-        wd = self._config["weight_decay"]
+        optimizer's, or those of its :class:`~optimlab.Params` group; no decay for a parameter
+        given to :meth:`exclude_from_weight_decay`."""
+        excluded = id(p) in self._excluded
+        wd = None if excluded else self._config["weight_decay"]
         group = self._group_options.get(id(p))
         if group is None:
             return lr, wd
         lr_scale, group_wd = group
-        if group_wd is not None:
+        if group_wd is not None and not excluded:
             wd = group_wd or None
         return lr * lr_scale, wd
 
@@ -724,6 +742,49 @@ class Optimizer:
         """The exponential moving averages of the parameters (``use_ema=True``), or None."""
         return None if self._ema is None else list(self._ema)
 
+    # -- Keras's extras ---------------------------------------------------------------------
+
+    #: ids of the parameters given to exclude_from_weight_decay (and the arrays, kept alive so
+    #: that their ids stay theirs)
+    _excluded: frozenset = frozenset()
+    _excluded_arrays: tuple = ()
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """No weight decay for the parameters in ``var_list`` (Keras's method): matched by
+        identity, from the next update on; a new call replaces the previous list.
+
+        ``var_names`` (Keras matches these strings in variable names) is refused: NumPy arrays
+        have no names. Pass the arrays themselves, or give a :class:`~optimlab.Params` group
+        ``weight_decay=0``.
+        """
+        if var_names is not None and (isinstance(var_names, str) or len(var_names)):
+            raise TypeError(
+                f"var_names={var_names!r} cannot be matched: NumPy arrays have no names; pass "
+                "the arrays as var_list=[...] (or give a Params group weight_decay=0)"
+            )
+        if var_list is None:
+            arrays = []
+        elif isinstance(var_list, np.ndarray) or not isinstance(var_list, Iterable):
+            raise TypeError(
+                f"var_list must be a list of parameters (NumPy arrays), got {type(var_list)}"
+            )
+        else:
+            arrays = list(var_list)
+        for k, p in enumerate(arrays):
+            if not isinstance(p, np.ndarray):
+                raise TypeError(
+                    f"var_list[{k}] must be a NumPy array (a parameter), got {type(p).__name__}"
+                )
+        self._excluded = frozenset(id(p) for p in arrays)
+        self._excluded_arrays = tuple(arrays)
+        self.__dict__["_plan"] = None
+
+    def scale_loss(self, loss: Any) -> Any:
+        """``loss * loss_scale_factor``, or ``loss`` without a factor (Keras's method): scale
+        the loss before taking its gradients; ``apply_gradients`` divides them by the factor."""
+        factor = self._config["loss_scale_factor"]
+        return loss if factor is None else loss * factor
+
     def finalize_variable_values(self, params: Sequence[np.ndarray] | None = None) -> None:
         """Overwrite the parameters with their moving averages (Keras calls this at the end of
         ``fit``); does nothing without ``use_ema``."""
@@ -775,7 +836,7 @@ class Optimizer:
         )
         return (
             f"{type(self).__name__}(learning_rate={self._learning_rate!r}, {shown}, "
-            f"preset={self._preset!r})"
+            f"name={self.name!r}, preset={self._preset!r})"
         )
 
     # -- state_dict -----------------------------------------------------------------------
@@ -923,6 +984,25 @@ class Optimizer:
         from . import checkpoint
 
         checkpoint.restore(path, self, params=params)
+
+
+def _keras_missing_gradients(pairs: list, with_gradient: int) -> None:
+    """Keras's rule for None gradients (``presets.CONVENTIONS[preset]["missing_gradients"]``):
+    every gradient None raises Keras's ValueError, some None warn as Keras does."""
+    if not with_gradient:
+        raise ValueError(
+            f"No gradients provided for any variable. (The {len(pairs)} gradient(s) given are "
+            "all None; nothing was changed.)"
+        )
+    missing = ", ".join(
+        f"parameter {k} (shape {p.shape}, {p.dtype})" for k, (g, p) in enumerate(pairs) if g is None
+    )
+    warnings.warn(
+        f"Gradients do not exist for variables [{missing}] when minimizing the loss; they and "
+        "their state are left unchanged.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def _check_param(p: Any, k: int) -> None:

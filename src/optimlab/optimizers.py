@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from . import rules
-from ._validation import check_bool, check_optional_float
+from ._validation import check_bool, check_float, check_optional_float
 from .optimizer import (
     Optimizer,
     choice,
@@ -36,6 +36,8 @@ __all__ = [
     "Lion",
     "OPTIMIZERS",
     "get",
+    "serialize",
+    "deserialize",
 ]
 
 
@@ -72,8 +74,11 @@ class SGD(_RuleOptimizer):
 
         SGD(learning_rate=0.01, momentum=0.0, nesterov=False, name="SGD")
 
-    plain ``p = p - lr * g``; momentum ``v = momentum * v - lr * g; p = p + v``; Nesterov
-    ``p = p + momentum * v - lr * g`` (the look-ahead folded into the step).
+    (without ``name=``, Keras 3's default name: ``"sgd"``, then ``"sgd_1"``, ...). Plain
+    ``p = p - lr * g``; momentum ``v = momentum * v - lr * g; p = p + v``; Nesterov
+    ``p = p + momentum * v - lr * g`` (the look-ahead folded into the step). Nesterov with
+    momentum 0 is plain SGD with ``preset="keras"`` and ``"optax"`` (as in Keras and
+    optax.sgd); ``preset="torch"`` refuses it as torch.optim.SGD does.
     ``momentum_style="lr_outside"`` (preset torch/optax) keeps lr out of the buffer:
     ``b = momentum * b + (1 - dampening) * g; p = p - lr * b``. See :mod:`optimlab.rules.sgd`.
     """
@@ -92,7 +97,7 @@ class SGD(_RuleOptimizer):
         learning_rate=D(0.01),
         momentum=D(0.0),
         nesterov=D(False),
-        name="SGD",
+        name=None,
         *,
         dampening=D(0.0),
         momentum_style=D("lr_inside"),
@@ -112,12 +117,15 @@ class SGD(_RuleOptimizer):
 
     def _check_combinations(self, config: dict) -> None:
         super()._check_combinations(config)
-        if config["nesterov"] and config["momentum"] == 0.0:
+        if not config["nesterov"]:
+            return
+        if self._preset == "torch" and (config["momentum"] == 0.0 or config["dampening"] != 0.0):
             raise ValueError(
-                "nesterov=True requires momentum > 0, got momentum=0.0 (Nesterov momentum "
-                "without momentum is plain SGD; the lecture uses momentum=0.9)"
+                "Nesterov momentum requires a momentum and zero dampening (torch.optim.SGD): "
+                f"nesterov=True needs momentum > 0 and dampening=0, got momentum="
+                f"{config['momentum']!r}, dampening={config['dampening']!r}"
             )
-        if config["nesterov"] and config["dampening"] != 0.0:
+        if config["dampening"] != 0.0:
             raise ValueError(
                 f"nesterov=True requires dampening=0, got dampening={config['dampening']!r}"
             )
@@ -146,7 +154,7 @@ class Adagrad(_RuleOptimizer):
         *,
         lr_decay=D(0.0),
         epsilon_in_sqrt=D(True),
-        name="Adagrad",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -190,7 +198,7 @@ class RMSprop(_RuleOptimizer):
         *,
         epsilon_in_sqrt=D(True),
         momentum_style=D("lr_inside"),
-        name="RMSprop",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -326,7 +334,7 @@ class Nadam(_RuleOptimizer):
         epsilon=D(1e-7),
         *,
         momentum_decay=D(1.0),
-        name="Nadam",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -362,7 +370,7 @@ class Adamax(_RuleOptimizer):
         epsilon=D(1e-7),
         *,
         epsilon_in_max=D(False),
-        name="Adamax",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -391,7 +399,7 @@ class Adadelta(_RuleOptimizer):
         rho=D(0.95),
         epsilon=D(1e-7),
         *,
-        name="Adadelta",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -407,7 +415,10 @@ class Adadelta(_RuleOptimizer):
 
 class Lion(_RuleOptimizer):
     """Lion: ``p = p - lr * sign(beta_1 * m + (1 - beta_1) * g); m = beta_2 * m +
-    (1 - beta_2) * g``. See :mod:`optimlab.rules.lion`."""
+    (1 - beta_2) * g``. See :mod:`optimlab.rules.lion`.
+
+    ``beta_1`` in (0, 1] with ``preset="keras"`` (Keras refuses 0, with which Lion is SignSGD),
+    in [0, 1] with ``"torch"`` and ``"optax"`` (optax.lion takes 0)."""
 
     rule = rules.lion
     hyperparameters = {"beta_1": unit_interval_closed, "beta_2": unit_interval_open}
@@ -418,7 +429,7 @@ class Lion(_RuleOptimizer):
         beta_1=D(0.9),
         beta_2=D(0.99),
         *,
-        name="Lion",
+        name=None,
         preset="keras",
         **kwargs,
     ):
@@ -431,16 +442,62 @@ class Lion(_RuleOptimizer):
             **kwargs,
         )
 
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        if self._preset == "keras":
+            check_float("beta_1", config["beta_1"], 0.0, 1.0, low_open=True)
+
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion)
 }
 
 
-def get(name: str, **kwargs: Any) -> Optimizer:
-    """Build an optimizer by name (case-insensitive): ``get("adam", learning_rate=1e-2)``."""
+def _lookup(name: str) -> type[Optimizer]:
     lookup = {k.lower(): cls for k, cls in OPTIMIZERS.items()}
-    cls = lookup.get(str(name).lower())
+    cls = lookup.get(name.lower())
     if cls is None:
         raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
-    return cls(**kwargs)
+    return cls
+
+
+def get(identifier: Any, **kwargs: Any) -> Optimizer | None:
+    """An optimizer from an identifier, as ``keras.optimizers.get``: a name (case-insensitive)
+    built with ``kwargs`` (``get("adam", learning_rate=1e-2)``), a :func:`serialize` dict, an
+    optimizer (returned as it is), or None (returns None)."""
+    if isinstance(identifier, str):
+        return _lookup(identifier)(**kwargs)
+    if kwargs:
+        raise TypeError(
+            f"keyword arguments {sorted(kwargs)} go with an optimizer name only, got "
+            f"identifier {identifier!r}"
+        )
+    if identifier is None or isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(
+        f"Could not interpret optimizer identifier: {identifier!r} (a name such as 'adam', a "
+        "serialize() dict, an optimizer or None)"
+    )
+
+
+def serialize(optimizer: Optimizer) -> dict:
+    """``{"class_name": ..., "config": optimizer.get_config()}``, as ``keras.optimizers.
+    serialize`` (JSON-serializable)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"serialize expects an optimlab optimizer, got {type(optimizer).__name__}")
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict) -> Optimizer:
+    """Rebuild an optimizer from :func:`serialize`'s output (the class name is
+    case-insensitive, as in Keras; ``"config"`` may be left out or empty for the defaults)."""
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        raise ValueError(
+            f'expected a dict {{"class_name": ..., "config": {{...}}}}, got {config!r}'
+        )
+    inner = config.get("config") or {}
+    if not isinstance(inner, dict):
+        raise ValueError(f"config['config'] must be a dict, got {inner!r}")
+    return _lookup(config["class_name"]).from_config(inner)

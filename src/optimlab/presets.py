@@ -5,7 +5,7 @@ goes, whether the momentum buffer holds the learning rate, how weight decay is a
 Explicit arguments always win over a preset's defaults, so ``Adam(preset="torch",
 epsilon=1e-7)`` is PyTorch's Adam with a Keras-sized epsilon.
 
-Two conventions are not constructor arguments but follow the preset:
+Four conventions are not constructor arguments but follow the preset:
 
 ``step_counting``
     ``"global"`` (Keras, optax): bias corrections and schedules use the optimizer's update
@@ -21,6 +21,12 @@ Two conventions are not constructor arguments but follow the preset:
     bc2, which moves float32 Adam by about 1e-5 over 200 steps. ``"float64"`` (PyTorch, optax):
     the powers of the exact betas in double precision. With several parameter dtypes, the
     narrowest one decides.
+``missing_gradients``
+    what ``apply_gradients`` does with None gradients. ``"keras"``: every gradient None raises
+    Keras's ``ValueError("No gradients provided for any variable.")`` and some None warn
+    (``UserWarning``, "Gradients do not exist for variables [...]"); the parameters with a
+    gradient are updated. ``"ignore"`` (PyTorch, optax): parameters without a gradient are left
+    alone silently, and a call without any gradient does nothing.
 
 Every entry was checked against the peer itself (torch 2.13, Keras 3.15, optax 0.2.8); see
 ``tests/conformance``.
@@ -56,13 +62,24 @@ COMMON = {
 }
 
 CONVENTIONS = {
-    "keras": {"step_counting": "global", "clip_style": "keras", "power_precision": "dtype"},
+    "keras": {
+        "step_counting": "global",
+        "clip_style": "keras",
+        "power_precision": "dtype",
+        "missing_gradients": "keras",
+    },
     "torch": {
         "step_counting": "per_parameter",
         "clip_style": "torch",
         "power_precision": "float64",
+        "missing_gradients": "ignore",
     },
-    "optax": {"step_counting": "global", "clip_style": "optax", "power_precision": "float64"},
+    "optax": {
+        "step_counting": "global",
+        "clip_style": "optax",
+        "power_precision": "float64",
+        "missing_gradients": "ignore",
+    },
 }
 
 # The peer each preset reproduces, per optimizer (None: the peer has no such optimizer; the

@@ -33,7 +33,17 @@ Conventions shared by every class:
   ``from_config(config)`` rebuilds; :func:`serialize` / :func:`deserialize` add the class name;
 * ``state_dict()`` / ``load_state_dict()`` carry the counters of stateful schedules
   (:class:`ReduceLROnPlateau`); stateless schedules return ``{}``;
-* ``repr`` shows the configuration, ``==`` compares class, configuration and state.
+* ``repr`` shows the configuration, ``==`` compares class, configuration and state;
+* the six Keras classes take Keras's ``name=`` (default: Keras's own, e.g.
+  ``"ExponentialDecay"``, ``"PiecewiseConstant"``, ``"SGDRDecay"``), kept in ``get_config``
+  and shown by ``repr`` when it is not the default; it does not change any value.
+
+A plain callable learning rate is either ``step -> float`` (optimlab, optax) or a function of
+no argument (Keras calls ``lr()``): :func:`as_step_function` tells them apart by signature.
+
+Keras 3 computes these schedules in float32 in its default configuration (its JAX, PyTorch and
+NumPy backends without JAX's 64-bit mode); optimlab computes them in float64 under every preset.
+``optimlab differences`` measures what that changes ("Keras's schedules in float32").
 """
 
 from __future__ import annotations
@@ -75,6 +85,8 @@ __all__ = [
     "LinearWarmup",
     "serialize",
     "deserialize",
+    "as_step_function",
+    "ZeroArgumentLearningRate",
 ]
 
 
@@ -82,8 +94,16 @@ __all__ = [
 
 
 def _check_step(step: Any) -> int:
-    """``step`` as a Python int >= 0: ints, NumPy integers and integral floats pass."""
+    """``step`` as a Python int >= 0: ints, NumPy integers, integral floats and 0-d arrays of
+    them (Keras passes its iteration counter, a 0-d tensor) pass."""
     what = "step must be an integer >= 0 (the number of updates already applied)"
+    if not isinstance(step, numbers.Number) and hasattr(step, "__array__"):
+        import numpy as np
+
+        array = np.asarray(step)
+        if array.ndim != 0 or array.dtype.kind not in "iuf":
+            raise TypeError(f"{what}, got an array of shape {array.shape} and dtype {array.dtype}")
+        step = array.item()
     if isinstance(step, bool) or type(step).__name__ == "bool_":
         raise TypeError(f"{what}, got {step!r}")
     try:
@@ -108,6 +128,13 @@ def _check_sequence(name: str, value: Any) -> list:
         return list(value)
     except TypeError:
         raise TypeError(f"{name} must be a list, got {value!r}") from None
+
+
+def _check_name(name: Any) -> str:
+    """A schedule's ``name`` (Keras's ``name=``, kept in ``get_config``): a string."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {name!r} of type {type(name).__name__}")
+    return name
 
 
 def _to_config(value: Any) -> Any:
@@ -202,7 +229,10 @@ class LearningRateSchedule(abc.ABC):
             raise ValueError(f"{type(self).__name__} has no state; expected {{}}, got {state!r}")
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        default = getattr(type(self), "default_name", None)
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self._params().items() if not (k == "name" and v == default)
+        )
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
@@ -253,17 +283,22 @@ class ExponentialDecay(LearningRateSchedule):
     (floor(float32(0.99999999)) = 1); here it is 1.0 (integer division).
     """
 
+    #: Keras's default ``name``
+    default_name = "ExponentialDecay"
+
     def __init__(
         self,
         initial_learning_rate: float,
         decay_steps: int,
         decay_rate: float,
         staircase: bool = False,
+        name: str = default_name,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
         self.decay_steps = check_int("decay_steps", decay_steps, 1)
         self.decay_rate = check_float("decay_rate", decay_rate, 0, low_open=True)
         self.staircase = check_bool("staircase", staircase)
+        self.name = _check_name(name)
 
     def _compute(self, step: int) -> float:
         p = float(step // self.decay_steps) if self.staircase else step / self.decay_steps
@@ -275,6 +310,7 @@ class ExponentialDecay(LearningRateSchedule):
             "decay_steps": self.decay_steps,
             "decay_rate": self.decay_rate,
             "staircase": self.staircase,
+            "name": self.name,
         }
 
 
@@ -293,7 +329,15 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     step. Keras raises ``IndexError`` for an empty ``boundaries`` list; here that is allowed.
     """
 
-    def __init__(self, boundaries: Sequence[int], values: Sequence[float]) -> None:
+    #: Keras's default ``name``
+    default_name = "PiecewiseConstant"
+
+    def __init__(
+        self,
+        boundaries: Sequence[int],
+        values: Sequence[float],
+        name: str = default_name,
+    ) -> None:
         b = _check_sequence("boundaries", boundaries)
         v = _check_sequence("values", values)
         b = [check_int(f"boundaries[{i}]", x, 0) for i, x in enumerate(b)]
@@ -311,12 +355,13 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 )
         self.boundaries = tuple(b)
         self.values = tuple(v)
+        self.name = _check_name(name)
 
     def _compute(self, step: int) -> float:
         return self.values[bisect.bisect_left(self.boundaries, step)]
 
     def _params(self) -> dict[str, Any]:
-        return {"boundaries": list(self.boundaries), "values": list(self.values)}
+        return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
 
 
 class PolynomialDecay(LearningRateSchedule):
@@ -339,6 +384,9 @@ class PolynomialDecay(LearningRateSchedule):
     the ceil is integer arithmetic.
     """
 
+    #: Keras's default ``name``
+    default_name = "PolynomialDecay"
+
     def __init__(
         self,
         initial_learning_rate: float,
@@ -346,12 +394,14 @@ class PolynomialDecay(LearningRateSchedule):
         end_learning_rate: float = 0.0001,
         power: float = 1.0,
         cycle: bool = False,
+        name: str = default_name,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
         self.decay_steps = check_int("decay_steps", decay_steps, 1)
         self.end_learning_rate = check_float("end_learning_rate", end_learning_rate, 0)
         self.power = check_float("power", power, 0, low_open=True)
         self.cycle = check_bool("cycle", cycle)
+        self.name = _check_name(name)
 
     def _compute(self, step: int) -> float:
         d = self.decay_steps
@@ -372,6 +422,7 @@ class PolynomialDecay(LearningRateSchedule):
             "end_learning_rate": self.end_learning_rate,
             "power": self.power,
             "cycle": self.cycle,
+            "name": self.name,
         }
 
 
@@ -386,17 +437,22 @@ class InverseTimeDecay(LearningRateSchedule):
     staircase=True)(10**8 - 1)`` is 0.6667 in Keras, 1.0 here).
     """
 
+    #: Keras's default ``name``
+    default_name = "InverseTimeDecay"
+
     def __init__(
         self,
         initial_learning_rate: float,
         decay_steps: int,
         decay_rate: float,
         staircase: bool = False,
+        name: str = default_name,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
         self.decay_steps = check_int("decay_steps", decay_steps, 1)
         self.decay_rate = check_float("decay_rate", decay_rate, 0)
         self.staircase = check_bool("staircase", staircase)
+        self.name = _check_name(name)
 
     def _compute(self, step: int) -> float:
         p = float(step // self.decay_steps) if self.staircase else step / self.decay_steps
@@ -408,6 +464,7 @@ class InverseTimeDecay(LearningRateSchedule):
             "decay_steps": self.decay_steps,
             "decay_rate": self.decay_rate,
             "staircase": self.staircase,
+            "name": self.name,
         }
 
 
@@ -438,17 +495,22 @@ class CosineDecay(LearningRateSchedule):
     about 3e-8 * peak, not float64 precision.
     """
 
+    #: Keras's default ``name``
+    default_name = "CosineDecay"
+
     def __init__(
         self,
         initial_learning_rate: float,
         decay_steps: int,
         alpha: float = 0.0,
+        name: str = default_name,
         warmup_target: float | None = None,
         warmup_steps: int = 0,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
         self.decay_steps = check_int("decay_steps", decay_steps, 1)
         self.alpha = check_float("alpha", alpha, 0, 1)
+        self.name = _check_name(name)
         self.warmup_target = check_optional_float("warmup_target", warmup_target, 0)
         self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
         if self.warmup_target is None and self.warmup_steps > 0:
@@ -477,6 +539,7 @@ class CosineDecay(LearningRateSchedule):
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
             "alpha": self.alpha,
+            "name": self.name,
             "warmup_target": self.warmup_target,
             "warmup_steps": self.warmup_steps,
         }
@@ -507,6 +570,9 @@ class CosineDecayRestarts(LearningRateSchedule):
     (``t_mul=0.5``, ``first_decay_steps=10``: NaN at t = 20); here ``t_mul >= 1`` is required.
     """
 
+    #: Keras's default ``name``
+    default_name = "SGDRDecay"
+
     _TOL = 1e-9
 
     def __init__(
@@ -516,12 +582,14 @@ class CosineDecayRestarts(LearningRateSchedule):
         t_mul: float = 2.0,
         m_mul: float = 1.0,
         alpha: float = 0.0,
+        name: str = default_name,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
         self.first_decay_steps = check_int("first_decay_steps", first_decay_steps, 1)
         self.t_mul = check_float("t_mul", t_mul, 1.0)
         self.m_mul = check_float("m_mul", m_mul, 0.0)
         self.alpha = check_float("alpha", alpha, 0, 1)
+        self.name = _check_name(name)
 
     def _start(self, i: int) -> float:
         """Start of period ``i`` in units of first_decay_steps (Keras's ``sum_r``)."""
@@ -553,6 +621,7 @@ class CosineDecayRestarts(LearningRateSchedule):
             "t_mul": self.t_mul,
             "m_mul": self.m_mul,
             "alpha": self.alpha,
+            "name": self.name,
         }
 
 
@@ -1129,6 +1198,60 @@ class LinearWarmup(LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "start_factor": self.start_factor,
         }
+
+
+# -- plain callables ----------------------------------------------------------------------
+
+
+class ZeroArgumentLearningRate:
+    """A learning rate given as a function of no argument, Keras's callable form: Keras calls
+    ``learning_rate()`` before each update. ``lr(step)`` returns ``function()`` (the step is
+    not passed); ``function`` is the callable given."""
+
+    def __init__(self, function: Callable[[], float]) -> None:
+        self.function = function
+
+    def __call__(self, step: Any) -> Any:
+        return self.function()
+
+    def __repr__(self) -> str:
+        return repr(self.function)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZeroArgumentLearningRate):
+            return NotImplemented
+        return self.function == other.function
+
+    def __hash__(self) -> int:
+        return hash(self.function)
+
+
+def as_step_function(value: Callable) -> Callable[[Any], Any]:
+    """A callable learning rate as a function of the step.
+
+    ``value`` is returned as it is when it can be called with one positional argument (``step
+    -> float``: optimlab's schedules, optax's, any ``lambda step: ...``; also a callable that
+    takes either, such as ``lambda *a: 0.1``, and one whose signature Python cannot read); a
+    callable that can only be called with no argument (Keras's ``lambda: 0.1``) is wrapped in
+    :class:`ZeroArgumentLearningRate`. Any other callable raises ``TypeError``.
+    """
+    if isinstance(value, LearningRateSchedule):
+        return value
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # a builtin or C callable without a readable signature
+        return value
+    for args, form in (((0,), None), ((), ZeroArgumentLearningRate)):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return value if form is None else form(value)
+    raise TypeError(
+        f"learning_rate {value!r} is a callable of signature {signature}, which takes neither "
+        "the step (step -> float, as optimlab's and optax's schedules) nor nothing "
+        "(lr() -> float, as Keras calls it)"
+    )
 
 
 # -- serialization ------------------------------------------------------------------------

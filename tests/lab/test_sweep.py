@@ -567,7 +567,7 @@ def test_tune_learning_rate_default_grid_and_mean_log_gap():
         ({"momentum": [0.5, 1.5]}, ValueError, ["momentum", "1.5", "[0, 1)"]),
         ({"momentum": [[0.5]]}, ValueError, ["momentum", "1-D"]),
         ({"momentum": []}, ValueError, ["momentum", "non-empty"]),
-        ({"nesterov": True}, ValueError, ["nesterov", "momentum"]),
+        ({"nesterov": True, "preset": "torch"}, ValueError, ["nesterov", "momentum"]),
         ({"use_ema": True}, ValueError, ["use_ema", "True", "False"]),
         ({"gradient_accumulation_steps": 2}, ValueError, ["gradient_accumulation_steps", "2"]),
         ({"engine": "fused"}, TypeError, ["engine", "fused"]),

@@ -1,0 +1,97 @@
+"""Every Keras 3.15 optimizer and schedule test, and what optimlab makes of it.
+
+Three lists partition the collected tests (``tests/keras_suite/test_keras_suite.py`` fails
+when a Keras test is on none of them, or a listed one is gone):
+
+``NOT_APPLICABLE``
+    not run, each with its reason: they need what a NumPy library has no counterpart for
+    (``model.fit``, TensorFlow, Keras variable attributes) or a Keras internal.
+``DIFFERENCES``
+    run, and expected to fail, in the way given: a deliberate difference from Keras, each one
+    measured by ``optimlab differences`` ("The Keras API on NumPy arrays") and checked against
+    Keras in ``test_keras_differences.py``. A test here that starts to pass fails.
+everything else
+    run, and must pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_FIT = "trains a keras.Sequential with model.fit: no Keras models on NumPy arrays"
+TENSORFLOW = "TensorFlow only (its Variables, checkpoints or IndexedSlices)"
+FUTURE = "{}: not in optimlab yet (a later issue)"
+
+NOT_APPLICABLE = {
+    "adam_test::AdamTest::test_clipnorm_indexed_slices": TENSORFLOW,
+    "adam_test::AdamTest::test_ema": MODEL_FIT
+    + " (its first half, Keras's EMA rule, is optimizer_test's test_ema, which runs)",
+    "lion_test::LionTest::test_ema": MODEL_FIT,
+    "nadam_test::NadamTest::test_build_with_empty_var_list": (
+        "checks the dtype of Keras's internal _u_product variable; optimlab keeps Nadam's "
+        "momentum product as a Python float (build([]) itself: test_api.py::"
+        "test_build_with_no_variables)"
+    ),
+    "optimizer_test::OptimizerTest::test_ema_with_model_fit": MODEL_FIT,
+    "optimizer_test::OptimizerTest::test_tf_checkpointing": TENSORFLOW,
+    "optimizer_test::OptimizerTest::test_mixed_with_tf_variables": TENSORFLOW,
+    "optimizer_test::OptimizerTest::test_constraints_are_applied": (
+        "Variable.constraint (keras.constraints): NumPy arrays carry no constraints"
+    ),
+    "optimizer_test::OptimizerTest::test_overwrite_with_gradient": (
+        "Variable.overwrite_with_gradient (float8 training): NumPy arrays carry no such flag"
+    ),
+    "optimizer_test::OptimizerTest::test_overwrite_with_gradient_with_gradient_accumulation": (
+        "Variable.overwrite_with_gradient (float8 training): NumPy arrays carry no such flag"
+    ),
+    "optimizer_test::OptimizerTest::test_gradient_accumulation": (
+        "reads Keras's internal accumulator variables (_accumulated_gradients) and micro-step "
+        "counter (_iterations); its public half: test_api.py::"
+        "test_gradient_accumulation_as_keras_counts"
+    ),
+    "optimizer_test::OptimizerTest::test_gradient_accumulation_with_weigth_decay('ftrl')": (
+        FUTURE.format("Ftrl")
+    ),
+    "optimizer_test::OptimizerTest::test_gradient_accumulation_with_weigth_decay('adafactor')": (
+        FUTURE.format("Adafactor")
+    ),
+    "optimizer_test::OptimizerTest::test_pickleable_optimizers('ftrl')": FUTURE.format("Ftrl"),
+    "optimizer_test::OptimizerTest::test_pickleable_optimizers('adafactor')": (
+        FUTURE.format("Adafactor")
+    ),
+    "schedules.learning_rate_schedule_test::TestFitLRSchedulesFlow::test_fit_lr_correctness": (
+        MODEL_FIT
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A Keras test that fails on a documented difference: ``failure`` is a regex that the
+    failure (``"<ExceptionType>: <message>"``) must match, ``row`` the row of ``optimlab
+    differences`` ("The Keras API on NumPy arrays") that measures it."""
+
+    failure: str
+    row: str
+
+
+WORDING = r'^AssertionError: ".*" does not match ".*"'  # the right exception, another text
+
+DIFFERENCES = {
+    "sgd_test::SGDTest::test_invalid_momentum": Difference(WORDING, "error messages"),
+    "adamw_test::AdamWTest::test_weight_decay_is_none": Difference(WORDING, "error messages"),
+    "lion_test::LionTest::test_invalid_beta_1": Difference(WORDING, "error messages"),
+    "optimizer_test::OptimizerTest::test_clip_args": Difference(WORDING, "error messages"),
+    "sgd_test::SGDTest::test_single_step": Difference(
+        r"^AssertionError: 0 != 2$", "optimizer.variables"
+    ),
+    "optimizer_test::OptimizerTest::test_setting_lr_to_callable_untracks_lr_var": Difference(
+        r"^AssertionError: 0 != 2", "optimizer.variables"
+    ),
+    "optimizer_test::OptimizerTest::test_set_weights": Difference(
+        r"^AttributeError: Adam has no attribute 'set_weights'", "set_weights"
+    ),
+    "schedules.learning_rate_schedule_test::PiecewiseConstantDecayTest::test_piecewise_values": (
+        Difference(r"^ValueError: step must be an integer >= 0 .*got .*-999", "negative step")
+    ),
+}
