@@ -69,19 +69,19 @@ BAD_ARGUMENTS = [
         ol.Adam,
         dict(ema_overwrite_frequency=0),
         ValueError,
-        r"ema_overwrite_frequency must be an integer >= 1, got 0",
+        r"ema_overwrite_frequency must be an integer in \[1, 2\*\*63 - 1\], got 0",
     ),
     (
         ol.Adam,
         dict(gradient_accumulation_steps=2.5),
         ValueError,
-        r"gradient_accumulation_steps must be an integer >= 1, got 2.5",
+        r"gradient_accumulation_steps must be an integer in \[1, 2\*\*63 - 1\], got 2.5",
     ),
     (
         ol.Adam,
         dict(gradient_accumulation_steps=0),
         ValueError,
-        r"gradient_accumulation_steps must be an integer >= 1, got 0",
+        r"gradient_accumulation_steps must be an integer in \[1, 2\*\*63 - 1\], got 0",
     ),
     (ol.Adam, dict(loss_scale_factor=0.0), ValueError, r"loss_scale_factor must be a float > 0"),
     (
