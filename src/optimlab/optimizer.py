@@ -550,6 +550,8 @@ class Optimizer:
             raise ValueError(
                 "this optimizer was built for other parameters; one optimizer per Params"
             )
+        if params._gaps.size:  # the padding between arrays is no gradient
+            params.grad[params._gaps] = 0
         if not self._params_finite(params):
             return
         self._group_options = {
