@@ -105,6 +105,8 @@ def check_float(
     (ends open where ``low_open``/``high_open``).
     """
     what = describe_range(low, high, low_open, high_open)
+    if low is None and high is None:
+        what = "(any finite value)"
     value = _unwrap_0d(value, "iuf")
     if not _is_real_number(value):
         raise TypeError(

@@ -48,11 +48,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._validation import (
+    MAX_COUNT,
     check_bool,
     check_choice,
     check_float,
     check_int,
     check_optional_float,
+    show,
 )
 
 __all__ = [
@@ -82,22 +84,42 @@ __all__ = [
 
 
 def _check_step(step: Any) -> int:
-    """``step`` as a Python int >= 0: ints, NumPy integers and integral floats pass."""
-    what = "step must be an integer >= 0 (the number of updates already applied)"
+    """``step`` as a Python int in [0, 2**63 - 1]: ints, NumPy integers and integral floats
+    pass."""
+    what = "step must be an integer >= 0 (the number of updates already applied; at most 2**63 - 1)"
     if isinstance(step, bool) or type(step).__name__ == "bool_":
         raise TypeError(f"{what}, got {step!r}")
     try:
         k = operator.index(step)
     except TypeError:
         if not isinstance(step, numbers.Real):
-            raise TypeError(f"{what}, got {step!r} of type {type(step).__name__}") from None
-        x = float(step)
+            raise TypeError(f"{what}, got {show(step)} of type {type(step).__name__}") from None
+        try:
+            x = float(step)
+        except OverflowError:
+            x = math.inf
         if not (math.isfinite(x) and x.is_integer()):
-            raise ValueError(f"{what}, got {step!r}") from None
+            raise ValueError(f"{what}, got {show(step)}") from None
         k = int(x)
-    if k < 0:
-        raise ValueError(f"{what}, got {step!r}")
+    if not 0 <= k <= MAX_COUNT:
+        raise ValueError(f"{what}, got {show(step)}")
     return k
+
+
+def _real_or_infinite(name: str, value: Any) -> float:
+    """A real number as a float, +-inf allowed (integers beyond the float range become them),
+    NaN refused."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number (+-inf allowed), got {show(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf if value > 0 else -math.inf
+    if math.isnan(x):
+        raise ValueError(
+            f"{name} must not be NaN (a real number, +-inf allowed), got {show(value)}"
+        )
+    return x
 
 
 def _check_sequence(name: str, value: Any) -> list:
@@ -160,7 +182,17 @@ class LearningRateSchedule(abc.ABC):
         # Every schedule is a combination of non-negative numbers: a negative result can only
         # be rounding (e.g. 0.93 + (0 - 0.93) * 3 / 3 = -1.1e-16), which would make the
         # optimizer ascend; it is returned as 0.
-        return max(float(self._compute(_check_step(step))), 0.0)
+        k = _check_step(step)
+        try:
+            value = float(self._compute(k))
+        except OverflowError:  # e.g. decay_rate > 1 raised to a large power
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(
+                f"{show(self)} has no finite learning rate at step {k} (it overflows the "
+                "float range); a learning rate must be a finite float >= 0"
+            )
+        return max(value, 0.0)
 
     @abc.abstractmethod
     def _compute(self, step: int) -> float:
@@ -184,7 +216,7 @@ class LearningRateSchedule(abc.ABC):
             for p in inspect.signature(cls.__init__).parameters.values()
             if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
         ]
-        unknown = sorted(set(config) - set(accepted))
+        unknown = sorted((k for k in config if k not in accepted), key=repr)
         if unknown:
             raise ValueError(
                 f"unknown config keys {unknown} for {cls.__name__}; valid keys: "
@@ -962,11 +994,13 @@ class ReduceLROnPlateau(LearningRateSchedule):
     def step(self, metric: Any) -> float:
         """Report a metric value; returns the (possibly reduced) learning rate."""
         if isinstance(metric, (bool, str, bytes)):
-            raise TypeError(f"metric must be a real number, got {metric!r}")
-        try:
-            current = float(metric)
-        except (TypeError, ValueError):
-            raise TypeError(f"metric must be a real number, got {metric!r}") from None
+            raise TypeError(f"metric must be a real number, got {show(metric)}")
+        if not isinstance(metric, numbers.Real):
+            try:
+                metric = float(metric)  # e.g. a 0-d array or a Decimal
+            except (TypeError, ValueError):
+                raise TypeError(f"metric must be a real number, got {show(metric)}") from None
+        current = _real_or_infinite("metric", metric)
         if math.isnan(current):
             raise ValueError(f"metric must not be NaN, got {metric!r}")
         self._last_epoch += 1
@@ -1025,8 +1059,8 @@ class ReduceLROnPlateau(LearningRateSchedule):
         best = state["best"]
         if best is None:
             best = self._mode_worse
-        elif not isinstance(best, numbers.Real) or isinstance(best, bool) or math.isnan(best):
-            raise ValueError(f"best must be None or a float, got {best!r}")
+        else:
+            best = _real_or_infinite("best", best)
         num_bad = check_int("num_bad_epochs", state["num_bad_epochs"], 0)
         cooldown_counter = check_int("cooldown_counter", state["cooldown_counter"], 0)
         last_epoch = check_int("last_epoch", state["last_epoch"], 0)
@@ -1191,6 +1225,12 @@ def deserialize(config: Mapping[str, Any]) -> LearningRateSchedule:
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(
-            f"unknown schedule class_name {name!r}; valid names: {', '.join(sorted(_REGISTRY))}"
+            f"unknown schedule class_name {show(name)}; valid names: {', '.join(sorted(_REGISTRY))}"
         )
-    return cls.from_config(config["config"])
+    try:
+        return cls.from_config(config["config"])
+    except RecursionError:  # a crafted config nesting LinearWarmups thousands deep
+        raise ValueError(
+            "the schedule config is nested too deeply to deserialize (LinearWarmup inside "
+            "LinearWarmup inside ...); a schedule nests a few levels at most"
+        ) from None
