@@ -107,24 +107,24 @@ def check_float(
     what = describe_range(low, high, low_open, high_open)
     if low is None and high is None:
         what = "(any finite value)"
-    value = _unwrap_0d(value, "iuf")
+    given, value = value, _unwrap_0d(value, "iuf")  # messages show what was given
     if not _is_real_number(value):
         raise TypeError(
-            f"{name} must be a float {what}, got {show(value)} of type {type(value).__name__}"
+            f"{name} must be a float {what}, got {show(given)} of type {type(given).__name__}"
         )
     try:
         x = float(value)
     except OverflowError:  # an int or Fraction beyond the float range
         raise ValueError(
-            f"{name} must be a finite float {what}, got {show(value)}, which is too large "
+            f"{name} must be a finite float {what}, got {show(given)}, which is too large "
             "for a float"
         ) from None
     if not math.isfinite(x):
-        raise ValueError(f"{name} must be a finite float {what}, got {show(value)}")
+        raise ValueError(f"{name} must be a finite float {what}, got {show(given)}")
     if low is not None and (x < low or (low_open and x == low)):
-        raise ValueError(f"{name} must be a float {what}, got {show(value)}")
+        raise ValueError(f"{name} must be a float {what}, got {show(given)}")
     if high is not None and (x > high or (high_open and x == high)):
-        raise ValueError(f"{name} must be a float {what}, got {show(value)}")
+        raise ValueError(f"{name} must be a float {what}, got {show(given)}")
     return x
 
 
@@ -143,10 +143,10 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
     ``OverflowError``).
     """
     what = describe_range(low, high, False, False)
-    value = _unwrap_0d(value, "iuf")
+    given, value = value, _unwrap_0d(value, "iuf")  # messages show what was given
     if not _is_real_number(value):
         raise TypeError(
-            f"{name} must be an integer {what}, got {show(value)} of type {type(value).__name__}"
+            f"{name} must be an integer {what}, got {show(given)} of type {type(given).__name__}"
         )
     if isinstance(value, numbers.Integral):
         x = operator.index(value)
@@ -154,12 +154,12 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
         try:
             f = float(value)
         except OverflowError:
-            raise ValueError(f"{name} must be an integer {what}, got {show(value)}") from None
+            raise ValueError(f"{name} must be an integer {what}, got {show(given)}") from None
         if not f.is_integer():
-            raise ValueError(f"{name} must be an integer {what}, got {show(value)}")
+            raise ValueError(f"{name} must be an integer {what}, got {show(given)}")
         x = int(f)
     if (low is not None and x < low) or (high is not None and x > high):
-        raise ValueError(f"{name} must be an integer {what}, got {show(value)}")
+        raise ValueError(f"{name} must be an integer {what}, got {show(given)}")
     return x
 
 

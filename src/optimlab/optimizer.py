@@ -756,7 +756,7 @@ class Optimizer:
     def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
         """(learning rate, weight decay or None) of parameter ``p`` in this update: the
         optimizer's, or those of its :class:`~optimlab.Params` group."""
-        wd = self._config["weight_decay"]
+        wd = self._config["weight_decay"] or None  # 0 is off (AdamW keeps a 0 in its config)
         group = self._group_options.get(id(p))
         if group is None:
             return lr, wd

@@ -291,7 +291,8 @@ class AdamW(Adam):
         )
 
     def _check_combinations(self, config: dict) -> None:
-        if config["weight_decay"] is None:
+        wd = config["weight_decay"]
+        if wd is None:
             raise ValueError("weight_decay must be a float >= 0 for AdamW, got None")
         if config["weight_decay_mode"] != "decoupled":
             raise ValueError(
@@ -299,6 +300,9 @@ class AdamW(Adam):
                 "Adam(weight_decay=..., weight_decay_mode='l2') for L2 regularization"
             )
         super()._check_combinations(config)
+        # AdamW refuses None, so its 0 stays 0 (not None, the others' "off"): get_config,
+        # from_config, load_state_dict and later assignments must accept what it accepted.
+        config["weight_decay"] = wd
 
 
 def _momentum_decay(name: str, value: Any) -> float | None:
