@@ -117,13 +117,14 @@ class Params(_Views):
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {show(given)}")
         try:
-            align = None if isinstance(align, bool) else operator.index(align)
+            step_bytes = None if isinstance(align, bool) else operator.index(align)
         except TypeError:
-            align = None
-        if align is None or align < dtype.itemsize or align & (align - 1):
+            step_bytes = None
+        if step_bytes is None or step_bytes < dtype.itemsize or step_bytes & (step_bytes - 1):
             raise ValueError(
                 f"align must be a power of two >= {dtype.itemsize} bytes, got {show(align)}"
             )
+        align = step_bytes
         for name, value in values.items():
             _check_castable(name, value, dtype)
         membership, options = _parse_groups(groups, values, dtype)
@@ -236,7 +237,9 @@ def _group_option(group: str, spec: Mapping, key: str, dtype: np.dtype) -> float
     if value is None:
         return None
     name = f"groups[{group!r}][{key!r}]"
-    return check_in_dtype(name, check_float(name, value, 0.0), dtype)
+    x = check_float(name, value, 0.0)
+    check_in_dtype(name, value, dtype)  # the message shows the value as given
+    return x
 
 
 def _parse_groups(groups, values, dtype):
