@@ -385,6 +385,8 @@ class Optimizer:
         bound = "a finite float >= 0"
         if not math.isinf(limit):
             bound += f" (at most {limit!r}, the largest float of the parameters' dtype)"
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+            value = value.item()  # a 0-d array of a number, like the number
         if not _is_real(value):
             raise TypeError(f"{where}; it must return {bound}")
         try:

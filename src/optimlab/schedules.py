@@ -83,26 +83,37 @@ __all__ = [
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _is_bool(value: Any) -> bool:
+    """A Python or NumPy boolean (``numpy.bool`` is named ``bool_`` before NumPy 2)."""
+    kind = type(value)
+    return isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    )
+
+
 def _check_step(step: Any) -> int:
     """``step`` as a Python int in [0, 2**63 - 1]: ints, NumPy integers and integral floats
     pass."""
     what = "step must be an integer >= 0 (the number of updates already applied; at most 2**63 - 1)"
-    if isinstance(step, bool) or type(step).__name__ == "bool_":
+    if _is_bool(step):
         raise TypeError(f"{what}, got {step!r}")
+    given = step
+    if type(step).__name__ == "ndarray" and step.ndim == 0 and step.dtype.kind in "iuf":
+        step = step.item()  # a 0-d array of a number, like the number
     try:
         k = operator.index(step)
     except TypeError:
         if not isinstance(step, numbers.Real):
-            raise TypeError(f"{what}, got {show(step)} of type {type(step).__name__}") from None
+            raise TypeError(f"{what}, got {show(given)} of type {type(given).__name__}") from None
         try:
             x = float(step)
         except OverflowError:
             x = math.inf
         if not (math.isfinite(x) and x.is_integer()):
-            raise ValueError(f"{what}, got {show(step)}") from None
+            raise ValueError(f"{what}, got {show(given)}") from None
         k = int(x)
     if not 0 <= k <= MAX_COUNT:
-        raise ValueError(f"{what}, got {show(step)}")
+        raise ValueError(f"{what}, got {show(given)}")
     return k
 
 
@@ -993,7 +1004,7 @@ class ReduceLROnPlateau(LearningRateSchedule):
 
     def step(self, metric: Any) -> float:
         """Report a metric value; returns the (possibly reduced) learning rate."""
-        if isinstance(metric, (bool, str, bytes)):
+        if isinstance(metric, (str, bytes)) or _is_bool(metric):
             raise TypeError(f"metric must be a real number, got {show(metric)}")
         if not isinstance(metric, numbers.Real):
             try:

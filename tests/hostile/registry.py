@@ -77,15 +77,15 @@ class Real:
 @dataclass(frozen=True)
 class Int:
     low: int
-    high: int = MAX_COUNT
+    high: int | None = MAX_COUNT
     optional: bool = False
 
     def range_text(self) -> str:
-        return (
-            f"in [{self.low}, 2**63 - 1]"
-            if self.high == MAX_COUNT
-            else f"in [{self.low}, {self.high}]"
-        )
+        if self.high is None:
+            return f">= {self.low}"
+        if self.high == MAX_COUNT:
+            return f"in [{self.low}, 2**63 - 1]"
+        return f"in [{self.low}, {self.high}]"
 
     def verdict(self, value):
         if value is None and self.optional:
@@ -103,7 +103,7 @@ class Int:
             if not f.is_integer():
                 return "refuse", ValueError
             x = int(f)
-        if not self.low <= x <= self.high:
+        if x < self.low or (self.high is not None and x > self.high):
             return "refuse", ValueError
         return "accept", x
 
