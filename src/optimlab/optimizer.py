@@ -997,7 +997,8 @@ class Optimizer:
             )
         if state["optimizer"] != kind:
             raise ValueError(
-                f"state was saved by {show(state['optimizer'])}, cannot load into {kind}"
+                f"state['optimizer'] is {show(state['optimizer'])}: the state was saved by "
+                f"{show(state['optimizer'])}, cannot load into {kind}"
             )
         n = check_int("state['num_params']", state["num_params"], 0, MAX_COUNT)
         if params is not None:
@@ -1012,7 +1013,10 @@ class Optimizer:
         else:
             plist = list(self._params)
         if len(plist) != n:
-            raise ValueError(f"state holds {n} parameters, the optimizer has {len(plist)}")
+            raise ValueError(
+                f"state['num_params'] is {n}: the state holds {n} parameters, the optimizer "
+                f"has {len(plist)}"
+            )
 
         config = state["config"]
         if not isinstance(config, dict):
@@ -1055,7 +1059,7 @@ class Optimizer:
                     targets[f"{name}/{i}"] = buf
         if set(slots) != set(targets):
             raise ValueError(
-                f"state buffers do not match the optimizer: missing "
+                f"state['slots'] do not match the optimizer's buffers: missing "
                 f"{sorted(set(targets) - set(slots))}, unexpected "
                 f"[{', '.join(sorted(show(k) for k in slots if k not in targets))}]"
             )
@@ -1097,7 +1101,9 @@ class Optimizer:
                 check_bool(f"state['accumulated'][{i}]", x)
                 for i, x in enumerate(_list_field(state, "accumulated", n))
             ]
-        elif accumulated not in ([], None):
+        elif not (
+            accumulated is None or (isinstance(accumulated, list | tuple) and not accumulated)
+        ):
             raise ValueError(
                 f"state['accumulated'] must be [] without gradient accumulation, got "
                 f"{show(accumulated)}"
@@ -1108,8 +1114,11 @@ class Optimizer:
         lr = probe._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
             if sched_state is not None:
-                lr.load_state_dict(sched_state)
-        elif sched_state not in (None, {}):
+                try:
+                    lr.load_state_dict(sched_state)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"state['schedule_state']: {error}") from None
+        elif not (sched_state is None or (isinstance(sched_state, dict) and not sched_state)):
             raise ValueError(
                 f"state['schedule_state'] must be None when the learning rate is not a "
                 f"schedule, got {show(sched_state)}"
