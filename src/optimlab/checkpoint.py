@@ -316,7 +316,7 @@ def _parse_header(raw: Any, where: str) -> dict:
         )
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, a number of 5000 digits
         raise CheckpointError(
             f"{where} has a {_META_KEY!r} member that is not JSON: {exc}"
         ) from None
@@ -433,6 +433,12 @@ def load(path) -> tuple[dict, list[np.ndarray] | None]:
         value = meta[key]
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
             raise bad(f"metadata['state'][{key!r}]", "an integer >= 0", value)
+        if value > len(arrays):  # each counts arrays of the file (and a list of 10**30 names
+            raise bad(  # would never fit in memory)
+                f"metadata['state'][{key!r}]",
+                f"at most the {len(arrays)} arrays of the file",
+                value,
+            )
         counts[key] = value
     state = dict(meta, slots=slots)
     for field in ("accumulators", "ema"):
