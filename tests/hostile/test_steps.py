@@ -160,6 +160,7 @@ BAD_PARAMETERS = [
     ("complex", lambda: [np.zeros(2, complex)], TypeError, ["parameter 0", "complex"]),
     ("read-only", lambda: [np.zeros(2)[:]], ValueError, ["parameter 0", "read-only"]),
     ("np.matrix", lambda: [np.matrix(np.ones((1, 5)))], TypeError, ["parameter 0", "matrix"]),
+    ("np.matrix column", lambda: [np.matrix(np.ones((5, 1)))], TypeError, ["matrix"]),  # crashed
     ("masked", lambda: [np.ma.masked_array(np.ones(3))], TypeError, ["parameter 0", "MaskedArray"]),
     ("twice", lambda: [np.zeros(2)] * 2, ValueError, ["parameter 1", "twice"]),
     (
@@ -530,3 +531,36 @@ def test_subnormal_gradients(exponent, name):
     assert np.isfinite(out[0]).all()
     np.testing.assert_array_equal(out[0], out[1])
     accepted()
+
+
+def test_accumulation_steps_cannot_change_while_gradients_are_accumulated():
+    """Changing gradient_accumulation_steps from 3 to 2 after two micro steps left the micro
+    step past k - 1: the optimizer never updated again."""
+    opt = ol.SGD(0.1, gradient_accumulation_steps=3)
+    p = np.ones(2)
+    opt.apply_gradients([(np.ones(2), p)])
+    opt.apply_gradients([(np.ones(2), p)])
+    refuses(
+        lambda: setattr(opt, "gradient_accumulation_steps", 2),
+        world=(opt, p),
+        exc=ValueError,
+        says=("gradient_accumulation_steps", "from 3 to 2", "2 gradient(s)"),
+    )
+    opt.apply_gradients([(np.ones(2), p)])  # the third: an update, the accumulators are empty
+    assert opt.iterations == 1
+    opt.gradient_accumulation_steps = 2
+    for _ in range(2):
+        opt.apply_gradients([(np.full(2, 2.0), p)])
+    assert opt.iterations == 2
+    np.testing.assert_allclose(p, 1 - 0.1 - 0.2)
+    accepted()
+
+
+def test_a_refused_params_step_leaves_the_group_options_alone():
+    """step(params) recorded the Params' group options before checking its gradients."""
+    P = ol.Params(
+        {"a": np.ones(3), "b": np.ones(2)}, groups={"g": {"params": ["b"], "lr_scale": 0.5}}
+    )
+    P.grads["a"][...] = np.nan
+    opt = ol.SGD(0.1)
+    refuses(lambda: opt.step(P), world=(opt, P), exc=FloatingPointError, says=("'a' (3)",))
