@@ -373,7 +373,7 @@ class Optimizer:
         lr = self._learning_rate
         if isinstance(lr, float):
             return lr
-        value = lr(self.iterations)
+        value = lr(self._iterations)
         limit = self._lr_limit if limit is None else limit
         if isinstance(value, float) and 0.0 <= value <= limit:
             return float(value)
@@ -713,7 +713,7 @@ class Optimizer:
 
     def _ema_momentum(self) -> float:
         """The EMA momentum of this update: 0 on the first (the average starts at p)."""
-        return 0.0 if self.iterations == 0 else self._config["ema_momentum"]
+        return 0.0 if self._iterations == 0 else self._config["ema_momentum"]
 
     def _finish_update(self, averaged=frozenset()) -> None:
         """Move the EMA of every parameter (those in ``averaged`` were already moved inside the
@@ -725,10 +725,10 @@ class Optimizer:
                 if i not in averaged:
                     avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
             freq = self._config["ema_overwrite_frequency"]
-            if freq and (self.iterations + 1) % freq == 0:
+            if freq and (self._iterations + 1) % freq == 0:
                 for p, avg in zip(self._params, self._ema, strict=True):
                     p[...] = avg
-        self._iterations += 1
+        self.__dict__["_iterations"] += 1  # no __setattr__: the hot path
 
     def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
         config = self._config
@@ -773,7 +773,7 @@ class Optimizer:
         once per update, however many learning rates the groups ask for."""
         if self._conventions["step_counting"] == "per_parameter":
             return lambda i, lr_i: self._step_scalars(i, self._param_steps[i], lr_i)
-        t = self.iterations + 1
+        t = self._iterations + 1
         before = self._step_state[0] if self._step_state else None
         cache: dict[float, tuple] = {}
 
@@ -1228,12 +1228,13 @@ def _check_param(p: Any, k: int) -> None:
 
 def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
     if isinstance(g, np.ndarray):
-        if isinstance(g, np.ma.MaskedArray):
-            raise TypeError(
-                f"gradient {k} is a masked array; its masked elements are not gradients: pass "
-                "g.filled(0.0)"
-            )
-        g = np.asarray(g)  # a plain view of a subclass (np.matrix would multiply as matrices)
+        if type(g) is not np.ndarray:
+            if isinstance(g, np.ma.MaskedArray):
+                raise TypeError(
+                    f"gradient {k} is a masked array; its masked elements are not gradients: "
+                    "pass g.filled(0.0)"
+                )
+            g = np.asarray(g)  # a plain view of a subclass (np.matrix multiplies as matrices)
         if g.dtype != p.dtype:
             raise TypeError(
                 f"gradient {k} has dtype {g.dtype} but its parameter has {p.dtype}; "
@@ -1266,7 +1267,12 @@ def _check_gradients_apart(items, params: Sequence[np.ndarray], roots) -> None:
         for i, p in enumerate(params):
             roots.setdefault(id(_root(p)), []).append(i)
     for _, p, g in items:
-        hits = roots.get(id(_root(g)))
+        base = g
+        while base.base is not None:  # _root, inlined: this runs for every gradient
+            base = base.base
+            if not isinstance(base, np.ndarray):
+                break
+        hits = roots.get(id(base))
         if not hits:
             continue
         for j in hits:
