@@ -117,9 +117,22 @@ def _check_step(step: Any) -> int:
     return k
 
 
+def _check_count(name: str, value: Any, low: int) -> int:
+    """A step count that the schedule turns into a float: an integer >= ``low``, at most
+    2**63 - 1 (beyond, the float conversion would overflow)."""
+    count = check_int(name, value, low)
+    if count > MAX_COUNT:
+        raise ValueError(
+            f"{name} must be an integer >= {low} (at most 2**63 - 1), got {show(value)}"
+        )
+    return count
+
+
 def _real_or_infinite(name: str, value: Any) -> float:
     """A real number as a float, +-inf allowed (integers beyond the float range become them),
     NaN refused."""
+    if type(value).__name__ == "ndarray" and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()  # a 0-d array of a number, like the number
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number (+-inf allowed), got {show(value)}")
     try:
@@ -391,7 +404,7 @@ class PolynomialDecay(LearningRateSchedule):
         cycle: bool = False,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
-        self.decay_steps = check_int("decay_steps", decay_steps, 1)
+        self.decay_steps = _check_count("decay_steps", decay_steps, 1)
         self.end_learning_rate = check_float("end_learning_rate", end_learning_rate, 0)
         self.power = check_float("power", power, 0, low_open=True)
         self.cycle = check_bool("cycle", cycle)
@@ -796,7 +809,7 @@ class OneCycleLR(LearningRateSchedule):
         three_phase: bool = False,
     ) -> None:
         self.max_lr = check_float("max_lr", max_lr, 0)
-        self.total_steps = check_int("total_steps", total_steps, 2)
+        self.total_steps = _check_count("total_steps", total_steps, 2)
         self.pct_start = check_float("pct_start", pct_start, 0, 1, low_open=True, high_open=True)
         self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
         self.div_factor = check_float("div_factor", div_factor, 0, low_open=True)
@@ -886,9 +899,9 @@ class CyclicLR(LearningRateSchedule):
     ) -> None:
         self.base_lr = check_float("base_lr", base_lr, 0)
         self.max_lr = check_float("max_lr", max_lr, self.base_lr)
-        self.step_size_up = check_int("step_size_up", step_size_up, 1)
+        self.step_size_up = _check_count("step_size_up", step_size_up, 1)
         self.step_size_down = (
-            None if step_size_down is None else check_int("step_size_down", step_size_down, 1)
+            None if step_size_down is None else _check_count("step_size_down", step_size_down, 1)
         )
         self.mode = check_choice("mode", mode, self.MODES)
         self.gamma = check_float("gamma", gamma, 0, 1, low_open=True)

@@ -79,6 +79,7 @@ class Int:
     low: int
     high: int | None = MAX_COUNT
     optional: bool = False
+    cap: int | None = None  # refused above, but not part of the range the message states
 
     def range_text(self) -> str:
         if self.high is None:
@@ -103,7 +104,7 @@ class Int:
             if not f.is_integer():
                 return "refuse", ValueError
             x = int(f)
-        if x < self.low or (self.high is not None and x > self.high):
+        if x < self.low or (self.high is not None and x > self.high) or (self.cap and x > self.cap):
             return "refuse", ValueError
         return "accept", x
 

@@ -39,7 +39,7 @@ TABLE = {
         {"initial_learning_rate": 0.1, "decay_steps": 10},
         {
             "initial_learning_rate": R0,
-            "decay_steps": Int(1, None),
+            "decay_steps": Int(1, None, cap=MAX_COUNT),
             "end_learning_rate": R0,
             "power": POS,
             "cycle": Bool(),
@@ -100,7 +100,7 @@ TABLE = {
         {"max_lr": 0.1, "total_steps": 100},
         {
             "max_lr": R0,
-            "total_steps": Int(2, None),
+            "total_steps": Int(2, None, cap=MAX_COUNT),
             "pct_start": Real(0.0, 1.0, low_open=True, high_open=True),
             "anneal_strategy": Choice(("cos", "linear")),
             "div_factor": POS,
@@ -112,8 +112,8 @@ TABLE = {
         {"base_lr": 0.01, "max_lr": 0.1},
         {
             "base_lr": R0,
-            "step_size_up": Int(1, None),
-            "step_size_down": Int(1, None, optional=True),
+            "step_size_up": Int(1, None, cap=MAX_COUNT),
+            "step_size_down": Int(1, None, optional=True, cap=MAX_COUNT),
             "mode": Choice(("triangular", "triangular2", "exp_range")),
             "gamma": Real(0.0, 1.0, low_open=True),
         },
