@@ -60,7 +60,11 @@ def test_ragged_and_odd_series():
         refuses(lambda: ol.ewma(bad, 0.9), says=("series",))  # noqa: B023
 
 
-@pytest.mark.parametrize("count", [-1, 1.5, True, "2", 2**63, 10**400])
+@pytest.mark.parametrize(
+    "count",
+    [-1, 1.5, True, "2", 2**63, 10**400],
+    ids=["-1", "1.5", "True", "str", "2**63", "10**400"],
+)
 def test_state_counts(count):
     e = ol.EWMA(0.9, bias_correction=True)
     e.update(np.float32(2.0))

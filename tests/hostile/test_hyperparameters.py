@@ -63,7 +63,27 @@ def test_constructor_argument(cls, name, kind, value, preset):
         if cls is ol.AdamW and name == "weight_decay":
             want = expected  # AdamW keeps its 0
         assert _same(stored, want) and type(stored) is type(want), (stored, want)
+    _steps_finitely(opt, expected)
     accepted()
+
+
+def _steps_finitely(opt, value):
+    """An accepted moderate value (no float beyond 1e10 or below 1e-10 but 0, no epsilon of
+    0, where 0/0 is the math's own NaN) gives a finite step."""
+    p = np.ones(3)
+    scale = opt.get_config().get("loss_scale_factor")
+    if scale is not None and scale < np.finfo(np.float64).tiny:  # 0 for the update's dtype
+        refuses(
+            lambda: opt.apply_gradients([(np.full(3, 0.5), p)]),
+            world=(opt, p),
+            says=("loss_scale_factor", "float64"),
+        )
+        return
+    with np.errstate(all="ignore"):
+        opt.apply_gradients([(np.full(3, 0.5), p)])
+    moderate = not isinstance(value, float) or value == 0.0 or 1e-10 <= abs(value) <= 1e10
+    if moderate and opt.get_config().get("epsilon", 1.0) != 0.0:
+        assert np.isfinite(p).all(), p
 
 
 @pytest.mark.parametrize("cls,name,kind", CASES, ids=IDS)
