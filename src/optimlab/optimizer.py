@@ -552,10 +552,12 @@ class Optimizer:
             raise ValueError(
                 "this optimizer was built for other parameters; one optimizer per Params"
             )
-        if params._gaps.size:  # the padding between arrays is no gradient
-            params.grad[params._gaps] = 0
+        if not self.built:  # before anything changes (the padding below included)
+            self._check_in_dtype(self._config, self._learning_rate, params.dtype)
         if not self._params_finite(params):
             return
+        if params._gaps.size:  # the padding between arrays is no gradient
+            params.grad[params._gaps] = 0
         self._group_options = {
             id(data): (group.lr_scale, group.weight_decay) for group, data, _ in arrays
         }
@@ -577,9 +579,6 @@ class Optimizer:
             params.grad, self._config["loss_scale_factor"]
         ):
             return True
-        if policy == "skip":
-            self._skipped_steps += 1
-            return False
         scale = self._config["loss_scale_factor"]
         counts = {}
         with np.errstate(over="ignore", invalid="ignore"):  # the overflow is what we report
@@ -587,6 +586,11 @@ class Optimizer:
                 count = _count_non_finite(g if scale is None else g / g.dtype.type(scale))
                 if count:
                     counts[name] = count
+        if not counts:  # only the padding between arrays, which the step zeroes
+            return True
+        if policy == "skip":
+            self._skipped_steps += 1
+            return False
         where = ", ".join(f"{name!r} ({count})" for name, count in counts.items())
         raise FloatingPointError(
             f"the gradient of {where} has {sum(counts.values())} non-finite value(s) (NaN or "

@@ -432,6 +432,11 @@ def test_params_gaps_are_no_gradient():
     Q.grads["b"][...] = 1.0
     ol.SGD(0.5).step(Q)
     np.testing.assert_array_equal(Q["a"], 0.5)
+    Q.grad[Q._gaps] = np.nan
+    skipping = ol.SGD(0.5, nan_policy="skip")
+    skipping.step(Q)  # NaN in no parameter's gradient: nothing to skip
+    assert skipping.skipped_steps == 0 and skipping.iterations == 1
+    np.testing.assert_array_equal(Q["a"], 0.0)
     accepted()
 
 
