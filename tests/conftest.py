@@ -42,8 +42,27 @@ def pytest_sessionfinish(session, exitstatus):
     write_conformance_records()
 
 
+_HOSTILE = {"tests": 0, "refused": 0, "accepted": 0}
+
+
+def pytest_runtest_logreport(report):
+    """Sum the hostile-input cases that tests/hostile/conftest.py attaches to each report."""
+    counts = {k: v for k, v in report.user_properties if k.startswith("hostile_")}
+    if report.when == "call" and counts:
+        _HOSTILE["tests"] += 1
+        _HOSTILE["refused"] += counts.get("hostile_refused", 0)
+        _HOSTILE["accepted"] += counts.get("hostile_accepted", 0)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """The largest deviation per peer and dtype over all conformance cases that ran."""
+    """The hostile-input case count; the largest deviation per peer and dtype over all
+    conformance cases that ran."""
+    if _HOSTILE["tests"]:
+        cases = _HOSTILE["refused"] + _HOSTILE["accepted"]
+        terminalreporter.write_line(
+            f"hostile input: {cases} cases ({_HOSTILE['refused']} refused, "
+            f"{_HOSTILE['accepted']} accepted) in {_HOSTILE['tests']} tests"
+        )
     folder = getattr(config, "_optimlab_conformance_dir", None)
     if not folder or not os.path.isdir(folder):
         return

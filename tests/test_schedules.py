@@ -1056,7 +1056,7 @@ def test_step_argument(sched):
         sched(np.array([7]))
     with pytest.raises(TypeError, match=r"step must be an integer.*shape \(\) and dtype bool"):
         sched(np.array(True))
-    with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got -1.0"):
+    with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got array\(-1\.\)"):
         sched(np.array(-1.0))
     with pytest.raises(ValueError, match=r"step must be an integer >= 0.*got -1"):
         sched(-1)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -23,8 +24,31 @@ __all__ = [
     "check_int",
     "check_bool",
     "check_choice",
+    "check_in_dtype",
+    "check_no_overlap",
     "describe_range",
+    "show",
 ]
+
+#: the largest step count or counter accepted anywhere: int64, the peers' counters
+MAX_COUNT = 2**63 - 1
+
+
+def show(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` for an error message, kept short: an integer too large for a float
+    shows its size (``repr`` of a 5000-digit integer itself fails), long reprs are cut."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = math.floor(math.log10(abs(value))) + 1
+        lead = abs(value) // 10 ** (digits - 3)
+        sign = "-" if value < 0 else ""
+        return f"{sign}{lead // 100}.{lead % 100:02d}e+{digits - 1} (an integer of {digits} digits)"
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__
+        text = f"<{type(value).__name__} object>"
+    if len(text) > limit:
+        text = text[: limit - 5] + " ...>"
+    return text
 
 
 def describe_range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -43,13 +67,26 @@ def describe_range(low: float | None, high: float | None, low_open: bool, high_o
 def _fmt(x: float | None) -> str:
     if x is None:
         return ""
-    if float(x).is_integer():
-        return str(int(x))
+    if x == MAX_COUNT:
+        return "2**63 - 1"
+    if isinstance(x, int) or float(x).is_integer():
+        return str(int(x)) if abs(x) < 10**16 else repr(float(x))
     return repr(float(x))
 
 
 def _is_real_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _unwrap_0d(value: Any, kinds: str) -> Any:
+    """A NumPy 0-d array of one of ``kinds`` as its Python scalar, anything else unchanged."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in kinds:
+        return value.item()
+    return value
 
 
 def check_float(
@@ -63,30 +100,31 @@ def check_float(
 ) -> float:
     """Return ``float(value)`` if it is a finite real number in the interval, else raise.
 
-    ``TypeError`` for a non-number (strings, booleans, None), ``ValueError`` for NaN, Inf or a
-    value outside ``[low, high]`` (ends open where ``low_open``/``high_open``).
+    ``TypeError`` for a non-number (strings, booleans, None, complex), ``ValueError`` for NaN,
+    Inf, a number too large for a float (``10**400``) or a value outside ``[low, high]``
+    (ends open where ``low_open``/``high_open``).
     """
     what = describe_range(low, high, low_open, high_open)
+    if low is None and high is None:
+        what = "(any finite value)"
+    given, value = value, _unwrap_0d(value, "iuf")  # messages show what was given
     if not _is_real_number(value):
-        # NumPy 0-d arrays and scalars are numbers too.
-        try:
-            import numpy as np
-
-            if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
-                value = value.item()
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(
-                f"{name} must be a float {what}, got {value!r} of type {type(value).__name__}"
-            ) from None
-    x = float(value)
+        raise TypeError(
+            f"{name} must be a float {what}, got {show(given)} of type {type(given).__name__}"
+        )
+    try:
+        x = float(value)
+    except OverflowError:  # an int or Fraction beyond the float range
+        raise ValueError(
+            f"{name} must be a finite float {what}, got {show(given)}, which is too large "
+            "for a float"
+        ) from None
     if not math.isfinite(x):
-        raise ValueError(f"{name} must be a finite float {what}, got {value!r}")
+        raise ValueError(f"{name} must be a finite float {what}, got {show(given)}")
     if low is not None and (x < low or (low_open and x == low)):
-        raise ValueError(f"{name} must be a float {what}, got {value!r}")
+        raise ValueError(f"{name} must be a float {what}, got {show(given)}")
     if high is not None and (x > high or (high_open and x == high)):
-        raise ValueError(f"{name} must be a float {what}, got {value!r}")
+        raise ValueError(f"{name} must be a float {what}, got {show(given)}")
     return x
 
 
@@ -100,16 +138,28 @@ def check_optional_float(name: str, value: Any, *args: Any, **kwargs: Any) -> fl
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """Return ``int(value)`` for an integral number in ``[low, high]``, else raise.
 
-    A float with an integral value (``10.0``) is accepted; ``10.5`` and booleans are not.
+    A float with an integral value (``10.0``) is accepted; ``10.5``, NaN, Inf and booleans
+    are not. Integers are compared exactly (``10**400`` is out of any finite range, not an
+    ``OverflowError``).
     """
     what = describe_range(low, high, False, False)
+    given, value = value, _unwrap_0d(value, "iuf")  # messages show what was given
     if not _is_real_number(value):
-        raise TypeError(f"{name} must be an integer {what}, got {value!r}")
-    if not float(value).is_integer():
-        raise ValueError(f"{name} must be an integer {what}, got {value!r}")
-    x = int(value)
+        raise TypeError(
+            f"{name} must be an integer {what}, got {show(given)} of type {type(given).__name__}"
+        )
+    if isinstance(value, numbers.Integral):
+        x = operator.index(value)
+    else:
+        try:
+            f = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} must be an integer {what}, got {show(given)}") from None
+        if not f.is_integer():
+            raise ValueError(f"{name} must be an integer {what}, got {show(given)}")
+        x = int(f)
     if (low is not None and x < low) or (high is not None and x > high):
-        raise ValueError(f"{name} must be an integer {what}, got {value!r}")
+        raise ValueError(f"{name} must be an integer {what}, got {show(given)}")
     return x
 
 
@@ -123,14 +173,71 @@ def check_bool(name: str, value: Any) -> bool:
     except ImportError:  # pragma: no cover
         pass
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise TypeError(f"{name} must be True or False, got {show(value)}")
     return value
 
 
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """Accept one of ``choices``; the error lists them all."""
+    """Accept one of ``choices`` and return that choice itself (so ``numpy.str_("l2")`` comes
+    back as ``"l2"``); the error lists them all. Values that only compare elementwise (arrays)
+    or not at all are refused, not compared."""
     choices = tuple(choices)
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    for choice in choices:
+        if type(value) is type(choice) or (isinstance(value, str) and isinstance(choice, str)):
+            try:
+                equal = value == choice
+            except Exception:  # pragma: no cover - a hostile __eq__
+                equal = False
+            if equal is True or (isinstance(equal, bool) and equal):
+                return choice
+    listed = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"{name} must be one of {listed}, got {show(value)}")
+
+
+def check_in_dtype(name: str, value: float, dtype: Any, *, positive: bool = False) -> float:
+    """Refuse a (validated, finite) float that the parameters' ``dtype`` cannot hold: the fused
+    and reference engines compute in that dtype, where ``1e300`` is Inf (a learning rate that
+    turns every float32 parameter into -Inf) and, for ``positive`` options that are divided
+    by (``loss_scale_factor``), ``1e-300`` is 0."""
+    import numpy as np
+
+    info = np.finfo(dtype)
+    low = float(info.tiny) if positive else 0.0
+    x = abs(float(value))
+    if x > float(info.max) or (positive and x < low):
+        bounds = f"in [{low!r}, {float(info.max)!r}]" if positive else f"<= {float(info.max)!r}"
+        raise ValueError(
+            f"{name} must be a float {bounds} when the parameters are {np.dtype(dtype).name} "
+            f"(the dtype the update is computed in), got {show(value)}"
+        )
     return value
+
+
+def _bounds(a) -> tuple[int, int]:
+    import numpy as np
+
+    if a.size == 0:
+        return (0, 0)
+    lo, hi = np.lib.array_utils.byte_bounds(a)
+    return lo, hi
+
+
+def check_no_overlap(arrays: Sequence[Any], what: str = "parameter") -> None:
+    """Refuse arrays that share memory (two views of one buffer): an in-place update would
+    write the shared elements twice. Bounds are compared first (sorted, one sweep), so only
+    arrays whose byte ranges overlap pay for NumPy's exact ``shares_memory`` test."""
+    import numpy as np
+
+    spans = sorted((*_bounds(a), i) for i, a in enumerate(arrays) if a.size)
+    active: list[tuple[int, int]] = []  # (end, index) of the spans still open
+    for lo, hi, i in spans:
+        active = [(end, j) for end, j in active if end > lo]
+        for _, j in active:
+            if np.shares_memory(arrays[i], arrays[j]):
+                first, second = sorted((i, j))
+                raise ValueError(
+                    f"{what} {first} and {what} {second} share memory (views of one buffer); "
+                    f"the {what}s must be separate arrays, or the shared elements would be "
+                    "updated twice"
+                )
+        active.append((hi, i))

@@ -316,9 +316,13 @@ def _parse_header(raw: Any, where: str) -> dict:
         )
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, a number of 5000 digits
         raise CheckpointError(
             f"{where} has a {_META_KEY!r} member that is not JSON: {exc}"
+        ) from None
+    except RecursionError:  # JSON nested thousands deep: no checkpoint writes that
+        raise CheckpointError(
+            f"{where} has a {_META_KEY!r} member nested too deeply to be a checkpoint's"
         ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else type(header).__name__
@@ -385,31 +389,81 @@ def save(path, optimizer, params=None) -> None:
 
 
 def load(path) -> tuple[dict, list[np.ndarray] | None]:
-    """Read a file written by :func:`save`: returns ``(state_dict, params or None)``."""
+    """Read a file written by :func:`save`: returns ``(state_dict, params or None)``.
+
+    Beyond :func:`load_arrays`'s checks, the optimizer layer's own fields are validated here
+    (their kinds, and that the arrays they name are exactly the file's arrays); what the state
+    means is checked by ``Optimizer.load_state_dict``. Anything else raises
+    :class:`CheckpointError` naming the path and the field.
+    """
     arrays, metadata = load_arrays(path)
-    where = os.fspath(path)
-    try:
-        if metadata.get("kind") != "optimizer":
-            raise KeyError("kind")
-        meta = dict(metadata["state"])
-        slots = {}
-        for key in meta.pop("slot_keys"):
-            name, index = key.rsplit("/", 1)
-            slots[key] = arrays[f"slot.{name}.{index}"]
-        state = dict(meta, slots=slots)
-        for field in ("accumulators", "ema"):
-            if meta.pop(f"has_{field}"):
-                state[field] = [arrays[f"{field}.{i}"] for i in range(meta["num_params"])]
-            else:
-                state[field] = None
-            state.pop(f"has_{field}", None)
-        n_params = meta.pop("num_saved_params")
-        state.pop("num_saved_params", None)
-        params = [arrays[f"param.{i}"] for i in range(n_params)] if n_params else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"checkpoint {where!r} is not an optimlab optimizer checkpoint (missing {exc})"
-        ) from None
+    where = f"checkpoint {os.fspath(path)!r}"
+
+    def bad(field: str, wanted: str, got: Any) -> CheckpointError:
+        shown = repr(got)
+        if len(shown) > 80:
+            shown = shown[:75] + " ...>"
+        return CheckpointError(
+            f"{where} is not an optimlab optimizer checkpoint: {field} must be {wanted}, got "
+            f"{shown}"
+        )
+
+    if metadata.get("kind") != "optimizer":
+        raise bad("metadata['kind']", "'optimizer'", metadata.get("kind"))
+    meta = metadata.get("state")
+    if not isinstance(meta, dict):
+        raise bad("metadata['state']", "an object (the optimizer's state_dict)", meta)
+    meta = dict(meta)
+    for key in ("slot_keys", "has_accumulators", "has_ema", "num_saved_params", "num_params"):
+        if key not in meta:
+            raise bad(f"metadata['state'][{key!r}]", "present", None)
+    slot_keys = meta.pop("slot_keys")
+    if not (isinstance(slot_keys, list) and all(isinstance(k, str) for k in slot_keys)):
+        raise bad("metadata['state']['slot_keys']", "a list of 'name/index' strings", slot_keys)
+    slots, used = {}, set()
+    for key in slot_keys:
+        name, sep, index = key.rpartition("/")
+        member = f"slot.{name}.{index}"
+        if not (sep and name and index.isdigit() and member in arrays):
+            raise bad("a slot key", "'name/index' naming an array of the file", key)
+        slots[key] = arrays[member]
+        used.add(member)
+    counts = {}
+    for key in ("num_params", "num_saved_params"):
+        value = meta[key]
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise bad(f"metadata['state'][{key!r}]", "an integer >= 0", value)
+        if value > len(arrays):  # each counts arrays of the file (and a list of 10**30 names
+            raise bad(  # would never fit in memory)
+                f"metadata['state'][{key!r}]",
+                f"at most the {len(arrays)} arrays of the file",
+                value,
+            )
+        counts[key] = value
+    state = dict(meta, slots=slots)
+    for field in ("accumulators", "ema"):
+        flag = state.pop(f"has_{field}")
+        if not isinstance(flag, bool):
+            raise bad(f"metadata['state']['has_{field}']", "true or false", flag)
+        state[field] = None
+        if flag:
+            members = [f"{field}.{i}" for i in range(counts["num_params"])]
+            missing = [m for m in members if m not in arrays]
+            if missing:
+                raise bad(f"the {field}", f"{counts['num_params']} arrays", f"no {missing[0]}")
+            state[field] = [arrays[m] for m in members]
+            used.update(members)
+    n_params = counts["num_saved_params"]
+    state.pop("num_saved_params")
+    members = [f"param.{i}" for i in range(n_params)]
+    missing = [m for m in members if m not in arrays]
+    if missing:
+        raise bad("the saved parameters", f"{n_params} arrays", f"no {missing[0]}")
+    used.update(members)
+    extra = sorted(set(arrays) - used)
+    if extra:
+        raise bad("every array", "named by the metadata", f"unnamed arrays {extra}")
+    params = [arrays[m] for m in members] if n_params else None
     return state, params
 
 
@@ -417,10 +471,18 @@ def restore(path, optimizer, params=None) -> list[np.ndarray] | None:
     """Load the file at ``path`` into ``optimizer`` (see :meth:`Optimizer.load_state_dict`).
 
     If the file holds parameters and ``params`` are given, their values are copied into
-    ``params`` (after every check has passed). Returns the saved parameters (or None).
+    ``params``. Everything (the file, the state, the target arrays) is checked before the
+    optimizer or any array changes. Returns the saved parameters (or None).
     """
+    from ._validation import check_no_overlap
+    from .optimizer import _as_list, _check_param
+
     state, saved = load(path)
-    targets = None if params is None else list(params)
+    targets = None if params is None else _as_list("params", params, arrays=True)
+    if targets is not None:
+        for i, dst in enumerate(targets):
+            _check_param(dst, i)
+        check_no_overlap(targets)
     if targets is not None and saved is not None:
         if len(saved) != len(targets):
             raise ValueError(f"checkpoint holds {len(saved)} parameters, got {len(targets)}")

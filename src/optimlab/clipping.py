@@ -39,11 +39,30 @@ def norm_scale(norm: float, clip: float, style: str) -> float:
 
 
 def l2_norm(arrays) -> float:
-    """sqrt(sum of squares) over a list of arrays, accumulated in float64."""
+    """sqrt(sum of squares) over a list of arrays, accumulated in float64.
+
+    Where the squares overflow (float64 values beyond about 1e154) the norm is computed again
+    as ``m * sqrt(sum((a / m)^2))`` with m the largest magnitude (:func:`scaled_l2_norm`), so
+    that a finite gradient has a finite norm and is scaled, not zeroed, by norm clipping."""
     total = 0.0
-    for a in arrays:
-        total += float(np.dot(a.ravel().astype(np.float64), a.ravel().astype(np.float64)))
+    with np.errstate(over="ignore"):
+        for a in arrays:
+            flat = a.ravel().astype(np.float64)
+            total += float(np.dot(flat, flat))
+    if math.isinf(total):
+        return scaled_l2_norm(arrays)
     return math.sqrt(total)
+
+
+def scaled_l2_norm(arrays, loss_scale: float = 1.0) -> float:
+    """The L2 norm of ``arrays / loss_scale`` without overflow of the squares: m * sqrt(sum(
+    (a / m)^2)) with m = max |a / loss_scale| (Inf or NaN if an element is)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = [np.abs(np.ravel(a).astype(np.float64) / loss_scale) for a in arrays]
+        m = max((float(p.max()) for p in parts if p.size), default=0.0)
+        if m == 0.0 or not math.isfinite(m):
+            return m
+        return m * math.sqrt(sum(float(np.dot(p / m, p / m)) for p in parts))
 
 
 def clip_by_value(grads, clip: float):

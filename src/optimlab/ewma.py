@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_bool, check_choice, check_float, check_int
+from ._validation import MAX_COUNT, check_bool, check_choice, check_float, check_int, show
 
 __all__ = ["EWMA", "ewma", "ewma_weights", "effective_window"]
 
@@ -100,6 +100,17 @@ def _check_hyperparameters(beta: Any, bias_correction: Any, initial: Any):
             "divides V_t by 1 - beta^t, which only removes the pull towards V_0 when V_0 = 0"
         )
     return beta, bias_correction, initial
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, with an error naming the argument for ragged or odd input."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(
+            f"{name} must be a number or an array of real numbers, got {show(value)} "
+            "(ragged or not numbers)"
+        ) from None
 
 
 def _working_dtype(dtype: np.dtype, name: str) -> np.dtype:
@@ -237,7 +248,7 @@ class EWMA:
 
     def update(self, theta: float | np.ndarray) -> float | np.ndarray:
         """Feed the next value theta_t and return the new average (:attr:`value`)."""
-        arr = np.asarray(theta)
+        arr = _as_array("theta", theta)
         if self._raw is None:
             dtype = _working_dtype(arr.dtype, "theta")
         else:
@@ -248,7 +259,8 @@ class EWMA:
                     f"theta has shape {arr.shape}, but this EWMA holds values of shape "
                     f"{self._raw.shape} (fixed by its first update; call reset() to start over)"
                 )
-        arr = np.asarray(arr, dtype=dtype)
+        with np.errstate(over="ignore"):  # a float64 value float32 cannot hold: refused next
+            arr = np.asarray(arr, dtype=dtype)
         _check_finite("theta", arr)
 
         beta = self._beta
@@ -319,7 +331,7 @@ class EWMA:
                     f"state has {name}={theirs!r}, but this EWMA has {name}={mine!r}; "
                     "construct it with the same arguments before loading"
                 )
-        count = check_int("count", state["count"], 0)
+        count = check_int("count", state["count"], 0, MAX_COUNT)
         if count == 0:
             if any(state.get(k) is not None for k in ("raw_value", "shift", "shifted_value")):
                 raise ValueError("state has count=0 but holds values")
@@ -402,7 +414,7 @@ def ewma(
     from scipy.signal import lfilter  # imported here: scipy.signal takes a second to load
 
     beta, bias_correction, initial = _check_hyperparameters(beta, bias_correction, initial)
-    x = np.asarray(series)
+    x = _as_array("series", series)
     dtype = _working_dtype(x.dtype, "series")
     if x.ndim == 0:
         raise ValueError(
@@ -459,6 +471,8 @@ def ewma_weights(t: int, beta: float, *, normalized: bool = False) -> np.ndarray
     The last weight (of the newest value) is the largest. ``t=0`` gives an empty array. float64.
     """
     t = check_int("t", t, 0)
+    if t > MAX_COUNT:
+        raise ValueError(f"t must be an integer >= 0 (at most 2**63 - 1), got {show(t)}")
     beta = _check_beta(beta)
     normalized = check_bool("normalized", normalized)
     weights = (1.0 - beta) * np.power(beta, np.arange(t - 1, -1, -1, dtype=np.float64))

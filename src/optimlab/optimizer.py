@@ -20,6 +20,7 @@ the optimizer exactly as they were.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -30,11 +31,15 @@ import numpy as np
 
 from . import clipping, naming, presets, schedules
 from ._validation import (
+    MAX_COUNT,
     check_bool,
     check_choice,
     check_float,
+    check_in_dtype,
     check_int,
+    check_no_overlap,
     check_optional_float,
+    show,
 )
 from .engines import ENGINE_CHOICES, ENGINES, fused
 from .params import Params
@@ -107,7 +112,7 @@ def choice(*choices: Any) -> Callable[[str, Any], Any]:
 
 def _optional_int_at_least(low: int) -> Callable[[str, Any], int | None]:
     def check(name: str, value: Any) -> int | None:
-        return None if value is None else check_int(name, value, low)
+        return None if value is None else check_int(name, value, low, MAX_COUNT)
 
     return check
 
@@ -126,6 +131,30 @@ COMMON_HYPERPARAMETERS: dict[str, Callable[[str, Any], Any]] = {
     "maximize": check_bool,
     "nan_policy": choice(*NAN_POLICIES),
 }
+
+#: hyperparameters the engines cast to the parameters' dtype (a float32 step computes in
+#: float32), name -> whether they are divided by (then 0 in that dtype is refused too)
+IN_PARAMETER_DTYPE = {
+    "learning_rate": False,
+    "epsilon": False,
+    "weight_decay": False,
+    "initial_accumulator_value": False,
+    "loss_scale_factor": True,
+}
+
+#: other libraries' names for hyperparameters: assigning one would change nothing
+_FOREIGN_NAMES = {"lr": "learning_rate", "eps": "epsilon", "betas": "beta_1 and beta_2"}
+
+
+def _hyperparameter_names() -> set[str]:
+    """Every hyperparameter name of every optimizer class (for typos in assignments)."""
+    names = set(COMMON_HYPERPARAMETERS) | set(_FOREIGN_NAMES)
+    stack = [Optimizer]
+    while stack:
+        cls = stack.pop()
+        names.update(cls.hyperparameters)
+        stack.extend(cls.__subclasses__())
+    return names
 
 
 def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
@@ -186,6 +215,9 @@ class Optimizer:
     rule: Any = None
     #: hyperparameters of this optimizer beyond the common ones: name -> validator
     hyperparameters: dict[str, Callable[[str, Any], Any]] = {}
+    #: preset -> {name: validator}: where a preset's peer takes another range than
+    #: :attr:`hyperparameters` (Keras's Lion refuses beta_1 = 0)
+    preset_hyperparameters: dict[str, dict[str, Callable[[str, Any], Any]]] = {}
     #: hyperparameters whose value decides which state buffers exist
     structural: tuple[str, ...] = ()
 
@@ -222,14 +254,19 @@ class Optimizer:
         self.name = kind if name is None else str(name)
         self._learning_rate = check_learning_rate(resolved.pop("learning_rate"), preset, kind)
         for key, value in resolved.items():
-            validator = COMMON_HYPERPARAMETERS.get(key) or self.hyperparameters[key]
-            self._config[key] = validator(key, value)
+            self._config[key] = self._validator(key)(key, value)
         self._check_combinations(self._config)
         self._reset_state()
         if name is None:  # only once every check has passed: a refused call uses no name
             self.name = naming.auto_name(kind)
 
     # -- hyperparameters ------------------------------------------------------------------
+
+    def _validator(self, key: str) -> Callable[[str, Any], Any]:
+        """The validator of hyperparameter ``key`` under this optimizer's preset (subclasses
+        whose range depends on the preset override :attr:`preset_hyperparameters`)."""
+        override = self.preset_hyperparameters.get(self._preset, {}).get(key)
+        return override or COMMON_HYPERPARAMETERS.get(key) or self.hyperparameters[key]
 
     def _check_combinations(self, config: dict) -> None:
         """Cross-argument checks; subclasses extend."""
@@ -253,8 +290,7 @@ class Optimizer:
     def __setattr__(self, key: str, value: Any) -> None:
         config = self.__dict__.get("_config")
         if config is not None and key in config:
-            validator = COMMON_HYPERPARAMETERS.get(key) or self.hyperparameters[key]
-            value = validator(key, value)
+            value = self._validator(key)(key, value)
             new = dict(config, **{key: value})
             self._check_combinations(new)
             if self.built:
@@ -268,12 +304,48 @@ class Optimizer:
                     bool(new[key]) != bool(config[key])
                 ):
                     raise ValueError(f"{key} cannot be switched on or off after the build")
+                if (
+                    key == "gradient_accumulation_steps"
+                    and value != config[key]
+                    and self._micro_step
+                ):
+                    raise ValueError(
+                        f"gradient_accumulation_steps cannot change from {config[key]} to "
+                        f"{value} while {self._micro_step} gradient(s) are accumulated; change "
+                        "it right after an update (when the accumulators are empty)"
+                    )
+                self._check_in_dtype(new, self._learning_rate, self._narrowest)
             config.clear()
             config.update(new)
             self.__dict__["_hyper_memo"] = None
             self.__dict__["_plan"] = None
             return
+        if (
+            config is not None
+            and not key.startswith("_")
+            and not hasattr(type(self), key)
+            and key in _hyperparameter_names()
+        ):
+            name = type(self).__name__
+            hint = (
+                f"use {_FOREIGN_NAMES[key]}"
+                if key in _FOREIGN_NAMES
+                else f"its hyperparameters: learning_rate, {', '.join(config)}"
+            )
+            raise TypeError(
+                f"{name} has no hyperparameter {key!r}; setting it would change nothing ({hint})"
+            )
         object.__setattr__(self, key, value)
+
+    def _check_in_dtype(self, config: dict, lr: Any, dtype: Any) -> None:
+        """Refuse hyperparameters that the parameters' dtype cannot hold (see
+        :data:`IN_PARAMETER_DTYPE`); ``dtype`` None (not built yet) checks nothing."""
+        if dtype is None:
+            return
+        for key, positive in IN_PARAMETER_DTYPE.items():
+            value = lr if key == "learning_rate" else config.get(key)
+            if isinstance(value, float):
+                check_in_dtype(key, value, dtype, positive=positive)
 
     @staticmethod
     def _structure(config: dict, name: str) -> Any:
@@ -299,7 +371,9 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
-        self._learning_rate = check_learning_rate(value, self._preset, type(self).__name__)
+        lr = check_learning_rate(value, self._preset, type(self).__name__)
+        self._check_in_dtype(self._config, lr, self._narrowest)
+        self._learning_rate = lr
 
     @property
     def learning_rate_schedule(self) -> Any:
@@ -309,24 +383,36 @@ class Optimizer:
             return lr.function
         return None if isinstance(lr, float) else lr
 
-    def _current_learning_rate(self) -> float:
+    def _current_learning_rate(self, limit: float | None = None) -> float:
+        """The learning rate of the next update; a schedule's value must be a finite float
+        in [0, ``limit``] (the largest float of the parameters' dtype; default: the built
+        parameters')."""
         lr = self._learning_rate
         if isinstance(lr, float):
             return lr
-        value = lr(self.iterations)
+        value = lr(self._iterations)
+        limit = self._lr_limit if limit is None else limit
+        if isinstance(value, float) and 0.0 <= value <= limit:
+            return float(value)
+        return self._checked_schedule_value(lr, value, limit)
+
+    def _checked_schedule_value(self, lr: Any, value: Any, limit: float) -> float:
+        step = self.iterations
+        where = f"learning rate schedule {show(lr)} returned {show(value)} at step {step}"
+        bound = "a finite float >= 0"
+        if not math.isinf(limit):
+            bound += f" (at most {limit!r}, the largest float of the parameters' dtype)"
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+            value = value.item()  # a 0-d array of a number, like the number
+        if not _is_real(value):
+            raise TypeError(f"{where}; it must return {bound}")
         try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"learning rate schedule {lr!r} returned {value!r} at step {self.iterations}; "
-                "it must return a float >= 0"
-            ) from None
-        if not (math.isfinite(value) and value >= 0.0):
-            raise ValueError(
-                f"learning rate schedule {lr!r} returned {value!r} at step {self.iterations}; "
-                "it must return a finite float >= 0"
-            )
-        return value
+            x = float(value)
+        except OverflowError:
+            x = math.inf
+        if not (math.isfinite(x) and 0.0 <= x <= limit):
+            raise ValueError(f"{where}; it must return {bound}")
+        return x
 
     # -- state ----------------------------------------------------------------------------
 
@@ -342,11 +428,33 @@ class Optimizer:
         self._group_options: dict[int, tuple[float, float | None]] = {}
         self._fused_key: tuple | None = None
         self._power_dtype_memo: tuple = (None, None)
-        self.iterations = 0
-        self.skipped_steps = 0
+        self._iterations = 0
+        self._skipped_steps = 0
         self._micro_step = 0
         self._plan = None
         self._built = False
+        self._narrowest = None  # the narrowest parameter dtype, once built
+        self._lr_limit = math.inf  # the largest learning rate that dtype holds
+        self._roots: dict[int, list[int]] = {}  # id of a base buffer -> parameters viewing it
+
+    @property
+    def iterations(self) -> int:
+        """The number of updates applied (schedules and bias corrections count them); may be
+        set to an integer in [0, 2**63 - 1]."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value: Any) -> None:
+        self._iterations = check_int("iterations", value, 0, MAX_COUNT)
+
+    @property
+    def skipped_steps(self) -> int:
+        """The number of calls skipped by ``nan_policy="skip"``."""
+        return self._skipped_steps
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: Any) -> None:
+        self._skipped_steps = check_int("skipped_steps", value, 0, MAX_COUNT)
 
     @property
     def built(self) -> bool:
@@ -371,19 +479,28 @@ class Optimizer:
         ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
         if self.built:
             raise ValueError(f"{self.name} is already built with {len(self._params)} parameters")
-        params = list(params)
+        params = _as_list("params", params, arrays=True)
         seen: set[int] = set()
         for i, p in enumerate(params):
             _check_param(p, i)
             if id(p) in seen:
                 raise ValueError(f"parameter {i} appears twice in params")
             seen.add(id(p))
-        self._built = True
+        check_no_overlap(params)
+        if params:  # build([]) (Keras) has no dtype to check the hyperparameters against
+            narrowest = min((p.dtype for p in params), key=lambda d: d.itemsize)
+            self._check_in_dtype(self._config, self._learning_rate, narrowest)
+            self._narrowest = narrowest
+            self._lr_limit = float(np.finfo(narrowest).max)
+        self._roots = {}
+        for i, p in enumerate(params):
+            self._roots.setdefault(id(_root(p)), []).append(i)
+        self._built = True  # every check passed: a refused build leaves it unbuilt
         self._params = params
         self._index = {id(p): i for i, p in enumerate(params)}
         self._slots = [
             [
-                np.full_like(p, self._slot_initial_value(name))
+                np.full_like(p, self._slot_initial_value(name), subok=False)
                 if self._slot_enabled(name, kind)
                 else None
                 for name, kind in self.rule.SLOTS
@@ -395,10 +512,10 @@ class Optimizer:
         self._step_state = [initial for _ in (params if per_parameter else params[:1])]
         self._param_steps = [0 for _ in params]
         if self._config["gradient_accumulation_steps"]:
-            self._accumulators = [np.zeros_like(p) for p in params]
+            self._accumulators = [np.zeros_like(p, subok=False) for p in params]
             self._accumulated = [False for _ in params]
         if self._config["use_ema"]:
-            self._ema = [p.copy() for p in params]
+            self._ema = [np.array(p, subok=False) for p in params]
 
     # -- the update -----------------------------------------------------------------------
 
@@ -412,7 +529,7 @@ class Optimizer:
         ``ValueError`` (``presets.CONVENTIONS[preset]["missing_gradients"]``).
         """
         pairs = []
-        for k, pair in enumerate(grads_and_vars):
+        for k, pair in enumerate(_as_list("grads_and_vars", grads_and_vars)):
             if not (isinstance(pair, tuple | list) and len(pair) == 2):
                 raise TypeError(
                     f"grads_and_vars item {k} must be a (gradient, parameter) pair, got {pair!r}"
@@ -422,12 +539,12 @@ class Optimizer:
 
     def apply(self, grads: Sequence[Any], params: Sequence[np.ndarray] | None = None) -> None:
         """Apply ``grads`` to ``params`` (default: the parameters of the build), in place."""
-        grads = list(grads)
+        grads = _as_list("grads", grads)
         if params is None:
             if not self.built:
                 raise ValueError("params must be given on the first call (nothing is built yet)")
             params = self._params
-        params = list(params)
+        params = _as_list("params", params, arrays=True)
         if len(grads) != len(params):
             raise ValueError(
                 f"got {len(grads)} gradients for {len(params)} parameters; "
@@ -457,11 +574,15 @@ class Optimizer:
             raise ValueError(
                 "this optimizer was built for other parameters; one optimizer per Params"
             )
+        if not self.built:  # before anything changes (the padding below included)
+            self._check_in_dtype(self._config, self._learning_rate, params.dtype)
+        if not self._params_finite(params):
+            return
+        if params._gaps.size:  # the padding between arrays is no gradient
+            params.grad[params._gaps] = 0
         self._group_options = {
             id(data): (group.lr_scale, group.weight_decay) for group, data, _ in arrays
         }
-        if not self._params_finite(params):
-            return
         pairs = [(grad, data) for _, data, grad in arrays]
         if self.built:  # a Params cannot change shape or dtype: nothing to validate again
             index = self._index
@@ -480,9 +601,6 @@ class Optimizer:
             params.grad, self._config["loss_scale_factor"]
         ):
             return True
-        if policy == "skip":
-            self.skipped_steps += 1
-            return False
         scale = self._config["loss_scale_factor"]
         counts = {}
         with np.errstate(over="ignore", invalid="ignore"):  # the overflow is what we report
@@ -490,6 +608,11 @@ class Optimizer:
                 count = _count_non_finite(g if scale is None else g / g.dtype.type(scale))
                 if count:
                     counts[name] = count
+        if not counts:  # only the padding between arrays, which the step zeroes
+            return True
+        if policy == "skip":
+            self._skipped_steps += 1
+            return False
         where = ", ".join(f"{name!r} ({count})" for name, count in counts.items())
         raise FloatingPointError(
             f"the gradient of {where} has {sum(counts.values())} non-finite value(s) (NaN or "
@@ -504,6 +627,9 @@ class Optimizer:
             _keras_missing_gradients(pairs, len(items))
         if not items:
             return
+        if not self.built:  # before the loss scale divides by a factor the dtype cannot hold
+            narrowest = min((p.dtype for p in all_params), key=lambda d: d.itemsize)
+            self._check_in_dtype(self._config, self._learning_rate, narrowest)
         config = self._config
         grads = [g for _, _, g in items]
         if config["loss_scale_factor"] is not None:
@@ -513,7 +639,7 @@ class Optimizer:
             bad = [(k, g) for k, g in enumerate(grads) if not _all_finite(g)]
             if bad:
                 if config["nan_policy"] == "skip":
-                    self.skipped_steps += 1
+                    self._skipped_steps += 1
                     return
                 k, g = bad[0]
                 count = _count_non_finite(g)
@@ -524,7 +650,11 @@ class Optimizer:
                 )
         k = config["gradient_accumulation_steps"]
         updating = not k or self._micro_step == k - 1
-        lr = self._current_learning_rate() if updating else 0.0
+        if updating:
+            limit = None if self.built else _largest_float(all_params)
+            lr = self._current_learning_rate(limit)
+        else:
+            lr = 0.0
 
         if not self.built:
             self.build(all_params)
@@ -533,18 +663,21 @@ class Optimizer:
             items = [(i, p, g) for (i, p, _), g in zip(items, grads, strict=True)]
 
         if k:
+            # The accumulators hold sum(g / k), not sum(g): the mean of k finite gradients is
+            # finite, their sum may not be (k float32 gradients of 3e38).
             if not updating:
                 for i, _, g in items:
-                    self._accumulators[i] += g
+                    acc = self._accumulators[i]
+                    acc += g / acc.dtype.type(k)
                     self._accumulated[i] = True
                 self._micro_step += 1
                 return
-            merged = {i: (p, g) for i, p, g in items}
+            merged = {i: g for i, _, g in items}
             items = []
             for i, acc in enumerate(self._accumulators):
                 if i in merged or self._accumulated[i]:
-                    g = merged[i][1] if i in merged else np.zeros_like(acc)
-                    items.append((i, self._params[i], np.asarray((g + acc) / g.dtype.type(k))))
+                    mean = acc + merged[i] / acc.dtype.type(k) if i in merged else acc.copy()
+                    items.append((i, self._params[i], np.asarray(mean)))
                 acc[...] = 0.0
                 self._accumulated[i] = False
             self._micro_step = 0
@@ -608,7 +741,7 @@ class Optimizer:
 
     def _ema_momentum(self) -> float:
         """The EMA momentum of this update: 0 on the first (the average starts at p)."""
-        return 0.0 if self.iterations == 0 else self._config["ema_momentum"]
+        return 0.0 if self._iterations == 0 else self._config["ema_momentum"]
 
     def _finish_update(self, averaged=frozenset()) -> None:
         """Move the EMA of every parameter (those in ``averaged`` were already moved inside the
@@ -620,10 +753,10 @@ class Optimizer:
                 if i not in averaged:
                     avg[...] = avg.dtype.type(m) * avg + avg.dtype.type(1.0 - m) * p
             freq = self._config["ema_overwrite_frequency"]
-            if freq and (self.iterations + 1) % freq == 0:
+            if freq and (self._iterations + 1) % freq == 0:
                 for p, avg in zip(self._params, self._ema, strict=True):
                     p[...] = avg
-        self.iterations += 1
+        self.__dict__["_iterations"] += 1  # no __setattr__: the hot path
 
     def _update(self, items: list[tuple[int, np.ndarray, np.ndarray]], lr: float) -> None:
         config = self._config
@@ -653,9 +786,10 @@ class Optimizer:
     def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
         """(learning rate, weight decay or None) of parameter ``p`` in this update: the
         optimizer's, or those of its :class:`~optimlab.Params` group; no decay for a parameter
-        given to :meth:`exclude_from_weight_decay`."""
+        given to :meth:`exclude_from_weight_decay`. A decay of 0 is off (AdamW keeps a 0 in
+        its config)."""
         excluded = id(p) in self._excluded
-        wd = None if excluded else self._config["weight_decay"]
+        wd = None if excluded else (self._config["weight_decay"] or None)
         group = self._group_options.get(id(p))
         if group is None:
             return lr, wd
@@ -670,7 +804,7 @@ class Optimizer:
         once per update, however many learning rates the groups ask for."""
         if self._conventions["step_counting"] == "per_parameter":
             return lambda i, lr_i: self._step_scalars(i, self._param_steps[i], lr_i)
-        t = self.iterations + 1
+        t = self._iterations + 1
         before = self._step_state[0] if self._step_state else None
         cache: dict[float, tuple] = {}
 
@@ -733,6 +867,10 @@ class Optimizer:
                 )
             if g is not None:
                 out.append((self._index.get(id(p)), p, _checked_gradient(g, p, k)))
+        if out:
+            _check_gradients_apart(
+                out, self._params if self.built else params, self._roots if self.built else None
+            )
         return out, params
 
     # -- EMA --------------------------------------------------------------------------------
@@ -790,10 +928,14 @@ class Optimizer:
         ``fit``); does nothing without ``use_ema``."""
         if self._ema is None:
             return
-        targets = self._params if params is None else list(params)
-        for p in targets:
+        targets = self._params if params is None else _as_list("params", params, arrays=True)
+        for k, p in enumerate(targets):
             if id(p) not in self._index:
-                raise ValueError("finalize_variable_values got a parameter it does not track")
+                raise ValueError(
+                    f"finalize_variable_values got parameter {k} ({show(p)}), which this "
+                    "optimizer does not track; nothing was changed"
+                )
+        for p in targets:
             p[...] = self._ema[self._index[id(p)]]
 
     # -- configuration --------------------------------------------------------------------
@@ -808,7 +950,12 @@ class Optimizer:
         if isinstance(lr, float):
             config["learning_rate"] = lr
         elif isinstance(lr, schedules.LearningRateSchedule):
-            config["learning_rate"] = schedules.serialize(lr)
+            try:
+                config["learning_rate"] = schedules.serialize(lr)
+            except TypeError:  # e.g. a LinearWarmup around a plain callable
+                if not allow_callables:
+                    raise
+                config["learning_rate"] = lr
         elif allow_callables:
             config["learning_rate"] = lr
         else:
@@ -875,100 +1022,182 @@ class Optimizer:
 
     def load_state_dict(self, state: dict, params: Sequence[np.ndarray] | None = None) -> None:
         """Restore :meth:`state_dict`'s output. The optimizer must be built (pass ``params`` to
-        build it now). Everything is checked before anything is replaced."""
-        if not isinstance(state, dict) or "config" not in state:
-            raise ValueError("state must be a dict produced by Optimizer.state_dict()")
-        if state.get("optimizer") != type(self).__name__:
-            raise ValueError(
-                f"state was saved by {state.get('optimizer')!r}, cannot load into "
-                f"{type(self).__name__}"
+        build it now). The saved configuration (preset, engine, hyperparameters, learning
+        rate) replaces the optimizer's. Every field is checked, and the whole state is loaded
+        into a fresh optimizer first: a refused state leaves this one exactly as it was."""
+        probe = self._loaded_probe(state, params)
+        groups = self._group_options if params is None else {}
+        self.__dict__.update(probe.__dict__)  # adopt everything at once
+        self.__dict__.update(
+            _group_options=groups,
+            _fused_key=None,
+            _power_dtype_memo=(None, None),
+            _hyper_memo=None,
+            _plan=None,
+        )
+
+    _STATE_KEYS = (
+        "optimizer",
+        "config",
+        "iterations",
+        "skipped_steps",
+        "micro_step",
+        "num_params",
+        "shapes",
+        "dtypes",
+        "param_steps",
+        "step_state",
+        "schedule_state",
+        "slots",
+        "accumulators",
+        "accumulated",
+        "ema",
+    )
+
+    def _loaded_probe(self, state: Any, params: Sequence[np.ndarray] | None) -> Optimizer:
+        """A new optimizer of this class with ``state`` loaded, every field validated."""
+        kind = type(self).__name__
+        if not isinstance(state, dict):
+            raise TypeError(
+                f"state must be a dict produced by {kind}.state_dict(), got {show(state)} of "
+                f"type {type(state).__name__}"
             )
+        missing = [k for k in self._STATE_KEYS if k not in state]
+        unknown = sorted(show(k) for k in state if k not in self._STATE_KEYS)
+        if missing or unknown:
+            raise ValueError(
+                f"state must have exactly the keys of {kind}.state_dict(): missing {missing}, "
+                f"unexpected [{', '.join(unknown)}]"
+            )
+        if state["optimizer"] != kind:
+            raise ValueError(
+                f"state['optimizer'] is {show(state['optimizer'])}: the state was saved by "
+                f"{show(state['optimizer'])}, cannot load into {kind}"
+            )
+        n = check_int("state['num_params']", state["num_params"], 0, MAX_COUNT)
         if params is not None:
             if self.built:
                 raise ValueError("the optimizer is already built; call load_state_dict(state)")
-        elif not self.built and state["num_params"]:
+            plist = _as_list("params", params, arrays=True)
+        elif not self.built and n:
             raise ValueError(
                 "the optimizer is not built: pass its parameters, "
                 "optimizer.load_state_dict(state, params)"
             )
-        probe = type(self).from_config(state["config"])  # validates the config
-        plist = list(params) if params is not None else self._params
-        n = state["num_params"]
+        else:
+            plist = list(self._params)
         if len(plist) != n:
-            raise ValueError(f"state holds {n} parameters, the optimizer has {len(plist)}")
+            raise ValueError(
+                f"state['num_params'] is {n}: the state holds {n} parameters, the optimizer "
+                f"has {len(plist)}"
+            )
+
+        config = state["config"]
+        if not isinstance(config, dict):
+            raise TypeError(f"state['config'] must be a dict from get_config(), got {show(config)}")
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), schedules.LearningRateSchedule):
+            config["learning_rate"] = copy.deepcopy(config["learning_rate"])  # not shared
+        probe = type(self).from_config(config)  # validates every value
+        lacking = sorted(set(probe._config_dict(allow_callables=True)) - set(config))
+        if lacking:
+            raise ValueError(
+                f"state['config'] lacks {lacking}: a state_dict() holds every argument"
+            )
+
+        shapes = _list_field(state, "shapes", n)
+        dtypes = _list_field(state, "dtypes", n)
         for i, p in enumerate(plist):
             _check_param(p, i)
-            if list(p.shape) != list(state["shapes"][i]) or p.dtype.str != state["dtypes"][i]:
+            shape = _shape_field(f"state['shapes'][{i}]", shapes[i])
+            if not (isinstance(dtypes[i], str) and dtypes[i] in {d.str for d in FLOAT_DTYPES}):
+                raise ValueError(
+                    f"state['dtypes'][{i}] must be one of "
+                    f"{', '.join(repr(d.str) for d in FLOAT_DTYPES)}, got {show(dtypes[i])}"
+                )
+            if p.shape != shape or p.dtype.str != dtypes[i]:
                 raise ValueError(
                     f"parameter {i} has shape {p.shape} and dtype {p.dtype}, the state was saved "
-                    f"for shape {tuple(state['shapes'][i])} and dtype "
-                    f"{np.dtype(state['dtypes'][i])}"
+                    f"for shape {shape} and dtype {np.dtype(dtypes[i])}"
                 )
-        probe.build(plist) if n else None
-        expected = set()
         if n:
-            for i, buffers in enumerate(probe._slots):
-                for (name, _), buf in zip(probe.rule.SLOTS, buffers, strict=True):
-                    if buf is not None:
-                        expected.add(f"{name}/{i}")
-        got = set(state["slots"])
-        if got != expected:
-            raise ValueError(
-                f"state buffers do not match the optimizer: missing {sorted(expected - got)}, "
-                f"unexpected {sorted(got - expected)}"
-            )
-        for key in expected:
-            name, i = key.rsplit("/", 1)
-            ref = plist[int(i)]
-            arr = np.asarray(state["slots"][key])
-            if arr.shape != ref.shape or arr.dtype != ref.dtype:
-                raise ValueError(
-                    f"state buffer {key} has shape {arr.shape} and dtype {arr.dtype}, expected "
-                    f"{ref.shape} and {ref.dtype}"
-                )
-        for what, present in (("accumulators", probe._accumulators), ("ema", probe._ema)):
-            if (state.get(what) is None) != (present is None):
-                raise ValueError(f"state {what} do not match the optimizer's configuration")
-            if present is not None:
-                for i, (arr, ref) in enumerate(zip(state[what], plist, strict=True)):
-                    arr = np.asarray(arr)
-                    if arr.shape != ref.shape or arr.dtype != ref.dtype:
-                        raise ValueError(f"state {what}[{i}] has the wrong shape or dtype")
-        if state.get("schedule_state") and isinstance(
-            probe._learning_rate, schedules.LearningRateSchedule
-        ):
-            probe._learning_rate.load_state_dict(state["schedule_state"])
+            probe.build(plist)  # checks the parameters (aliasing, dtype limits) once more
 
-        # Everything checked: adopt the probe's configuration and the saved buffers.
-        object.__setattr__(self, "_config", probe._config)
-        self.__dict__["_hyper_memo"] = None
-        self.__dict__["_plan"] = None
-        self._preset = probe._preset
-        self._conventions = probe._conventions
-        self._engine = probe._engine
-        self._engine_name = probe._engine_name
-        self.name = probe.name
-        self._learning_rate = probe._learning_rate
-        if params is not None or not self.built:
-            self._reset_state()
-            if n:
-                self.build(plist)
-        for key, arr in state["slots"].items():
-            name, i = key.rsplit("/", 1)
-            names = [s for s, _ in self.rule.SLOTS]
-            self._slots[int(i)][names.index(name)][...] = arr
-        self.iterations = int(state["iterations"])
-        self.skipped_steps = int(state["skipped_steps"])
-        self._micro_step = int(state["micro_step"])
-        self._param_steps = [int(s) for s in state["param_steps"]]
-        self._step_state = [tuple(float(x) for x in s) for s in state["step_state"]]
-        if self._accumulators is not None:
-            for dst, src in zip(self._accumulators, state["accumulators"], strict=True):
-                dst[...] = src
-            self._accumulated = [bool(x) for x in state["accumulated"]]
-        if self._ema is not None:
-            for dst, src in zip(self._ema, state["ema"], strict=True):
-                dst[...] = src
+        slots = state["slots"]
+        if not isinstance(slots, dict):
+            raise TypeError(f"state['slots'] must be a dict name/index -> array, got {show(slots)}")
+        targets = {}
+        for i, buffers in enumerate(probe._slots):
+            for (name, _), buf in zip(probe.rule.SLOTS, buffers, strict=True):
+                if buf is not None:
+                    targets[f"{name}/{i}"] = buf
+        if set(slots) != set(targets):
+            raise ValueError(
+                f"state['slots'] do not match the optimizer's buffers: missing "
+                f"{sorted(set(targets) - set(slots))}, unexpected "
+                f"[{', '.join(sorted(show(k) for k in slots if k not in targets))}]"
+            )
+        for key, buf in targets.items():
+            buf[...] = _array_field(f"state['slots'][{key!r}]", slots[key], buf)
+        for what, buffers in (("accumulators", probe._accumulators), ("ema", probe._ema)):
+            saved = state[what]
+            if (saved is None) != (buffers is None):
+                raise ValueError(
+                    f"state['{what}'] is {'None' if saved is None else 'present'}, but the "
+                    f"saved configuration {'keeps' if buffers is not None else 'has no'} {what}"
+                )
+            if buffers is not None:
+                saved = _list_field(state, what, n)
+                for i, buf in enumerate(buffers):
+                    buf[...] = _array_field(f"state['{what}'][{i}]", saved[i], buf)
+
+        k = probe._config["gradient_accumulation_steps"]
+        probe._iterations = check_int("state['iterations']", state["iterations"], 0, MAX_COUNT)
+        probe._skipped_steps = check_int(
+            "state['skipped_steps']", state["skipped_steps"], 0, MAX_COUNT
+        )
+        probe._micro_step = check_int("state['micro_step']", state["micro_step"], 0, (k or 1) - 1)
+        probe._param_steps = [
+            check_int(f"state['param_steps'][{i}]", s, 0, MAX_COUNT)
+            for i, s in enumerate(_list_field(state, "param_steps", n))
+        ]
+        width = len(getattr(probe.rule, "STEP_STATE", ()))
+        probe._step_state = [
+            tuple(
+                check_float(f"state['step_state'][{i}][{j}]", x)
+                for j, x in enumerate(_sequence(f"state['step_state'][{i}]", entry, width))
+            )
+            for i, entry in enumerate(_list_field(state, "step_state", len(probe._step_state)))
+        ]
+        accumulated = state["accumulated"]
+        if k:
+            probe._accumulated = [
+                check_bool(f"state['accumulated'][{i}]", x)
+                for i, x in enumerate(_list_field(state, "accumulated", n))
+            ]
+        elif not (
+            accumulated is None or (isinstance(accumulated, list | tuple) and not accumulated)
+        ):
+            raise ValueError(
+                f"state['accumulated'] must be [] without gradient accumulation, got "
+                f"{show(accumulated)}"
+            )
+
+        # Last, as it is the only step that touches an object the caller may hold: a schedule.
+        sched_state = state["schedule_state"]
+        lr = probe._learning_rate
+        if isinstance(lr, schedules.LearningRateSchedule):
+            if sched_state is not None:
+                try:
+                    lr.load_state_dict(sched_state)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"state['schedule_state']: {error}") from None
+        elif not (sched_state is None or (isinstance(sched_state, dict) and not sched_state)):
+            raise ValueError(
+                f"state['schedule_state'] must be None when the learning rate is not a "
+                f"schedule, got {show(sched_state)}"
+            )
+        return probe
 
     # -- files ----------------------------------------------------------------------------
 
@@ -1005,10 +1234,84 @@ def _keras_missing_gradients(pairs: list, with_gradient: int) -> None:
     )
 
 
+def _sequence(name: str, value: Any, length: int) -> list:
+    """A list or tuple of exactly ``length`` items (a loaded field), as a list."""
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{name} must be a list of {length} items, got {show(value)}")
+    if len(value) != length:
+        raise ValueError(f"{name} must have {length} items, got {len(value)}: {show(value)}")
+    return list(value)
+
+
+def _list_field(state: dict, key: str, length: int) -> list:
+    return _sequence(f"state[{key!r}]", state[key], length)
+
+
+def _shape_field(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{name} must be a list of integers >= 0 (a shape), got {show(value)}")
+    return tuple(check_int(f"{name}[{j}]", x, 0, MAX_COUNT) for j, x in enumerate(value))
+
+
+def _array_field(name: str, value: Any, like: np.ndarray) -> np.ndarray:
+    """A loaded state buffer: an array of exactly ``like``'s shape and dtype."""
+    try:
+        arr = np.asarray(value)
+    except Exception:  # ragged lists and the like
+        arr = None
+    if arr is None or arr.shape != like.shape or arr.dtype != like.dtype:
+        got = "not an array" if arr is None else f"shape {arr.shape} and dtype {arr.dtype}"
+        raise ValueError(f"{name} must have shape {like.shape} and dtype {like.dtype}, got {got}")
+    return arr
+
+
+def _as_list(name: str, value: Any, arrays: bool = False) -> list:
+    """``list(value)`` for a sequence argument, with an error naming it for anything else (None,
+    a number, a string; for a list of arrays also one array, whose rows are not parameters)."""
+    if isinstance(value, str | bytes) or (arrays and isinstance(value, np.ndarray)):
+        raise TypeError(
+            f"{name} must be a list of arrays, got {show(value)} of type {type(value).__name__}"
+            + ("; pass [array] for one array" if isinstance(value, np.ndarray) else "")
+        )
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a list (or another iterable), got {show(value)} of type "
+            f"{type(value).__name__}"
+        ) from None
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object at the end of ``a.base``: arrays viewing the same memory share it."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def _largest_float(params: Sequence[np.ndarray]) -> float:
+    """The largest finite float of the narrowest dtype among ``params`` (inf if none)."""
+    floats = [p.dtype for p in params if isinstance(p, np.ndarray) and p.dtype in FLOAT_DTYPES]
+    if not floats:
+        return math.inf
+    return float(np.finfo(min(floats, key=lambda d: d.itemsize)).max)
+
+
 def _check_param(p: Any, k: int) -> None:
     if not isinstance(p, np.ndarray):
         raise TypeError(
             f"parameter {k} must be a NumPy array (float32 or float64), got {type(p).__name__}"
+        )
+    if type(p) is not np.ndarray and not isinstance(p, np.memmap):
+        kind = f"{type(p).__module__}.{type(p).__name__}"
+        raise TypeError(
+            f"parameter {k} must be a numpy.ndarray (or numpy.memmap), got a {kind}, whose "
+            "arithmetic differs (np.matrix multiplies as matrices, masked arrays skip masked "
+            "elements); pass np.asarray(p), a plain view of the same memory"
         )
     if p.dtype not in FLOAT_DTYPES:
         raise TypeError(f"parameter {k} must have dtype float32 or float64, got {p.dtype}")
@@ -1018,6 +1321,13 @@ def _check_param(p: Any, k: int) -> None:
 
 def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
     if isinstance(g, np.ndarray):
+        if type(g) is not np.ndarray:
+            if isinstance(g, np.ma.MaskedArray):
+                raise TypeError(
+                    f"gradient {k} is a masked array; its masked elements are not gradients: "
+                    "pass g.filled(0.0)"
+                )
+            g = np.asarray(g)  # a plain view of a subclass (np.matrix multiplies as matrices)
         if g.dtype != p.dtype:
             raise TypeError(
                 f"gradient {k} has dtype {g.dtype} but its parameter has {p.dtype}; "
@@ -1025,14 +1335,47 @@ def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
             )
     else:
         try:
-            g = np.asarray(g, dtype=p.dtype)
-        except (TypeError, ValueError):
+            raw = np.asarray(g)
+        except (TypeError, ValueError, OverflowError):
+            raw = None
+        if raw is None or raw.dtype.kind not in "iuf":
+            kind = "ragged or not numbers" if raw is None else f"dtype {raw.dtype}"
             raise TypeError(
-                f"gradient {k} must be an array of numbers, got {type(g).__name__}"
-            ) from None
+                f"gradient {k} must be an array of numbers (integers or floats), got "
+                f"{show(g)} of type {type(g).__name__} ({kind})"
+            )
+        g = np.asarray(raw, dtype=p.dtype)
     if g.shape != p.shape:
         raise ValueError(f"gradient {k} has shape {g.shape} but its parameter has shape {p.shape}")
     return g
+
+
+def _check_gradients_apart(items, params: Sequence[np.ndarray], roots) -> None:
+    """Refuse a gradient that shares memory with a parameter: the update writes the parameter
+    while the gradient is being read, and the engines would disagree. Only gradients viewing
+    the same base buffer as some parameter (``roots``: id of the base -> parameter indices)
+    pay for the exact test."""
+    if roots is None:
+        roots = {}
+        for i, p in enumerate(params):
+            roots.setdefault(id(_root(p)), []).append(i)
+    for _, p, g in items:
+        base = g
+        while base.base is not None:  # _root, inlined: this runs for every gradient
+            base = base.base
+            if not isinstance(base, np.ndarray):
+                break
+        hits = roots.get(id(base))
+        if not hits:
+            continue
+        for j in hits:
+            if np.shares_memory(g, params[j]):
+                k = next(n for n, q in enumerate(params) if q is p)
+                who = "its own parameter" if j == k else f"parameter {j}"
+                raise ValueError(
+                    f"the gradient of parameter {k} shares memory with {who}; pass a separate "
+                    "array (g.copy())"
+                )
 
 
 def _all_finite(g) -> bool:

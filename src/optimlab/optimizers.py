@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from . import rules
-from ._validation import check_bool, check_float, check_optional_float
+from ._validation import check_bool, check_float, check_optional_float, show
 from .optimizer import (
     Optimizer,
     choice,
@@ -299,7 +299,8 @@ class AdamW(Adam):
         )
 
     def _check_combinations(self, config: dict) -> None:
-        if config["weight_decay"] is None:
+        wd = config["weight_decay"]
+        if wd is None:
             raise ValueError("weight_decay must be a float >= 0 for AdamW, got None")
         if config["weight_decay_mode"] != "decoupled":
             raise ValueError(
@@ -307,6 +308,14 @@ class AdamW(Adam):
                 "Adam(weight_decay=..., weight_decay_mode='l2') for L2 regularization"
             )
         super()._check_combinations(config)
+        # AdamW refuses None, so its 0 stays 0 (not None, the others' "off"): get_config,
+        # from_config, load_state_dict and later assignments must accept what it accepted.
+        config["weight_decay"] = wd
+
+
+def _unit_interval_left_open(name: str, value: Any) -> float:
+    """A float in (0, 1]."""
+    return check_float(name, value, 0.0, 1.0, low_open=True)
 
 
 def _momentum_decay(name: str, value: Any) -> float | None:
@@ -422,6 +431,7 @@ class Lion(_RuleOptimizer):
 
     rule = rules.lion
     hyperparameters = {"beta_1": unit_interval_closed, "beta_2": unit_interval_open}
+    preset_hyperparameters = {"keras": {"beta_1": _unit_interval_left_open}}
 
     def __init__(
         self,
@@ -442,11 +452,6 @@ class Lion(_RuleOptimizer):
             **kwargs,
         )
 
-    def _check_combinations(self, config: dict) -> None:
-        super()._check_combinations(config)
-        if self._preset == "keras":
-            check_float("beta_1", config["beta_1"], 0.0, 1.0, low_open=True)
-
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion)
@@ -457,7 +462,9 @@ def _lookup(name: str) -> type[Optimizer]:
     lookup = {k.lower(): cls for k, cls in OPTIMIZERS.items()}
     cls = lookup.get(name.lower())
     if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+        raise ValueError(
+            f"unknown optimizer {show(name)}; valid names (any case): {', '.join(OPTIMIZERS)}"
+        )
     return cls
 
 
@@ -476,9 +483,10 @@ def get(identifier: Any, **kwargs: Any) -> Optimizer | None:
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    raise ValueError(
-        f"Could not interpret optimizer identifier: {identifier!r} (a name such as 'adam', a "
-        "serialize() dict, an optimizer or None)"
+    raise ValueError(  # Keras's words, then what is valid
+        f"Could not interpret optimizer identifier: {show(identifier)}; valid identifiers: an "
+        f"optimizer name ({', '.join(OPTIMIZERS)}, any case), a serialize() dict, an optimizer "
+        "or None"
     )
 
 

@@ -58,11 +58,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._validation import (
+    MAX_COUNT,
     check_bool,
     check_choice,
     check_float,
     check_int,
     check_optional_float,
+    show,
 )
 
 __all__ = [
@@ -93,31 +95,75 @@ __all__ = [
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _is_bool(value: Any) -> bool:
+    """A Python or NumPy boolean (``numpy.bool`` is named ``bool_`` before NumPy 2)."""
+    kind = type(value)
+    return isinstance(value, bool) or (
+        kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    )
+
+
 def _check_step(step: Any) -> int:
-    """``step`` as a Python int >= 0: ints, NumPy integers, integral floats and 0-d arrays of
-    them (Keras passes its iteration counter, a 0-d tensor) pass."""
-    what = "step must be an integer >= 0 (the number of updates already applied)"
+    """``step`` as a Python int in [0, 2**63 - 1]: ints, NumPy integers, integral floats and
+    0-d arrays of them (Keras passes its iteration counter, a 0-d tensor) pass."""
+    what = "step must be an integer >= 0 (the number of updates already applied; at most 2**63 - 1)"
+    given = step
     if not isinstance(step, numbers.Number) and hasattr(step, "__array__"):
         import numpy as np
 
         array = np.asarray(step)
         if array.ndim != 0 or array.dtype.kind not in "iuf":
-            raise TypeError(f"{what}, got an array of shape {array.shape} and dtype {array.dtype}")
+            raise TypeError(
+                f"{what}, got {show(given)}, an array of shape {array.shape} and dtype "
+                f"{array.dtype}"
+            )
         step = array.item()
-    if isinstance(step, bool) or type(step).__name__ == "bool_":
-        raise TypeError(f"{what}, got {step!r}")
+    if _is_bool(step):
+        raise TypeError(f"{what}, got {show(given)}")
     try:
         k = operator.index(step)
     except TypeError:
         if not isinstance(step, numbers.Real):
-            raise TypeError(f"{what}, got {step!r} of type {type(step).__name__}") from None
-        x = float(step)
+            raise TypeError(f"{what}, got {show(given)} of type {type(given).__name__}") from None
+        try:
+            x = float(step)
+        except OverflowError:
+            x = math.inf
         if not (math.isfinite(x) and x.is_integer()):
-            raise ValueError(f"{what}, got {step!r}") from None
+            raise ValueError(f"{what}, got {show(given)}") from None
         k = int(x)
-    if k < 0:
-        raise ValueError(f"{what}, got {step!r}")
+    if not 0 <= k <= MAX_COUNT:
+        raise ValueError(f"{what}, got {show(given)}")
     return k
+
+
+def _check_count(name: str, value: Any, low: int) -> int:
+    """A step count that the schedule turns into a float: an integer >= ``low``, at most
+    2**63 - 1 (beyond, the float conversion would overflow)."""
+    count = check_int(name, value, low)
+    if count > MAX_COUNT:
+        raise ValueError(
+            f"{name} must be an integer >= {low} (at most 2**63 - 1), got {show(value)}"
+        )
+    return count
+
+
+def _real_or_infinite(name: str, value: Any) -> float:
+    """A real number as a float, +-inf allowed (integers beyond the float range become them),
+    NaN refused."""
+    if type(value).__name__ == "ndarray" and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()  # a 0-d array of a number, like the number
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number (+-inf allowed), got {show(value)}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf if value > 0 else -math.inf
+    if math.isnan(x):
+        raise ValueError(
+            f"{name} must not be NaN (a real number, +-inf allowed), got {show(value)}"
+        )
+    return x
 
 
 def _check_sequence(name: str, value: Any) -> list:
@@ -187,7 +233,17 @@ class LearningRateSchedule(abc.ABC):
         # Every schedule is a combination of non-negative numbers: a negative result can only
         # be rounding (e.g. 0.93 + (0 - 0.93) * 3 / 3 = -1.1e-16), which would make the
         # optimizer ascend; it is returned as 0.
-        return max(float(self._compute(_check_step(step))), 0.0)
+        k = _check_step(step)
+        try:
+            value = float(self._compute(k))
+        except OverflowError:  # e.g. decay_rate > 1 raised to a large power
+            value = math.inf
+        if not math.isfinite(value):
+            raise ValueError(
+                f"{show(self)} has no finite learning rate at step {k} (it overflows the "
+                "float range); a learning rate must be a finite float >= 0"
+            )
+        return max(value, 0.0)
 
     @abc.abstractmethod
     def _compute(self, step: int) -> float:
@@ -211,7 +267,7 @@ class LearningRateSchedule(abc.ABC):
             for p in inspect.signature(cls.__init__).parameters.values()
             if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
         ]
-        unknown = sorted(set(config) - set(accepted))
+        unknown = sorted((k for k in config if k not in accepted), key=repr)
         if unknown:
             raise ValueError(
                 f"unknown config keys {unknown} for {cls.__name__}; valid keys: "
@@ -397,7 +453,7 @@ class PolynomialDecay(LearningRateSchedule):
         name: str = default_name,
     ) -> None:
         self.initial_learning_rate = check_float("initial_learning_rate", initial_learning_rate, 0)
-        self.decay_steps = check_int("decay_steps", decay_steps, 1)
+        self.decay_steps = _check_count("decay_steps", decay_steps, 1)
         self.end_learning_rate = check_float("end_learning_rate", end_learning_rate, 0)
         self.power = check_float("power", power, 0, low_open=True)
         self.cycle = check_bool("cycle", cycle)
@@ -822,7 +878,7 @@ class OneCycleLR(LearningRateSchedule):
         three_phase: bool = False,
     ) -> None:
         self.max_lr = check_float("max_lr", max_lr, 0)
-        self.total_steps = check_int("total_steps", total_steps, 2)
+        self.total_steps = _check_count("total_steps", total_steps, 2)
         self.pct_start = check_float("pct_start", pct_start, 0, 1, low_open=True, high_open=True)
         self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
         self.div_factor = check_float("div_factor", div_factor, 0, low_open=True)
@@ -912,9 +968,9 @@ class CyclicLR(LearningRateSchedule):
     ) -> None:
         self.base_lr = check_float("base_lr", base_lr, 0)
         self.max_lr = check_float("max_lr", max_lr, self.base_lr)
-        self.step_size_up = check_int("step_size_up", step_size_up, 1)
+        self.step_size_up = _check_count("step_size_up", step_size_up, 1)
         self.step_size_down = (
-            None if step_size_down is None else check_int("step_size_down", step_size_down, 1)
+            None if step_size_down is None else _check_count("step_size_down", step_size_down, 1)
         )
         self.mode = check_choice("mode", mode, self.MODES)
         self.gamma = check_float("gamma", gamma, 0, 1, low_open=True)
@@ -1030,12 +1086,14 @@ class ReduceLROnPlateau(LearningRateSchedule):
 
     def step(self, metric: Any) -> float:
         """Report a metric value; returns the (possibly reduced) learning rate."""
-        if isinstance(metric, (bool, str, bytes)):
-            raise TypeError(f"metric must be a real number, got {metric!r}")
-        try:
-            current = float(metric)
-        except (TypeError, ValueError):
-            raise TypeError(f"metric must be a real number, got {metric!r}") from None
+        if isinstance(metric, (str, bytes)) or _is_bool(metric):
+            raise TypeError(f"metric must be a real number, got {show(metric)}")
+        if not isinstance(metric, numbers.Real):
+            try:
+                metric = float(metric)  # e.g. a 0-d array or a Decimal
+            except (TypeError, ValueError):
+                raise TypeError(f"metric must be a real number, got {show(metric)}") from None
+        current = _real_or_infinite("metric", metric)
         if math.isnan(current):
             raise ValueError(f"metric must not be NaN, got {metric!r}")
         self._last_epoch += 1
@@ -1094,8 +1152,8 @@ class ReduceLROnPlateau(LearningRateSchedule):
         best = state["best"]
         if best is None:
             best = self._mode_worse
-        elif not isinstance(best, numbers.Real) or isinstance(best, bool) or math.isnan(best):
-            raise ValueError(f"best must be None or a float, got {best!r}")
+        else:
+            best = _real_or_infinite("best", best)
         num_bad = check_int("num_bad_epochs", state["num_bad_epochs"], 0)
         cooldown_counter = check_int("cooldown_counter", state["cooldown_counter"], 0)
         last_epoch = check_int("last_epoch", state["last_epoch"], 0)
@@ -1314,6 +1372,12 @@ def deserialize(config: Mapping[str, Any]) -> LearningRateSchedule:
     cls = _REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(
-            f"unknown schedule class_name {name!r}; valid names: {', '.join(sorted(_REGISTRY))}"
+            f"unknown schedule class_name {show(name)}; valid names: {', '.join(sorted(_REGISTRY))}"
         )
-    return cls.from_config(config["config"])
+    try:
+        return cls.from_config(config["config"])
+    except RecursionError:  # a crafted config nesting LinearWarmups thousands deep
+        raise ValueError(
+            "the schedule config is nested too deeply to deserialize (LinearWarmup inside "
+            "LinearWarmup inside ...); a schedule nests a few levels at most"
+        ) from None

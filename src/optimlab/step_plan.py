@@ -64,7 +64,7 @@ class StepPlan:
             arrays = [a for a in (*slots, ema) if a is not None]
             if not fused.supports(data, grad, *arrays):
                 return None
-            wd = config["weight_decay"]
+            wd = config["weight_decay"] or None
             if group.weight_decay is not None:
                 wd = group.weight_decay or None
             l2 = wd if wd is not None and not decoupled_mode else None

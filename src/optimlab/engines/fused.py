@@ -331,8 +331,14 @@ def count_non_finite(g: np.ndarray, loss_scale: float = 1.0) -> int:
 
 
 def l2_norm(arrays, loss_scale: float = 1.0) -> float:
-    """sqrt of the summed squares of all ``arrays``, as ``clipping.l2_norm``."""
-    return math.sqrt(sum(sum_of_squares(a, loss_scale) for a in arrays))
+    """sqrt of the summed squares of all ``arrays``, as ``clipping.l2_norm`` (including its
+    rescaled second pass where the squares overflow)."""
+    total = sum(sum_of_squares(a, loss_scale) for a in arrays)
+    if math.isinf(total):
+        from ..clipping import scaled_l2_norm
+
+        return scaled_l2_norm(arrays, loss_scale)
+    return math.sqrt(total)
 
 
 # -- the engine ---------------------------------------------------------------------------------
