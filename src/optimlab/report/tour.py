@@ -1,9 +1,11 @@
 """``write_tour``: run every experiment of the lecture and write the report folder::
 
-out/index.html        the report (relative links only: opens offline, movable as a folder)
+out/index.html        the report (relative links only: opens offline, movable as a folder;
+                      equations as MathML, typeset by the browser without JavaScript)
 out/figures/*.png     every figure
 out/numbers.json      every measured number, by experiment (the same command writes the
                       same file: the determinism check)
+out/claims.json       every claim of every chapter, with whether it held on this run
 out/timings.json      seconds per experiment (the only file that differs between runs)
 """
 
@@ -17,20 +19,44 @@ from pathlib import Path
 import jinja2
 
 from ..lab import experiments
+from ..lab.experiments import Plot
 from ..viz import animate_paths, save
+from ..viz.style import OPTIMIZER_COLORS
+from . import render
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-
-def _format(value) -> str:
-    """A number as the report prints it: 4 significant digits, integers as they are."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    return f"{value:.4g}"
+#: what the tour's words mean, stated once at the top of the page
+DEFINITIONS = [
+    (
+        "Steps to a target",
+        "the first step after which the loss stays at or below the target up to the horizon "
+        "(a momentary dip does not count); a run that is above the target at its last step "
+        "has not reached it, and the tables say so.",
+    ),
+    (
+        "f − f_min",
+        "the loss above the surface's minimum, clamped at 0: rounding can put f up to about "
+        "1e-15 below f_min, which is shown as 0; on a log axis, values below the floor stated "
+        "on the axis are drawn at that floor.",
+    ),
+    (
+        "Diverged",
+        "a run whose point left the region |x|, |y| < 1e6 or became non-finite (a data "
+        "problem: whose loss became non-finite); only such runs are called diverged.",
+    ),
+    (
+        "Tuned",
+        "a learning rate chosen on a log grid by the rule each chapter states; a tuned value "
+        "on the edge of its grid widens the grid until it is inside (the verdict flags any "
+        "that stays on the edge).",
+    ),
+    (
+        "Ranks",
+        "1 is best; optimizers whose results are equal under the stated rule share a rank "
+        "(1, 1, 3, ...).",
+    ),
+]
 
 
 def _json_value(value):
@@ -39,6 +65,11 @@ def _json_value(value):
     if hasattr(value, "item"):  # NumPy scalars
         return _json_value(value.item())
     return value
+
+
+def command_of(key: str, quick: bool) -> str:
+    """The command that reproduces one chapter as the page shows it."""
+    return f"optimlab tour --only {key}" + (" --quick" if quick else "")
 
 
 def write_tour(
@@ -53,23 +84,33 @@ def write_tour(
     figures_dir = out / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
 
-    sections, numbers, timings = [], {}, {}
+    sections, numbers, claims, timings = [], {}, {}, {}
     with _progress(progress, len(keys)) as advance:
         for key in keys:
             start = time.perf_counter()
             result = experiments.run(key, quick=quick)
             files = []
-            for name, fig in result.figures.items():
+            for name, plot in result.figures.items():
+                if not isinstance(plot, Plot) or not plot.look_for:
+                    raise ValueError(f"{key}: figure {name!r} has no 'what to look for' line")
                 path = figures_dir / f"{key}-{name}.png"
-                save(fig, path, dpi=dpi)
-                files.append((name, f"figures/{path.name}"))
-            for name, (surface, paths) in result.animations.items():
+                save(plot.figure, path, dpi=dpi)
+                files.append((name, f"figures/{path.name}", plot.look_for))
+            for name, anim in result.animations.items():
                 path = figures_dir / f"{key}-{name}.gif"
-                animate_paths(surface, paths, path, frames=30 if quick else 100)
-                files.append((f"{name} (animation)", f"figures/{path.name}"))
+                animate_paths(anim.surface, anim.paths, path, frames=30 if quick else 60)
+                files.append((f"{name} (animation)", f"figures/{path.name}", anim.look_for))
             timings[key] = time.perf_counter() - start
             numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
-            sections.append({"result": result, "figures": files, "seconds": timings[key]})
+            claims[key] = [c.as_json() for c in result.claims]
+            sections.append(
+                {
+                    "result": result,
+                    "figures": files,
+                    "command": command_of(key, quick),
+                    "held": sum(c.holds for c in result.claims),
+                }
+            )
             advance(key)
 
     env = jinja2.Environment(
@@ -77,9 +118,21 @@ def write_tour(
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
-    env.filters["number"] = _format
-    html = env.get_template("tour.html.j2").render(sections=sections, quick=quick)
-    written = {name for s in sections for _, name in s["figures"]}
+    env.filters["cell"] = render.cell
+    env.filters["math"] = render.math_ml
+    env.filters["prose"] = render.prose
+    total = sum(len(c) for c in claims.values())
+    held = sum(s["held"] for s in sections)
+    used = {name for s in sections for name in _optimizers_in(s["result"])}
+    html = env.get_template("tour.html.j2").render(
+        sections=sections,
+        quick=quick,
+        definitions=DEFINITIONS,
+        colors=[(n, c) for n, c in OPTIMIZER_COLORS.items() if n in used],
+        claims_total=total,
+        claims_held=held,
+    )
+    written = {name for s in sections for _, name, _ in s["figures"]}
     stale = [*figures_dir.glob("*.png"), *figures_dir.glob("*.gif")]
     for old in stale:  # figures of an earlier tour that no chapter drew now
         if f"figures/{old.name}" not in written:
@@ -89,11 +142,27 @@ def write_tour(
     (out / "numbers.json").write_text(
         json.dumps(numbers, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
+    (out / "claims.json").write_text(json.dumps(claims, indent=1) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(  # wall time: the one output that varies between runs
         json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=1) + "\n",
         encoding="utf-8",
     )
     return index
+
+
+def _optimizers_in(result) -> set:
+    """The lab optimizers a chapter's figures name in their legends (for the colour key)."""
+    from ..viz.style import base_name
+
+    names = set()
+    for plot in result.figures.values():
+        fig = plot.figure
+        for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+            if legend is not None:
+                names |= {base_name(t.get_text()) for t in legend.get_texts()}
+    for anim in result.animations.values():
+        names |= {base_name(label) for label in anim.paths}
+    return names - {None}
 
 
 class _progress:

@@ -1,0 +1,63 @@
+"""How the report turns an experiment's Result into HTML pieces: numbers and table cells
+(one formatter for text and tables), equations as MathML (typeset by the browser itself: no
+JavaScript, no network), and the chapter's text with its inline math. Computes nothing."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+from markupsafe import Markup
+
+from ..lab.experiments._text import Mark, fmt
+
+_INLINE = re.compile(r"\$([^$]+)\$")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def cell(value) -> Markup:
+    """A table cell or number: marks ("not reached", "diverged") in italics, numbers by the
+    tour's formatter (``_text.fmt``), text escaped."""
+    if isinstance(value, Mark):
+        return Markup('<em class="mark">{}</em>').format(str(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return Markup('<em class="mark">{}</em>').format(fmt(value))
+    return Markup("{}").format(fmt(value))
+
+
+def math_ml(latex: str, *, display: bool = True) -> Markup:
+    """``latex`` as a MathML ``<math>`` element (latex2mathml), with the source as its
+    ``alttext``; ValueError naming the equation if it does not convert."""
+    from latex2mathml.converter import convert
+
+    try:
+        out = convert(latex, display="block" if display else "inline")
+    except Exception as error:  # the converter raises its own exception types
+        raise ValueError(f"equation {latex!r} is not valid LaTeX for MathML: {error}") from None
+    alt = html.escape(latex, quote=True)
+    return Markup(out.replace("<math ", f'<math alttext="{alt}" ', 1))
+
+
+def prose(text: str) -> Markup:
+    """The chapter's text as HTML paragraphs: blank lines separate paragraphs, ``$...$`` is
+    inline math (MathML), `` `...` `` is code, everything else is escaped."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+    return Markup("\n").join(Markup("<p>{}</p>").format(_inline(p)) for p in paragraphs)
+
+
+def _inline(text: str) -> Markup:
+    out = []
+    for i, part in enumerate(_INLINE.split(text)):
+        if i % 2:
+            out.append(math_ml(part, display=False))
+        else:
+            pieces = _CODE.split(part)
+            for j, piece in enumerate(pieces):
+                out.append(Markup("<code>{}</code>").format(piece) if j % 2 else escape(piece))
+    return Markup("").join(out)
+
+
+def escape(text: str) -> Markup:
+    """Plain text, escaped, with runs of whitespace kept as single spaces."""
+    return Markup("{}").format(re.sub(r"\s+", " ", str(text)))
