@@ -14,6 +14,7 @@ from ..lab.experiments._text import Mark, fmt
 
 _INLINE = re.compile(r"\$([^$]+)\$")
 _CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
 
 
 def cell(value) -> Markup:
@@ -41,7 +42,8 @@ def math_ml(latex: str, *, display: bool = True) -> Markup:
 
 def prose(text: str) -> Markup:
     """The chapter's text as HTML paragraphs: blank lines separate paragraphs, ``$...$`` is
-    inline math (MathML), `` `...` `` is code, everything else is escaped."""
+    inline math (MathML), `` `...` `` is code, ``**...**`` is bold, everything else is
+    escaped."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
     return Markup("\n").join(Markup("<p>{}</p>").format(_inline(p)) for p in paragraphs)
 
@@ -52,9 +54,13 @@ def _inline(text: str) -> Markup:
         if i % 2:
             out.append(math_ml(part, display=False))
         else:
-            pieces = _CODE.split(part)
-            for j, piece in enumerate(pieces):
-                out.append(Markup("<code>{}</code>").format(piece) if j % 2 else escape(piece))
+            for j, piece in enumerate(_CODE.split(part)):
+                if j % 2:
+                    out.append(Markup("<code>{}</code>").format(piece))
+                    continue
+                for k, words in enumerate(_BOLD.split(piece)):
+                    text = escape(words)
+                    out.append(Markup("<strong>{}</strong>").format(text) if k % 2 else text)
     return Markup("").join(out)
 
 

@@ -48,7 +48,7 @@ def close(text: str, measured, expected, *, rel: float = 0.0, abs: float = 0.0) 
     return Claim(
         text,
         ok,
-        f"measured {fmt(measured)}, expected {fmt(expected)}, tolerance {' or '.join(parts) or 0}",
+        f"measured {fmt(measured, 6)}, expected {fmt(expected, 6)}, tolerance {' or '.join(parts) or 0}",
     )
 
 
@@ -64,14 +64,14 @@ def at_most(text: str, value, bound) -> Claim:
     return Claim(text, math.isfinite(value) and value <= bound, f"{fmt(value)} <= {fmt(bound)}")
 
 
-def quoted(text: str, number: str, **places: str) -> Claim:
+def quoted(statement: str, number: str, **places: str) -> Claim:
     """The same number ``number`` (as printed) appears in every one of ``places`` (e.g. a
     figure's title and the chapter's text)."""
     missing = [name for name, where in places.items() if number not in where]
     detail = f"{number!r} in {', '.join(places)}"
     if missing:
         detail += f"; missing from {', '.join(missing)}"
-    return Claim(text, not missing, detail)
+    return Claim(statement, not missing, detail)
 
 
 def figure_text(fig) -> str:
