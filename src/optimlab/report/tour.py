@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -72,46 +73,92 @@ def command_of(key: str, quick: bool) -> str:
     return f"optimlab tour --only {key}" + (" --quick" if quick else "")
 
 
+def _chapter(key: str, quick: bool, figures_dir: Path, dpi: int) -> dict:
+    """Run one experiment and write its figures; returns what the page needs (picklable: the
+    figures are files by then), so that chapters can run in worker processes."""
+    start = time.perf_counter()
+    result = experiments.run(key, quick=quick)
+    files = []
+    for name, plot in result.figures.items():
+        if not isinstance(plot, Plot) or not plot.look_for:
+            raise ValueError(f"{key}: figure {name!r} has no 'what to look for' line")
+        path = figures_dir / f"{key}-{name}.png"
+        save(plot.figure, path, dpi=dpi)
+        files.append((name, f"figures/{path.name}", plot.look_for))
+    for name, anim in result.animations.items():
+        path = figures_dir / f"{key}-{name}.gif"
+        animate_paths(anim.surface, anim.paths, path, frames=30 if quick else 60)
+        files.append((f"{name} (animation)", f"figures/{path.name}", anim.look_for))
+    used = _optimizers_in(result)
+    result.figures, result.animations = {}, {}
+    return {
+        "result": result,
+        "figures": files,
+        "optimizers": used,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+#: the slowest chapters, started first when chapters run in parallel
+_SLOW_FIRST = ("verdict", "momentum_quadratic", "keras_code", "saddle_points", "high_curvature")
+
+
 def write_tour(
-    out_dir, keys=None, *, quick: bool = False, progress: bool = True, dpi: int = 100
+    out_dir,
+    keys=None,
+    *,
+    quick: bool = False,
+    progress: bool = True,
+    dpi: int = 100,
+    workers: int | None = None,
 ) -> Path:
     """Run the experiments ``keys`` (default: all, in the lecture's order) and write the report
-    into ``out_dir``; returns the path of ``index.html``."""
+    into ``out_dir``; returns the path of ``index.html``. ``workers``: how many processes run
+    chapters side by side (default: up to 2, as many as there are CPUs; 1 runs them here).
+    Every chapter is seeded, so the output does not depend on it."""
     keys = list(experiments.EXPERIMENTS if keys is None else keys)
     for key in keys:
         experiments.get(key)  # unknown keys fail before any work
+    if workers is None:
+        workers = max(1, min(2, os.cpu_count() or 1, len(keys)))
     out = Path(out_dir)
     figures_dir = out / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
 
-    sections, numbers, claims, timings = [], {}, {}, {}
+    done: dict[str, dict] = {}
     with _progress(progress, len(keys)) as advance:
-        for key in keys:
-            start = time.perf_counter()
-            result = experiments.run(key, quick=quick)
-            files = []
-            for name, plot in result.figures.items():
-                if not isinstance(plot, Plot) or not plot.look_for:
-                    raise ValueError(f"{key}: figure {name!r} has no 'what to look for' line")
-                path = figures_dir / f"{key}-{name}.png"
-                save(plot.figure, path, dpi=dpi)
-                files.append((name, f"figures/{path.name}", plot.look_for))
-            for name, anim in result.animations.items():
-                path = figures_dir / f"{key}-{name}.gif"
-                animate_paths(anim.surface, anim.paths, path, frames=30 if quick else 60)
-                files.append((f"{name} (animation)", f"figures/{path.name}", anim.look_for))
-            timings[key] = time.perf_counter() - start
-            numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
-            claims[key] = [c.as_json() for c in result.claims]
-            sections.append(
-                {
-                    "result": result,
-                    "figures": files,
-                    "command": command_of(key, quick),
-                    "held": sum(c.holds for c in result.claims),
-                }
-            )
-            advance(key)
+        if workers <= 1:
+            for key in keys:
+                done[key] = _chapter(key, quick, figures_dir, dpi)
+                advance(key)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            order = sorted(keys, key=lambda k: (k not in _SLOW_FIRST, keys.index(k)))
+            context = multiprocessing.get_context("spawn")
+            with _single_threaded_children(), ProcessPoolExecutor(
+                max_workers=workers, mp_context=context
+            ) as pool:
+                futures = {pool.submit(_chapter, k, quick, figures_dir, dpi): k for k in order}
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                    advance(futures[future])
+    sections, numbers, claims, timings = [], {}, {}, {}
+    for key in keys:
+        chapter = done[key]
+        result = chapter["result"]
+        timings[key] = chapter["seconds"]
+        numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
+        claims[key] = [c.as_json() for c in result.claims]
+        sections.append(
+            {
+                "result": result,
+                "figures": chapter["figures"],
+                "command": command_of(key, quick),
+                "held": sum(c.holds for c in result.claims),
+            }
+        )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -123,7 +170,7 @@ def write_tour(
     env.filters["prose"] = render.prose
     total = sum(len(c) for c in claims.values())
     held = sum(s["held"] for s in sections)
-    used = {name for s in sections for name in _optimizers_in(s["result"])}
+    used = set().union(*(done[k]["optimizers"] for k in keys))
     html = env.get_template("tour.html.j2").render(
         sections=sections,
         quick=quick,
@@ -148,6 +195,29 @@ def write_tour(
         encoding="utf-8",
     )
     return index
+
+
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS")  # fmt: skip
+
+
+class _single_threaded_children:
+    """While open, new processes start with one BLAS/OpenMP/numba thread each (the worker
+    processes are the parallelism; threads on top of them only spin), set through the
+    environment they inherit; the parent's environment is restored on exit."""
+
+    def __enter__(self):
+        self._saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+        os.environ.update({name: "1" for name in _THREAD_VARIABLES})
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        return False
 
 
 def _optimizers_in(result) -> set:

@@ -33,33 +33,40 @@ class Tuned:
 
 
 def _key(scores: np.ndarray) -> np.ndarray:
-    """Scores rounded to 12 significant digits (+inf for NaN): equal keys are ties."""
+    """Scores rounded to 12 significant digits (+inf for NaN): equal keys are ties. Scores of
+    shape (n, k) are k criteria, compared in order (lexicographically)."""
     s = np.where(np.isnan(scores), np.inf, np.asarray(scores, float))
-    finite = np.isfinite(s)
     out = s.copy()
+    finite = np.isfinite(s)
     out[finite] = np.array([float(f"{v:.12g}") for v in s[finite]])
     return out
 
 
-def pick(scores) -> int:
-    """The index of the lowest score; among ties, the last (the grid ascends: the largest
-    rate)."""
+def order_key(scores) -> list[tuple]:
+    """One comparable tuple per row of ``scores`` (rounded as in :func:`_key`)."""
     key = _key(np.asarray(scores, float))
-    best = np.min(key)
-    return int(np.flatnonzero(key == best)[-1])
+    return [tuple(np.atleast_1d(row)) for row in key]
+
+
+def pick(scores) -> int:
+    """The index of the lowest score (lexicographic over the criteria of a 2-D ``scores``);
+    among ties, the last (the grid ascends: the largest rate)."""
+    keys = order_key(scores)
+    best = min(keys)
+    return max(i for i, k in enumerate(keys) if k == best)
 
 
 def _is_edge(index: int, scores: np.ndarray) -> bool:
     """Whether the best rate is on an edge and strictly better than its inner neighbour (a
     flat run of equal scores reaching the edge is not an edge problem)."""
-    key = _key(scores)
-    n = key.size
-    if n < 2 or not np.isfinite(key[index]):
+    keys = order_key(scores)
+    n = len(keys)
+    if n < 2 or not np.any(np.isfinite(keys[index])):
         return False
     if index == n - 1:
-        return key[index] < key[index - 1]
+        return keys[index] < keys[index - 1]
     if index == 0:
-        return key[0] < key[1]
+        return keys[0] < keys[1]
     return False
 
 

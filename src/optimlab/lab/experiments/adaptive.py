@@ -15,7 +15,7 @@ from .. import surfaces
 from . import Plot, Result, Table
 from . import claims as C
 from ._common import f_min_of, runs_figure, swept
-from ._text import fmt, gap, pct, plural, steps_cell, steps_phrase
+from ._text import fmt, gap, plural, steps_cell, steps_phrase
 
 
 def effective_rates(surface, run) -> np.ndarray:
@@ -116,7 +116,7 @@ def run_adagrad_square(quick: bool = False) -> Result:
                 log_y=True,
             ),
             "the square's line drops to the minimum; the absolute value's flattens out "
-            f"above 1: it has run out of steps before it got there.",
+            "above 1: it has run out of steps before it got there.",
         ),
     }
     summary = (

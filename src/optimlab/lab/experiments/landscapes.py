@@ -511,7 +511,6 @@ def run_saddle_points(quick: bool = False) -> Result:
     (gradient descent needs exactly ceil(log(1/eps) / log(1 + 2 lr)) steps; Adam's
     normalized step hardly cares how small the gradient is)."""
     from ...viz import contour_with_paths, lines_figure, surface_3d
-
     from ..contenders import resolve
     from ..sweep import sweep
 
