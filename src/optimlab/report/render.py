@@ -13,6 +13,7 @@ from markupsafe import Markup
 from ..lab.experiments._text import Mark, fmt
 
 _INLINE = re.compile(r"\$([^$]+)\$")
+_WORD_INDEX = re.compile(r"_\{([A-Za-z]{2,})\}")  # lambda_{max}, rho_{GD}: upright words
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 
@@ -32,8 +33,9 @@ def math_ml(latex: str, *, display: bool = True) -> Markup:
     ``alttext``; ValueError naming the equation if it does not convert."""
     from latex2mathml.converter import convert
 
+    source = _WORD_INDEX.sub(r"_{\\text{\1}}", latex)
     try:
-        out = convert(latex, display="block" if display else "inline")
+        out = convert(source, display="block" if display else "inline")
     except Exception as error:  # the converter raises its own exception types
         raise ValueError(f"equation {latex!r} is not valid LaTeX for MathML: {error}") from None
     alt = html.escape(latex, quote=True)

@@ -6,6 +6,7 @@ out/figures/*.png     every figure
 out/numbers.json      every measured number, by experiment (the same command writes the
                       same file: the determinism check)
 out/claims.json       every claim of every chapter, with whether it held on this run
+out/colors.json       every legend entry of every figure and its colour
 out/timings.json      seconds per experiment (the only file that differs between runs)
 """
 
@@ -83,18 +84,19 @@ def _chapter(key: str, quick: bool, figures_dir: Path, dpi: int) -> dict:
         if not isinstance(plot, Plot) or not plot.look_for:
             raise ValueError(f"{key}: figure {name!r} has no 'what to look for' line")
         path = figures_dir / f"{key}-{name}.png"
-        save(plot.figure, path, dpi=dpi)
+        save(plot.figure, path, dpi=dpi, layout_rounds=1)  # each figure is saved once
         files.append((name, f"figures/{path.name}", plot.look_for))
     for name, anim in result.animations.items():
         path = figures_dir / f"{key}-{name}.gif"
         animate_paths(anim.surface, anim.paths, path, frames=30 if quick else 60)
         files.append((f"{name} (animation)", f"figures/{path.name}", anim.look_for))
-    used = _optimizers_in(result)
+    colors = legend_colors(result)
+    colors += [(n, label, "") for n, anim in result.animations.items() for label in anim.paths]
     result.figures, result.animations = {}, {}
     return {
         "result": result,
         "figures": files,
-        "optimizers": used,
+        "colors": colors,
         "seconds": time.perf_counter() - start,
     }
 
@@ -170,7 +172,9 @@ def write_tour(
     env.filters["prose"] = render.prose
     total = sum(len(c) for c in claims.values())
     held = sum(s["held"] for s in sections)
-    used = set().union(*(done[k]["optimizers"] for k in keys))
+    from ..viz.style import base_name
+
+    used = {base_name(label) for k in keys for _, label, _ in done[k]["colors"]} - {None}
     html = env.get_template("tour.html.j2").render(
         sections=sections,
         quick=quick,
@@ -190,6 +194,8 @@ def write_tour(
         json.dumps(numbers, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
     (out / "claims.json").write_text(json.dumps(claims, indent=1) + "\n", encoding="utf-8")
+    colors = {k: [[f, label, c] for f, label, c in done[k]["colors"] if c] for k in keys}
+    (out / "colors.json").write_text(json.dumps(colors, indent=1) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(  # wall time: the one output that varies between runs
         json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=1) + "\n",
         encoding="utf-8",
@@ -220,19 +226,22 @@ class _single_threaded_children:
         return False
 
 
-def _optimizers_in(result) -> set:
-    """The lab optimizers a chapter's figures name in their legends (for the colour key)."""
-    from ..viz.style import base_name
+def legend_colors(result) -> list[tuple[str, str, str]]:
+    """(figure, label, colour) of every line in every legend of a chapter's figures: what
+    the page's claim "one colour per optimizer" is checked against."""
+    from matplotlib.colors import to_hex
+    from matplotlib.lines import Line2D
 
-    names = set()
-    for plot in result.figures.values():
+    out = []
+    for name, plot in result.figures.items():
         fig = plot.figure
         for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
-            if legend is not None:
-                names |= {base_name(t.get_text()) for t in legend.get_texts()}
-    for anim in result.animations.values():
-        names |= {base_name(label) for label in anim.paths}
-    return names - {None}
+            if legend is None:
+                continue
+            for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+                if isinstance(handle, Line2D) and handle.get_linestyle() not in ("None", ""):
+                    out.append((name, text.get_text(), to_hex(handle.get_color())))
+    return out
 
 
 class _progress:

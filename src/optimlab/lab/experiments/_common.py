@@ -81,6 +81,7 @@ def runs_figure(surface, runs, title: str):
         grad_norms=grad_norms_of(runs),
         title=title,
         losses_minus_f_min=True,
+        loss_floor=LOSS_FLOOR,
     )
 
 
@@ -99,6 +100,9 @@ def grad_norms_of(runs) -> dict:
 
 
 f_min_of = f_min  # the experiments' name for surfaces.f_min
+
+#: the floor of f - f_min on the tour's log axes (0, the minimum itself, is drawn there)
+LOSS_FLOOR = 1e-16
 
 
 def swept(surface, spec: str, learning_rate: float, steps: int, start=None, label=None,
