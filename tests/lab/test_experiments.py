@@ -17,7 +17,7 @@ def test_unknown_experiment_lists_the_valid_ones():
 
 
 def test_every_chapter_has_a_module_function_and_a_heading():
-    for key, (module, heading) in experiments.CHAPTERS.items():
+    for key, (_, heading) in experiments.CHAPTERS.items():
         assert callable(experiments.get(key)) and heading
     assert len(set(experiments.EXPERIMENTS)) == len(experiments.EXPERIMENTS)
 

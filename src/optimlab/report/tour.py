@@ -139,9 +139,10 @@ def write_tour(
 
             order = sorted(keys, key=lambda k: (k not in _SLOW_FIRST, keys.index(k)))
             context = multiprocessing.get_context("spawn")
-            with _single_threaded_children(), ProcessPoolExecutor(
-                max_workers=workers, mp_context=context
-            ) as pool:
+            with (
+                _single_threaded_children(),
+                ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+            ):
                 futures = {pool.submit(_chapter, k, quick, figures_dir, dpi): k for k in order}
                 for future in as_completed(futures):
                     done[futures[future]] = future.result()

@@ -284,14 +284,21 @@ def contour_with_paths(
             _draw_path(ax, clean, surface, colors[label], dots=dots, linestyle=styles[label])
             text = safe_text(label) + (f" ({clean.status})" if clean.status else "")
             handles.append(
-                Line2D([], [], color=colors[label], linestyle=styles[label], linewidth=2,
-                       label=text)  # fmt: skip
+                Line2D(
+                    [], [], color=colors[label], linestyle=styles[label], linewidth=2, label=text
+                )  # fmt: skip
             )
         for label in labels:
             if label not in cleaned:
                 handles.append(
-                    Line2D([], [], color=colors[label], linestyle=styles[label], linewidth=2,
-                           label=safe_text(label))  # fmt: skip
+                    Line2D(
+                        [],
+                        [],
+                        color=colors[label],
+                        linestyle=styles[label],
+                        linewidth=2,
+                        label=safe_text(label),
+                    )  # fmt: skip
                 )
         any_bad = any(c.diverged or c.exit_index is not None for c in cleaned.values()) or any(
             s.diverged_at is not None for s in [*loss_series.values(), *grad_series.values()]

@@ -21,9 +21,7 @@ FORMATS: dict[str, dict[str, None]] = {
 }
 
 
-def save(
-    fig: Figure, path: str | os.PathLike, *, dpi: float = 110, layout_rounds: int = 4
-) -> Path:
+def save(fig: Figure, path: str | os.PathLike, *, dpi: float = 110, layout_rounds: int = 4) -> Path:
     """Write ``fig`` to ``path`` (PNG, SVG or PDF, chosen by the suffix) and return the path.
 
     The output is deterministic: the same figure gives the same bytes on every call and in
@@ -47,8 +45,10 @@ def save(
         )
     if isinstance(dpi, bool) or not (isinstance(dpi, numbers.Real) and dpi > 0):
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")
-    if isinstance(layout_rounds, bool) or not isinstance(layout_rounds, numbers.Integral) or (
-        layout_rounds < 1
+    if (
+        isinstance(layout_rounds, bool)
+        or not isinstance(layout_rounds, numbers.Integral)
+        or (layout_rounds < 1)
     ):
         raise ValueError(f"layout_rounds must be an integer >= 1, got {layout_rounds!r}")
     path.parent.mkdir(parents=True, exist_ok=True)

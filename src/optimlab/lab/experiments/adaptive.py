@@ -148,9 +148,7 @@ def run_adagrad_square(quick: bool = False) -> Result:
             theory_abs[-1],
             rel=1e-9,
         ),
-        C.at_most(
-            "The absolute value's travel never exceeds η (1 + ln T)", absolute[-1], bound
-        ),
+        C.at_most("The absolute value's travel never exceeds η (1 + ln T)", absolute[-1], bound),
         C.close(
             "Both are scale-free: 100× larger gradients give the same steps (relative 1e-9)",
             scaled[-1],
@@ -355,8 +353,13 @@ def run_rmsprop(quick: bool = False) -> Result:
             numbers[f"steps to 1e-6, {where}: {name}"] = hit
             if angle == 0.0:
                 runs.append(
-                    swept(surface, name, tuned.learning_rate, steps,
-                          label=f"{name} lr={fmt(tuned.learning_rate)}")  # fmt: skip
+                    swept(
+                        surface,
+                        name,
+                        tuned.learning_rate,
+                        steps,
+                        label=f"{name} lr={fmt(tuned.learning_rate)}",
+                    )  # fmt: skip
                 )
     aligned = surfaces.quadratic(condition_number=100.0, angle=0.0, name="axis-aligned")
     figures = {
@@ -399,8 +402,12 @@ def run_rmsprop(quick: bool = False) -> Result:
 
     claims = [
         *(
-            C.close(f"v_{k + 1} by the recurrence equals the lecture's sum", values[k],
-                    by_hand[k], rel=1e-12)  # fmt: skip
+            C.close(
+                f"v_{k + 1} by the recurrence equals the lecture's sum",
+                values[k],
+                by_hand[k],
+                rel=1e-12,
+            )  # fmt: skip
             for k in range(3)
         ),
         C.check(
@@ -543,8 +550,9 @@ def run_adam(quick: bool = False) -> Result:
             k999[3] > 1,
             fmt(k999[3]),
         ),
-        C.close("With β₂ = 0.99 the first step's factor is 0.1/√0.01 = 1", k99[1], 1.0,
-                rel=1e-9),  # fmt: skip
+        C.close(
+            "With β₂ = 0.99 the first step's factor is 0.1/√0.01 = 1", k99[1], 1.0, rel=1e-9
+        ),  # fmt: skip
     ]
     return Result(
         key="adam",

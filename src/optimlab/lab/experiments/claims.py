@@ -48,7 +48,8 @@ def close(text: str, measured, expected, *, rel: float = 0.0, abs: float = 0.0) 
     return Claim(
         text,
         ok,
-        f"measured {fmt(measured, 6)}, expected {fmt(expected, 6)}, tolerance {' or '.join(parts) or 0}",
+        f"measured {fmt(measured, 6)}, expected {fmt(expected, 6)}, "
+        f"tolerance {' or '.join(parts) or 0}",
     )
 
 

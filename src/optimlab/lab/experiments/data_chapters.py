@@ -163,7 +163,9 @@ def run_gd_variants(quick: bool = False) -> Result:
             "Batch GD's loss falls at every epoch, and it ends highest",
             np.all(np.diff(batch_gd) < 0) and b[4] > max(m[4], st[4]),
         ),
-        C.check("Mini-batch ends below stochastic GD", m[4] < st[4], f"{fmt(m[4])} vs {fmt(st[4])}"),
+        C.check(
+            "Mini-batch ends below stochastic GD", m[4] < st[4], f"{fmt(m[4])} vs {fmt(st[4])}"
+        ),
     ]
     return Result(
         key="gd_variants",
@@ -180,8 +182,7 @@ def run_gd_variants(quick: bool = False) -> Result:
         numbers=numbers,
         tables=[
             Table(
-                f"Linear regression, {problem.n_samples} rows, SGD lr = {fmt(lr)}, {epochs} "
-                "epochs",
+                f"Linear regression, {problem.n_samples} rows, SGD lr = {fmt(lr)}, {epochs} epochs",
                 [
                     "variant",
                     "batch size",
@@ -299,8 +300,12 @@ def run_schedules(quick: bool = False) -> Result:
         ],
         figures=figures,
         claims=claims,
-        settings={"problem": "noisy_quadratic", "batch": batch, "epochs": epochs,
-                  "seeds": len(seeds)},  # fmt: skip
+        settings={
+            "problem": "noisy_quadratic",
+            "batch": batch,
+            "epochs": epochs,
+            "seeds": len(seeds),
+        },  # fmt: skip
     )
 
 

@@ -142,9 +142,7 @@ def run_ewma(quick: bool = False) -> Result:
         C.close(
             "Started at V_0 = θ_0 = 25, V_1 = 0.9 × 25 + 0.1 × 13 = 23.8", first[0], 23.8, rel=1e-12
         ),
-        C.close(
-            "The weights of V_4 add up to 1 − β⁴", weights.sum(), 1 - 0.9**4, rel=1e-12
-        ),
+        C.close("The weights of V_4 add up to 1 − β⁴", weights.sum(), 1 - 0.9**4, rel=1e-12),
         C.check(
             "Older values weigh less: β³(1−β) < β²(1−β) < β(1−β) < (1−β)",
             np.all(np.diff(weights) > 0),

@@ -70,7 +70,7 @@ def run_reading_graphs(quick: bool = False) -> Result:
         "orange) is a path that swings back and forth across the minimum; read its envelope.\n\n"
         "**Bottom right, the gradient norm** $\\lVert \\nabla f \\rVert$, how steep the "
         "ground is under the current point. It goes to 0 at any stationary point, a minimum "
-        "or a saddle, so a small gradient alone does not say \"done\". For SGD here it shrinks "
+        'or a saddle, so a small gradient alone does not say "done". For SGD here it shrinks '
         f"by {fmt(grad_factor, 6)} per step, the square root of the loss's factor, because "
         "the loss is quadratic in the distance and the gradient linear."
     )
@@ -154,7 +154,9 @@ def run_learning_rate(quick: bool = False) -> Result:
     u0 = (x0[0] + x0[1]) / np.sqrt(2.0)
     v0 = (-x0[0] + x0[1]) / np.sqrt(2.0)
     with np.errstate(over="ignore"):
-        exact = 0.5 * (u0**2 * (1 - lrs) ** (2 * steps) + kappa * v0**2 * (1 - kappa * lrs) ** (2 * steps))
+        exact = 0.5 * (
+            u0**2 * (1 - lrs) ** (2 * steps) + kappa * v0**2 * (1 - kappa * lrs) ** (2 * steps)
+        )
     stable = ~diverged & (final < ravine.value(x0) - f_min)  # ended below its start
     largest = float(lrs[np.flatnonzero(stable)[-1]])
     above = lrs[lrs > largest]
@@ -200,7 +202,8 @@ def run_learning_rate(quick: bool = False) -> Result:
         f"converges: lr = {fmt(chosen['about right'])} gets within 1e-6 "
         f"{steps_phrase(right[1], steps)}. Too large and every step overshoots the steep "
         "direction by more than it corrects: lr = "
-        f"{fmt(chosen['too large'])} {'diverges' if runs[2].diverged else 'ends at ' + fmt(large[2])}."
+        f"{fmt(chosen['too large'])} "
+        f"{'diverges' if runs[2].diverged else 'ends at ' + fmt(large[2])}."
         "\n\n"
         "On a quadratic each eigen-direction of curvature $\\lambda$ shrinks by "
         "$1 - \\eta\\lambda$ per step, so the limit is $\\eta < 2/\\lambda_{max}$ = "
@@ -319,8 +322,7 @@ def run_convexity(quick: bool = False) -> Result:
             + (
                 "one colour everywhere on the convex surface."
                 if name == "booth"
-                else "four regions, one per minimum, with borders along the ridges between "
-                "them."
+                else "four regions, one per minimum, with borders along the ridges between them."
             ),
         )
     booth, himmel = rows
@@ -328,7 +330,8 @@ def run_convexity(quick: bool = False) -> Result:
         "A convex function has one basin: every start ends at the same minimum. On Booth's "
         f"function gradient descent reaches {plural(booth[2], 'minimum', 'minima')} from all "
         f"{fmt(n * n)} starts of the grid. A non-convex one can have several: on Himmelblau's "
-        f"function the same optimizer reaches {plural(himmel[2], 'different minimum', 'different minima')} "
+        "function the same optimizer reaches "
+        f"{plural(himmel[2], 'different minimum', 'different minima')} "
         f"({himmel[4]} of the starts), depending only on where it starts. For a linear model "
         "(a convex loss) the starting point does not matter; for a neural network "
         "(non-convex) it does."
@@ -556,9 +559,7 @@ def run_saddle_points(quick: bool = False) -> Result:
             "line on this log axis), momentum's more gently, Adam's stays flat.",
         ),
         "paths": Plot(
-            contour_with_paths(
-                saddle, paths_of(shown), title="Paths from (1, 0.001) on x² − y²"
-            ),
+            contour_with_paths(saddle, paths_of(shown), title="Paths from (1, 0.001) on x² − y²"),
             "all three first slide towards the saddle point at the centre along x, then "
             "turn away along y; Adam turns first.",
         ),

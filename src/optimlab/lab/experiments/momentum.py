@@ -305,9 +305,7 @@ def run_nag_disadvantage(quick: bool = False) -> Result:
         )
         basin = np.asarray(result.basin())[..., 0]  # (starts, lrs)
         share[name] = (basin == 0).mean(axis=0)
-        numbers[f"share of starts reaching the global minimum: {name}"] = float(
-            (basin == 0).mean()
-        )
+        numbers[f"share of starts reaching the global minimum: {name}"] = float((basin == 0).mean())
     lr_show = 0.005
     runs = [
         trajectory(well, f"SGD:momentum={beta}", lr_show, steps, label=f"Momentum β={beta}"),
@@ -322,9 +320,7 @@ def run_nag_disadvantage(quick: bool = False) -> Result:
         ends.append(well.minima[k].kind)
     numbers["default start, lr=0.005: momentum ends in"] = ends[0]
     numbers["default start, lr=0.005: NAG ends in"] = ends[1]
-    rows = [
-        [fmt(lr), pct(share["Momentum"][j]), pct(share["NAG"][j])] for j, lr in enumerate(lrs)
-    ]
+    rows = [[fmt(lr), pct(share["Momentum"][j]), pct(share["NAG"][j])] for j, lr in enumerate(lrs)]
     total_m = numbers["share of starts reaching the global minimum: Momentum"]
     total_n = numbers["share of starts reaching the global minimum: NAG"]
     summary = (

@@ -215,7 +215,8 @@ def run_network_speed(quick: bool = False) -> Result:
         "shrinks its input a hundredfold, so the output is almost the same for every image "
         f"and the loss sits at chance, $\\ln 10 = {fmt(chance)}$: after {epochs} epochs it "
         f"is {fmt(tiny)}. The gradient reaching the first layer is {fmt(g_tiny)}, "
-        f"{fmt(g_relu / g_tiny)} times smaller than with a scaled init. Scaled to the layer size ($\\mathrm{{std}} = \\sqrt{{2/n_{{in}}}}$ for "
+        f"{fmt(g_relu / g_tiny)} times smaller than with a scaled init. Scaled to the layer "
+        "size ($\\mathrm{std} = \\sqrt{2/n_{in}}$ for "
         f"ReLU) the same network ends at {fmt(relu)}; too large (std 1) it ends at "
         f"{fmt(big)}.\n\n"
         "**Batch normalization** rescales each layer's pre-activations to mean 0 and variance "
@@ -225,7 +226,8 @@ def run_network_speed(quick: bool = False) -> Result:
         "**The activation.** The sigmoid's slope is at most 1/4, so each layer passes back "
         "at most a quarter of the gradient it receives: at the start the first layer gets "
         f"{fmt(sig_ratio)} times the last layer's gradient with the sigmoid and "
-        f"{fmt(relu_ratio)} times with ReLU, and after {epochs} epochs the sigmoid network is at {fmt(sig)}, the ReLU one "
+        f"{fmt(relu_ratio)} times with ReLU, and after {epochs} epochs the sigmoid network is "
+        f"at {fmt(sig)}, the ReLU one "
         f"at {fmt(relu)}."
     )
     claims = [
@@ -246,21 +248,24 @@ def run_network_speed(quick: bool = False) -> Result:
             tiny_bn < 0.5 * chance,
             f"{fmt(tiny_bn)} vs {fmt(chance)}",
         ),
-        C.check("A scaled init trains faster than std 0.01 or std 1 (ReLU)",
-                relu < tiny and relu < big, f"{fmt(relu)}, {fmt(tiny)}, {fmt(big)}"),  # fmt: skip
+        C.check(
+            "A scaled init trains faster than std 0.01 or std 1 (ReLU)",
+            relu < tiny and relu < big,
+            f"{fmt(relu)}, {fmt(tiny)}, {fmt(big)}",
+        ),  # fmt: skip
         C.check(
             "ReLU trains faster than the sigmoid (same scaled init)",
             relu < sig,
             f"{fmt(relu)} vs {fmt(sig)}",
         ),
         C.check(
-            "The sigmoid passes back less gradient: first / last layer below 1/10, ReLU's "
-            "above 1",
+            "The sigmoid passes back less gradient: first / last layer below 1/10, ReLU's above 1",
             sig_ratio < 0.1 and relu_ratio > 1,
             f"{fmt(sig_ratio)} vs {fmt(relu_ratio)}",
         ),
-        C.check("Batch norm speeds up the sigmoid network", sig_bn < sig,
-                f"{fmt(sig_bn)} vs {fmt(sig)}"),  # fmt: skip
+        C.check(
+            "Batch norm speeds up the sigmoid network", sig_bn < sig, f"{fmt(sig_bn)} vs {fmt(sig)}"
+        ),  # fmt: skip
     ]
     return Result(
         key="network_speed",
@@ -294,6 +299,11 @@ def run_network_speed(quick: bool = False) -> Result:
         ],
         figures=figures,
         claims=claims,
-        settings={"data": "sklearn digits (bundled)", "lr": lr, "batch": batch,
-                  "epochs": epochs, "seed": 0},  # fmt: skip
+        settings={
+            "data": "sklearn digits (bundled)",
+            "lr": lr,
+            "batch": batch,
+            "epochs": epochs,
+            "seed": 0,
+        },  # fmt: skip
     )

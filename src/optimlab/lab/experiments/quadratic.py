@@ -135,7 +135,10 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
         a, b = _eigen_start(surface.default_start)
 
         def exact_gap(eta, beta, a=a, b=b, kappa=kappa, horizon=horizon):
-            x, y = closed_form(eta, beta, 1.0, a, horizon), closed_form(eta, beta, kappa, b, horizon)
+            x, y = (
+                closed_form(eta, beta, 1.0, a, horizon),
+                closed_form(eta, beta, kappa, b, horizon),
+            )
             return 0.5 * (x**2 + kappa * y**2)
 
         exact = (_steps_to(exact_gap(e_gd, 0.0), 1e-8), _steps_to(exact_gap(e_m, b_m), 1e-8))
@@ -272,7 +275,7 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
         "decays like t ρᵗ rather than ρᵗ.",
     )
     summary = (
-        "Distill's \"Why Momentum Really Works\" explains momentum on a quadratic, where it "
+        'Distill\'s "Why Momentum Really Works" explains momentum on a quadratic, where it '
         "can be solved exactly. Write the error in the eigenvectors of the Hessian: each "
         "direction with curvature $\\lambda$ evolves on its own, by the 2×2 matrix $M$ "
         "below, and shrinks like $\\rho(M)^t$, its spectral radius. On the ravine "
@@ -408,6 +411,9 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
         tables=[speed_table],
         figures=figures,
         claims=claims,
-        settings={"surface": "ravine (κ = 100)", "map": f"{len(lrs)}×{len(beta_grid)}",
-                  "map steps": map_steps},  # fmt: skip
+        settings={
+            "surface": "ravine (κ = 100)",
+            "map": f"{len(lrs)}×{len(beta_grid)}",
+            "map steps": map_steps,
+        },  # fmt: skip
     )

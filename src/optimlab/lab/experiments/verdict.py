@@ -210,7 +210,9 @@ def run_verdict(quick: bool = False) -> Result:
     mean_rank = ranks.mean(axis=0)
     worst_rank = ranks.max(axis=0)
     won = (ranks == 1).sum(axis=0)
-    order = sorted(range(len(labels)), key=lambda k: (round(mean_rank[k], 9), labels.index(labels[k])))
+    order = sorted(
+        range(len(labels)), key=lambda k: (round(mean_rank[k], 9), labels.index(labels[k]))
+    )
     overall = competition_ranks([(round(float(mean_rank[k]), 9),) for k in range(len(labels))])
     ranking = [
         [int(overall[k]), labels[k], float(mean_rank[k]), int(worst_rank[k]), int(won[k])]
@@ -283,8 +285,9 @@ def run_verdict(quick: bool = False) -> Result:
         C.check(
             "The mean-rank table is sorted and its ranks agree with the mean ranks",
             all(a[2] <= b[2] for a, b in zip(ranking, ranking[1:], strict=False))
-            and all((a[2] == b[2]) == (a[0] == b[0]) for a, b in zip(ranking, ranking[1:],
-                                                                   strict=False)),  # fmt: skip
+            and all(
+                (a[2] == b[2]) == (a[0] == b[0]) for a, b in zip(ranking, ranking[1:], strict=False)
+            ),  # fmt: skip
         ),
         C.check(
             "No tuned learning rate is left on the edge of its grid",
@@ -343,6 +346,9 @@ def run_verdict(quick: bool = False) -> Result:
             )
         },
         claims=claims,
-        settings={"optimizers": len(labels), "surface starts": s_seeds,
-                  "data seeds": p_seeds},  # fmt: skip
+        settings={
+            "optimizers": len(labels),
+            "surface starts": s_seeds,
+            "data seeds": p_seeds,
+        },  # fmt: skip
     )
