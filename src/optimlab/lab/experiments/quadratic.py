@@ -204,7 +204,7 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
     ax = fig_map.axes[0]
     bb = np.linspace(0.0, 0.95, 100)
     ax.plot(2 * (1 + bb) / KAPPA, bb, color="white", linewidth=3.2)
-    ax.plot(2 * (1 + bb) / KAPPA, bb, color="#D55E00", linewidth=1.6, label="ρ(M) = 1")
+    ax.plot(2 * (1 + bb) / KAPPA, bb, color="#EE3377", linewidth=1.6, label="ρ(M) = 1")
     ax.plot([eta_m], [beta_m], marker="*", color="white", markersize=14, markeredgecolor="k",
             linestyle="none", label="Goh's optimum")  # fmt: skip
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
@@ -250,7 +250,7 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
         ),
         "convergence_region": Plot(
             fig_map,
-            "every cell left of the orange line (ρ < 1) converged and every cell right of it "
+            "every cell left of the magenta line (ρ < 1) converged and every cell right of it "
             "grew or diverged (hatched); the white star, Goh's optimum, sits in the darkest "
             "corner of the valid region.",
         ),
