@@ -90,7 +90,7 @@ def run_gd_variants(quick: bool = False) -> Result:
         curves[label] = excess
         per_epoch[label] = (np.arange(epochs + 1), np.maximum(excess, 1e-16))
         work = np.concatenate([[0], h.evaluations_per_update])
-        per_update = np.array([plane.value(p) for p in paths[label]]) - problem.optimum
+        per_update = plane.value(paths[label]) - problem.optimum
         per_work[label] = (np.maximum(work, 1), np.maximum(per_update, 1e-16))
         rows.append([label, h.batch_size, h.updates, h.gradient_evaluations, float(excess[-1])])
         numbers[f"updates: {label}"] = h.updates

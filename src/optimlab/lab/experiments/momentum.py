@@ -136,7 +136,7 @@ def run_momentum(quick: bool = False) -> Result:
             Table(
                 f"Ravine f = 0.5 (u² + 100 v²), lr = {fmt(lr)}, {steps} steps",
                 ["optimizer", "steps to 1e-6", "crossings", "overshoot", "final f − f_min"],
-                rows,
+                [[*r[:3], pct(r[3]), r[4]] for r in rows],
                 note="Steps to 1e-6: from then on f − f_min stays ≤ 1e-6 to the horizon. "
                 "Crossings: how often the path passes the minimum along the ravine's floor; "
                 "overshoot: how far past it, as a share of the starting distance.",
@@ -260,7 +260,7 @@ def run_nesterov(quick: bool = False) -> Result:
             Table(
                 f"Ravine, lr = {fmt(lr)}, {steps} steps",
                 ["optimizer", "steps to 1e-6", "crossings", "overshoot", "final f − f_min"],
-                rows,
+                [[*r[:3], pct(r[3]), r[4]] for r in rows],
             )
         ],
         figures={

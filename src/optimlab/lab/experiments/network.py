@@ -21,7 +21,7 @@ from ..problems import _Classifier, _cross_entropy
 from ..training import fit
 from . import Plot, Result, Table
 from . import claims as C
-from ._text import fmt
+from ._text import fmt, pct
 
 ACTIVATIONS = ("sigmoid", "relu")
 HIDDEN = (32, 32, 32)
@@ -170,7 +170,7 @@ def run_network_speed(quick: bool = False) -> Result:
         grads[label] = g
         finals[label] = float(loss[-1])
         curves[label] = (np.arange(epochs + 1), loss)
-        rows.append([label, float(loss[0]), float(loss[-1]), accuracy, float(g[0])])
+        rows.append([label, float(loss[0]), float(loss[-1]), pct(accuracy), float(g[0])])
         numbers[f"final loss: {label}"] = float(loss[-1])
         numbers[f"first layer gradient |dL/dW1| at the start: {label}"] = float(g[0])
     chance = float(np.log(10.0))
@@ -204,6 +204,10 @@ def run_network_speed(quick: bool = False) -> Result:
     sig, relu, tiny, tiny_bn, sig_bn, big = (finals[k] for k in VARIANTS)
     g_sig, g_relu, g_tiny = (rows[k][4] for k in (0, 1, 2))
     sig_ratio = float(grads["sigmoid, scaled init"][0] / grads["sigmoid, scaled init"][-1])
+    small = DeepMLP(activation="relu", init=0.01, batch_norm=False)
+    _, last, _ = small.forward(small.init_params(0), small.X)
+    shrink = float(np.sqrt(np.mean(last**2)) / np.sqrt(np.mean(small.X**2)))
+    numbers["last hidden / input activation size at the start, std 0.01"] = shrink
     relu_ratio = float(grads["ReLU, scaled init"][0] / grads["ReLU, scaled init"][-1])
     summary = (
         "Before any optimizer, the lecture names three things that decide how fast a network "
@@ -212,9 +216,10 @@ def run_network_speed(quick: bool = False) -> Result:
         f"same SGD (lr = {fmt(lr)}, batches of {batch}, seed 0) for {epochs} epochs, "
         "changing one of them at a time.\n\n"
         "**Weight initialization.** Drawn with a standard deviation of 0.01, every layer "
-        "shrinks its input a hundredfold, so the output is almost the same for every image "
-        f"and the loss sits at chance, $\\ln 10 = {fmt(chance)}$: after {epochs} epochs it "
-        f"is {fmt(tiny)}. The gradient reaching the first layer is {fmt(g_tiny)}, "
+        f"shrinks the signal: the last hidden layer's activations are {fmt(shrink)} times "
+        "the size of the input's, so the output is almost the same for every image and the "
+        f"loss sits at chance, $\\ln 10 = {fmt(chance, 4)}$: after {epochs} epochs it is "
+        f"{fmt(tiny, 4)}. The gradient reaching the first layer is {fmt(g_tiny)}, "
         f"{fmt(g_relu / g_tiny)} times smaller than with a scaled init. Scaled to the layer "
         "size ($\\mathrm{std} = \\sqrt{2/n_{in}}$ for "
         f"ReLU) the same network ends at {fmt(relu)}; too large (std 1) it ends at "
@@ -223,8 +228,9 @@ def run_network_speed(quick: bool = False) -> Result:
         "1 on every batch, so the scale of the weights no longer matters much: with std 0.01 "
         f"and batch norm the loss ends at {fmt(tiny_bn)} instead of {fmt(tiny)}. It helps the "
         f"sigmoid too: {fmt(sig_bn)} against {fmt(sig)}.\n\n"
-        "**The activation.** The sigmoid's slope is at most 1/4, so each layer passes back "
-        "at most a quarter of the gradient it receives: at the start the first layer gets "
+        "**The activation.** Backpropagation multiplies the gradient by the activation's "
+        "slope at every layer, and the sigmoid's slope is at most 1/4: at the start the "
+        "first layer gets "
         f"{fmt(sig_ratio)} times the last layer's gradient with the sigmoid and "
         f"{fmt(relu_ratio)} times with ReLU, and after {epochs} epochs the sigmoid network is "
         f"at {fmt(sig)}, the ReLU one "
@@ -236,6 +242,12 @@ def run_network_speed(quick: bool = False) -> Result:
             tiny,
             chance,
             rel=0.01,
+        ),
+        C.at_most(
+            "With init std 0.01 the signal vanishes: the last hidden layer's activations are "
+            "less than 1/1000 the size of the input's",
+            shrink,
+            1e-3,
         ),
         C.check(
             "With init std 0.01 the gradient vanishes: the first layer gets less than 1/1000 "

@@ -255,13 +255,18 @@ def run_verdict(quick: bool = False) -> Result:
         f"Best mean rank over the {len(names)} problems (lower is better): {top}. Winners per "
         "problem: "
         + "; ".join(f"{case}: {', '.join(w)}" for case, w in winners.items())
-        + f". The most dependable (best worst-case rank) is {' and '.join(robust)}, never "
-        f"worse than {robust_worst}; Adam's mean rank is {fmt(adam[2])}, its worst "
-        f"{adam[3]}. No optimizer wins everywhere. The lecture's verdict, Adam first and "
-        "RMSprop if it does not work, is advice for a first try without tuning; with every "
-        f"learning rate tuned, {' and '.join(best)} rank{'s' if len(best) == 1 else ''} best "
-        "on these small problems, so tune before you conclude that one optimizer is better "
-        "than another."
+        + f". The most dependable (best worst-case rank): {' and '.join(robust)}, never "
+        f"worse than {robust_worst}. Adam's mean rank is {fmt(adam[2])}, its worst "
+        f"{adam[3]}, and it wins {plural(adam[4], 'problem')} of {len(names)}: no optimizer "
+        "wins everywhere. The lecture's verdict, Adam first and RMSprop if it does not work, "
+        "is advice for a first try without tuning; "
+        + (
+            "with every learning rate tuned Adam also has the best mean rank here, "
+            if "Adam" in best
+            else f"with every learning rate tuned, {' and '.join(best)} rank best here, "
+        )
+        + f"while RMSprop places {next(r[0] for r in ranking if r[1] == 'RMSprop')} of "
+        f"{len(labels)}. Tune before you conclude that one optimizer is better than another."
     )
     claims = [
         C.check(
