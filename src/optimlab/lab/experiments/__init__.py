@@ -26,14 +26,17 @@ from .claims import Claim
 class Table:
     """A small table of measured numbers: a caption, column names and rows, and a ``note``
     (how to read it: a definition, a floor). Every row must have one cell per column: a table
-    whose rows and header disagree cannot be built (ValueError naming the row)."""
+    whose rows and header disagree cannot be built (ValueError naming the row), and the rows
+    are stored as tuples, so a checked table cannot grow a cell afterwards."""
 
     caption: str
-    columns: list[str]
-    rows: list[list[Any]]
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
     note: str = ""
 
     def __post_init__(self):
+        self.columns = tuple(self.columns)
+        self.rows = tuple(tuple(row) for row in self.rows)  # frozen once checked
         if not self.columns:
             raise ValueError(f"table {self.caption!r}: columns must name at least one column")
         for i, row in enumerate(self.rows):

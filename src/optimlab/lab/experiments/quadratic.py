@@ -385,6 +385,12 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
             crossings["overdamped"] == 0 and crossings["underdamped"] > 2,
             f"{crossings['overdamped']} and {crossings['underdamped']} crossings",
         ),
+        C.quoted(
+            "The critical-damping figure's title and the text quote the same critical β",
+            fmt(beta_crit),
+            figure=C.figure_text(figures["critical_damping"].figure),
+            text=summary,
+        ),
         C.check(
             "On the map, every cell where converged ≠ (ρ < 1) lies on the boundary "
             "(ρ within 1% of 1)",
