@@ -230,9 +230,9 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
                 title=f"Ravine (κ = {fmt(KAPPA)}), each method at its optimal parameters",
                 log_y=True,
             ),
-            "SGD's two black lines part ways: the wall's error (dashed) vanishes at once, the "
-            "floor's (solid) crawls down by (κ−1)/(κ+1) per step; momentum's two orange "
-            "lines fall together, at the same much steeper slope, wobbling as they oscillate.",
+            "at its best rate SGD's two black lines fall in parallel, both by (κ−1)/(κ+1) per "
+            "step (the rate balances the floor against the wall); momentum's two orange lines "
+            "also fall together, at a far steeper slope.",
         ),
         "critical_damping": Plot(
             lines_figure(
@@ -315,6 +315,12 @@ def run_momentum_quadratic(quick: bool = False) -> Result:
             "GD at its best rate: the floor's measured rate is (κ−1)/(κ+1) (relative 1e-6)",
             gd_u,
             theory["gd"][0],
+            rel=1e-6,
+        ),
+        C.close(
+            "GD at its best rate: the wall shrinks at the same rate as the floor (relative 1e-6)",
+            gd_v,
+            gd_u,
             rel=1e-6,
         ),
         C.close(
