@@ -96,3 +96,21 @@ def test_cells_and_equations_render_without_computing():
     assert "<code>c</code>" in p
     with pytest.raises(ValueError, match="is not valid LaTeX"):
         render.math_ml(r"\frac{")
+
+
+def test_the_tour_refuses_a_bad_folder_or_setting_before_any_work(tmp_path):
+    from optimlab.report import write_tour
+
+    a_file = tmp_path / "report"
+    a_file.write_text("not a folder")
+    with pytest.raises(ValueError, match="out_dir .* is a file"):
+        write_tour(a_file, ["ewma"], progress=False)
+    with pytest.raises(ValueError, match="cannot be created"):
+        write_tour(a_file / "sub", ["ewma"], progress=False)
+    with pytest.raises(ValueError, match="unknown experiment 'nope'"):
+        write_tour(tmp_path / "x", ["nope"], progress=False)
+    with pytest.raises(ValueError, match=r"dpi must be an integer in \[10, 600\], got 0"):
+        write_tour(tmp_path / "x", ["ewma"], dpi=0, progress=False)
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        write_tour(tmp_path / "x", ["ewma"], workers=0, progress=False)
+    assert a_file.read_text() == "not a folder" and not (tmp_path / "x").exists()

@@ -121,11 +121,15 @@ def write_tour(
     keys = list(experiments.EXPERIMENTS if keys is None else keys)
     for key in keys:
         experiments.get(key)  # unknown keys fail before any work
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 600:
+        raise ValueError(f"dpi must be an integer in [10, 600], got {dpi!r}")
     if workers is None:
         workers = max(1, min(2, os.cpu_count() or 1, len(keys)))
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1 (or None), got {workers!r}")
     out = Path(out_dir)
-    figures_dir = out / "figures"
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir = _writable_folder(out) / "figures"
+    figures_dir.mkdir(exist_ok=True)
 
     done: dict[str, dict] = {}
     with _progress(progress, len(keys)) as advance:
@@ -202,6 +206,24 @@ def write_tour(
         encoding="utf-8",
     )
     return index
+
+
+def _writable_folder(out: Path) -> Path:
+    """``out`` as a folder the tour can write into, created if missing, checked before any
+    experiment runs (ValueError naming out_dir and why not)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file; the tour writes a folder there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"out_dir {str(out)!r} cannot be created: {error.strerror}") from None
+    figures = out / "figures"
+    if figures.exists() and not figures.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} has a file named 'figures' where the tour "
+                         "writes its figures")  # fmt: skip
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"out_dir {str(out)!r} is not writable")
+    return out
 
 
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
