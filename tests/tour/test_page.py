@@ -112,6 +112,8 @@ def test_every_equation_is_mathml_and_no_tex_is_left(quick_tour):
     assert "$" not in re.sub(r"<[^>]+>", "", text), "a $...$ was not typeset"
     assert "\\frac" not in text and "\\beta" not in text
     assert 'display="block"' in html and "<mfrac>" in html
+    untypeset = set(re.findall(r">(\\[A-Za-z]+)<", body))  # a command the converter kept
+    assert not untypeset, f"LaTeX commands left as text in MathML: {untypeset}"
 
 
 def test_wording(page):

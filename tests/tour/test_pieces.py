@@ -96,6 +96,8 @@ def test_cells_and_equations_render_without_computing():
     assert "<code>c</code>" in p
     with pytest.raises(ValueError, match="is not valid LaTeX"):
         render.math_ml(r"\frac{")
+    with pytest.raises(ValueError, match=r"uses \\arg, which MathML cannot show"):
+        render.math_ml(r"\arg\min_x f")
 
 
 def test_the_tour_refuses_a_bad_folder_or_setting_before_any_work(tmp_path):

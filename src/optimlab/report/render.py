@@ -30,7 +30,8 @@ def cell(value) -> Markup:
 
 def math_ml(latex: str, *, display: bool = True) -> Markup:
     """``latex`` as a MathML ``<math>`` element (latex2mathml), with the source as its
-    ``alttext``; ValueError naming the equation if it does not convert."""
+    ``alttext``; ValueError naming the equation if it does not convert, or if a command would
+    be left as text (``\\arg``: write ``\\operatorname{arg\\,min}``)."""
     from latex2mathml.converter import convert
 
     source = _WORD_INDEX.sub(r"_{\\text{\1}}", latex)
@@ -38,6 +39,9 @@ def math_ml(latex: str, *, display: bool = True) -> Markup:
         out = convert(source, display="block" if display else "inline")
     except Exception as error:  # the converter raises its own exception types
         raise ValueError(f"equation {latex!r} is not valid LaTeX for MathML: {error}") from None
+    kept = re.findall(r">(\\[A-Za-z]+)<", out)
+    if kept:  # a command the converter does not know, left as text: it would show as such
+        raise ValueError(f"equation {latex!r} uses {', '.join(kept)}, which MathML cannot show")
     alt = html.escape(latex, quote=True)
     return Markup(out.replace("<math ", f'<math alttext="{alt}" ', 1))
 

@@ -311,9 +311,9 @@ def run_verdict(quick: bool = False) -> Result:
         summary=summary,
         equations=[
             r"\text{result} = \big(-\#\text{runs reaching the target},\ "
-            r"\operatorname{median}(\text{steps}),\ \operatorname{median}(\text{final loss})\big)"
-            r"\ \text{compared in order}",
-            r"\text{tuned } \eta = \arg\min_{\eta \in \text{grid}} \text{result}(\eta)",
+            r"\operatorname{median}(\text{steps}),\ \operatorname{median}(\text{final loss})\big)",
+            r"\text{tuned } \eta = \operatorname{arg\,min}_{\eta \in \text{grid}}"
+            r" \text{result}(\eta)",
         ],
         numbers=numbers,
         tables=[
