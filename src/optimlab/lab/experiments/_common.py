@@ -86,6 +86,7 @@ def runs_figure(surface, runs, title: str):
 
 
 def paths_of(runs) -> dict:
+    """label -> the points p_0..p_T of each run."""
     return {r.label: r.path for r in runs}
 
 
@@ -96,6 +97,7 @@ def losses_of(runs, f_min: float = 0.0) -> dict:
 
 
 def grad_norms_of(runs) -> dict:
+    """label -> |grad f(p_t)| of each run."""
     return {r.label: r.grad_norms for r in runs}
 
 
