@@ -17,7 +17,13 @@ from optimlab.viz.contours import contour_with_paths, surface_3d
 from optimlab.viz.curves import ewma_figure, lines_figure, schedules_figure
 from optimlab.viz.export import save
 from optimlab.viz.maps import basin_map, heatmap
-from optimlab.viz.style import OPTIMIZER_COLORS, base_name, color_for, colors_for
+from optimlab.viz.style import (
+    OPTIMIZER_COLORS,
+    base_name,
+    color_for,
+    colors_for,
+    linestyles_for,
+)
 
 # --------------------------------------------------------------------------------------------
 # a stand-in for optimlab.lab.surfaces (duck type)
@@ -159,7 +165,7 @@ def render(fig: Figure) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-def test_colors_are_fixed_per_optimizer_and_distinct_within_a_figure():
+def test_colors_are_fixed_per_optimizer_and_variants_differ_by_line_style():
     assert base_name("Adam lr=0.01") == "Adam"
     assert base_name("adamw wd=0.01") == "AdamW"
     assert base_name("SGD:momentum=0.5") == "SGD"
@@ -167,12 +173,19 @@ def test_colors_are_fixed_per_optimizer_and_distinct_within_a_figure():
     assert color_for("Adam lr=0.1") == OPTIMIZER_COLORS["Adam"]
     assert color_for("my method") == color_for("my method")
     assert len(set(OPTIMIZER_COLORS.values())) == len(OPTIMIZER_COLORS) == 11
-    colors = colors_for(["Adam lr=0.01", "Adam lr=0.1", "NAG", "mystery", "Lion"])
-    assert colors["Adam lr=0.01"] == OPTIMIZER_COLORS["Adam"]
+    labels = ["Adam lr=0.01", "Adam lr=0.1", "NAG", "mystery", "Lion", "other"]
+    colors = colors_for(labels)
+    assert colors["Adam lr=0.01"] == colors["Adam lr=0.1"] == OPTIMIZER_COLORS["Adam"]
     assert colors["NAG"] == OPTIMIZER_COLORS["NAG"]
     assert colors["Lion"] == OPTIMIZER_COLORS["Lion"]
-    assert len(set(colors.values())) == 5
-    assert colors == colors_for(["Adam lr=0.01", "Adam lr=0.1", "NAG", "mystery", "Lion"])
+    assert colors["mystery"] != colors["other"]
+    assert not {colors["mystery"], colors["other"]} & set(OPTIMIZER_COLORS.values())
+    assert colors == colors_for(labels)
+    styles = linestyles_for(labels)
+    assert styles["Adam lr=0.01"] == "-" and styles["Adam lr=0.1"] == "--"
+    assert styles["NAG"] == styles["mystery"] == "-"
+    pairs = {(colors[k], str(styles[k])) for k in labels}
+    assert len(pairs) == len(labels)  # every curve still tells apart
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,14 +138,20 @@ class SweepResult:
         """f(p_k) - f_min of every run and step, shape (T + 1, *shape)."""
         return self.losses - self.f_min
 
-    def steps_to(self, target: float) -> np.ndarray:
-        """The first step k with f(p_k) - f_min <= ``target`` for every run (-1: never),
-        an int64 array of shape ``shape``."""
+    def steps_to(self, target: float, *, stay: bool = True) -> np.ndarray:
+        """For every run, the step k from which f(p_j) - f_min <= ``target`` holds for every
+        j >= k up to the horizon (-1: not reached, or not held to the end); with
+        ``stay=False`` the first step k with f(p_k) - f_min <= ``target`` (a momentary dip
+        counts). An int64 array of shape ``shape``; a diverged run never reaches a target."""
         target = check_float("target", target)
+        stay = check_bool("stay", stay)
         with np.errstate(invalid="ignore"):
             hit = self.losses - self.f_min <= target
+        if stay:
+            hit = np.flip(np.logical_and.accumulate(np.flip(hit, axis=0), axis=0), axis=0)
         first = np.argmax(hit, axis=0)
-        return np.where(hit.any(axis=0), first, -1).astype(np.int64)
+        reached = hit.any(axis=0) & ~self.diverged
+        return np.where(reached, first, -1).astype(np.int64)
 
     def basin(self, tolerance: float = 1e-2) -> np.ndarray:
         """The index into ``surface.minima`` of the minimum each run ended within

@@ -1,9 +1,12 @@
 """``write_tour``: run every experiment of the lecture and write the report folder::
 
-out/index.html        the report (relative links only: opens offline, movable as a folder)
+out/index.html        the report (relative links only: opens offline, movable as a folder;
+                      equations as MathML, typeset by the browser without JavaScript)
 out/figures/*.png     every figure
 out/numbers.json      every measured number, by experiment (the same command writes the
                       same file: the determinism check)
+out/claims.json       every claim of every chapter, with whether it held on this run
+out/colors.json       every legend entry of every figure and its colour
 out/timings.json      seconds per experiment (the only file that differs between runs)
 """
 
@@ -11,26 +14,51 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import jinja2
 
 from ..lab import experiments
+from ..lab.experiments import Plot
 from ..viz import animate_paths, save
+from ..viz.style import OPTIMIZER_COLORS
+from . import render
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-
-def _format(value) -> str:
-    """A number as the report prints it: 4 significant digits, integers as they are."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    return f"{value:.4g}"
+#: what the tour's words mean, stated once at the top of the page
+DEFINITIONS = [
+    (
+        "Steps to a target",
+        "the first step after which the loss stays at or below the target up to the horizon "
+        "(a momentary dip does not count); a run that is above the target at its last step "
+        "has not reached it, and the tables say so.",
+    ),
+    (
+        "f − f_min",
+        "the loss above the surface's minimum, clamped at 0: rounding can put f up to about "
+        "1e-15 below f_min, which is shown as 0; on a log axis, values below the floor stated "
+        "on the axis are drawn at that floor.",
+    ),
+    (
+        "Diverged",
+        "a run whose point left the region |x|, |y| < 1e6 or became non-finite (a data "
+        "problem: whose loss became non-finite); only such runs are called diverged.",
+    ),
+    (
+        "Tuned",
+        "a learning rate chosen on a log grid by the rule each chapter states; a tuned value "
+        "on the edge of its grid widens the grid until it is inside (the verdict flags any "
+        "that stays on the edge).",
+    ),
+    (
+        "Ranks",
+        "1 is best; optimizers whose results are equal under the stated rule share a rank "
+        "(1, 1, 3, ...).",
+    ),
+]
 
 
 def _json_value(value):
@@ -41,45 +69,126 @@ def _json_value(value):
     return value
 
 
+def command_of(key: str, quick: bool) -> str:
+    """The command that reproduces one chapter as the page shows it."""
+    return f"optimlab tour --only {key}" + (" --quick" if quick else "")
+
+
+def _chapter(key: str, quick: bool, figures_dir: Path, dpi: int) -> dict:
+    """Run one experiment and write its figures; returns what the page needs (picklable: the
+    figures are files by then), so that chapters can run in worker processes."""
+    start = time.perf_counter()
+    result = experiments.run(key, quick=quick)
+    files = []
+    for name, plot in result.figures.items():
+        if not isinstance(plot, Plot) or not plot.look_for:
+            raise ValueError(f"{key}: figure {name!r} has no 'what to look for' line")
+        path = figures_dir / f"{key}-{name}.png"
+        save(plot.figure, path, dpi=dpi, layout_rounds=1)  # each figure is saved once
+        files.append((name, f"figures/{path.name}", plot.look_for))
+    for name, anim in result.animations.items():
+        path = figures_dir / f"{key}-{name}.gif"
+        animate_paths(anim.surface, anim.paths, path, frames=30 if quick else 60)
+        files.append((f"{name} (animation)", f"figures/{path.name}", anim.look_for))
+    colors = legend_colors(result)
+    colors += [(n, label, "") for n, anim in result.animations.items() for label in anim.paths]
+    result.figures, result.animations = {}, {}
+    return {
+        "result": result,
+        "figures": files,
+        "colors": colors,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+#: the slowest chapters, started first when chapters run in parallel
+_SLOW_FIRST = ("verdict", "momentum_quadratic", "keras_code", "saddle_points", "high_curvature")
+
+
 def write_tour(
-    out_dir, keys=None, *, quick: bool = False, progress: bool = True, dpi: int = 100
+    out_dir,
+    keys=None,
+    *,
+    quick: bool = False,
+    progress: bool = True,
+    dpi: int = 100,
+    workers: int | None = None,
 ) -> Path:
     """Run the experiments ``keys`` (default: all, in the lecture's order) and write the report
-    into ``out_dir``; returns the path of ``index.html``."""
+    into ``out_dir``; returns the path of ``index.html``. ``workers``: how many processes run
+    chapters side by side (default: up to 2, as many as there are CPUs; 1 runs them here).
+    Every chapter is seeded, so the output does not depend on it."""
     keys = list(experiments.EXPERIMENTS if keys is None else keys)
     for key in keys:
         experiments.get(key)  # unknown keys fail before any work
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 600:
+        raise ValueError(f"dpi must be an integer in [10, 600], got {dpi!r}")
+    if workers is None:
+        workers = max(1, min(2, os.cpu_count() or 1, len(keys)))
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1 (or None), got {workers!r}")
     out = Path(out_dir)
-    figures_dir = out / "figures"
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir = _writable_folder(out) / "figures"
+    figures_dir.mkdir(exist_ok=True)
 
-    sections, numbers, timings = [], {}, {}
+    done: dict[str, dict] = {}
     with _progress(progress, len(keys)) as advance:
-        for key in keys:
-            start = time.perf_counter()
-            result = experiments.run(key, quick=quick)
-            files = []
-            for name, fig in result.figures.items():
-                path = figures_dir / f"{key}-{name}.png"
-                save(fig, path, dpi=dpi)
-                files.append((name, f"figures/{path.name}"))
-            for name, (surface, paths) in result.animations.items():
-                path = figures_dir / f"{key}-{name}.gif"
-                animate_paths(surface, paths, path, frames=30 if quick else 100)
-                files.append((f"{name} (animation)", f"figures/{path.name}"))
-            timings[key] = time.perf_counter() - start
-            numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
-            sections.append({"result": result, "figures": files, "seconds": timings[key]})
-            advance(key)
+        if workers <= 1:
+            for key in keys:
+                done[key] = _chapter(key, quick, figures_dir, dpi)
+                advance(key)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            order = sorted(keys, key=lambda k: (k not in _SLOW_FIRST, keys.index(k)))
+            context = multiprocessing.get_context("spawn")
+            with (
+                _single_threaded_children(),
+                ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+            ):
+                futures = {pool.submit(_chapter, k, quick, figures_dir, dpi): k for k in order}
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                    advance(futures[future])
+    sections, numbers, claims, timings = [], {}, {}, {}
+    for key in keys:
+        chapter = done[key]
+        result = chapter["result"]
+        timings[key] = chapter["seconds"]
+        numbers[key] = {k: _json_value(v) for k, v in result.numbers.items()}
+        claims[key] = [c.as_json() for c in result.claims]
+        sections.append(
+            {
+                "result": result,
+                "figures": chapter["figures"],
+                "command": command_of(key, quick),
+                "held": sum(c.holds for c in result.claims),
+            }
+        )
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
-    env.filters["number"] = _format
-    html = env.get_template("tour.html.j2").render(sections=sections, quick=quick)
-    written = {name for s in sections for _, name in s["figures"]}
+    env.filters["cell"] = render.cell
+    env.filters["math"] = render.math_ml
+    env.filters["prose"] = render.prose
+    total = sum(len(c) for c in claims.values())
+    held = sum(s["held"] for s in sections)
+    from ..viz.style import base_name
+
+    used = {base_name(label) for k in keys for _, label, _ in done[k]["colors"]} - {None}
+    html = env.get_template("tour.html.j2").render(
+        sections=sections,
+        quick=quick,
+        definitions=DEFINITIONS,
+        colors=[(n, c) for n, c in OPTIMIZER_COLORS.items() if n in used],
+        claims_total=total,
+        claims_held=held,
+    )
+    written = {name for s in sections for _, name, _ in s["figures"]}
     stale = [*figures_dir.glob("*.png"), *figures_dir.glob("*.gif")]
     for old in stale:  # figures of an earlier tour that no chapter drew now
         if f"figures/{old.name}" not in written:
@@ -89,11 +198,73 @@ def write_tour(
     (out / "numbers.json").write_text(
         json.dumps(numbers, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
+    (out / "claims.json").write_text(json.dumps(claims, indent=1) + "\n", encoding="utf-8")
+    colors = {k: [[f, label, c] for f, label, c in done[k]["colors"] if c] for k in keys}
+    (out / "colors.json").write_text(json.dumps(colors, indent=1) + "\n", encoding="utf-8")
     (out / "timings.json").write_text(  # wall time: the one output that varies between runs
         json.dumps({k: round(v, 3) for k, v in timings.items()}, indent=1) + "\n",
         encoding="utf-8",
     )
     return index
+
+
+def _writable_folder(out: Path) -> Path:
+    """``out`` as a folder the tour can write into, created if missing, checked before any
+    experiment runs (ValueError naming out_dir and why not)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file; the tour writes a folder there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"out_dir {str(out)!r} cannot be created: {error.strerror}") from None
+    figures = out / "figures"
+    if figures.exists() and not figures.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} has a file named 'figures' where the tour "
+                         "writes its figures")  # fmt: skip
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"out_dir {str(out)!r} is not writable")
+    return out
+
+
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS")  # fmt: skip
+
+
+class _single_threaded_children:
+    """While open, new processes start with one BLAS/OpenMP/numba thread each (the worker
+    processes are the parallelism; threads on top of them only spin), set through the
+    environment they inherit; the parent's environment is restored on exit."""
+
+    def __enter__(self):
+        self._saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+        os.environ.update({name: "1" for name in _THREAD_VARIABLES})
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        return False
+
+
+def legend_colors(result) -> list[tuple[str, str, str]]:
+    """(figure, label, colour) of every line in every legend of a chapter's figures: what
+    the page's claim "one colour per optimizer" is checked against."""
+    from matplotlib.colors import to_hex
+    from matplotlib.lines import Line2D
+
+    out = []
+    for name, plot in result.figures.items():
+        fig = plot.figure
+        for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+            if legend is None:
+                continue
+            for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+                if isinstance(handle, Line2D) and handle.get_linestyle() not in ("None", ""):
+                    out.append((name, text.get_text(), to_hex(handle.get_color())))
+    return out
 
 
 class _progress:

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from . import _surface as S
-from .style import as_mapping, colors_for, new_figure, rc_context, safe_text
+from .style import as_mapping, colors_for, linestyles_for, new_figure, rc_context, safe_text
 
 __all__ = ["animate_paths", "SUFFIXES"]
 
@@ -37,6 +37,7 @@ class _Race:
         lengths = [c.length for c in self.cleaned.values()]
         self.horizon = max(max(lengths) - 1, 0) if lengths else 0
         colors = colors_for(paths)
+        styles = linestyles_for(paths)
 
         with rc_context():
             self.fig = fig = new_figure(figsize)
@@ -65,7 +66,9 @@ class _Race:
                         linestyle="none",
                         **S.START_MARKER,
                     )
-                (self.lines[label],) = ax.plot([], [], color=color, linewidth=1.6, zorder=4)
+                (self.lines[label],) = ax.plot(
+                    [], [], color=color, linestyle=styles[label], linewidth=1.6, zorder=4
+                )
                 (self.heads[label],) = ax.plot(
                     [],
                     [],
@@ -87,7 +90,9 @@ class _Race:
                     **{**S.DIVERGED_MARKER, "markersize": 8},
                 )
                 text = safe_text(label) + (f" ({clean.status})" if clean.status else "")
-                handles.append(Line2D([], [], color=color, linewidth=2, label=text))
+                handles.append(
+                    Line2D([], [], color=color, linestyle=styles[label], linewidth=2, label=text)
+                )
             handles += minima_handles
             fig.legend(
                 handles=handles,

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from . import _surface as S
-from .style import as_mapping, colors_for, new_figure, rc_context, safe_text
+from .style import as_mapping, colors_for, linestyles_for, new_figure, rc_context, safe_text
 
 __all__ = ["contour_with_paths", "surface_3d"]
 
@@ -82,13 +82,15 @@ def _cap(series: list[_Series]) -> float | None:
     return cap if max(tops) > cap else None
 
 
-def _plot_series(ax: Axes, series: _Series, color: str, *, scale: str, cap=None) -> None:
+def _plot_series(
+    ax: Axes, series: _Series, color: str, *, scale: str, cap=None, linestyle="-"
+) -> None:
     values = series.values
     if scale == "log":
         values = np.where(values > 0, values, np.nan)
     if cap is not None:
         values = np.clip(values, -cap, cap)
-    ax.plot(series.steps, values, color=color, linewidth=1.4)
+    ax.plot(series.steps, values, color=color, linewidth=1.4, linestyle=linestyle)
     if series.diverged_at is not None and np.isfinite(values[series.diverged_at]):
         ax.plot(
             [series.steps[series.diverged_at]],
@@ -100,7 +102,7 @@ def _plot_series(ax: Axes, series: _Series, color: str, *, scale: str, cap=None)
         )
 
 
-def _plot_panel(ax: Axes, series: dict[str, _Series], colors, *, scale: str) -> None:
+def _plot_panel(ax: Axes, series: dict[str, _Series], colors, *, scale: str, styles=None) -> None:
     """Plot every series on ``ax`` with the y scale ``"log"``, ``"symlog"`` or ``"linear"``."""
     cap = _cap(list(series.values())) if scale != "linear" else None
     if scale == "symlog":
@@ -111,7 +113,8 @@ def _plot_panel(ax: Axes, series: dict[str, _Series], colors, *, scale: str) -> 
     elif scale == "log":
         ax.set_yscale("log")
     for label, s in series.items():
-        _plot_series(ax, s, colors[label], scale=scale, cap=cap)
+        style = (styles or {}).get(label, "-")
+        _plot_series(ax, s, colors[label], scale=scale, cap=cap, linestyle=style)
     if cap is not None:
         ax.set_ylim(-cap if scale == "symlog" else None, cap)
     if scale == "symlog":
@@ -128,7 +131,9 @@ def _plot_panel(ax: Axes, series: dict[str, _Series], colors, *, scale: str) -> 
         )
 
 
-def _draw_path(ax: Axes, clean: S.CleanPath, surface, color: str, *, dots: bool) -> None:
+def _draw_path(
+    ax: Axes, clean: S.CleanPath, surface, color: str, *, dots: bool, linestyle="-"
+) -> None:
     pts = clean.points
     if len(pts) == 0:
         return
@@ -138,6 +143,7 @@ def _draw_path(ax: Axes, clean: S.CleanPath, surface, color: str, *, dots: bool)
         shown[:, 1],
         color=color,
         linewidth=1.6,
+        linestyle=linestyle,
         alpha=0.95,
         zorder=4,
         marker="." if dots else None,
@@ -195,6 +201,7 @@ def contour_with_paths(
     losses_minus_f_min: bool | None = None,
     filled: bool = True,
     resolution: int = 200,
+    loss_floor: float | None = None,
 ) -> Figure:
     """Several optimizers' paths on the surface's contours, with their loss and gradient norm.
 
@@ -217,6 +224,9 @@ def contour_with_paths(
     loss with f at the path's start. Colors are fixed per optimizer name (see
     :mod:`optimlab.viz.style`).
 
+    ``loss_floor``: f - f_min below it (0 at the minimum, or a rounding error below it) is
+    drawn at the floor, and the loss axis says so.
+
     Four axes, in ``fig.axes`` order: contours, loss, gradient norm, the contours' colorbar.
     """
     paths = as_mapping("paths", paths)
@@ -224,6 +234,7 @@ def contour_with_paths(
     grad_norms = as_mapping("grad_norms", grad_norms)
     labels = list(dict.fromkeys([*paths, *losses, *grad_norms]))
     colors = colors_for(labels)
+    styles = linestyles_for(labels)
     f_min = S.f_min_of(surface)
     cleaned = {label: S.clean_path(path, surface) for label, path in paths.items()}
 
@@ -242,6 +253,8 @@ def contour_with_paths(
             else:
                 loss = None
             if loss is not None:
+                if loss_floor is not None:
+                    loss = np.where(np.isfinite(loss), np.maximum(loss, loss_floor), loss)
                 loss_series[label] = _series(loss)
             if label in grad_norms:
                 grad_series[label] = _series(grad_norms[label])
@@ -268,13 +281,24 @@ def contour_with_paths(
         handles = []
         for label, clean in cleaned.items():
             dots = clean.length <= 150
-            _draw_path(ax, clean, surface, colors[label], dots=dots)
+            _draw_path(ax, clean, surface, colors[label], dots=dots, linestyle=styles[label])
             text = safe_text(label) + (f" ({clean.status})" if clean.status else "")
-            handles.append(Line2D([], [], color=colors[label], linewidth=2, label=text))
+            handles.append(
+                Line2D(
+                    [], [], color=colors[label], linestyle=styles[label], linewidth=2, label=text
+                )  # fmt: skip
+            )
         for label in labels:
             if label not in cleaned:
                 handles.append(
-                    Line2D([], [], color=colors[label], linewidth=2, label=safe_text(label))
+                    Line2D(
+                        [],
+                        [],
+                        color=colors[label],
+                        linestyle=styles[label],
+                        linewidth=2,
+                        label=safe_text(label),
+                    )  # fmt: skip
                 )
         any_bad = any(c.diverged or c.exit_index is not None for c in cleaned.values()) or any(
             s.diverged_at is not None for s in [*loss_series.values(), *grad_series.values()]
@@ -288,13 +312,16 @@ def contour_with_paths(
             scale, note = "symlog", " (symmetric log scale)"
         else:
             scale, note = "linear", ""
-        _plot_panel(ax_loss, loss_series, colors, scale=scale)
+        _plot_panel(ax_loss, loss_series, colors, scale=scale, styles=styles)
         what = "f - f_min" if f_min is not None else "loss f(x, y)"
+        if loss_floor is not None:
+            floor = f"floor {loss_floor:.0e}"
+            note = f"{note[:-1]}, {floor})" if note else f" ({floor})"
         ax_loss.set_ylabel(what + note)
         ax_loss.set_title("Loss above the minimum" if f_min is not None else "Loss (f_min unknown)")
         ax_loss.tick_params(labelbottom=False)
 
-        _plot_panel(ax_grad, grad_series, colors, scale="log")
+        _plot_panel(ax_grad, grad_series, colors, scale="log", styles=styles)
         ax_grad.set_ylabel("|grad f(x, y)| (log scale)")
         ax_grad.set_xlabel("step t")
         ax_grad.set_title("Gradient norm")
@@ -382,6 +409,7 @@ def surface_3d(
     """
     paths = as_mapping("paths", paths)
     colors = colors_for(paths)
+    styles = linestyles_for(paths)
     grid = S.sample(surface, resolution, log=log_z)
     lv = S.levels_of(grid, 30)
 
@@ -430,7 +458,9 @@ def surface_3d(
                 pts = np.where(clean.inside[: len(pts), None], pts, np.nan)  # off the surface
                 color = colors[label]
                 text = safe_text(label) + (f" ({clean.status})" if clean.status else "")
-                handles.append(Line2D([], [], color=color, linewidth=2, label=text))
+                handles.append(
+                    Line2D([], [], color=color, linestyle=styles[label], linewidth=2, label=text)
+                )
                 if not np.isfinite(pts).any():
                     continue
                 z = _height(surface.value(pts)) + lift
@@ -441,6 +471,7 @@ def surface_3d(
                     z,
                     color=color,
                     linewidth=1.8,
+                    linestyle=styles[label],
                     zorder=5,
                     path_effects=outline,
                 )

@@ -15,6 +15,7 @@ from .style import (
     as_mapping,
     colors_for,
     format_number,
+    linestyles_for,
     new_figure,
     rc_context,
     safe_text,
@@ -53,6 +54,7 @@ def lines_figure(
     if unknown:
         raise ValueError(f"bands has labels that are not in curves: {unknown}")
     colors = colors_for(curves)
+    styles = linestyles_for(curves)
     with rc_context():
         fig = new_figure((8.0, 5.0))
         ax = fig.add_subplot()
@@ -75,6 +77,7 @@ def lines_figure(
                 np.where(keep, x, np.nan),
                 np.where(keep, y, np.nan),
                 color=color,
+                linestyle=styles[label],
                 marker="o" if x.size <= 40 else None,
                 markersize=3.5,
             )
@@ -137,6 +140,7 @@ def schedules_figure(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     t = np.arange(int(steps) + 1)
     colors = colors_for(schedules)
+    styles = linestyles_for(schedules)
     with rc_context():
         fig = new_figure((8.0, 4.8))
         ax = fig.add_subplot()
@@ -151,6 +155,7 @@ def schedules_figure(
                 np.where(keep, lr, np.nan),
                 drawstyle="steps-post",
                 color=colors[label],
+                linestyle=styles[label],
                 label=f"{safe_text(label)} ({ends})",
             )
         if log_y:

@@ -21,13 +21,18 @@ FORMATS: dict[str, dict[str, None]] = {
 }
 
 
-def save(fig: Figure, path: str | os.PathLike, *, dpi: float = 110) -> Path:
+def save(fig: Figure, path: str | os.PathLike, *, dpi: float = 110, layout_rounds: int = 4) -> Path:
     """Write ``fig`` to ``path`` (PNG, SVG or PDF, chosen by the suffix) and return the path.
 
     The output is deterministic: the same figure gives the same bytes on every call and in
     every process (no timestamp, no software version, fixed SVG ids). The parent folder is
     created if needed. Nothing global is touched and the figure stays usable (it is not
     closed; drop the reference to free it).
+
+    ``layout_rounds``: how often constrained layout may run before the positions are frozen
+    (it stops early once they no longer move). The default settles them, so that saving the
+    same figure twice gives the same bytes; 1 lays the figure out once, as a plain savefig
+    does, which is deterministic for a figure saved once and about three times faster.
     """
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib.figure.Figure, got {type(fig).__name__}")
@@ -40,6 +45,12 @@ def save(fig: Figure, path: str | os.PathLike, *, dpi: float = 110) -> Path:
         )
     if isinstance(dpi, bool) or not (isinstance(dpi, numbers.Real) and dpi > 0):
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")
+    if (
+        isinstance(layout_rounds, bool)
+        or not isinstance(layout_rounds, numbers.Integral)
+        or (layout_rounds < 1)
+    ):
+        raise ValueError(f"layout_rounds must be an integer >= 1, got {layout_rounds!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -48,7 +59,7 @@ def save(fig: Figure, path: str | os.PathLike, *, dpi: float = 110) -> Path:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with mpl.rc_context({"svg.hashsalt": "optimlab", "pdf.compression": 6}):
-            with _settled_layout(fig, dpi):
+            with _settled_layout(fig, dpi, int(layout_rounds)):
                 fig.savefig(tmp, format=suffix[1:], dpi=dpi, metadata=dict(FORMATS[suffix]))
         os.replace(tmp, path)
     finally:

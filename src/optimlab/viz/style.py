@@ -3,9 +3,10 @@
 Colors come from Okabe & Ito's palette ("Color Universal Design", 2008) and Paul Tol's
 "muted" scheme (SRON technical note, 2021), both designed to stay distinguishable with the
 common color-vision deficiencies. An optimizer keeps its color in every figure: the lab's
-eleven contenders each own one (:data:`OPTIMIZER_COLORS`); other names, and a second curve of
-the same optimizer in one figure (``"Adam lr=0.01"`` beside ``"Adam lr=0.1"``), take the next
-free color of :data:`FALLBACK_COLORS`.
+eleven contenders each own one (:data:`OPTIMIZER_COLORS`), and a second curve of the same
+optimizer in one figure (``"Adam lr=0.01"`` beside ``"Adam lr=0.1"``) keeps the color and
+changes its line style (:func:`linestyles_for`); other names take the next free color of
+:data:`FALLBACK_COLORS`.
 
 Figures are built with the object-oriented API on :class:`matplotlib.figure.Figure` with an
 Agg canvas attached: nothing is registered with pyplot, nothing needs a display, and a figure
@@ -30,6 +31,7 @@ __all__ = [
     "base_name",
     "color_for",
     "colors_for",
+    "linestyles_for",
     "sequential_colors",
     "new_figure",
     "safe_text",
@@ -113,21 +115,43 @@ def color_for(label: str) -> str:
 
 
 def colors_for(labels: Iterable[str]) -> dict[str, str]:
-    """One distinct color per label, in order: the optimizer's fixed color for the first label
-    naming it, the next unused :data:`FALLBACK_COLORS` entry for every other label.
+    """One color per label, in order: every label that names a lab optimizer gets that
+    optimizer's fixed color (so "Adam lr=0.01" and "Adam lr=0.1" are both Adam's vermillion,
+    told apart by :func:`linestyles_for`); other labels get the next unused
+    :data:`FALLBACK_COLORS` entry.
 
-    Deterministic: the same labels in the same order always get the same colors.
+    Deterministic: the same labels in the same order always get the same colors, and an
+    optimizer has the same color in every figure.
     """
     labels = list(dict.fromkeys(str(label) for label in labels))
     out: dict[str, str] = {}
+    k = 0
     for label in labels:
         name = base_name(label)
-        if name is not None and OPTIMIZER_COLORS[name] not in out.values():
+        if name is not None:
             out[label] = OPTIMIZER_COLORS[name]
-    rest = [label for label in labels if label not in out]
-    for k, label in enumerate(rest):
-        out[label] = FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
-    return {label: out[label] for label in labels}
+        else:
+            out[label] = FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
+            k += 1
+    return out
+
+
+#: the line styles that tell apart several curves of one color, in this order
+LINESTYLES: tuple = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def linestyles_for(labels: Iterable[str]) -> dict[str, Any]:
+    """One line style per label: solid for the first label of each color of
+    :func:`colors_for`, then dashed, dotted, dash-dotted... for the next labels of that color
+    (the variants of one optimizer)."""
+    colors = colors_for(labels)
+    seen: dict[str, int] = {}
+    out: dict[str, Any] = {}
+    for label, color in colors.items():
+        n = seen.get(color, 0)
+        seen[color] = n + 1
+        out[label] = LINESTYLES[n % len(LINESTYLES)]
+    return out
 
 
 def sequential_colors(n: int, cmap: str = "viridis") -> list[tuple[float, ...]]:

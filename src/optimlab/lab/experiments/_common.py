@@ -1,4 +1,4 @@
-"""Helpers shared by the experiments: one optimizer's trajectory on a surface."""
+"""Helpers shared by the experiments: one optimizer's trajectory on a surface, and its figure."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ... import optimizers
 from ...params import Params
 from ..contenders import resolve
 from ..surfaces import f_min
+from ._text import settled_step
 
 
 @dataclass
@@ -24,9 +25,16 @@ class Trajectory:
     diverged: bool
 
     def steps_to(self, target: float, f_min: float = 0.0) -> int:
-        """The first step t with f(p_t) - f_min <= target, or -1."""
-        hit = np.flatnonzero(self.losses - f_min <= target)
-        return int(hit[0]) if hit.size else -1
+        """The first step t from which f(p_j) - f_min <= target for every later step j up to
+        the horizon (-1: not reached, or not held to the end; a diverged run never is)."""
+        if self.diverged:
+            return -1
+        return settled_step(self.losses - f_min, target)
+
+    def final_gap(self, f_min: float = 0.0) -> float:
+        """f - f_min at the last finite point (a diverged run: where it left)."""
+        finite = self.losses[np.isfinite(self.losses)]
+        return float(finite[-1] - f_min) if finite.size else float("inf")
 
 
 def trajectory(
@@ -72,24 +80,51 @@ def runs_figure(surface, runs, title: str):
         losses=losses_of(runs, f_min(surface)),
         grad_norms=grad_norms_of(runs),
         title=title,
+        losses_minus_f_min=True,
+        loss_floor=LOSS_FLOOR,
     )
 
 
 def paths_of(runs) -> dict:
+    """label -> the points p_0..p_T of each run."""
     return {r.label: r.path for r in runs}
 
 
 def losses_of(runs, f_min: float = 0.0) -> dict:
-    return {r.label: r.losses - f_min for r in runs}
+    """f - f_min per run, clamped at 0 (see ``_text.gap``)."""
+    return {r.label: np.where(np.isfinite(r.losses), np.maximum(r.losses - f_min, 0.0), np.nan)
+            for r in runs}  # fmt: skip
 
 
 def grad_norms_of(runs) -> dict:
+    """label -> |grad f(p_t)| of each run."""
     return {r.label: r.grad_norms for r in runs}
 
 
 f_min_of = f_min  # the experiments' name for surfaces.f_min
 
+#: the floor of f - f_min on the tour's log axes (0, the minimum itself, is drawn there)
+LOSS_FLOOR = 1e-16
 
-def steps_text(hit: int, steps: int) -> str:
-    """'123 steps', or 'not within 400 steps' for a target that was not reached (-1)."""
-    return f"{hit} steps" if hit >= 0 else f"not within {steps} steps"
+
+def swept(surface, spec: str, learning_rate: float, steps: int, start=None, label=None,
+          **overrides) -> Trajectory:  # fmt: skip
+    """The same run as :func:`trajectory`, computed by one vectorized :func:`~..sweep.sweep`
+    (bit for bit the optimizer's own rule, and much faster for long runs); the points after a
+    divergence are NaN as in :func:`trajectory`."""
+    from ..sweep import sweep
+
+    name, base, kwargs = resolve(spec)
+    kwargs.update(overrides)
+    start = surface.default_start if start is None else np.asarray(start, float)
+    result = sweep(
+        surface, base, steps=steps, starts=[start], learning_rate=learning_rate, **kwargs
+    )
+    path = np.array(result.paths.reshape(steps + 1, 2))
+    at = int(np.asarray(result.diverged_at).ravel()[0])
+    if at >= 0:
+        path[at:] = np.nan
+    with np.errstate(all="ignore"):
+        losses = surface.value(path)
+        grad_norms = np.linalg.norm(surface.gradient(path), axis=-1)
+    return Trajectory(label or name, path, losses, grad_norms, at >= 0)

@@ -8,7 +8,9 @@ import numpy as np
 from ... import optimizers, schedules
 from .. import problems
 from ..training import fit
-from . import Result, Table
+from . import Plot, Result, Table
+from . import claims as C
+from ._text import fmt, gap, pct, plural, settled_step, steps_cell
 
 
 class LossPlane:
@@ -73,7 +75,7 @@ def run_gd_variants(quick: bool = False) -> Result:
     plane = LossPlane(problem)
     lr, epochs = 0.1, 10
     variants = {"batch GD": None, "mini-batch (100)": 100, "stochastic GD (1)": 1}
-    rows, numbers, paths, per_epoch, per_work = [], {}, {}, {}, {}
+    rows, numbers, paths, per_epoch, per_work, curves = [], {}, {}, {}, {}, {}
     for label, batch in variants.items():
         h = fit(
             problem,
@@ -84,67 +86,116 @@ def run_gd_variants(quick: bool = False) -> Result:
             trace=True,
         )
         paths[label] = _path(h)
-        excess = np.asarray(h.loss_per_epoch) - problem.optimum
+        excess = np.maximum(np.asarray(h.loss_per_epoch) - problem.optimum, 0.0)
+        curves[label] = excess
         per_epoch[label] = (np.arange(epochs + 1), np.maximum(excess, 1e-16))
         work = np.concatenate([[0], h.evaluations_per_update])
-        per_update = np.array([plane.value(p) for p in paths[label]]) - problem.optimum
+        per_update = plane.value(paths[label]) - problem.optimum
         per_work[label] = (np.maximum(work, 1), np.maximum(per_update, 1e-16))
         rows.append([label, h.batch_size, h.updates, h.gradient_evaluations, float(excess[-1])])
         numbers[f"updates: {label}"] = h.updates
         numbers[f"final loss - optimum: {label}"] = float(excess[-1])
     numbers["gradient evaluations per variant (10 epochs x 500 rows)"] = rows[0][3]
+    batch_gd, mini, sgd = (curves[k] for k in variants)
     figures = {
-        "paths_on_the_loss": contour_with_paths(
-            plane, paths, title=f"Three kinds of gradient descent on 500 rows, lr = {lr}"
+        "paths_on_the_loss": Plot(
+            contour_with_paths(
+                plane, paths, title=f"Three kinds of gradient descent on 500 rows, lr = {fmt(lr)}"
+            ),
+            "batch GD's 10 steps march straight down the contours but stop short of the star; "
+            "stochastic GD's 5,000 steps reach the star early and then jitter around it.",
         ),
-        "loss_per_epoch": lines_figure(
-            per_epoch,
-            xlabel="epoch",
-            ylabel="full-data loss - least-squares optimum",
-            title="Per epoch: stochastic GD makes 500 updates for batch GD's one",
+        "loss_per_epoch": Plot(
+            lines_figure(
+                per_epoch,
+                xlabel="epoch",
+                ylabel="full-data loss − least-squares optimum",
+                title="Per epoch: stochastic GD makes 500 updates for batch GD's one",
+            ),
+            "after one epoch stochastic GD is lowest, but its line then wobbles while the "
+            "mini-batch line keeps falling below it; batch GD falls slowly and smoothly.",
         ),
-        "loss_per_gradient_evaluation": lines_figure(
-            per_work,
-            xlabel="gradient evaluations (rows processed)",
-            ylabel="full-data loss - optimum",
-            title="At equal work",
-            log_x=True,
+        "loss_per_gradient_evaluation": Plot(
+            lines_figure(
+                per_work,
+                xlabel="gradient evaluations (rows processed)",
+                ylabel="full-data loss − optimum",
+                title="At equal work",
+                log_x=True,
+            ),
+            "at equal work (the same number of rows seen) the smaller the batch, the further "
+            "down the curve, until the noise of single rows stops stochastic GD.",
         ),
     }
+    b, m, st = rows
     summary = (
-        "An epoch is one pass over the 500 rows. Batch GD makes one update per epoch from the "
-        "exact gradient, stochastic GD one per row from a single row's gradient, mini-batch one "
-        f"per batch: {rows[0][2]}, {rows[2][2]} and {rows[1][2]} updates in 10 epochs, each "
-        f"from the same {rows[0][3]} row gradients. With the same learning rate batch GD is "
-        f"still {rows[0][4]:.3g} above the optimum after 10 epochs, mini-batch "
-        f"{rows[1][4]:.3g}, stochastic {rows[2][4]:.3g}: stochastic GD gets there first but "
-        "never settles (its path jitters around the minimum), batch GD is smooth but slow per "
-        "epoch, mini-batches sit in between and vectorize well."
+        f"An epoch is one pass over the {problem.n_samples} rows. Batch GD makes one update per "
+        "epoch from the exact gradient, stochastic GD one per row from a single row's "
+        f"gradient, mini-batch one per batch: {fmt(b[2])}, {fmt(st[2])} and {fmt(m[2])} "
+        f"updates in {epochs} epochs, each variant from the same {fmt(b[3])} row gradients.\n\n"
+        f"With the same learning rate {fmt(lr)}, after one epoch stochastic GD is "
+        f"{fmt(sgd[1])} above the optimum, mini-batch {fmt(mini[1])} and batch GD "
+        f"{fmt(batch_gd[1])}: stochastic GD gets there first. But it never settles: a single "
+        "row's gradient is noisy, so its loss goes up again at some epochs and ends at "
+        f"{fmt(st[4])}, while mini-batches, less noisy, end at {fmt(m[4])}. Batch GD is smooth "
+        f"but slow per epoch: still {fmt(b[4])} above the optimum after {epochs} epochs."
     )
+    claims = [
+        C.check(
+            "Updates = epochs × ⌈rows / batch size⌉: 10, 50 and 5,000",
+            [b[2], m[2], st[2]] == [10, 50, 5000],
+            f"{b[2]}, {m[2]}, {st[2]}",
+        ),
+        C.check(
+            "Every variant evaluates the same 5,000 row gradients",
+            b[3] == m[3] == st[3] == 5000,
+        ),
+        C.check(
+            "After one epoch: stochastic < mini-batch < batch GD",
+            sgd[1] < mini[1] < batch_gd[1],
+            f"{fmt(sgd[1])} < {fmt(mini[1])} < {fmt(batch_gd[1])}",
+        ),
+        C.check(
+            "Stochastic GD never settles: its loss rises at some epoch after the first",
+            np.any(np.diff(sgd[1:]) > 0),
+        ),
+        C.check(
+            "Batch GD's loss falls at every epoch, and it ends highest",
+            np.all(np.diff(batch_gd) < 0) and b[4] > max(m[4], st[4]),
+        ),
+        C.check(
+            "Mini-batch ends below stochastic GD", m[4] < st[4], f"{fmt(m[4])} vs {fmt(st[4])}"
+        ),
+    ]
     return Result(
         key="gd_variants",
         title="Batch, stochastic and mini-batch gradient descent",
         chapter="",
         summary=summary,
         equations=[
-            "w_n = w_0 - eta * dL/dw,   dL/dw = -2 (y - y_hat) x,   dL/db = -2 (y - y_hat)",
-            "updates = epochs x ceil(rows / batch size):  10 x 500/100 = 50;  10 x 500 = 5000",
+            r"w_n = w_0 - \eta \frac{\partial L}{\partial w},\quad"
+            r" \frac{\partial L}{\partial w} = -2 (y - \hat y)\, x,\quad"
+            r" \frac{\partial L}{\partial b} = -2 (y - \hat y)",
+            r"\text{updates} = \text{epochs} \times \lceil \text{rows} / \text{batch size}"
+            r" \rceil:\quad 10 \times 500/100 = 50,\quad 10 \times 500 = 5000",
         ],
         numbers=numbers,
         tables=[
             Table(
-                f"Linear regression, 500 rows, SGD lr = {lr}, 10 epochs",
+                f"Linear regression, {problem.n_samples} rows, SGD lr = {fmt(lr)}, {epochs} epochs",
                 [
                     "variant",
                     "batch size",
                     "updates",
                     "gradient evaluations",
-                    "final - optimum",
+                    "final loss − optimum",
                 ],
                 rows,
             )
         ],
         figures=figures,
+        claims=claims,
+        settings={"problem": "linear (500 rows)", "lr": lr, "epochs": epochs, "seed": 0},
     )
 
 
@@ -186,48 +237,75 @@ def run_schedules(quick: bool = False) -> Result:
                 batch_size=batch,
                 seed=seed,
             )
-            finals.append(float(h.loss_per_epoch[-1] - problem.optimum))
-            curve = curve if curve is not None else np.asarray(h.loss_per_epoch) - problem.optimum
+            finals.append(gap(h.loss_per_epoch[-1] - problem.optimum))
+            if curve is None:
+                curve = np.maximum(np.asarray(h.loss_per_epoch) - problem.optimum, 0.0)
         rows.append([label, float(np.median(finals)), float(min(finals)), float(max(finals))])
         numbers[f"final excess loss: {label}"] = float(np.median(finals))
         curves[label] = (np.arange(epochs + 1), np.maximum(curve, 1e-16))
     figures = {
-        "schedules": schedules_figure(plans, total),
-        "loss_per_epoch": lines_figure(
-            curves,
-            xlabel="epoch",
-            ylabel="full-data loss - optimum",
-            title="Mini-batch SGD on a noisy quadratic with each schedule (seed 0)",
+        "schedules": Plot(
+            schedules_figure(plans, total),
+            "every schedule starts at (or warms up to) the same rate and ends far below it, "
+            "except the constant one.",
+        ),
+        "loss_per_epoch": Plot(
+            lines_figure(
+                curves,
+                xlabel="epoch",
+                ylabel="full-data loss − optimum (floor 1e-16)",
+                title="Mini-batch SGD on a noisy quadratic with each schedule (seed 0)",
+            ),
+            "the constant rate's line flattens early on its noise floor; the decaying "
+            "schedules keep falling as their rate shrinks.",
         ),
     }
+    constant = rows[0]
     best = min(rows, key=lambda r: r[1])
     summary = (
-        "A constant learning rate that is large enough to make fast progress also keeps the "
+        "A constant learning rate large enough to make fast progress also keeps the "
         "mini-batch noise large: the loss stalls on a noise floor "
-        f"({rows[0][1]:.3g} above the optimum here). Predefined schedules lower the rate as "
-        f"training goes on; the best here is {best[0]} ({best[1]:.3g}). The schedules are "
-        "functions of the update count only, fixed before training (the lecture: 'pre define')."
+        f"({fmt(constant[1])} above the optimum here, the median over {len(seeds)} seeds). "
+        "Predefined schedules lower the rate as training goes on, and every one of them "
+        f"ends below the constant rate; the best here is {best[0]} ({fmt(best[1])}). The "
+        "schedules are functions of the update count only, fixed before training (the "
+        "lecture: 'pre define')."
     )
+    claims = [
+        C.check(
+            "Every decaying schedule ends below the constant rate's noise floor (median)",
+            all(r[1] < constant[1] for r in rows[1:]),
+            ", ".join(f"{r[0]} {fmt(r[1])}" for r in rows),
+        ),
+        C.check(f"{best[0]} has the lowest median", best[1] == min(r[1] for r in rows)),
+    ]
     return Result(
         key="schedules",
         title="Learning-rate schedules",
         chapter="",
         summary=summary,
         equations=[
-            "exponential: eta_t = eta_0 * r^(t / T)",
-            "step: eta_t = eta_0 * 0.1^k after milestone k",
-            "cosine: eta_t = eta_0 * (1 + cos(pi t / T)) / 2",
+            r"\text{exponential: } \eta_t = \eta_0\, r^{t/T}",
+            r"\text{step: } \eta_t = \eta_0 \cdot 0.1^k \text{ after milestone } k",
+            r"\text{cosine: } \eta_t = \eta_0\, \frac{1 + \cos(\pi t / T)}{2}",
         ],
         numbers=numbers,
         tables=[
             Table(
-                f"SGD, batch {batch}, {epochs} epochs ({total} updates), lr0 = {lr}; "
-                f"loss - optimum, median [min, max] over {len(seeds)} seeds",
+                f"SGD, batch {batch}, {epochs} epochs ({total} updates), lr₀ = {fmt(lr)}; "
+                f"loss − optimum over {len(seeds)} seeds",
                 ["schedule", "median", "min", "max"],
                 rows,
             )
         ],
         figures=figures,
+        claims=claims,
+        settings={
+            "problem": "noisy_quadratic",
+            "batch": batch,
+            "epochs": epochs,
+            "seeds": len(seeds),
+        },  # fmt: skip
     )
 
 
@@ -267,9 +345,10 @@ def run_per_parameter(quick: bool = False) -> Result:
         return np.array(path)
 
     one = 1.0 / curv_w  # what w's steep direction allows
+    ratio = float(curv_w / curv_b)
     paths = {
-        f"one rate {one:.3g}": descend(one, one),
-        f"separate: {1 / curv_w:.3g} for w, {1 / curv_b:.3g} for b": descend(
+        f"one rate {fmt(one)}": descend(one, one),
+        f"separate: {fmt(1 / curv_w)} for w, {fmt(1 / curv_b)} for b": descend(
             1 / curv_w, 1 / curv_b
         ),
     }
@@ -280,41 +359,75 @@ def run_per_parameter(quick: bool = False) -> Result:
     rows, numbers = [], {}
     for label, path in paths.items():
         excess = plane.value(path) - problem.optimum
-        hit = np.flatnonzero(excess <= 1e-6)
-        rows.append([label, int(hit[0]) if hit.size else -1, float(excess[-1])])
-        numbers[f"updates to 1e-6: {label}"] = rows[-1][1]
+        hit = steps_cell(settled_step(excess, 1e-6))
+        rows.append([label, hit, gap(excess[-1])])
+        numbers[f"updates to 1e-6: {label}"] = hit
     eff = {k: float(np.nanmean(v[-10:])) for k, v in h.trace.effective_step.items()}
     numbers["Adagrad's final effective rate, w"] = eff["w"]
     numbers["Adagrad's final effective rate, b"] = eff["b"]
-    numbers["curvature ratio dL^2/dw^2 : dL^2/db^2"] = float(curv_w / curv_b)
+    numbers["curvature ratio dL^2/dw^2 : dL^2/db^2"] = ratio
+    title = f"x scaled by 10: the loss is {fmt(ratio)}x steeper in w than in b"
     figures = {
-        "one_rate_vs_separate_rates": contour_with_paths(
-            plane, paths, title="x scaled by 10: the loss is 100x steeper in w than in b"
+        "one_rate_vs_separate_rates": Plot(
+            contour_with_paths(plane, paths, title=title),
+            "with one rate the path drops straight down the steep w direction, then crawls "
+            "along the flat b valley; separate rates and Adagrad head for the star directly.",
         )
     }
+    one_row, sep, ada = rows
     summary = (
-        f"With the feature scaled by 10 the loss curves {curv_w / curv_b:.0f} times more "
-        "steeply in w than in b. One learning rate must suit the steep direction, so b "
-        f"crawls: {rows[0][1] if rows[0][1] >= 0 else 'more than ' + str(steps)} updates to get "
-        f"within 1e-6. Giving w and b their own rates (the lecture: weights and biases with "
-        f"separate learning rates) takes {rows[1][1]}. Adagrad learns such rates from the "
-        f"gradients it has seen: it ends with {eff['w']:.3g} for w and {eff['b']:.3g} for b."
+        f"With the feature scaled by 10 the loss curves {fmt(ratio)}x more steeply in w "
+        f"than in b (the ratio of the second derivatives, $2\\,E[x^2] : 2$). One learning "
+        "rate must suit the steep direction, so b crawls: "
+        + (
+            f"it does not get within 1e-6 of the optimum in {plural(steps, 'update')}"
+            if not isinstance(one_row[1], int)
+            else f"{plural(one_row[1], 'update')} to get within 1e-6"
+        )
+        + ". Giving w and b their own rates (the lecture: weights and biases with separate "
+        f"learning rates, here 1/curvature each) takes {plural(sep[1], 'update')}. Adagrad "
+        "learns such rates from the gradients it has seen: it ends with an effective rate of "
+        f"{fmt(eff['w'])} for w and {fmt(eff['b'])} for b, larger for the flat direction, and "
+        f"gets within 1e-6 in {plural(ada[1], 'update')}."
     )
+    claims = [
+        C.check(
+            f"One rate does not get within 1e-6 in {steps} updates; separate rates do",
+            not isinstance(one_row[1], int) and isinstance(sep[1], int),
+        ),
+        C.check(
+            "Adagrad learns a larger rate for the flat direction b than for w",
+            eff["b"] > eff["w"],
+            f"{fmt(eff['b'])} vs {fmt(eff['w'])}",
+        ),
+        C.check("Adagrad gets within 1e-6", isinstance(ada[1], int)),
+        C.quoted(
+            "The figure's title and the text quote the same curvature ratio",
+            f"{fmt(ratio)}x",
+            figure=C.figure_text(figures["one_rate_vs_separate_rates"].figure),
+            text=summary,
+        ),
+    ]
     return Result(
         key="per_parameter",
         title="One learning rate for every direction",
         chapter="",
         summary=summary,
-        equations=["w = w - eta_w * dL/dw,   b = b - eta_b * dL/db   (a rate per parameter)"],
+        equations=[
+            r"w \leftarrow w - \eta_w \frac{\partial L}{\partial w},\quad"
+            r" b \leftarrow b - \eta_b \frac{\partial L}{\partial b}"
+        ],
         numbers=numbers,
         tables=[
             Table(
-                "Full-batch descent, x scaled by 10",
-                ["rates", "updates to 1e-6 (-1: not reached)", "final loss - optimum"],
+                f"Full-batch descent, x scaled by 10, {steps} updates",
+                ["rates", "updates to 1e-6", "final loss − optimum"],
                 rows,
             )
         ],
         figures=figures,
+        claims=claims,
+        settings={"problem": "linear, x × 10", "updates": steps},
     )
 
 
@@ -339,7 +452,7 @@ def run_sparse_adagrad(quick: bool = False) -> Result:
         w = h.trace.params["w"]
         rel = np.abs(w[-1] - w_star) / np.abs(w_star)
         rows.append(
-            [label, float(rel[0]), float(rel[1]), float(h.loss_per_epoch[-1] - problem.optimum)]
+            [label, float(rel[0]), float(rel[1]), gap(h.loss_per_epoch[-1] - problem.optimum)]
         )
         numbers[f"relative error of the sparse weight after {updates} updates: {label}"] = float(
             rel[1]
@@ -353,44 +466,76 @@ def run_sparse_adagrad(quick: bool = False) -> Result:
     numbers["|dL/dw| dense : sparse at the start (batch GD)"] = float(magnitudes[0] / magnitudes[1])
     numbers["share of rows where the sparse feature is present"] = float(problem.feature_density[1])
     figures = {
-        "weight_errors": lines_figure(
-            weights,
-            xlabel="update (batch GD: one per epoch)",
-            ylabel="|w_j - w_j*|",
-            title="The sparse weight learns slowly with one rate; Adagrad fixes it",
+        "weight_errors": Plot(
+            lines_figure(
+                weights,
+                xlabel="update (batch GD: one per epoch)",
+                ylabel="|w_j − w_j*|",
+                title="The sparse weight learns slowly with one rate; Adagrad fixes it",
+            ),
+            "SGD's dashed sparse-weight error stays high while its dense one falls; both of "
+            "Adagrad's fall together.",
         ),
-        "effective_rates": lines_figure(
-            rates,
-            xlabel="update",
-            ylabel="effective learning rate |dw| / |g|",
-            title="Adagrad gives the rarely-updated weight a larger rate",
+        "effective_rates": Plot(
+            lines_figure(
+                rates,
+                xlabel="update",
+                ylabel="effective learning rate |Δw| / |g|",
+                title="Adagrad gives the rarely-updated weight a larger rate",
+            ),
+            "SGD's two lines lie on top of each other (one rate); Adagrad's sparse line sits "
+            "far above its dense one.",
         ),
     }
+    sgd, ada = rows
     summary = (
-        f"The sparse feature is non-zero in {problem.feature_density[1]:.0%} of the rows. Its "
-        "gradient, -2 (y - y_hat) x summed over the batch, only collects the few rows where "
-        f"x != 0: at the start it is {magnitudes[0] / magnitudes[1]:.1f} times smaller than the "
-        f"dense weight's. After {updates} batch updates SGD has the dense weight within "
-        f"{rows[0][1]:.1%} but the sparse one still {rows[0][2]:.1%} off; Adagrad, whose "
-        "effective rate eta/sqrt(sum g^2) is large where gradients have been small, gets both "
-        f"within {max(rows[1][1], rows[1][2]):.1%}."
+        f"The sparse feature is non-zero in {pct(problem.feature_density[1])} of the rows. "
+        "Its gradient, $-2 (y - \\hat y)\\, x$ averaged over the batch, only collects the "
+        "few rows where $x \\ne 0$: at the start it is "
+        f"{fmt(magnitudes[0] / magnitudes[1])} times smaller than the dense weight's. After "
+        f"{plural(updates, 'batch update')} SGD has the dense weight within {pct(sgd[1])} "
+        f"but the sparse one still {pct(sgd[2])} off. Adagrad's effective rate "
+        "$\\eta / \\sqrt{\\sum g^2}$ is large where the gradients have been small: it gets "
+        f"the dense weight within {pct(ada[1])} and the sparse one within {pct(ada[2])}."
     )
+    claims = [
+        C.at_least(
+            "At the start the sparse weight's gradient is several times smaller than the dense "
+            "one's",
+            magnitudes[0] / magnitudes[1],
+            3.0,
+        ),
+        C.check(
+            "With one rate the sparse weight lags: SGD's sparse error > 5%, dense < 1%",
+            sgd[2] > 0.05 and sgd[1] < 0.01,
+            f"{pct(sgd[2])}, {pct(sgd[1])}",
+        ),
+        C.check(
+            "Adagrad gets both weights within 1%",
+            ada[1] < 0.01 and ada[2] < 0.01,
+            f"{pct(ada[1])}, {pct(ada[2])}",
+        ),
+    ]
     return Result(
         key="sparse_adagrad",
         title="Sparse data and Adagrad",
         chapter="",
         summary=summary,
         equations=[
-            "dL/dw_j = mean(-2 (y - y_hat) x_j): small when x_j is mostly 0",
-            "Adagrad: G_j += g_j^2;  w_j -= eta / sqrt(G_j + eps) * g_j",
+            r"\frac{\partial L}{\partial w_j} = \operatorname{mean}\big(-2 (y - \hat y)\,"
+            r" x_j\big): \text{ small when } x_j \text{ is mostly } 0",
+            r"\text{Adagrad: } G_j \leftarrow G_j + g_j^2,\quad"
+            r" w_j \leftarrow w_j - \frac{\eta}{\sqrt{G_j + \epsilon}}\, g_j",
         ],
         numbers=numbers,
         tables=[
             Table(
                 f"Batch GD, {updates} updates: relative error per weight",
-                ["optimizer", "dense w_0", "sparse w_1", "loss - optimum"],
+                ["optimizer", "dense w₀", "sparse w₁", "loss − optimum"],
                 rows,
             )
         ],
         figures=figures,
+        claims=claims,
+        settings={"problem": "sparse", "updates": updates},
     )
