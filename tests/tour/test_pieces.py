@@ -98,6 +98,9 @@ def test_cells_and_equations_render_without_computing():
         render.math_ml(r"\frac{")
     with pytest.raises(ValueError, match=r"uses \\arg, which MathML cannot show"):
         render.math_ml(r"\arg\min_x f")
+    assert "<mo>argmin</mo>" in render.math_ml(r"\operatorname{argmin}_x f")
+    with pytest.raises(ValueError, match=r"operatorname takes letters only"):
+        render.math_ml(r"\operatorname{arg\,min}_x f")  # spelled out as italic a r g m i n
 
 
 def test_the_tour_refuses_a_bad_folder_or_setting_before_any_work(tmp_path):

@@ -31,9 +31,17 @@ def cell(value) -> Markup:
 def math_ml(latex: str, *, display: bool = True) -> Markup:
     """``latex`` as a MathML ``<math>`` element (latex2mathml), with the source as its
     ``alttext``; ValueError naming the equation if it does not convert, or if a command would
-    be left as text (``\\arg``: write ``\\operatorname{arg\\,min}``)."""
+    be left as text (``\\arg``: write ``\\operatorname{argmin}``), or if an
+    ``\\operatorname`` holds anything but letters (the converter then spells it out as italic
+    variables)."""
     from latex2mathml.converter import convert
 
+    spelled = re.findall(r"\\operatorname\{([^}]*[^A-Za-z}][^}]*)\}", latex)
+    if spelled:
+        raise ValueError(
+            f"equation {latex!r}: \\operatorname takes letters only, got {spelled[0]!r} "
+            "(MathML would show it as a product of italic variables)"
+        )
     source = _WORD_INDEX.sub(r"_{\\text{\1}}", latex)
     try:
         out = convert(source, display="block" if display else "inline")

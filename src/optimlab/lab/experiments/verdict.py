@@ -312,7 +312,7 @@ def run_verdict(quick: bool = False) -> Result:
         equations=[
             r"\text{result} = \big(-\#\text{runs reaching the target},\ "
             r"\operatorname{median}(\text{steps}),\ \operatorname{median}(\text{final loss})\big)",
-            r"\text{tuned } \eta = \operatorname{arg\,min}_{\eta \in \text{grid}}"
+            r"\text{tuned } \eta = \operatorname{argmin}_{\eta \in \text{grid}}"
             r" \text{result}(\eta)",
         ],
         numbers=numbers,
