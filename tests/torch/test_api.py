@@ -493,7 +493,7 @@ BAD_ARGUMENTS = [
         True,
     ),
     ("Adam", dict(betas=(0.9, 1.0)), ValueError, "Invalid beta parameter at index 1: 1.0", True),
-    ("Adam", dict(betas=(-0.1, 0.999)), ValueError, "Invalid beta parameter at index 0: -0.1", True),
+    ("Adam", dict(betas=(-0.1, 0.9)), ValueError, "Invalid beta parameter at index 0: -0.1", True),
     ("Adam", dict(eps=-1e-8), ValueError, "Invalid epsilon value: -1e-08", True),
     ("AdamW", dict(weight_decay=-0.01), ValueError, "Invalid weight_decay value: -0.01", True),
     ("RMSprop", dict(alpha=-0.5), ValueError, "Invalid alpha value: -0.5", True),

@@ -43,17 +43,6 @@ def scalar_dtype(fused: bool = False) -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-#: what torch.optim's ``__setstate__`` gives a loaded group that lacks one of these keys (an
-#: older checkpoint); subclasses add their own
-LEGACY_DEFAULTS = {
-    "maximize": False,
-    "foreach": None,
-    "differentiable": False,
-    "capturable": False,
-    "fused": None,
-}
-
-
 class Optimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose update is an optimlab rule.
 
@@ -86,16 +75,17 @@ class Optimizer(torch.optim.Optimizer):
     #: group key -> validator(name, value); run on every group, on construction, when a group is
     #: added, when a state dict is loaded, and at each step for values that changed
     checks: dict = {}
-    #: see LEGACY_DEFAULTS
-    legacy_defaults: dict = LEGACY_DEFAULTS
+    #: what torch.optim's ``__setstate__`` gives a loaded group that lacks one of these keys
+    #: (an older checkpoint), in torch's order
+    legacy_defaults: dict = {}
     #: whether the state holds a ``step`` count (torch's SGD and the reference Lion do not)
     counts_steps = True
     #: "l2" (PyTorch's weight_decay: g = g + wd * p) or "decoupled" (p = p - lr * wd * p);
     #: ``decoupled_weight_decay`` in a group overrides it
     weight_decay_mode = "l2"
     #: torch's words for the tensors of its capturable check, and whether its device list
-    #: names XLA (for foreach=False, foreach=True)
-    capturable_words = "params and state_steps"
+    #: names XLA (each for foreach=False, foreach=True)
+    capturable_words = ("params and state_steps", "params and state_steps")
     capturable_xla = (True, False)
 
     def __init__(
@@ -289,8 +279,14 @@ class Optimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def step_scalars(self, state: dict, t: float, lr: float, arguments: dict, p) -> tuple:
-        """The rule's scalars for a parameter at its step ``t``."""
+        """The rule's scalars for a parameter at its step ``t`` (an optimizer whose scalars
+        depend on more than the step, NAdam, overrides it)."""
         return self.rule.scalars(t, lr, **arguments)
+
+    def group_scalars(self, group: dict):
+        """``scalars(t, lr, **arguments)`` of the group's parameters (the rule's, unless the
+        optimizer computes them as torch does under some option)."""
+        return self.rule.scalars
 
     def _weight_decay(self, group: dict, lr) -> tuple[float | None, float | None]:
         """(L2 coefficient or None, decoupled lr * wd or None) of the group."""
@@ -368,11 +364,9 @@ class Optimizer(torch.optim.Optimizer):
                         raise RuntimeError(problem)
                 if capturable:
                     step = self.state.get(p, {}).get("step")
+                    multi = bool(group.get("foreach"))
                     problem = _checks.capturable_problem(
-                        p,
-                        step,
-                        self.capturable_xla[bool(group.get("foreach"))],
-                        self.capturable_words,
+                        p, step, self.capturable_xla[multi], self.capturable_words[multi]
                     )
                     if problem:
                         raise AssertionError(problem)
@@ -458,7 +452,8 @@ class Optimizer(torch.optim.Optimizer):
         )
         pipe_key = tuple(x is None for x in pipe)
         per_step: dict[float, tuple] = {}  # the scalars of each step count seen in this group
-        shared = type(self).step_scalars is Optimizer.step_scalars and not traced
+        shared = type(self).step_scalars is Optimizer.step_scalars
+        scalars_of = self.group_scalars(group)
         views = self._views
         use_fused = self.engine != "torch" and not differentiable
         densify = self._densify_sparse(group)
@@ -498,7 +493,7 @@ class Optimizer(torch.optim.Optimizer):
             if shared:
                 scalars = per_step.get(t)
                 if scalars is None:
-                    scalars = per_step[t] = self.rule.scalars(t, lr, **arguments)
+                    scalars = per_step[t] = scalars_of(t, lr, **arguments)
             else:
                 scalars = self.step_scalars(state, t, lr, arguments, p)
             if view is not None and view.run(g, scalars, pipe, pipe_key):

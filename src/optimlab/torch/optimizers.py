@@ -81,7 +81,9 @@ class SGD(_base.Optimizer):
         "weight_decay": bounded(WEIGHT_DECAY),
         **flags("nesterov", "maximize", "differentiable", optional=("foreach", "fused")),
     }
-    legacy_defaults = {**_base.LEGACY_DEFAULTS, "nesterov": False, "fused": False}
+    legacy_defaults = dict(
+        nesterov=False, maximize=False, foreach=None, differentiable=False, fused=False
+    )
 
     def __init__(
         self,
@@ -184,6 +186,7 @@ class Adagrad(_base.Optimizer):
         "initial_accumulator_value": bounded(INITIAL_ACCUMULATOR),
         **flags("maximize", "differentiable", optional=("foreach", "fused")),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, fused=None)
 
     def __init__(
         self,
@@ -269,7 +272,14 @@ class RMSprop(_base.Optimizer):
         "momentum": bounded(MOMENTUM),
         **flags("centered", "maximize", "capturable", "differentiable", optional=("foreach",)),
     }
-    legacy_defaults = {**_base.LEGACY_DEFAULTS, "momentum": 0, "centered": False}
+    legacy_defaults = dict(
+        momentum=0,
+        centered=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+    )
     capturable_xla = (True, True)
 
     def __init__(
@@ -366,11 +376,15 @@ class Adam(_base.Optimizer):
             optional=("foreach", "fused"),
         ),
     }
-    legacy_defaults = {
-        **_base.LEGACY_DEFAULTS,
-        "amsgrad": False,
-        "decoupled_weight_decay": False,
-    }
+    legacy_defaults = dict(
+        amsgrad=False,
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        decoupled_weight_decay=False,
+        fused=None,
+    )
 
     def __init__(
         self,
@@ -418,6 +432,11 @@ class Adam(_base.Optimizer):
     def _sparse_problem(self, p, group):
         return "Adam does not support sparse gradients, please consider SparseAdam instead"
 
+    def group_scalars(self, group):
+        if group["differentiable"] or group["capturable"]:
+            return _adam_scalars_on_step_tensor
+        return self.rule.scalars
+
     def _refuse_group(self, group):
         if group["foreach"] and isinstance(group["lr"], torch.Tensor) and not group["capturable"]:
             raise RuntimeError(
@@ -435,6 +454,26 @@ class Adam(_base.Optimizer):
             epsilon_style="paper",
             amsgrad_max="raw",
         )
+
+
+def _adam_scalars_on_step_tensor(t, lr, *, beta_1, beta_2, epsilon, amsgrad, **_):
+    """torch's Adam under ``differentiable`` or ``capturable``: the bias corrections computed
+    on the step tensor, in its dtype (float32 unless the default dtype is float64), and the
+    update written as ``p + m / (sqrt(v) / (sqrt(bc2) * -s) + eps / -s)``, s = lr / bc1
+    (rounded, in float64, about 4e-9 apart from the exact form). As the rule's scalars:
+    alpha = -1, root_scale = 1 / (sqrt(bc2) * -s), epsilon = eps / -s. A tensor ``lr`` (that
+    may require grad) stays a tensor."""
+    step = torch.tensor(t, dtype=_base.scalar_dtype())
+    bc1 = 1 - beta_1**step
+    bc2 = 1 - beta_2**step
+    negative_step_size = (lr / bc1).neg()
+    denominator_scale = bc2.sqrt() * negative_step_size
+    eps = epsilon / negative_step_size  # in the step's dtype, as torch's
+    if isinstance(lr, torch.Tensor) and lr.requires_grad:
+        root_scale = 1 / denominator_scale.double()
+    else:
+        root_scale, eps = 1.0 / float(denominator_scale), float(eps)
+    return (-1.0, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, root_scale, eps, amsgrad, False, bc2)
 
 
 class AdamW(Adam):
@@ -517,8 +556,17 @@ class NAdam(_base.Optimizer):
             optional=("foreach",),
         ),
     }
-    legacy_defaults = {**_base.LEGACY_DEFAULTS, "decoupled_weight_decay": False}
-    capturable_words = "params, mu_products and state_steps"
+    legacy_defaults = dict(
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        decoupled_weight_decay=False,
+    )
+    capturable_words = (
+        "params, mu_products and state_steps",
+        "params, mu_products, and state_steps",
+    )
 
     def __init__(
         self,
@@ -606,6 +654,7 @@ class Adamax(_base.Optimizer):
         "weight_decay": bounded(WEIGHT_DECAY),
         **flags("maximize", "capturable", "differentiable", optional=("foreach",)),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
 
     def __init__(
         self,
@@ -670,6 +719,7 @@ class Adadelta(_base.Optimizer):
         "weight_decay": bounded(WEIGHT_DECAY),
         **flags("maximize", "capturable", "differentiable", optional=("foreach",)),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
     capturable_xla = (False, False)
 
     def __init__(
