@@ -507,7 +507,13 @@ BAD_ARGUMENTS = [
     ),
     ("Adadelta", dict(rho=1.5), ValueError, "Invalid rho value: 1.5", True),
     ("NAdam", dict(momentum_decay=-0.1), ValueError, "Invalid momentum_decay value: -0.1", True),
-    ("Lion", dict(betas=(0.9, 1.2)), ValueError, "Invalid beta parameter at index 1: 1.2", False),
+    (
+        "Lion",
+        dict(betas=(0.9, 1.2)),
+        ValueError,
+        "betas[1] must be a finite float in [0, 1), got 1.2",
+        False,
+    ),
     # optimlab's own, where torch lets the value through (to fail later, or silently)
     ("SGD", dict(lr=float("nan")), ValueError, "lr must be a finite float >= 0, got nan", False),
     ("Adam", dict(lr=float("inf")), ValueError, "lr must be a finite float >= 0, got inf", False),

@@ -78,6 +78,9 @@ class Optimizer(torch.optim.Optimizer):
     #: what torch.optim's ``__setstate__`` gives a loaded group that lacks one of these keys
     #: (an older checkpoint), in torch's order
     legacy_defaults: dict = {}
+    #: state buffers torch.optim may hold as sparse tensors (SGD's momentum of sparse
+    #: gradients); loaded, they become dense
+    sparse_slots: tuple[str, ...] = ()
     #: whether the state holds a ``step`` count (torch's SGD and the reference Lion do not)
     counts_steps = True
     #: "l2" (PyTorch's weight_decay: g = g + wd * p) or "decoupled" (p = p - lr * wd * p);
@@ -92,10 +95,9 @@ class Optimizer(torch.optim.Optimizer):
         self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
     ) -> None:
         # every argument before ``params`` is read, as torch does
-        _checks.check_arguments(
-            self.torch_checks, self.checks, {**defaults, "engine": engine, "nan_policy": nan_policy}
-        )
-        self.prepare_defaults(defaults)
+        arguments = {**defaults, "engine": engine, "nan_policy": nan_policy}
+        _checks.check_arguments(self.torch_checks, self.checks, arguments, self.prepare_defaults)
+        defaults.update((k, arguments[k]) for k in defaults)
         self.engine = engine
         self.nan_policy = nan_policy
         self.skipped_steps = 0
@@ -137,6 +139,7 @@ class Optimizer(torch.optim.Optimizer):
         signature = self._group_signature(group)
         if self._checked.get(id(group)) != signature:
             self._check_group(group, index)
+            _checks.check_fits(self.checks, group, f"param group {index}: ")
             self._checked[id(group)] = signature
 
     def add_param_group(self, param_group: dict) -> None:
@@ -169,6 +172,7 @@ class Optimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("nan_policy", "propagate")
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_checked", {})
+        index = 0
         for group in self.param_groups:
             for key, value in self.legacy_defaults.items():
                 if key in self.defaults:
@@ -179,20 +183,23 @@ class Optimizer(torch.optim.Optimizer):
             for p in group["params"]:
                 state_ = self.state.get(p)
                 if state_:
-                    self._tensor_scalars(p, state_, group)
+                    self._tensor_scalars(p, state_, group, index)
+                index += 1
         if self.__dict__.get("_loading"):
             self._check_loaded()  # before the load_state_dict post hooks run
 
     def _restore_group(self, group: dict) -> None:
         """A loaded group's class-specific repair (AdamW: decoupled weight decay)."""
 
-    def _tensor_scalars(self, p: torch.Tensor, state: dict, group: dict) -> None:
+    def _tensor_scalars(self, p: torch.Tensor, state: dict, group: dict, index: int) -> None:
         """A plain-number ``step`` (older checkpoints) as torch.optim's tensor: float32 on the
         parameter's device under ``fused``, on its device under ``capturable``, else a CPU
-        tensor of :func:`scalar_dtype`."""
+        tensor of :func:`scalar_dtype`. ``index``: the parameter's, for the message of a step
+        that is no number."""
         step = state.get("step")
         if step is not None and not isinstance(step, torch.Tensor) and self.counts_steps:
-            state["step"] = self._scalar_tensor(float(step), p, group)
+            value = _checks.state_number(index, "step", step)
+            state["step"] = self._scalar_tensor(value, p, group)
 
     def _scalar_tensor(self, value: float, p: torch.Tensor, group: dict) -> torch.Tensor:
         fused = bool(group.get("fused"))
@@ -257,18 +264,29 @@ class Optimizer(torch.optim.Optimizer):
                         )
                     if key in self.slot_keys and value.shape != p.shape:
                         raise ValueError(
-                            f"state of parameter {index}: {key!r} has shape "
-                            f"{tuple(value.shape)}, but the parameter has shape {tuple(p.shape)}"
+                            f"state of parameter {index}: {key!r} must have the parameter's "
+                            f"shape {tuple(p.shape)}, got shape {tuple(value.shape)}"
                         )
-                    if key in self.slot_keys and value.is_sparse:
+                    if key in self.slot_keys and value.layout != torch.strided:
+                        if not (key in self.sparse_slots and value.is_sparse):
+                            raise ValueError(
+                                f"state of parameter {index}: {key!r} must be a dense "
+                                f"(torch.strided) tensor, got {value.layout}"
+                            )
                         # torch.optim.SGD keeps the momentum of sparse gradients sparse
                         state[key] = value.to_dense()
-                    if key == "step":
-                        step = float(value)
-                        if not (math.isfinite(step) and step >= 0):
+                    if key not in self.slot_keys:  # step, mu_product: scalars
+                        if value.numel() != 1 or value.is_complex():
                             raise ValueError(
-                                f"state of parameter {index}: 'step' must be a finite count "
-                                f">= 0, got {step!r}"
+                                f"state of parameter {index}: {key!r} must be a one-element "
+                                f"real tensor, got shape {tuple(value.shape)} and dtype "
+                                f"{value.dtype}"
+                            )
+                        x = float(value)
+                        if not math.isfinite(x) or (key == "step" and x < 0):
+                            what = "a finite count >= 0" if key == "step" else "finite"
+                            raise ValueError(
+                                f"state of parameter {index}: {key!r} must be {what}, got {x!r}"
                             )
                 index += 1
 

@@ -84,14 +84,22 @@ ANY = Bound("")
 # -- values -----------------------------------------------------------------------------------
 
 
-def number(name: str, value: Any, what: str) -> float:
-    """``value`` as a float: a real number (not a bool) or a one-element tensor; TypeError
-    naming ``name`` otherwise (``what``: the valid range, for the message)."""
+#: which tensors a hyperparameter may be: none (torch types it ``float``), 0-d ones (SGD's
+#: weight_decay, Adam's betas), or any one-element one (``lr``, which torch squeezes)
+NO_TENSOR, SCALAR_TENSOR, ANY_TENSOR = "none", "0-d", "one-element"
+
+
+def number(name: str, value: Any, what: str, tensors: str = ANY_TENSOR) -> float:
+    """``value`` as a float: a real number (not a bool), or a real tensor as ``tensors``
+    allows; TypeError naming ``name`` otherwise (``what``: the valid range, for the
+    message)."""
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
+        shape_ok = value.numel() == 1 if tensors == ANY_TENSOR else value.dim() == 0
+        if tensors == NO_TENSOR or not shape_ok or value.is_complex() or value.dtype == torch.bool:
+            allowed = "" if tensors == NO_TENSOR else f" or a {tensors} real tensor"
             raise TypeError(
-                f"{name} must be a float {what} or a one-element real tensor, got a tensor "
-                f"of shape {tuple(value.shape)} and dtype {value.dtype}"
+                f"{name} must be a float {what}{allowed}, got a tensor of shape "
+                f"{tuple(value.shape)} and dtype {value.dtype}"
             )
         return float(value.item())
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -106,11 +114,11 @@ def as_float(name: str, value: Any) -> float:
     return number(name, value, "")
 
 
-def bounded(bound: Bound) -> Callable[[str, Any], float]:
+def bounded(bound: Bound, tensors: str = NO_TENSOR) -> Callable[[str, Any], float]:
     """The group validator of a value in ``bound``: ``validate(name, value) -> float``."""
 
     def validate(name: str, value: Any) -> float:
-        x = number(name, value, bound.describe())
+        x = number(name, value, bound.describe(), tensors)
         if not bound.holds(x):
             raise ValueError(f"{name} must be a finite float {bound.describe()}, got {value!r}")
         return x
@@ -121,18 +129,28 @@ def bounded(bound: Bound) -> Callable[[str, Any], float]:
 
 def finite(name: str, value: Any) -> float:
     """Any finite float (SGD's dampening: torch takes any value)."""
-    x = number(name, value, "(any finite value)")
+    x = number(name, value, "(any finite value)", NO_TENSOR)
     if not math.isfinite(x):
         raise ValueError(f"{name} must be a finite float, got {value!r}")
     return x
 
 
-def betas_pair(name: str, value: Any) -> tuple[float, float]:
-    """(beta_1, beta_2), each a float or one-element tensor in [0, 1)."""
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}")
-    check = bounded(BETA)
-    return check(f"{name}[0]", value[0]), check(f"{name}[1]", value[1])
+def pair(tensors: str = NO_TENSOR) -> Callable[[str, Any], tuple[float, float]]:
+    """The validator of betas: (beta_1, beta_2), each a float (or a tensor as ``tensors``
+    allows) in [0, 1)."""
+    check = bounded(BETA, tensors)
+
+    def validate(name: str, value: Any) -> tuple[float, float]:
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            raise ValueError(
+                f"{name} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}"
+            )
+        return check(f"{name}[0]", value[0]), check(f"{name}[1]", value[1])
+
+    return validate
+
+
+betas_pair = pair()
 
 
 def flag(name: str, value: Any) -> bool:
@@ -165,6 +183,29 @@ def check_group(checks: dict, group: dict, where: str = "") -> None:
                 raise type(error)(f"{where}{error}") from None
 
 
+def check_fits(checks: dict, group: dict, where: str = "") -> None:
+    """Every value of a range-checked hyperparameter (lr, eps, weight_decay...) fits the
+    dtype of the group's parameters: torch.optim passes them to its kernels as numbers of
+    that dtype and fails in the middle of the step on one that overflows it (RuntimeError:
+    value cannot be converted to type float without overflow); optimlab refuses it first."""
+    dtypes = {p.dtype for p in group["params"] if isinstance(p, torch.Tensor)}
+    for dtype in dtypes:
+        if dtype.is_complex:
+            dtype = torch.empty((), dtype=dtype).real.dtype
+        if not dtype.is_floating_point:
+            continue
+        limit = torch.finfo(dtype).max
+        for key, validate in checks.items():
+            if key in group and hasattr(validate, "bound"):
+                x = as_float(key, group[key])
+                if abs(x) > limit:
+                    raise RuntimeError(
+                        f"{where}{key} must fit {dtype}, the dtype of the group's parameters "
+                        f"(|{key}| <= {limit:g}), got {group[key]!r}: value cannot be "
+                        "converted to its type without overflow"
+                    )
+
+
 # -- construction: torch's checks, then optimlab's -------------------------------------------
 
 
@@ -187,7 +228,9 @@ def adam_tensor_lr(args: dict) -> None:
         tensor_lr(args)
 
 
-def in_bound(key: str, bound: Bound, index: int | None = None) -> Callable[[dict], None]:
+def in_bound(
+    key: str, bound: Bound, index: int | None = None, tensors: str = ANY_TENSOR
+) -> Callable[[dict], None]:
     """torch's test of ``args[key]`` (of ``args[key][index]`` for betas) with its words; a value
     torch could not even compare (a string, None, a boolean) is a TypeError naming it."""
     name = key if index is None else f"{key}[{index}]"
@@ -196,7 +239,7 @@ def in_bound(key: str, bound: Bound, index: int | None = None) -> Callable[[dict
         value = args[key]
         if index is not None:
             value = beta_element(key, value, index)
-        number(name, value, bound.describe())
+        number(name, value, bound.describe(), tensors)
         if bound.torch_refuses(value):
             words = bound.words.format(index=index)
             raise ValueError(f"{words}: {value}")
@@ -206,10 +249,11 @@ def in_bound(key: str, bound: Bound, index: int | None = None) -> Callable[[dict
 
 def beta_element(key: str, value: Any, index: int) -> Any:
     """``value[index]`` of a betas argument; torch indexes it, so a non-pair fails there."""
+    words = f"{key} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}"
     if not isinstance(value, tuple | list | torch.Tensor):
-        raise TypeError(f"{key} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}")
-    if len(value) <= index:
-        raise IndexError(f"{key} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}")
+        raise TypeError(words)
+    if (value.dim() == 0 if isinstance(value, torch.Tensor) else False) or len(value) <= index:
+        raise IndexError(words)
     return value[index]
 
 
@@ -239,12 +283,15 @@ def sgd_nesterov(args: dict) -> None:
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
 
-def check_arguments(torch_checks, checks: dict, args: dict) -> None:
+def check_arguments(torch_checks, checks: dict, args: dict, prepare=None) -> None:
     """A constructor's arguments, before ``params`` is read: torch's checks in torch's order
-    (``torch_checks``), then every group validator of ``checks`` (optimlab's ranges, types and
-    finiteness), then ``engine`` and ``nan_policy``."""
+    (``torch_checks``), then ``prepare(args)`` (the values as torch stores them), then every
+    group validator of ``checks`` (optimlab's ranges, types and finiteness), then ``engine``
+    and ``nan_policy``."""
     for check in torch_checks:
         check(args)
+    if prepare is not None:
+        prepare(args)
     check_group(checks, args)
     check_choice("engine", args["engine"], ENGINES)
     check_choice("nan_policy", args["nan_policy"], NAN_POLICIES)
@@ -258,6 +305,17 @@ def fused_flags(name: str, args: dict) -> None:
             raise RuntimeError("`fused` does not support `differentiable`")
         if args.get("foreach"):
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
+def state_number(index: int, key: str, value: Any) -> float:
+    """A scalar of a loaded state (an older checkpoint's plain-number ``step``) as a float;
+    TypeError naming the parameter and the key if it is no real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"state of parameter {index}: {key!r} must be a number or a one-element tensor, "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+    return float(value)
 
 
 # -- a step: each gradient against its parameter, before anything moves ---------------------

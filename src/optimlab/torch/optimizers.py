@@ -27,6 +27,7 @@ from .. import rules
 from . import _base, _checks
 from ._checks import (
     ALPHA,
+    ANY_TENSOR,
     BETA,
     EPS,
     INITIAL_ACCUMULATOR,
@@ -35,6 +36,7 @@ from ._checks import (
     MOMENTUM,
     MOMENTUM_DECAY,
     RHO,
+    SCALAR_TENSOR,
     SGD_LR,
     SGD_MOMENTUM,
     SGD_WEIGHT_DECAY,
@@ -44,6 +46,7 @@ from ._checks import (
     finite,
     flags,
     in_bound,
+    pair,
     tensor_lr,
 )
 
@@ -66,6 +69,7 @@ class SGD(_base.Optimizer):
 
     rule = rules.sgd
     slot_keys = ("momentum_buffer",)
+    sparse_slots = ("momentum_buffer",)
     counts_steps = False
     torch_checks = (
         tensor_lr,
@@ -75,10 +79,10 @@ class SGD(_base.Optimizer):
         _checks.sgd_nesterov,
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "momentum": bounded(MOMENTUM),
         "dampening": finite,
-        "weight_decay": bounded(WEIGHT_DECAY),
+        "weight_decay": bounded(WEIGHT_DECAY, SCALAR_TENSOR),
         **flags("nesterov", "maximize", "differentiable", optional=("foreach", "fused")),
     }
     legacy_defaults = dict(
@@ -179,7 +183,7 @@ class Adagrad(_base.Optimizer):
         in_bound("eps", EPS),
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "lr_decay": bounded(LR_DECAY),
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
@@ -265,7 +269,7 @@ class RMSprop(_base.Optimizer):
         in_bound("alpha", ALPHA),
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "alpha": bounded(ALPHA),
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
@@ -363,8 +367,8 @@ class Adam(_base.Optimizer):
         _checks.adam_betas,
     )
     checks = {
-        "lr": bounded(LR),
-        "betas": betas_pair,
+        "lr": bounded(LR, ANY_TENSOR),
+        "betas": pair(SCALAR_TENSOR),
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
         **flags(
@@ -543,7 +547,7 @@ class NAdam(_base.Optimizer):
         in_bound("momentum_decay", MOMENTUM_DECAY),
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
@@ -603,11 +607,12 @@ class NAdam(_base.Optimizer):
         if "mu_product" not in state:
             state["mu_product"] = self._scalar_tensor(1.0, p, group)
 
-    def _tensor_scalars(self, p, state, group):
-        super()._tensor_scalars(p, state, group)
+    def _tensor_scalars(self, p, state, group, index):
+        super()._tensor_scalars(p, state, group, index)
         product = state.get("mu_product")
         if product is not None and not isinstance(product, torch.Tensor):
-            state["mu_product"] = self._scalar_tensor(float(product), p, group)
+            value = _checks.state_number(index, "mu_product", product)
+            state["mu_product"] = self._scalar_tensor(value, p, group)
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -648,7 +653,7 @@ class Adamax(_base.Optimizer):
         in_bound("weight_decay", WEIGHT_DECAY),
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
@@ -713,7 +718,7 @@ class Adadelta(_base.Optimizer):
         in_bound("weight_decay", WEIGHT_DECAY),
     )
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "rho": bounded(RHO),
         "eps": bounded(EPS),
         "weight_decay": bounded(WEIGHT_DECAY),
@@ -768,16 +773,9 @@ class Lion(_base.Optimizer):
     slot_keys = ("exp_avg",)
     counts_steps = False
     weight_decay_mode = "decoupled"
-    # torch-style checks and words, for one message shape across optimlab.torch
-    torch_checks = (
-        tensor_lr,
-        in_bound("lr", LR),
-        in_bound("betas", BETA, 0),
-        in_bound("betas", BETA, 1),
-        in_bound("weight_decay", WEIGHT_DECAY),
-    )
+    # no torch namesake: optimlab's own checks and messages (argument, value, range)
     checks = {
-        "lr": bounded(LR),
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
         "weight_decay": bounded(WEIGHT_DECAY),
         **flags("maximize"),
