@@ -325,76 +325,107 @@ class Optimizer(torch.optim.Optimizer):
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             for index, group in enumerate(self.param_groups):  # all valid before any moves
                 self._ensure_checked(group, index)
-            self._refuse_impossible_step()
+            plans = self._plan()
             if self.nan_policy != "propagate" and not self._gradients_finite():
                 return loss
             grad_scale = getattr(self, "grad_scale", None)
             found_inf = getattr(self, "found_inf", None)
             skip = found_inf is not None and float(found_inf) != 0.0
             scale = None if grad_scale is None else float(grad_scale)
-            for group in self.param_groups:
-                self._step_group(group, scale, skip)
+            for group, plan in zip(self.param_groups, plans, strict=True):
+                self._step_group(group, plan, scale, skip)
         return loss
 
-    def _refuse_impossible_step(self) -> None:
-        """Raise before any parameter moves if one of them cannot be stepped: a gradient unlike
-        its parameter, a sparse gradient the optimizer or its options cannot take, torch's
-        ``fused=True`` and ``capturable=True`` device checks, and with ``engine="fused"``
-        tensors the fused kernel cannot read. Raised from the update loop, the error would come
-        after the parameters before it had moved (torch.optim's case)."""
+    def _keys(self, group: dict) -> tuple:
+        """The group's state keys of the rule's slots (None where the option is off)."""
+        return tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
+
+    def _plan(self) -> list[tuple]:
+        """Check every parameter that has a gradient, before any moves, and say how each is
+        updated: per group ``(keys, stateless, entries)``, an entry ``(p, g, view, array)``
+        with the parameter's fused view and the gradient's array where the view still holds
+        the parameter's tensors and the gradient is as the kernel reads it (the arrays are the
+        kernel's input, so on the fused path the check costs nothing more), else the
+        gradient checked against its parameter (shape, dtype: ``p.grad.data = ...`` skips the
+        checks of ``p.grad = ...``), and the optimizer's and torch's refusals: a sparse
+        gradient it cannot take, torch's ``fused=True`` and ``capturable=True`` device checks,
+        and with ``engine="fused"`` tensors the fused kernel cannot read. Raised from the
+        update loop, an error would come after the parameters before it had moved (torch's
+        case)."""
         fused_only = self.engine == "fused"
         amp = getattr(self, "grad_scale", None) is not None or (
             getattr(self, "found_inf", None) is not None
         )
-        strided = torch.strided
+        views = self._views
+        states = self.state
+        plans = []
         index = 0
         for group in self.param_groups:
             fused = group.get("fused")
             capturable = group.get("capturable")
+            differentiable = group.get("differentiable")
             if amp and not fused:
                 raise AssertionError("Expected grad_scale and found_inf to be None")
             self._refuse_group(group)
+            keys = self._keys(group)
+            stateless = not self.counts_steps and all(k is None for k in keys)
+            use_views = self.engine != "torch" and not differentiable
+            entries = []
             for p in group["params"]:
                 g = p.grad
                 if g is None:
                     index += 1
                     continue
-                if (
-                    g.shape != p.shape
-                    or g.dtype is not p.dtype
-                    or g.layout is not strided
-                    or g.device != p.device
-                ):
-                    problem = _checks.gradient_problem(index, p, g)
-                    if problem:
-                        raise RuntimeError(problem)
-                if g.is_sparse:
-                    problem = self._sparse_problem(p, group)
-                    if problem:
-                        raise RuntimeError(problem)
-                elif fused_only and not group.get("differentiable"):
-                    problem = fused_problem(p, g)
-                    if problem:
-                        raise TypeError(problem)
+                view = views.get(id(p)) if use_views else None
+                array = None
+                if view is not None:
+                    if view.matches(p, None if stateless else states.get(p), keys):
+                        array = view.grad_array(g)
+                    else:
+                        view = None
+                if array is None:
+                    self._check_gradient(index, p, g, group, fused_only and not differentiable)
                 if fused:
                     problem = _checks.fused_device_problem(p)
                     if problem:
                         raise RuntimeError(problem)
                 if capturable:
-                    step = self.state.get(p, {}).get("step")
+                    step = states.get(p, {}).get("step")
                     multi = bool(group.get("foreach"))
                     problem = _checks.capturable_problem(
                         p, step, self.capturable_xla[multi], self.capturable_words[multi]
                     )
                     if problem:
                         raise AssertionError(problem)
-                if group.get("differentiable"):
-                    step = self.state.get(p, {}).get("step")
+                if differentiable:
+                    step = states.get(p, {}).get("step")
                     if isinstance(step, torch.Tensor) and step.requires_grad:
                         raise RuntimeError(
                             "`requires_grad` is not supported for `step` in differentiable mode"
                         )
+                entries.append((p, g, view, array))
                 index += 1
+            plans.append((keys, stateless, entries))
+        return plans
+
+    def _check_gradient(self, index: int, p, g, group: dict, fused_only: bool) -> None:
+        """Raise if the gradient ``g`` cannot update parameter ``index``: its shape or dtype
+        (or layout, device) is not the parameter's (RuntimeError, as torch's ``p.grad = ...``
+        check), a sparse gradient the optimizer cannot take (torch's RuntimeError and words),
+        tensors ``engine="fused"`` cannot read (TypeError)."""
+        if g.is_sparse or g.shape != p.shape or g.dtype is not p.dtype:
+            problem = _checks.gradient_problem(index, p, g)
+            if problem:
+                raise RuntimeError(problem)
+            if g.is_sparse:
+                problem = self._sparse_problem(p, group)
+                if problem:
+                    raise RuntimeError(problem)
+                return
+        if fused_only:
+            problem = fused_problem(p, g)
+            if problem:
+                raise TypeError(problem)
 
     def _refuse_group(self, group: dict) -> None:
         """A group-wide reason not to step (Adam: a tensor lr under foreach)."""
@@ -438,24 +469,25 @@ class Optimizer(torch.optim.Optimizer):
             return lr.reshape(())
         return float(as_float("lr", lr))
 
-    def _step_group(self, group: dict, grad_scale: float | None, skip: bool) -> None:
-        """Update the parameters of one (validated) group. Under ``fused=True``, GradScaler's
-        ``grad_scale`` divides the gradients and ``skip`` (its ``found_inf``) leaves the
-        parameters and buffers as they are (their state created, as torch's fused kernels do)."""
+    def _step_group(self, group: dict, plan: tuple, grad_scale: float | None, skip: bool) -> None:
+        """Update the parameters of one (validated) group as ``plan`` (see :meth:`_plan`) says.
+        Under ``fused=True``, GradScaler's ``grad_scale`` divides the gradients and ``skip``
+        (its ``found_inf``) leaves the parameters and buffers as they are (their state created,
+        as torch's fused kernels do)."""
+        keys, stateless, entries = plan
         differentiable = bool(group.get("differentiable", False))
         lr = self._group_lr(group, differentiable)
         l2, decoupled_wdlr = self._weight_decay(group, lr)
         maximize = bool(group.get("maximize", False))
         arguments = self.rule_arguments(group)
-        keys = tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
-        stateless = not self.counts_steps and all(k is None for k in keys)
         fused_group = bool(group.get("fused"))
         loss_scale = grad_scale if fused_group else None
+        states = self.state
         if skip and fused_group:
             if not stateless:
-                for p in group["params"]:
-                    if p.grad is not None and not self.state[p]:
-                        self._init_state(p, self.state[p], group)
+                for p, *_ in entries:
+                    if not states[p]:
+                        self._init_state(p, states[p], group)
             return
         traced = isinstance(lr, torch.Tensor) or isinstance(decoupled_wdlr, torch.Tensor)
         pipe = (
@@ -475,20 +507,13 @@ class Optimizer(torch.optim.Optimizer):
         views = self._views
         use_fused = self.engine != "torch" and not differentiable
         densify = self._densify_sparse(group)
-        states = self.state
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
+        for p, g, view, array in entries:
             if densify and g.is_sparse:
                 g = g.to_dense()
-            # the fast path: a fused view of this parameter whose tensors are still the same
-            view = views.get(id(p)) if use_fused else None
-            if view is not None:
-                state = states.get(p) if not stateless else None
-                if not view.matches(p, state, keys):
-                    view = None
-            if view is None:
+            if view is not None:  # the fast path: the tensors the view was made of
+                state = None if stateless else view.state
+                fresh = False
+            else:
                 if stateless:  # e.g. SGD without momentum: torch keeps no state for it
                     state, fresh = {}, True
                 else:
@@ -500,10 +525,9 @@ class Optimizer(torch.optim.Optimizer):
                     view = FusedView.make(self.rule, p, None if stateless else state, keys)
                     if view is not None:
                         views[id(p)] = view
+                        array = view.grad_array(g)
                     else:
                         views.pop(id(p), None)
-            else:
-                fresh = False
             if view is not None and view.step_array is not None:
                 t = view.advance()
             else:
@@ -514,7 +538,8 @@ class Optimizer(torch.optim.Optimizer):
                     scalars = per_step[t] = scalars_of(t, lr, **arguments)
             else:
                 scalars = self.step_scalars(state, t, lr, arguments, p)
-            if view is not None and view.run(g, scalars, pipe, pipe_key):
+            if array is not None:
+                view.run(array, scalars, pipe, pipe_key)
                 continue
             slots = [None if k is None else state[k] for k in keys]
             if g.is_sparse:

@@ -352,6 +352,8 @@ def gradient_problem(index: int, p: torch.Tensor, g: torch.Tensor) -> str | None
 
 def fused_device_problem(p: torch.Tensor) -> str | None:
     """torch's check of a parameter under ``fused=True`` (None if it passes)."""
+    if p.is_cpu and torch.is_floating_point(p):
+        return None
     from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
     devices = _get_fused_kernels_supported_devices()

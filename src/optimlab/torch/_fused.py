@@ -32,6 +32,7 @@ class FusedView:
         "arrays",
         "dtype",
         "size",
+        "shape",
         "complex",
         "loop",
         "entry",
@@ -82,6 +83,7 @@ class FusedView:
         view.arrays = arrays
         view.dtype = arrays[0].dtype
         view.size = arrays[0].size
+        view.shape = tuple(real(local).shape)
         view.complex = complex_
         loops = fused._LOOPS[rule]
         view.loop = loops[0] if view.size >= fused.PARALLEL_THRESHOLD else loops[1]
@@ -109,26 +111,31 @@ class FusedView:
         self.step_array[()] = t
         return t
 
-    def run(self, g, scalars, pipe, pipe_key) -> bool:
-        """One fused update with gradient ``g``; False (nothing done) if ``g`` cannot be read
-        as a dense array of the parameter's dtype and size. ``pipe_key`` tells which options of
-        the pipeline are off (None): the compiled entry is only reused for the same ones."""
-        if self.spec is not None:  # a DTensor: its shard, if laid out as the parameter's
+    def grad_array(self, g):
+        """The gradient ``g`` as the flat NumPy array the kernel reads (its memory, no copy),
+        or None if it cannot be: not the parameter's shape or dtype, not contiguous, not on
+        the CPU, requiring grad, sparse (a DTensor: its shard, if laid out as the
+        parameter's)."""
+        if self.spec is not None:
             g, spec = shard_of(g)
             if spec != self.spec or g is None:
-                return False
+                return None
         try:
             grad = (torch.view_as_real(g) if self.complex else g).numpy()
         except (RuntimeError, TypeError):  # another device, sparse, requires grad...
-            return False
-        if grad.dtype != self.dtype or grad.size != self.size or not grad.flags.c_contiguous:
-            return False
-        if grad.ndim != 1:
-            grad = grad.reshape(-1)
+            return None
+        if grad.dtype != self.dtype or grad.shape != self.shape or not grad.flags.c_contiguous:
+            return None
+        return grad if grad.ndim == 1 else grad.reshape(-1)
+
+    def run(self, grad, scalars, pipe, pipe_key) -> None:
+        """One fused update with the gradient array ``grad`` (see :meth:`grad_array`).
+        ``pipe_key`` tells which options of the pipeline are off (None): the compiled entry
+        is only reused for the same ones."""
         p, *slots = self.arrays
         if self.entry is not None and self.entry_key == pipe_key:
             self.entry(p, grad, *slots, None, scalars, pipe)
-            return True
+            return
         args = (
             p,
             grad,
@@ -140,7 +147,6 @@ class FusedView:
         self.loop(*args)
         self.entry = fused.compiled_entry(self.loop, args)
         self.entry_key = pipe_key
-        return True
 
 
 _COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
