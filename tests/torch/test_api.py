@@ -398,6 +398,38 @@ def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
     assert_same_state(reader.state_dict(), writer.state_dict(), tol, loose)
 
 
+@pytest.mark.parametrize("source", ["Adam", "AdamW"])
+def test_adamw_loads_any_adam_state_with_decoupled_decay_as_torch(source):
+    """torch's AdamW decays decoupled whatever it loads (an Adam state dict, an old AdamW one
+    without the key); its Adam keeps the key it loads."""
+    for library in (ot, torch.optim):
+        saved = copy.deepcopy(getattr(library, source)(_params(), weight_decay=0.1).state_dict())
+        saved_without = copy.deepcopy(saved)
+        del saved_without["param_groups"][0]["decoupled_weight_decay"]
+        for state_dict in (saved, saved_without):
+            adamw = library.AdamW(_params())
+            adamw.load_state_dict(copy.deepcopy(state_dict))
+            assert adamw.param_groups[0]["decoupled_weight_decay"] is True
+        adam = library.Adam(_params())
+        adam.load_state_dict(copy.deepcopy(saved))
+        assert adam.param_groups[0]["decoupled_weight_decay"] is (source == "AdamW")
+    # and the numbers: ours as torch's after loading an Adam state into AdamW
+    runs = []
+    for library in (ot, torch.optim):
+        params = _params(3)
+        adam = library.Adam(params, lr=0.01, weight_decay=0.1)
+        _step_both(adam, params, adam, params, torch.Generator().manual_seed(0))
+        twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        adamw = library.AdamW(twin, lr=0.01)
+        adamw.load_state_dict(copy.deepcopy(adam.state_dict()))
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            _grads(twin, gen)
+            adamw.step()
+        runs.append(twin)
+    assert max_diff(*runs) <= TOL
+
+
 def test_loading_replaces_the_buffers_the_fused_kernel_had_cached():
     """After ``load_state_dict`` the step reads the loaded moments, not the old buffers."""
     params = _params(1)

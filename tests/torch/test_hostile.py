@@ -643,3 +643,32 @@ def test_the_suite_can_tell_a_changed_world():
     opt.param_groups[0]["lr"] = 1e-3
     opt.skipped_steps = 1
     assert not _same(before, snapshot(opt, params))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "Adadelta"])
+def test_a_hyperparameter_that_overflows_the_parameters_dtype_is_refused(name, dtype):
+    """torch.optim passes lr to its float32 kernels as a float and fails (RuntimeError: ...
+    without overflow) in the middle of its step (in float16 it computes infinities);
+    optimlab refuses the value before anything moves, naming it and the dtype's limit, at
+    construction as at a step."""
+    lr = float(torch.finfo(dtype).max) * 4
+    torch_params = [p.to(dtype) for p in _params()]
+    for p, q in zip(torch_params, _params(), strict=True):
+        p.grad = q.grad.to(dtype)
+    if dtype == torch.float32:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            getattr(torch.optim, name)(torch_params, lr=lr).step()
+    params = [p.detach().clone() for p in torch_params]
+    for p, q in zip(params, torch_params, strict=True):
+        p.grad = q.grad.clone()
+    with pytest.raises(RuntimeError, match="without overflow") as error:
+        ot.OPTIMIZERS[name](params, lr=lr)
+    assert "lr" in str(error.value) and str(torch.finfo(dtype).max)[:4] in str(error.value)
+    opt = ot.OPTIMIZERS[name](params, lr=1e-3)
+    opt.step()
+    opt.param_groups[0]["lr"] = lr
+    before = snapshot(opt, params)
+    with pytest.raises(RuntimeError, match="without overflow"):
+        opt.step()
+    assert_unchanged(before, snapshot(opt, params))

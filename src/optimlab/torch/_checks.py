@@ -52,6 +52,7 @@ class Bound:
         return not (0.0 <= x < self.high if self.high_open else 0.0 <= x <= self.high)
 
     def describe(self) -> str:
+        """The valid values in words: ``>= 0``, ``in [0, 1)``, ``in [0, 1]``."""
         if self.high is None:
             return ">= 0"
         return f"in [0, {self.high:g}{')' if self.high_open else ']'}"

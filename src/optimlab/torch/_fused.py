@@ -43,6 +43,8 @@ class FusedView:
 
     @classmethod
     def make(cls, rule, p, state, keys):
+        """The view of ``p`` and its ``state`` buffers (``keys``, None where off) for ``rule``'s
+        kernel, or None where the kernel cannot run on their memory."""
         tensors = tuple(None if k is None else state[k] for k in keys)
         local, spec = shard_of(p)
         locals_ = []
