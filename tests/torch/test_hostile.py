@@ -140,6 +140,8 @@ def _same(a, b) -> bool:
             and a.shape == b.shape
             and (torch.equal(a, b) or (a.is_floating_point() and _nan_equal(a, b)))
         )
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
@@ -178,9 +180,8 @@ def assert_names(error, words) -> None:
     """optimlab's own refusal: the message names the argument (and says what it must be)."""
     message = str(error)
     assert any(w in message for w in words), (words, message)
-    assert any(s in message for s in ("must", "nothing was changed", "not support", "needs")), (
-        message
-    )
+    range_words = ("must", "nothing was changed", "not support", "needs", "requires")
+    assert any(s in message for s in range_words), message
 
 
 def check_refusal(mine, torchs, words, same_moment_exact=False) -> None:
@@ -202,15 +203,23 @@ def check_refusal(mine, torchs, words, same_moment_exact=False) -> None:
 
 
 def torch_refuses(torchs) -> bool:
-    """Whether torch refused, other than by overflowing a scalar it derived from the
-    hyperparameters (an lr near the float32 limit divided by Adam's bias correction: torch
-    fails there in the middle of its step, optimlab computes the update; a hyperparameter
-    that itself overflows the parameters' dtype optimlab refuses up front)."""
-    return (
-        torchs is not None
-        and torchs[0] == "error"
-        and "cannot be converted to type" not in str(torchs[1])
-    )
+    """Whether torch refused, other than in the two ways optimlab deliberately does not:
+    overflowing a scalar it derived from the hyperparameters (an lr near the float32 limit
+    divided by Adam's bias correction: torch fails in the middle of its step, optimlab
+    computes the update; a hyperparameter that itself overflows the parameters' dtype
+    optimlab refuses up front), and a KeyError for the state buffer of an option switched on
+    between steps (RMSprop's momentum, Adam's amsgrad: optimlab creates the buffer, see
+    test_api's test_options_switched_on_between_steps)."""
+    if torchs is None or torchs[0] != "error":
+        return False
+    error = torchs[1]
+    if isinstance(error, KeyError) and error.args and error.args[0] in _BUFFERS:
+        return False
+    return "cannot be converted to type" not in str(error)
+
+
+#: the state buffers of every optimizer
+_BUFFERS = {key for cls in ot.OPTIMIZERS.values() for key in cls.slot_keys}
 
 
 def _close(a, b, tol=1e-5) -> bool:
@@ -327,7 +336,8 @@ def test_add_param_group(name, data, value):
 
     (status, mine), opt, my_params, world, group, passed, added = attempt(cls)
     torchs = None
-    if reference is None and kind == "params":  # torch.optim.Optimizer's own checks
+    stand_in = reference is None and kind == "params"
+    if stand_in:  # torch.optim.Optimizer's own checks (its numbers are SGD's, not Lion's)
         reference = torch.optim.SGD
     if reference is not None:
         torchs, _, t_params, _, _, _, _ = attempt(reference)
@@ -341,7 +351,7 @@ def test_add_param_group(name, data, value):
             assert all(group[k] is passed[k] for k in group), mine
     else:
         assert not torch_refuses(torchs), ("torch refuses", torchs)
-        if torchs is not None and torchs[0] == "ok":
+        if torchs is not None and torchs[0] == "ok" and not stand_in:
             assert all(_close(p, q) for p, q in zip(my_params, torchs[1], strict=True))
 
 
@@ -603,21 +613,22 @@ def test_load_state_dict(name, how, data, value):
         return outcome, loaded, opt, params, world, corrupted, passed
 
     (status, mine), loaded, opt, my_params, world, corrupted, passed = attempt(cls)
-    torchs = None
-    if reference is None and how in _STRUCTURAL:  # torch.optim.Optimizer's own checks
+    torchs, t_loaded = None, False
+    stand_in = reference is None and how in _STRUCTURAL
+    if stand_in:  # torch.optim.Optimizer's own checks (its numbers are SGD's, not Lion's)
         reference = torch.optim.SGD
     if reference is not None:
-        torchs, _, _, t_params, _, _, _ = attempt(reference)
+        torchs, t_loaded, _, t_params, _, _, _ = attempt(reference)
         torchs = torchs if torchs[0] == "error" else ("ok", t_params)
     if status == "error":
         words = [key, "state", "step", "param", "group", "size"]
-        check_refusal(mine, torchs, words, same_moment_exact=not loaded)
+        check_refusal(mine, torchs, words, same_moment_exact=not loaded and not t_loaded)
         if not loaded:
             assert_unchanged(world, snapshot(opt, my_params))
             assert _same(corrupted, passed), "load_state_dict changed the dict passed in"
     else:
         assert not torch_refuses(torchs), ("torch refuses", torchs)
-        if torchs is not None and torchs[0] == "ok":
+        if torchs is not None and torchs[0] == "ok" and not stand_in:
             assert all(_close(p, q) for p, q in zip(my_params, torchs[1], strict=True))
 
 

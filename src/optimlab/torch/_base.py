@@ -125,11 +125,12 @@ class Optimizer(torch.optim.Optimizer):
         shape, so that the check runs and names it)."""
 
         def value(v):
+            # with the type: 0j, False and 0 are equal, but only 0 is a valid lr_decay
             if isinstance(v, torch.Tensor):
-                return v.item() if v.numel() == 1 else ("tensor", tuple(v.shape))
+                return ("tensor", tuple(v.shape), v.dtype, v.item() if v.numel() == 1 else None)
             if isinstance(v, tuple | list):
-                return tuple(value(x) for x in v)
-            return v
+                return type(v), tuple(value(x) for x in v)
+            return type(v), v
 
         return tuple(value(group[key]) for key in self.checks if key in group)
 
@@ -267,7 +268,7 @@ class Optimizer(torch.optim.Optimizer):
                             f"state of parameter {index}: {key!r} must have the parameter's "
                             f"shape {tuple(p.shape)}, got shape {tuple(value.shape)}"
                         )
-                    if key in self.slot_keys and value.layout != torch.strided:
+                    if value.layout != torch.strided:
                         if not (key in self.sparse_slots and value.is_sparse):
                             raise ValueError(
                                 f"state of parameter {index}: {key!r} must be a dense "
