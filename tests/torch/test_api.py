@@ -398,6 +398,54 @@ def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
     assert_same_state(reader.state_dict(), writer.state_dict(), tol, loose)
 
 
+def test_adagrad_starts_every_sum_at_the_optimizers_initial_value_as_torch():
+    """torch.optim.Adagrad reads ``initial_accumulator_value`` from the optimizer's defaults,
+    for the groups given at construction and for those added later (a group's own value is
+    stored, never read): the same sums and steps in optimlab."""
+    runs = []
+    for library in (ot, torch.optim):
+        params = _params(4)
+        opt = library.Adagrad(
+            [{"params": params[:1], "initial_accumulator_value": 5.0}, {"params": params[1:2]}],
+            lr=0.1,
+            initial_accumulator_value=0.5,
+        )
+        opt.add_param_group({"params": params[2:], "initial_accumulator_value": 2.0})
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            _grads(params, gen)
+            opt.step()
+        runs.append((params, [opt.state[p]["sum"] for p in params]))
+    (mine, my_sums), (theirs, their_sums) = runs
+    assert max_diff(mine, theirs) <= TOL and max_diff(my_sums, their_sums) <= TOL
+
+
+@pytest.mark.parametrize("value", [0j, False, torch.tensor(False)])
+def test_a_value_set_to_an_equal_one_of_another_type_is_checked_again(value):
+    """0j, False and a boolean tensor equal 0, but are no valid hyperparameter: setting one
+    between steps is refused before the step, as a new value."""
+    params = _params()
+    opt = ot.Adagrad(params, lr=0.1)
+    _grads(params, torch.Generator().manual_seed(0))
+    opt.step()
+    before = [p.detach().clone() for p in params]
+    opt.param_groups[0]["lr_decay"] = value
+    with pytest.raises(TypeError, match="lr_decay must be a float >= 0"):
+        opt.step()
+    assert max_diff(params, before) == 0.0
+
+
+def test_a_boolean_tensor_beta_gets_torchs_message():
+    """torch compares a boolean tensor beta and refuses True with its words; optimlab too
+    (its own TypeError comes only where torch's test lets the value through)."""
+    kwargs = dict(betas=(torch.tensor(True), 0.9))
+    for library in (ot, torch.optim):
+        with pytest.raises(ValueError, match=r"^Invalid beta parameter at index 0: True$"):
+            library.Adam(_params(), **kwargs)
+    with pytest.raises(TypeError, match=r"betas\[0\] must be a float in \[0, 1\)"):
+        ot.NAdam(_params(), betas=(torch.tensor(False), 0.9))
+
+
 @pytest.mark.parametrize("source", ["Adam", "AdamW"])
 def test_adamw_loads_any_adam_state_with_decoupled_decay_as_torch(source):
     """torch's AdamW decays decoupled whatever it loads (an Adam state dict, an old AdamW one

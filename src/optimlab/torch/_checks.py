@@ -233,15 +233,20 @@ def in_bound(
     key: str, bound: Bound, index: int | None = None, tensors: str = ANY_TENSOR
 ) -> Callable[[dict], None]:
     """torch's test of ``args[key]`` (of ``args[key][index]`` for betas) with its words; a value
-    torch could not even compare (a string, None, a boolean) is a TypeError naming it."""
+    torch cannot even compare (a string, None, a complex number, a list) is a TypeError naming
+    it. (A value torch's test lets through, a boolean say, meets optimlab's own checks next.)"""
     name = key if index is None else f"{key}[{index}]"
 
     def check(args: dict) -> None:
         value = args[key]
         if index is not None:
             value = beta_element(key, value, index)
-        number(name, value, bound.describe(), tensors)
-        if bound.torch_refuses(value):
+        try:
+            refused = bound.torch_refuses(value)
+        except Exception:  # noqa: BLE001 - torch's comparison fails on it: a TypeError
+            number(name, value, bound.describe(), tensors)
+            raise TypeError(f"{name} must be a float {bound.describe()}, got {value!r}") from None
+        if refused:
             words = bound.words.format(index=index)
             raise ValueError(f"{words}: {value}")
 

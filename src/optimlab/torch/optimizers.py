@@ -164,7 +164,8 @@ class Adagrad(_base.Optimizer):
         G = G + g^2;   p = p - lr_t * g / (sqrt(G) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
 
     epsilon outside the root, G starting at ``initial_accumulator_value`` (0; v + vj for a
-    complex parameter, as torch: its real and imaginary parts each start at v). State:
+    complex parameter, as torch: its real and imaginary parts each start at v; as in torch,
+    the optimizer's value, a parameter group's own is not read). State:
     ``step``, ``sum`` (created at construction, as torch does). Sparse gradients
     (``nn.Embedding(..., sparse=True)``: the lecture's sparse features) update only the rows
     they touch, as in torch, and refuse ``weight_decay`` and ``fused``; a sparse gradient of a
@@ -225,7 +226,11 @@ class Adagrad(_base.Optimizer):
                 self._init_state(p, self.state[p], group)
 
     def slot_initial_value(self, key, group, p):
-        value = _checks.as_float("initial_accumulator_value", group["initial_accumulator_value"])
+        # torch reads the optimizer's value, not the group's (a group's own
+        # initial_accumulator_value is stored but never used): the same sums, the same steps
+        value = _checks.as_float(
+            "initial_accumulator_value", self.defaults["initial_accumulator_value"]
+        )
         return complex(value, value) if p.is_complex() else value
 
     def _sparse_problem(self, p, group):
