@@ -435,6 +435,29 @@ def test_a_value_set_to_an_equal_one_of_another_type_is_checked_again(value):
     assert max_diff(params, before) == 0.0
 
 
+@pytest.mark.parametrize("how", ["list betas", "tensor lr"])
+def test_a_value_changed_in_place_between_steps_is_checked_again(how):
+    """A list's element or a tensor's value changed in place (the group holds the same
+    object) is checked before the next step like a new value."""
+    params = _params()
+    if how == "list betas":
+        opt = ot.NAdam(params, betas=[0.9, 0.999])
+    else:
+        opt = ot.Adam(params, lr=torch.tensor(0.01))
+    _grads(params, torch.Generator().manual_seed(0))
+    opt.step()
+    before = [p.detach().clone() for p in params]
+    if how == "list betas":
+        opt.param_groups[0]["betas"][1] = 1.5
+        words = r"betas\[1\] must be a finite float in \[0, 1\)"
+    else:
+        opt.param_groups[0]["lr"].fill_(-1.0)
+        words = "lr must be a finite float >= 0"
+    with pytest.raises(ValueError, match=words):
+        opt.step()
+    assert max_diff(params, before) == 0.0
+
+
 def test_a_boolean_tensor_beta_gets_torchs_message():
     """torch compares a boolean tensor beta and refuses True with its words; optimlab too
     (its own TypeError comes only where torch's test lets the value through)."""

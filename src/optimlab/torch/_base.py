@@ -23,6 +23,7 @@ refused step changes nothing.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import torch
@@ -33,6 +34,9 @@ from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_
 
 ENGINES = _checks.ENGINES
 NAN_POLICIES = _checks.NAN_POLICIES
+
+
+_MISSING = object()
 
 
 def scalar_dtype(fused: bool = False) -> torch.dtype:
@@ -101,6 +105,7 @@ class Optimizer(torch.optim.Optimizer):
         self.engine = engine
         self.nan_policy = nan_policy
         self.skipped_steps = 0
+        #: id(group) -> (its checked values, their signature, whether a tensor is among them)
         self._checked: dict[int, tuple] = {}
         super().__init__(params, defaults)
         _checks.fused_flags(type(self).__name__, defaults)
@@ -136,12 +141,23 @@ class Optimizer(torch.optim.Optimizer):
 
     def _ensure_checked(self, group: dict, index: int) -> None:
         """Re-validate a group whose values changed since the last check (a scheduler or the
-        user may set any value between steps)."""
+        user may set any value between steps). The same objects as last time, none of them
+        mutable in place (a tensor, a list), are the same values: the common case costs one
+        identity test per key."""
+        values = tuple(group.get(key, _MISSING) for key in self.checks)
+        cached = self._checked.get(id(group))
+        if cached is not None and not cached[2] and all(map(operator.is_, cached[0], values)):
+            return
         signature = self._group_signature(group)
-        if self._checked.get(id(group)) != signature:
+        if cached is None or cached[1] != signature:
             self._check_group(group, index)
             _checks.check_fits(self.checks, group, f"param group {index}: ")
-            self._checked[id(group)] = signature
+        mutable = any(
+            isinstance(v, torch.Tensor | list)
+            or (isinstance(v, tuple) and any(isinstance(x, torch.Tensor | list) for x in v))
+            for v in values
+        )
+        self._checked[id(group)] = (values, signature, mutable)
 
     def add_param_group(self, param_group: dict) -> None:
         """torch's ``add_param_group`` (missing values from the defaults), then validated;
@@ -326,11 +342,11 @@ class Optimizer(torch.optim.Optimizer):
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             for index, group in enumerate(self.param_groups):  # all valid before any moves
                 self._ensure_checked(group, index)
-            plans = self._plan()
-            if self.nan_policy != "propagate" and not self._gradients_finite():
-                return loss
             grad_scale = getattr(self, "grad_scale", None)
             found_inf = getattr(self, "found_inf", None)
+            plans = self._plan(grad_scale is not None or found_inf is not None)
+            if self.nan_policy != "propagate" and not self._gradients_finite():
+                return loss
             skip = found_inf is not None and float(found_inf) != 0.0
             scale = None if grad_scale is None else float(grad_scale)
             for group, plan in zip(self.param_groups, plans, strict=True):
@@ -341,7 +357,7 @@ class Optimizer(torch.optim.Optimizer):
         """The group's state keys of the rule's slots (None where the option is off)."""
         return tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
 
-    def _plan(self) -> list[tuple]:
+    def _plan(self, amp: bool = False) -> list[tuple]:
         """Check every parameter that has a gradient, before any moves, and say how each is
         updated: per group ``(keys, stateless, entries)``, an entry ``(p, g, view, array)``
         with the parameter's fused view and the gradient's array where the view still holds
@@ -352,11 +368,9 @@ class Optimizer(torch.optim.Optimizer):
         gradient it cannot take, torch's ``fused=True`` and ``capturable=True`` device checks,
         and with ``engine="fused"`` tensors the fused kernel cannot read. Raised from the
         update loop, an error would come after the parameters before it had moved (torch's
-        case)."""
+        case). ``amp``: GradScaler set ``grad_scale`` or ``found_inf``, which only a fused
+        group takes (torch's AssertionError otherwise)."""
         fused_only = self.engine == "fused"
-        amp = getattr(self, "grad_scale", None) is not None or (
-            getattr(self, "found_inf", None) is not None
-        )
         views = self._views
         states = self.state
         plans = []
