@@ -1,8 +1,8 @@
 """optimlab.torch keeps every torch.optim habit: signatures and defaults, parameter groups,
 parameters without gradients, closures, every lr_scheduler, state dicts (round trip, files,
 loading torch.optim's and being loaded by it), hooks, pickling and copying, other dtypes,
-complex and strided tensors; and bad input gets an error that names the argument, with nothing
-lost.
+complex and strided tensors; and bad input gets torch's error where torch refuses it (else one
+that names the argument and its range), with nothing lost.
 
 Numbers are compared with torch.optim itself (torch 2.13) on small float64 problems, where the
 two agree to rounding (1e-12 here; ``test_conformance.py`` has the full grid).
