@@ -139,12 +139,25 @@ class Optimizer(torch.optim.Optimizer):
 
         return tuple(value(group[key]) for key in self.checks if key in group)
 
+    @property
+    def _checked_keys(self):
+        """``group -> tuple of the values of the checked keys`` (an itemgetter, made once)."""
+        getter = self.__dict__.get("_checked_getter")
+        if getter is None:
+            keys = tuple(self.checks)
+            getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda g: (g[keys[0]],))
+            self.__dict__["_checked_getter"] = getter
+        return getter
+
     def _ensure_checked(self, group: dict, index: int) -> None:
         """Re-validate a group whose values changed since the last check (a scheduler or the
         user may set any value between steps). The same objects as last time, none of them
         mutable in place (a tensor, a list), are the same values: the common case costs one
         identity test per key."""
-        values = tuple(group.get(key, _MISSING) for key in self.checks)
+        try:
+            values = self._checked_keys(group)
+        except KeyError:  # (a group without one of the keys: its checks skip it)
+            values = tuple(group.get(key, _MISSING) for key in self.checks)
         cached = self._checked.get(id(group))
         if cached is not None and not cached[2] and all(map(operator.is_, cached[0], values)):
             return
@@ -385,6 +398,7 @@ class Optimizer(torch.optim.Optimizer):
             keys = self._keys(group)
             stateless = not self.counts_steps and all(k is None for k in keys)
             use_views = self.engine != "torch" and not differentiable
+            special = fused or capturable or differentiable
             entries = []
             for p in group["params"]:
                 g = p.grad
@@ -400,28 +414,35 @@ class Optimizer(torch.optim.Optimizer):
                         view = None
                 if array is None:
                     self._check_gradient(index, p, g, group, fused_only and not differentiable)
-                if fused:
-                    problem = _checks.fused_device_problem(p)
-                    if problem:
-                        raise RuntimeError(problem)
-                if capturable:
-                    step = states.get(p, {}).get("step")
-                    multi = bool(group.get("foreach"))
-                    problem = _checks.capturable_problem(
-                        p, step, self.capturable_xla[multi], self.capturable_words[multi]
-                    )
-                    if problem:
-                        raise AssertionError(problem)
-                if differentiable:
-                    step = states.get(p, {}).get("step")
-                    if isinstance(step, torch.Tensor) and step.requires_grad:
-                        raise RuntimeError(
-                            "`requires_grad` is not supported for `step` in differentiable mode"
-                        )
+                if special:
+                    self._check_options(p, group)
                 entries.append((p, g, view, array))
                 index += 1
             plans.append((keys, stateless, entries))
         return plans
+
+    def _check_options(self, p, group: dict) -> None:
+        """torch's checks of a parameter under ``fused``, ``capturable`` or ``differentiable``:
+        a fused kernel's device and dtype (RuntimeError), a capturable step's device
+        (AssertionError), a step count that requires grad (RuntimeError)."""
+        state = self.state.get(p, {})
+        if group.get("fused"):
+            problem = _checks.fused_device_problem(p)
+            if problem:
+                raise RuntimeError(problem)
+        if group.get("capturable"):
+            multi = bool(group.get("foreach"))
+            problem = _checks.capturable_problem(
+                p, state.get("step"), self.capturable_xla[multi], self.capturable_words[multi]
+            )
+            if problem:
+                raise AssertionError(problem)
+        if group.get("differentiable"):
+            step = state.get("step")
+            if isinstance(step, torch.Tensor) and step.requires_grad:
+                raise RuntimeError(
+                    "`requires_grad` is not supported for `step` in differentiable mode"
+                )
 
     def _check_gradient(self, index: int, p, g, group: dict, fused_only: bool) -> None:
         """Raise if the gradient ``g`` cannot update parameter ``index``: its shape or dtype

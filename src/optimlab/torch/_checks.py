@@ -94,6 +94,8 @@ def number(name: str, value: Any, what: str, tensors: str = ANY_TENSOR) -> float
     """``value`` as a float: a real number (not a bool), or a real tensor as ``tensors``
     allows; TypeError naming ``name`` otherwise (``what``: the valid range, for the
     message)."""
+    if type(value) is float or type(value) is int:  # the common case, without the ABC check
+        return float(value)
     if isinstance(value, torch.Tensor):
         shape_ok = value.numel() == 1 if tensors == ANY_TENSOR else value.dim() == 0
         if tensors == NO_TENSOR or not shape_ok or value.is_complex() or value.dtype == torch.bool:
