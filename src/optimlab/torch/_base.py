@@ -6,76 +6,45 @@ torch.optim's, so checkpoints move between the two), step hooks, and every
 ``torch.optim.lr_scheduler``. What differs is who computes the update:
 
 - CPU float32/float64 tensors (contiguous, dense gradient of the same dtype): the fused numba
-  kernel of :mod:`optimlab.engines.fused`, run on the tensors' own memory through
-  ``Tensor.numpy()`` views: one parallel pass, no copies, no temporaries. A ``DTensor``
-  (FSDP2, tensor parallelism) whose shards are such tensors is updated shard by shard.
-- Anything else (another device, float16/bfloat16, a strided tensor): the same rule written
-  with torch operations (:mod:`optimlab.torch._ops`).
+  kernel of :mod:`optimlab.engines.fused`, run on the tensors' own memory (see
+  :mod:`optimlab.torch._fused`). A ``DTensor`` (FSDP2, tensor parallelism) whose shards are
+  such tensors is updated shard by shard.
+- Anything else (another device, float16/bfloat16, a strided tensor, ``differentiable=True``):
+  the same rule written with torch operations (:mod:`optimlab.torch._ops`).
 
 Complex parameters are updated as pairs of real numbers (``torch.view_as_real``), as torch does.
 ``engine="fused" | "torch"`` forces one path (``"fused"`` raises where it cannot run).
+
+Arguments are checked as torch checks them, with its messages, and then by optimlab's stricter
+rules (:mod:`optimlab.torch._checks`); a step first checks every group and every gradient, so a
+refused step changes nothing.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import torch
 
-from .._validation import check_choice, check_float
-from ..engines import fused
-from . import _ops
+from . import _checks, _ops
+from ._checks import as_float
+from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_count
 
-ENGINES = ("auto", "fused", "torch")
-NAN_POLICIES = ("propagate", "raise", "skip")
-_FUSED_DTYPES = (torch.float32, torch.float64)
+ENGINES = _checks.ENGINES
+NAN_POLICIES = _checks.NAN_POLICIES
 
 
-def scalar_dtype() -> torch.dtype:
-    """The dtype torch.optim gives ``state["step"]`` (and NAdam's ``mu_product``): float64 when
-    torch's default dtype is float64, float32 otherwise."""
+_MISSING = object()
+
+
+def scalar_dtype(fused: bool = False) -> torch.dtype:
+    """The dtype torch.optim gives ``state["step"]`` (and NAdam's ``mu_product``): float32 under
+    ``fused=True``, else float64 when torch's default dtype is float64, float32 otherwise."""
+    if fused:
+        return torch.float32
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def as_float(name: str, value: Any) -> float:
-    """A hyperparameter as a Python float (a one-element tensor learning rate included)."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(
-                f"{name} must be a float or a one-element tensor, got shape {tuple(value.shape)}"
-            )
-        return float(value.item())
-    return value
-
-
-def non_negative(name: str, value: Any) -> float:
-    """A float >= 0 (learning rate, epsilon, weight decay...)."""
-    return check_float(name, as_float(name, value), 0.0)
-
-
-def beta(name: str, value: Any) -> float:
-    """A decay factor in [0, 1)."""
-    return check_float(name, as_float(name, value), 0.0, 1.0, high_open=True)
-
-
-def closed_unit(name: str, value: Any) -> float:
-    """A float in [0, 1]."""
-    return check_float(name, as_float(name, value), 0.0, 1.0)
-
-
-def betas_pair(name: str, value: Any) -> tuple[float, float]:
-    """(beta_1, beta_2), each in [0, 1)."""
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (beta_1, beta_2), each in [0, 1), got {value!r}")
-    return beta(f"{name}[0]", value[0]), beta(f"{name}[1]", value[1])
-
-
-def flag(name: str, value: Any) -> bool:
-    """True or False (None allowed, meaning torch's default, for ``foreach`` and ``fused``)."""
-    if value is None or isinstance(value, bool):
-        return value
-    raise TypeError(f"{name} must be True, False or None, got {value!r}")
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -90,93 +59,184 @@ class Optimizer(torch.optim.Optimizer):
     ``ZeroRedundancyOptimizer`` each rank checks only the parameters it owns, so prefer
     ``"raise"`` there (or GradScaler, which skips on every rank).
 
+    ``differentiable=True`` (torch's semantics): the step runs with autograd recording, on the
+    torch-ops path, updating each parameter and state buffer with one recorded ``copy_`` of its
+    new value, so a gradient flows from the new values back to the old ones, the gradient and a
+    tensor learning rate. As in torch, the parameters must then be non-leaf tensors (an
+    in-place update of a leaf that requires grad is refused by autograd).
+
     Subclasses set ``rule`` (a module of :mod:`optimlab.rules`), ``slot_keys`` (torch's state
-    key of each of the rule's slots, in the order of ``rule.SLOTS``), ``checks`` (validators of
-    the group hyperparameters) and implement ``rule_arguments(group)`` (the keyword arguments
-    of ``rule.scalars``) and, where needed, ``slot_enabled`` and ``slot_initial_value``.
+    key of each of the rule's slots, in the order of ``rule.SLOTS``), ``torch_checks`` (torch's
+    constructor checks, in its order), ``checks`` (validators of the group hyperparameters) and
+    implement ``rule_arguments(group)`` (the keyword arguments of ``rule.scalars``) and, where
+    needed, ``slot_enabled`` and ``slot_initial_value``.
     """
 
     rule: Any = None
     slot_keys: tuple[str, ...] = ()
+    #: torch.optim's checks of the constructor's arguments, in torch's order (see _checks)
+    torch_checks: tuple = ()
     #: group key -> validator(name, value); run on every group, on construction, when a group is
     #: added, when a state dict is loaded, and at each step for values that changed
     checks: dict = {}
+    #: what torch.optim's ``__setstate__`` gives a loaded group that lacks one of these keys
+    #: (an older checkpoint), in torch's order
+    legacy_defaults: dict = {}
+    #: state buffers torch.optim may hold as sparse tensors (SGD's momentum of sparse
+    #: gradients); loaded, they become dense
+    sparse_slots: tuple[str, ...] = ()
     #: whether the state holds a ``step`` count (torch's SGD and the reference Lion do not)
     counts_steps = True
-    #: whether a sparse gradient may update only the entries it names (see ``_apply_sparse``)
-    sparse_gradients = False
     #: "l2" (PyTorch's weight_decay: g = g + wd * p) or "decoupled" (p = p - lr * wd * p);
     #: ``decoupled_weight_decay`` in a group overrides it
     weight_decay_mode = "l2"
+    #: torch's words for the tensors of its capturable check, and whether its device list
+    #: names XLA (each for foreach=False, foreach=True)
+    capturable_words = ("params and state_steps", "params and state_steps")
+    capturable_xla = (True, False)
 
     def __init__(
         self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
     ) -> None:
-        self.engine = check_choice("engine", engine, ENGINES)
-        self.nan_policy = check_choice("nan_policy", nan_policy, NAN_POLICIES)
+        # every argument before ``params`` is read, as torch does
+        arguments = {**defaults, "engine": engine, "nan_policy": nan_policy}
+        _checks.check_arguments(self.torch_checks, self.checks, arguments, self.prepare_defaults)
+        defaults.update((k, arguments[k]) for k in defaults)
+        self.engine = engine
+        self.nan_policy = nan_policy
         self.skipped_steps = 0
+        #: id(group) -> (its checked values, their signature, whether a tensor is among them)
         self._checked: dict[int, tuple] = {}
         super().__init__(params, defaults)
+        _checks.fused_flags(type(self).__name__, defaults)
+        if defaults.get("fused"):
+            # GradScaler hands a fused optimizer its scale and inf flag (``grad_scale``,
+            # ``found_inf``) instead of unscaling the gradients first, as for torch.optim's
+            self._step_supports_amp_scaling = True
+
+    def prepare_defaults(self, defaults: dict) -> None:
+        """The checked arguments as torch stores them (Adam: 0-d tensor betas)."""
 
     # -- hyperparameters ---------------------------------------------------------------------
 
-    def _check_group(self, group: dict) -> None:
-        """Validate a group's hyperparameters (ValueError naming the key and the range)."""
-        for key, check in self.checks.items():
-            if key in group:
-                check(key, group[key])
-        for key in ("differentiable", "capturable"):
-            if group.get(key):
-                raise ValueError(
-                    f"{type(self).__name__}: {key}=True is not supported by optimlab.torch "
-                    f"(use torch.optim.{type(self).__name__} for it)"
-                )
+    def _check_group(self, group: dict, index: int | None = None) -> None:
+        """Validate a group's hyperparameters (ValueError/TypeError naming the group, the key,
+        the value and the range)."""
+        where = "" if index is None else f"param group {index}: "
+        _checks.check_group(self.checks, group, where)
 
     def _group_signature(self, group: dict) -> tuple:
         """The group's checked values (a tensor by its value; one of several elements by its
         shape, so that the check runs and names it)."""
 
         def value(v):
+            # with the type: 0j, False and 0 are equal, but only 0 is a valid lr_decay
             if isinstance(v, torch.Tensor):
-                return v.item() if v.numel() == 1 else ("tensor", tuple(v.shape))
-            return v
+                return ("tensor", tuple(v.shape), v.dtype, v.item() if v.numel() == 1 else None)
+            if isinstance(v, tuple | list):
+                return type(v), tuple(value(x) for x in v)
+            return type(v), v
 
         return tuple(value(group[key]) for key in self.checks if key in group)
 
-    def _ensure_checked(self, group: dict) -> None:
+    @property
+    def _checked_keys(self):
+        """``group -> tuple of the values of the checked keys`` (an itemgetter, made once)."""
+        getter = self.__dict__.get("_checked_getter")
+        if getter is None:
+            keys = tuple(self.checks)
+            getter = operator.itemgetter(*keys) if len(keys) > 1 else (lambda g: (g[keys[0]],))
+            self.__dict__["_checked_getter"] = getter
+        return getter
+
+    def _ensure_checked(self, group: dict, index: int) -> None:
         """Re-validate a group whose values changed since the last check (a scheduler or the
-        user may set any value between steps)."""
+        user may set any value between steps). The same objects as last time, none of them
+        mutable in place (a tensor, a list), are the same values: the common case costs one
+        identity test per key."""
+        try:
+            values = self._checked_keys(group)
+        except KeyError:  # (a group without one of the keys: its checks skip it)
+            values = tuple(group.get(key, _MISSING) for key in self.checks)
+        cached = self._checked.get(id(group))
+        if cached is not None and not cached[2] and all(map(operator.is_, cached[0], values)):
+            return
         signature = self._group_signature(group)
-        if self._checked.get(id(group)) != signature:
-            self._check_group(group)
-            self._checked[id(group)] = signature
+        if cached is None or cached[1] != signature:
+            self._check_group(group, index)
+            _checks.check_fits(self.checks, group, f"param group {index}: ")
+        mutable = any(
+            isinstance(v, torch.Tensor | list)
+            or (isinstance(v, tuple) and any(isinstance(x, torch.Tensor | list) for x in v))
+            for v in values
+        )
+        self._checked[id(group)] = (values, signature, mutable)
 
     def add_param_group(self, param_group: dict) -> None:
         """torch's ``add_param_group`` (missing values from the defaults), then validated;
-        nothing is added if a value is out of range."""
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
+        nothing is added, and the dict passed keeps its items, if a value is out of range."""
+        before = dict(param_group) if isinstance(param_group, dict) else None
+        count = len(self.__dict__.get("param_groups", ()))
         try:
-            self._ensure_checked(group)
-        except (ValueError, TypeError):
-            self.param_groups.pop()
+            super().add_param_group(param_group)
+            self._ensure_checked(self.param_groups[-1], len(self.param_groups) - 1)
+        except Exception:
+            del self.param_groups[count:]
+            if before is not None:
+                param_group.clear()
+                param_group.update(before)
             raise
 
     def __setstate__(self, state: dict) -> None:
-        # torch's __setstate__ (run by load_state_dict too) adds "differentiable" to the
-        # defaults; an optimizer without that argument (Lion) must not grow the key
+        """torch's ``__setstate__`` (unpickling, ``load_state_dict``), then what torch.optim's
+        optimizers add: the defaults of keys an older checkpoint lacks, and a ``step`` (NAdam:
+        ``mu_product``) saved as a plain number turned into the tensor torch would hold."""
         defaults = state.get("defaults", self.__dict__.get("defaults", {}))
         had_differentiable = "differentiable" in defaults
         super().__setstate__(state)
+        # torch's __setstate__ adds "differentiable" to the defaults; an optimizer without
+        # that argument (Lion) must not grow the key
         if not had_differentiable:
             self.defaults.pop("differentiable", None)
         self.__dict__.setdefault("engine", "auto")
         self.__dict__.setdefault("nan_policy", "propagate")
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_checked", {})
+        index = 0
         for group in self.param_groups:
+            for key, value in self.legacy_defaults.items():
+                if key in self.defaults:
+                    group.setdefault(key, value)
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+            self._restore_group(group)
+            for p in group["params"]:
+                state_ = self.state.get(p)
+                if state_:
+                    self._tensor_scalars(p, state_, group, index)
+                index += 1
+        if self.__dict__.get("_loading"):
+            self._check_loaded()  # before the load_state_dict post hooks run
+
+    def _restore_group(self, group: dict) -> None:
+        """A loaded group's class-specific repair (AdamW: decoupled weight decay)."""
+
+    def _tensor_scalars(self, p: torch.Tensor, state: dict, group: dict, index: int) -> None:
+        """A plain-number ``step`` (older checkpoints) as torch.optim's tensor: float32 on the
+        parameter's device under ``fused``, on its device under ``capturable``, else a CPU
+        tensor of :func:`scalar_dtype`. ``index``: the parameter's, for the message of a step
+        that is no number."""
+        step = state.get("step")
+        if step is not None and not isinstance(step, torch.Tensor) and self.counts_steps:
+            value = _checks.state_number(index, "step", step)
+            state["step"] = self._scalar_tensor(value, p, group)
+
+    def _scalar_tensor(self, value: float, p: torch.Tensor, group: dict) -> torch.Tensor:
+        fused = bool(group.get("fused"))
+        on_device = fused or bool(group.get("capturable"))
+        return torch.tensor(
+            value, dtype=scalar_dtype(fused), device=p.device if on_device else "cpu"
+        )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -184,45 +244,49 @@ class Optimizer(torch.optim.Optimizer):
         """Whether the state buffer ``key`` exists under the group's options."""
         return True
 
-    def slot_initial_value(self, key: str, group: dict) -> float:
+    def slot_initial_value(self, key: str, group: dict, p: torch.Tensor) -> Any:
+        """The value a new state buffer ``key`` of ``p`` starts at."""
         return 0.0
 
     def _init_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
         """torch's initial state of a parameter: the step count, then the buffers."""
         if self.counts_steps and "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-        self._extra_state(state)
+            state["step"] = self._scalar_tensor(0.0, p, group)
+        self._extra_state(p, state, group)
         for key in self.slot_keys:
             if key not in state and self.slot_enabled(key, group):
-                value = self.slot_initial_value(key, group)
+                value = self.slot_initial_value(key, group, p)
                 state[key] = torch.full_like(p, value, memory_format=torch.preserve_format)
 
-    def _extra_state(self, state: dict) -> None:
+    def _extra_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
         """Per-parameter scalars beyond ``step`` (NAdam's ``mu_product``)."""
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """torch's ``load_state_dict``, then a check of what was loaded: every buffer has its
-        parameter's shape, every step count is a finite number >= 0 and every hyperparameter
-        is in range. On a failure the optimizer keeps its previous state and raises
-        ValueError naming the parameter and the key."""
-        saved_state = self.state
-        saved_groups = self.param_groups
+        """torch's ``load_state_dict`` (an older checkpoint's plain-number steps and missing
+        keys included), then a check of what was loaded, before the post hooks run: every
+        buffer has its parameter's shape, every step count is a finite number >= 0 and every
+        hyperparameter is in range. On a failure the optimizer keeps its previous state and
+        raises ValueError naming the parameter and the key."""
+        saved = (self.__dict__["state"], self.__dict__["param_groups"], dict(self.defaults))
+        self.__dict__["_loading"] = True
         try:
             super().load_state_dict(state_dict)
-            self._check_loaded()
         except Exception:
-            self.__dict__["state"] = saved_state
-            self.__dict__["param_groups"] = saved_groups
+            self.__dict__["state"], self.__dict__["param_groups"] = saved[0], saved[1]
+            self.defaults.clear()
+            self.defaults.update(saved[2])
             raise
+        finally:
+            self.__dict__.pop("_loading", None)
         self._checked.clear()
 
     def _check_loaded(self) -> None:
         index = 0
-        for group in self.param_groups:
-            self._check_group(group)
+        for g_index, group in enumerate(self.param_groups):
+            self._check_group(group, g_index)
             for p in group["params"]:
                 state = self.state.get(p, {})
-                for key, value in state.items():
+                for key, value in list(state.items()):
                     if not isinstance(value, torch.Tensor):
                         raise ValueError(
                             f"state of parameter {index}: {key!r} must be a tensor, got "
@@ -230,15 +294,29 @@ class Optimizer(torch.optim.Optimizer):
                         )
                     if key in self.slot_keys and value.shape != p.shape:
                         raise ValueError(
-                            f"state of parameter {index}: {key!r} has shape "
-                            f"{tuple(value.shape)}, but the parameter has shape {tuple(p.shape)}"
+                            f"state of parameter {index}: {key!r} must have the parameter's "
+                            f"shape {tuple(p.shape)}, got shape {tuple(value.shape)}"
                         )
-                    if key == "step":
-                        step = float(value)
-                        if not (math.isfinite(step) and step >= 0):
+                    if value.layout != torch.strided:
+                        if not (key in self.sparse_slots and value.is_sparse):
                             raise ValueError(
-                                f"state of parameter {index}: 'step' must be a finite count "
-                                f">= 0, got {step!r}"
+                                f"state of parameter {index}: {key!r} must be a dense "
+                                f"(torch.strided) tensor, got {value.layout}"
+                            )
+                        # torch.optim.SGD keeps the momentum of sparse gradients sparse
+                        state[key] = value.to_dense()
+                    if key not in self.slot_keys:  # step, mu_product: scalars
+                        if value.numel() != 1 or value.is_complex():
+                            raise ValueError(
+                                f"state of parameter {index}: {key!r} must be a one-element "
+                                f"real tensor, got shape {tuple(value.shape)} and dtype "
+                                f"{value.dtype}"
+                            )
+                        x = float(value)
+                        if not math.isfinite(x) or (key == "step" and x < 0):
+                            what = "a finite count >= 0" if key == "step" else "finite"
+                            raise ValueError(
+                                f"state of parameter {index}: {key!r} must be {what}, got {x!r}"
                             )
                 index += 1
 
@@ -249,67 +327,154 @@ class Optimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def step_scalars(self, state: dict, t: float, lr: float, arguments: dict, p) -> tuple:
-        """The rule's scalars for a parameter at its step ``t``."""
+        """The rule's scalars for a parameter at its step ``t`` (an optimizer whose scalars
+        depend on more than the step, NAdam, overrides it)."""
         return self.rule.scalars(t, lr, **arguments)
 
-    def _weight_decay(self, group: dict, lr: float) -> tuple[float | None, float | None]:
+    def group_scalars(self, group: dict):
+        """``scalars(t, lr, **arguments)`` of the group's parameters (the rule's, unless the
+        optimizer computes them as torch does under some option)."""
+        return self.rule.scalars
+
+    def _weight_decay(self, group: dict, lr) -> tuple[float | None, float | None]:
         """(L2 coefficient or None, decoupled lr * wd or None) of the group."""
-        wd = float(group.get("weight_decay", 0.0) or 0.0)
+        wd = as_float("weight_decay", group.get("weight_decay", 0.0) or 0.0)
         if wd == 0.0:
             return None, None
         decoupled = group.get("decoupled_weight_decay", self.weight_decay_mode == "decoupled")
         return (None, lr * wd) if decoupled else (wd, None)
 
-    @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; ``closure`` (optional) re-evaluates
-        the model and returns the loss, which ``step`` returns."""
+        the model and returns the loss, which ``step`` returns. Autograd records the step only
+        under ``differentiable=True`` (torch's rule)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:  # every group valid before any parameter moves
-            self._ensure_checked(group)
-        self._refuse_impossible_step()
-        if self.nan_policy != "propagate" and not self._gradients_finite():
-            return loss
-        for group in self.param_groups:
-            self._step_group(group)
+        with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
+            for index, group in enumerate(self.param_groups):  # all valid before any moves
+                self._ensure_checked(group, index)
+            grad_scale = getattr(self, "grad_scale", None)
+            found_inf = getattr(self, "found_inf", None)
+            plans = self._plan(grad_scale is not None or found_inf is not None)
+            if self.nan_policy != "propagate" and not self._gradients_finite():
+                return loss
+            skip = found_inf is not None and float(found_inf) != 0.0
+            scale = None if grad_scale is None else float(grad_scale)
+            for group, plan in zip(self.param_groups, plans, strict=True):
+                self._step_group(group, plan, scale, skip)
         return loss
 
-    def _refuse_impossible_step(self) -> None:
-        """Raise before any parameter moves if one of them cannot be stepped (a sparse gradient
-        the optimizer or its options cannot take; with ``engine="fused"``, tensors the fused
-        kernel cannot read): raised from the update loop, the error would come after the
-        parameters before it had moved."""
+    def _keys(self, group: dict) -> tuple:
+        """The group's state keys of the rule's slots (None where the option is off)."""
+        return tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
+
+    def _plan(self, amp: bool = False) -> list[tuple]:
+        """Check every parameter that has a gradient, before any moves, and say how each is
+        updated: per group ``(keys, stateless, entries)``, an entry ``(p, g, view, array)``
+        with the parameter's fused view and the gradient's array where the view still holds
+        the parameter's tensors and the gradient is as the kernel reads it (the arrays are the
+        kernel's input, so on the fused path the check costs nothing more), else the
+        gradient checked against its parameter (shape, dtype: ``p.grad.data = ...`` skips the
+        checks of ``p.grad = ...``), and the optimizer's and torch's refusals: a sparse
+        gradient it cannot take, torch's ``fused=True`` and ``capturable=True`` device checks,
+        and with ``engine="fused"`` tensors the fused kernel cannot read. Raised from the
+        update loop, an error would come after the parameters before it had moved (torch's
+        case). ``amp``: GradScaler set ``grad_scale`` or ``found_inf``, which only a fused
+        group takes (torch's AssertionError otherwise)."""
         fused_only = self.engine == "fused"
+        views = self._views
+        states = self.state
+        plans = []
+        index = 0
         for group in self.param_groups:
+            fused = group.get("fused")
+            capturable = group.get("capturable")
+            differentiable = group.get("differentiable")
+            if amp and not fused:
+                raise AssertionError("Expected grad_scale and found_inf to be None")
+            self._refuse_group(group)
+            keys = self._keys(group)
+            stateless = not self.counts_steps and all(k is None for k in keys)
+            use_views = self.engine != "torch" and not differentiable
+            special = fused or capturable or differentiable
+            entries = []
             for p in group["params"]:
                 g = p.grad
                 if g is None:
+                    index += 1
                     continue
-                if g.is_sparse:
-                    problem = self._sparse_problem(p, group)
-                    if problem:
-                        raise RuntimeError(problem)
-                elif fused_only:
-                    problem = _fused_problem(p, g)
-                    if problem:
-                        raise TypeError(problem)
+                view = views.get(id(p)) if use_views else None
+                array = None
+                if view is not None:
+                    if view.matches(p, None if stateless else states.get(p), keys):
+                        array = view.grad_array(g)
+                    else:
+                        view = None
+                if array is None:
+                    self._check_gradient(index, p, g, group, fused_only and not differentiable)
+                if special:
+                    self._check_options(p, group)
+                entries.append((p, g, view, array))
+                index += 1
+            plans.append((keys, stateless, entries))
+        return plans
+
+    def _check_options(self, p, group: dict) -> None:
+        """torch's checks of a parameter under ``fused``, ``capturable`` or ``differentiable``:
+        a fused kernel's device and dtype (RuntimeError), a capturable step's device
+        (AssertionError), a step count that requires grad (RuntimeError)."""
+        state = self.state.get(p, {})
+        if group.get("fused"):
+            problem = _checks.fused_device_problem(p)
+            if problem:
+                raise RuntimeError(problem)
+        if group.get("capturable"):
+            multi = bool(group.get("foreach"))
+            problem = _checks.capturable_problem(
+                p, state.get("step"), self.capturable_xla[multi], self.capturable_words[multi]
+            )
+            if problem:
+                raise AssertionError(problem)
+        if group.get("differentiable"):
+            step = state.get("step")
+            if isinstance(step, torch.Tensor) and step.requires_grad:
+                raise RuntimeError(
+                    "`requires_grad` is not supported for `step` in differentiable mode"
+                )
+
+    def _check_gradient(self, index: int, p, g, group: dict, fused_only: bool) -> None:
+        """Raise if the gradient ``g`` cannot update parameter ``index``: its shape or dtype
+        (or layout, device) is not the parameter's (RuntimeError, as torch's ``p.grad = ...``
+        check), a sparse gradient the optimizer cannot take (torch's RuntimeError and words),
+        tensors ``engine="fused"`` cannot read (TypeError)."""
+        if g.is_sparse or g.shape != p.shape or g.dtype is not p.dtype:
+            problem = _checks.gradient_problem(index, p, g)
+            if problem:
+                raise RuntimeError(problem)
+            if g.is_sparse:
+                problem = self._sparse_problem(p, group)
+                if problem:
+                    raise RuntimeError(problem)
+                return
+        if fused_only:
+            problem = fused_problem(p, g)
+            if problem:
+                raise TypeError(problem)
+
+    def _refuse_group(self, group: dict) -> None:
+        """A group-wide reason not to step (Adam: a tensor lr under foreach)."""
 
     def _sparse_problem(self, p, group: dict) -> str | None:
-        """Why a sparse gradient of ``p`` cannot be applied in ``group`` (None if it can)."""
-        name = type(self).__name__
-        if not self.sparse_gradients:
-            return (
-                f"{name} does not support sparse gradients (only Adagrad does, as in "
-                "torch.optim); use dense gradients, or torch.optim.SparseAdam"
-            )
-        if group.get("weight_decay", 0):
-            return "weight_decay option is not compatible with sparse gradients"
-        if p.is_complex():
-            return f"{name}: sparse gradients of complex parameters are not supported"
-        return None
+        """Why a sparse gradient of ``p`` cannot be applied in ``group`` (None if it can):
+        torch.optim's words."""
+        return f"{type(self).__name__} does not support sparse gradients"
+
+    def _densify_sparse(self, group: dict) -> bool:
+        """Whether a sparse gradient is applied as its dense equivalent (SGD with momentum, whose
+        buffer and parameter move where the gradient is zero) rather than row by row."""
+        return False
 
     def _gradients_finite(self) -> bool:
         """The ``nan_policy`` check of every gradient, before anything changes: True to go on,
@@ -318,11 +483,11 @@ class Optimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad
-                if g is not None and not _finite(g):
+                if g is not None and not finite(g):
                     if self.nan_policy == "skip":
                         self.skipped_steps += 1
                         return False
-                    count = _non_finite_count(g)
+                    count = non_finite_count(g)
                     raise FloatingPointError(
                         f"the gradient of parameter {index} (shape {tuple(p.shape)}) has "
                         f"{count} non-finite value(s) (NaN or Inf); nothing was changed. Pass "
@@ -332,41 +497,59 @@ class Optimizer(torch.optim.Optimizer):
                 index += 1
         return True
 
-    def _step_group(self, group: dict) -> None:
-        """Update the parameters of one (validated) group."""
-        lr = float(as_float("lr", group["lr"]))
+    def _group_lr(self, group: dict, differentiable: bool):
+        """The learning rate the rule sees: a float, or (differentiable=True) a tensor that
+        requires grad, so that the gradient reaches it."""
+        lr = group["lr"]
+        if differentiable and isinstance(lr, torch.Tensor) and lr.requires_grad:
+            return lr.reshape(())
+        return float(as_float("lr", lr))
+
+    def _step_group(self, group: dict, plan: tuple, grad_scale: float | None, skip: bool) -> None:
+        """Update the parameters of one (validated) group as ``plan`` (see :meth:`_plan`) says.
+        Under ``fused=True``, GradScaler's ``grad_scale`` divides the gradients and ``skip``
+        (its ``found_inf``) leaves the parameters and buffers as they are (their state created,
+        as torch's fused kernels do)."""
+        keys, stateless, entries = plan
+        differentiable = bool(group.get("differentiable", False))
+        lr = self._group_lr(group, differentiable)
         l2, decoupled_wdlr = self._weight_decay(group, lr)
         maximize = bool(group.get("maximize", False))
         arguments = self.rule_arguments(group)
-        keys = tuple(key if self.slot_enabled(key, group) else None for key in self.slot_keys)
-        stateless = not self.counts_steps and all(k is None for k in keys)
+        fused_group = bool(group.get("fused"))
+        loss_scale = grad_scale if fused_group else None
+        states = self.state
+        if skip and fused_group:
+            if not stateless:
+                for p, *_ in entries:
+                    if not states[p]:
+                        self._init_state(p, states[p], group)
+            return
+        traced = isinstance(lr, torch.Tensor) or isinstance(decoupled_wdlr, torch.Tensor)
         pipe = (
-            None,
+            loss_scale,
             -1.0 if maximize else None,
             None,
             l2,
             None,
             0.0,
             1.0,
-            None if decoupled_wdlr is None else 1.0 - decoupled_wdlr,
+            None if decoupled_wdlr is None or traced else 1.0 - decoupled_wdlr,
         )
         pipe_key = tuple(x is None for x in pipe)
         per_step: dict[float, tuple] = {}  # the scalars of each step count seen in this group
         shared = type(self).step_scalars is Optimizer.step_scalars
+        scalars_of = self.group_scalars(group)
         views = self._views
-        use_fused = self.engine != "torch"
-        states = self.state
-        for p in group["params"]:
-            g = p.grad
-            if g is None:
-                continue
-            # the fast path: a fused view of this parameter whose tensors are still the same
-            view = views.get(id(p)) if use_fused else None
-            if view is not None:
-                state = states.get(p) if not stateless else None
-                if not view.matches(p, state, keys):
-                    view = None
-            if view is None:
+        use_fused = self.engine != "torch" and not differentiable
+        densify = self._densify_sparse(group)
+        for p, g, view, array in entries:
+            if densify and g.is_sparse:
+                g = g.to_dense()
+            if view is not None:  # the fast path: the tensors the view was made of
+                state = None if stateless else view.state
+                fresh = False
+            else:
                 if stateless:  # e.g. SGD without momentum: torch keeps no state for it
                     state, fresh = {}, True
                 else:
@@ -375,13 +558,12 @@ class Optimizer(torch.optim.Optimizer):
                     if fresh:
                         self._init_state(p, state, group)
                 if use_fused:
-                    view = _FusedView.make(self.rule, p, None if stateless else state, keys)
+                    view = FusedView.make(self.rule, p, None if stateless else state, keys)
                     if view is not None:
                         views[id(p)] = view
+                        array = view.grad_array(g)
                     else:
                         views.pop(id(p), None)
-            else:
-                fresh = False
             if view is not None and view.step_array is not None:
                 t = view.advance()
             else:
@@ -389,16 +571,19 @@ class Optimizer(torch.optim.Optimizer):
             if shared:
                 scalars = per_step.get(t)
                 if scalars is None:
-                    scalars = per_step[t] = self.rule.scalars(t, lr, **arguments)
+                    scalars = per_step[t] = scalars_of(t, lr, **arguments)
             else:
                 scalars = self.step_scalars(state, t, lr, arguments, p)
-            if view is not None and view.run(g, scalars, pipe, pipe_key):
+            if array is not None:
+                view.run(array, scalars, pipe, pipe_key)
                 continue
             slots = [None if k is None else state[k] for k in keys]
             if g.is_sparse:
                 self._apply_sparse(p, g, slots, scalars, maximize, group)
                 continue
-            self._apply_torch(p, g, slots, scalars, maximize, l2, decoupled_wdlr)
+            self._apply_torch(
+                p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
+            )
 
     @property
     def _views(self) -> dict:
@@ -427,15 +612,12 @@ class Optimizer(torch.optim.Optimizer):
     def _apply_sparse(self, p, g, slots, scalars, maximize, group) -> None:
         """A sparse (COO) gradient: the rule's update on the entries it names, nothing else.
 
-        Only for rules where a zero gradient changes nothing (``sparse_gradients = True``:
-        Adagrad, whose sum and parameter stay put where g = 0), as in torch.optim. The gradient
+        Only where a zero gradient changes nothing (Adagrad, whose sum and parameter stay put
+        where g = 0; SGD without momentum and weight decay), as in torch.optim. The gradient
         is coalesced (an index named twice has its values summed: the update is not linear),
         the touched entries gathered, updated by the rule's own code on torch tensors, and
         written back; any engine, any layout of the parameter.
         """
-        problem = self._sparse_problem(p, group)  # (step() refused it already)
-        if problem:
-            raise RuntimeError(problem)
         g = g.coalesce()
         index = tuple(g._indices())  # one index tensor per sparse dimension
         values = g._values()
@@ -449,227 +631,25 @@ class Optimizer(torch.optim.Optimizer):
             if buffer is not None:
                 buffer.index_put_(index, value)
 
-    def _apply_torch(self, p, g, slots, scalars, maximize, l2, decoupled_wdlr) -> None:
+    def _apply_torch(
+        self, p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
+    ) -> None:
         """The update on the torch-ops path (the fused one could not take these tensors)."""
-        if self.engine == "fused":  # (step() refused it already where it could tell)
-            raise TypeError(_fused_problem(p, g) or _fused_message(p, g))
+        if self.engine == "fused" and not differentiable:
+            # (step() refused it already where it could tell)
+            raise TypeError(fused_problem(p, g) or fused_message(p, g))
         if p.is_complex():
             p, g = torch.view_as_real(p), torch.view_as_real(g)
             slots = [None if s is None else torch.view_as_real(s) for s in slots]
         _ops.apply(
-            self.rule, p, g, slots, scalars, maximize=maximize, l2=l2, decoupled_wdlr=decoupled_wdlr
-        )
-
-
-class _FusedView:
-    """A parameter's tensors seen by the fused kernel: flat NumPy views of the parameter and of
-    its state buffers (their memory, no copies), a view of the step count, and the compiled
-    kernel, kept from step to step. ``matches`` tells whether the tensors are still the same
-    ones (``load_state_dict``, ``p.data = ...`` or a new state buffer replace them)."""
-
-    __slots__ = (
-        "param",
-        "spec",
-        "pointer",
-        "state",
-        "step",
-        "step_array",
-        "arrays",
-        "dtype",
-        "size",
-        "complex",
-        "loop",
-        "entry",
-        "entry_key",
-        "keys",
-        "held",
-    )
-
-    @classmethod
-    def make(cls, rule, p, state, keys):
-        tensors = tuple(None if k is None else state[k] for k in keys)
-        local, spec = _local(p)
-        locals_ = []
-        for t in tensors:
-            t_local, t_spec = (None, spec) if t is None else _local(t)
-            if t_spec != spec:  # a buffer laid out unlike its parameter
-                return None
-            locals_.append(t_local)
-        if local is None or not _fusable(local, locals_):
-            return None
-        complex_ = local.is_complex()
-        real = torch.view_as_real if complex_ else (lambda t: t)
-        try:
-            arrays = [real(local.detach()).numpy().reshape(-1)]
-            arrays += [None if t is None else real(t).numpy().reshape(-1) for t in locals_]
-            step = None if state is None else state.get("step")
-            step_array = None
-            if (
-                step is not None
-                and step.device.type == "cpu"
-                and step.dim() == 0
-                and step.dtype in _FUSED_DTYPES
-                and not step.requires_grad
-            ):
-                step_array = step.numpy()
-        except (RuntimeError, TypeError):  # e.g. a tensor with its negative bit set
-            return None
-        view = cls()
-        view.param = p
-        view.spec = spec
-        view.pointer = local.data_ptr()
-        view.state = state
-        view.keys = keys
-        # (key, tensor) of the buffers in use: what ``matches`` checks at every step
-        view.held = tuple((k, t) for k, t in zip(keys, tensors, strict=True) if k is not None)
-        view.step = step
-        view.step_array = step_array
-        view.arrays = arrays
-        view.dtype = arrays[0].dtype
-        view.size = arrays[0].size
-        view.complex = complex_
-        loops = fused._LOOPS[rule]
-        view.loop = loops[0] if view.size >= fused.PARALLEL_THRESHOLD else loops[1]
-        view.entry = None
-        view.entry_key = None
-        return view
-
-    def matches(self, p, state, keys) -> bool:
-        """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
-        if self.param is not p or state is not self.state or keys != self.keys:
-            return False
-        if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
-            return False
-        if state is not None:
-            if state.get("step") is not self.step:
-                return False
-            for key, tensor in self.held:
-                if state.get(key) is not tensor:
-                    return False
-        return True
-
-    def advance(self) -> float:
-        """The parameter's step count + 1, written to its ``step`` tensor (through the view)."""
-        t = float(self.step_array) + 1.0
-        self.step_array[()] = t
-        return t
-
-    def run(self, g, scalars, pipe, pipe_key) -> bool:
-        """One fused update with gradient ``g``; False (nothing done) if ``g`` cannot be read
-        as a dense array of the parameter's dtype and size. ``pipe_key`` tells which options of
-        the pipeline are off (None): the compiled entry is only reused for the same ones."""
-        if self.spec is not None:  # a DTensor: its shard, if laid out as the parameter's
-            g, spec = _local(g)
-            if spec != self.spec or g is None:
-                return False
-        try:
-            grad = (torch.view_as_real(g) if self.complex else g).numpy()
-        except (RuntimeError, TypeError):  # another device, sparse, requires grad...
-            return False
-        if grad.dtype != self.dtype or grad.size != self.size or not grad.flags.c_contiguous:
-            return False
-        if grad.ndim != 1:
-            grad = grad.reshape(-1)
-        p, *slots = self.arrays
-        if self.entry is not None and self.entry_key == pipe_key:
-            self.entry(p, grad, *slots, None, scalars, pipe)
-            return True
-        args = (
+            self.rule,
             p,
-            grad,
-            *slots,
-            None,
-            fused._cast(scalars, self.dtype),
-            fused._cast_pipeline(pipe, self.dtype),
+            g,
+            slots,
+            scalars,
+            maximize=maximize,
+            l2=l2,
+            decoupled_wdlr=decoupled_wdlr,
+            loss_scale=loss_scale,
+            differentiable=differentiable,
         )
-        self.loop(*args)
-        self.entry = fused.compiled_entry(self.loop, args)
-        self.entry_key = pipe_key
-        return True
-
-
-_COMPLEX = {torch.complex64: torch.float32, torch.complex128: torch.float64}
-
-
-def _fused_message(p, g) -> str:
-    return (
-        f"engine='fused' needs CPU float32/float64 contiguous tensors with a dense gradient of "
-        f"the same dtype; got a {p.dtype} tensor on {p.device} (gradient {g.dtype} on "
-        f"{g.device}, contiguous: {p.is_contiguous() and g.is_contiguous()}); use engine='auto'"
-    )
-
-
-def _fused_problem(p, g) -> str | None:
-    """Why the fused kernel cannot step ``p`` with the dense gradient ``g`` (None if it can;
-    its state buffers are made like ``p``)."""
-    local, spec = _local(p)
-    g_local, g_spec = _local(g)
-    if (
-        local is not None
-        and g_local is not None
-        and spec == g_spec
-        and _fusable(local, [])
-        and g_local.dtype == local.dtype
-        and g_local.device.type == "cpu"
-        and g_local.layout == torch.strided
-        and g_local.is_contiguous()
-    ):
-        return None
-    return _fused_message(p, g)
-
-
-def _finite(g) -> bool:
-    """Whether every value of the gradient ``g`` is finite (one read of it)."""
-    if g.is_sparse:
-        g = g.coalesce()._values()
-    if getattr(g, "placements", None) is not None:
-        # a DTensor: the count over all its shards (a collective), so that every rank takes
-        # the same decision
-        return _non_finite_count(g) == 0
-    if (
-        g.device.type == "cpu"
-        and _COMPLEX.get(g.dtype, g.dtype) in _FUSED_DTYPES
-        and g.is_contiguous()
-        and not g.requires_grad
-    ):
-        real = torch.view_as_real(g) if g.is_complex() else g
-        return fused.all_finite(real.numpy())
-    return bool(torch.isfinite(g).all())
-
-
-def _non_finite_count(g) -> int:
-    """The number of NaN/Inf values of the gradient ``g``; for a DTensor, over all its shards
-    (the local counts summed across the ranks)."""
-    if g.is_sparse:
-        g = g.coalesce()._values()
-    count = (~torch.isfinite(g)).sum()
-    if getattr(count, "placements", None) is not None:
-        count = count.full_tensor()
-    return int(count)
-
-
-def _local(t):
-    """``(t, None)`` for a plain tensor. For a ``DTensor`` (a parameter sharded by FSDP2 or
-    tensor parallelism), ``(its local tensor, (mesh, placements))`` when every placement is
-    Shard or Replicate, where an elementwise update of the local tensors is the update of the
-    whole; ``(None, None)`` otherwise (a Partial placement holds unreduced sums)."""
-    placements = getattr(t, "placements", None)
-    local = getattr(t, "_local_tensor", None)
-    if placements is None or local is None:
-        return t, None
-    if not all(pl.is_shard() or pl.is_replicate() for pl in placements):
-        return None, None
-    return local, (t.device_mesh, tuple(placements))
-
-
-def _fusable(p, slots) -> bool:
-    """Whether the fused kernel can run on the memory of this parameter and its state."""
-    dtype = _COMPLEX.get(p.dtype, p.dtype)
-    if p.device.type != "cpu" or dtype not in _FUSED_DTYPES or not p.is_contiguous():
-        return False
-    if p.layout != torch.strided:
-        return False
-    return all(
-        s is None or (s.dtype == p.dtype and s.device.type == "cpu" and s.is_contiguous())
-        for s in slots
-    )

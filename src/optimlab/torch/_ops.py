@@ -9,9 +9,14 @@ a tensor's dtype in torch as in NumPy, so a float32 tensor is updated in float32
 The gradient first goes through the same pipeline as in the fused kernels
 (``engines.fused._prepare_args``)::
 
+    g = g / scale               (GradScaler's scale, handed to a fused=True optimizer)
     g = -g                      (maximize)
     g = g + wd * p              (L2 weight decay, PyTorch's ``weight_decay``)
     p = p * (1 - lr * wd)       (decoupled weight decay, as torch's AdamW: param.mul_(...))
+
+Under ``differentiable=True`` the rule reads copies of the parameter and its state (so that no
+tensor autograd saved is overwritten afterwards) and each new value is written back with one
+``copy_``, which autograd records.
 """
 
 from __future__ import annotations
@@ -46,16 +51,38 @@ def torch_update(rule):
     return update
 
 
-def apply(rule, p, g, slots, scalars, *, maximize=False, l2=None, decoupled_wdlr=None) -> None:
+def apply(
+    rule,
+    p,
+    g,
+    slots,
+    scalars,
+    *,
+    maximize=False,
+    l2=None,
+    decoupled_wdlr=None,
+    loss_scale=None,
+    differentiable=False,
+) -> None:
     """One update of ``p`` (in place) with torch operations; ``slots`` are the state tensors in
     the order of ``rule.SLOTS`` (None where off), ``scalars`` the tuple of ``rule.scalars``."""
+    if loss_scale is not None:
+        g = g / loss_scale
     if maximize:
         g = -g
+    if differentiable:
+        q = p.clone()
+        inputs = [None if s is None else s.clone() for s in slots]
+    else:
+        q, inputs = p, slots
     if l2 is not None:
-        g = g + l2 * p
+        g = g + l2 * q
     if decoupled_wdlr is not None:
-        p.mul_(1.0 - decoupled_wdlr)
-    new = torch_update(rule)(p, g, *slots, *scalars)
+        if differentiable:
+            q = q * (1.0 - decoupled_wdlr)
+        else:
+            q.mul_(1.0 - decoupled_wdlr)
+    new = torch_update(rule)(q, g, *inputs, *scalars)
     p.copy_(new[0])
     for buffer, value in zip(slots, new[1:], strict=True):
         if buffer is not None:

@@ -2,17 +2,20 @@
 
 Each class takes exactly the arguments of its torch.optim namesake (torch 2.13) in the same
 order, keeps the same ``param_groups`` keys and the same per-parameter state keys, and computes
-the same update (see ``tests/torch``). ``foreach`` and ``fused`` are accepted and stored for
-compatibility; the engine is chosen per tensor (see :mod:`optimlab.torch._base`).
-``differentiable=True`` and ``capturable=True`` are refused with a ValueError. Two
-keyword-only arguments are optimlab's own: ``engine`` and ``nan_policy`` (``"propagate"`` by
-default, torch's behaviour; ``"raise"`` or ``"skip"`` check every gradient before anything
-changes, see :class:`optimlab.torch.Optimizer`).
+the same update (see ``tests/torch``, which drives them with torch's own optimizer database,
+``optim_db``). ``foreach`` is accepted and stored; ``fused`` is stored and brings torch's
+checks and GradScaler protocol; ``capturable`` keeps torch's state layout and its device check
+(on the CPU a step raises torch's AssertionError, as torch does); ``differentiable=True`` lets
+autograd record the step (see :class:`optimlab.torch.Optimizer`). The engine is chosen per
+tensor (see :mod:`optimlab.torch._base`). Two keyword-only arguments are optimlab's own:
+``engine`` and ``nan_policy`` (``"propagate"`` by default, torch's behaviour; ``"raise"`` or
+``"skip"`` check every gradient before anything changes).
 
-Ranges are checked with errors that name the argument: learning rates, epsilons and decays
->= 0, betas in [0, 1), RMSprop's ``alpha`` and SGD's ``momentum`` in [0, 1] (torch accepts any
-value >= 0 for these two; above 1 the averages diverge), ``dampening`` and Adadelta's ``rho``
-in [0, 1].
+Arguments are checked as torch checks them, in its order and with its messages
+(``Invalid learning rate: -1``), before ``params`` is read; then optimlab refuses what torch
+lets through (a non-number or a boolean where a number is meant, an infinity, a flag that is
+not a bool) with a message naming the argument, the value and the range (see
+:mod:`optimlab.torch._checks`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,31 @@ import numpy as np
 import torch
 
 from .. import rules
-from . import _base
-from ._base import betas_pair, closed_unit, flag, non_negative
-
-
-def _flags(*names):
-    return {name: flag for name in names}
+from . import _base, _checks
+from ._checks import (
+    ALPHA,
+    ANY_TENSOR,
+    BETA,
+    EPS,
+    INITIAL_ACCUMULATOR,
+    LR,
+    LR_DECAY,
+    MOMENTUM,
+    MOMENTUM_DECAY,
+    RHO,
+    SCALAR_TENSOR,
+    SGD_LR,
+    SGD_MOMENTUM,
+    SGD_WEIGHT_DECAY,
+    WEIGHT_DECAY,
+    betas_pair,
+    bounded,
+    finite,
+    flags,
+    in_bound,
+    pair,
+    tensor_lr,
+)
 
 
 class SGD(_base.Optimizer):
@@ -38,18 +60,34 @@ class SGD(_base.Optimizer):
 
     The buffer holds no learning rate (PyTorch's convention; Keras's ``v = momentum * v - lr *
     g`` is ``-lr * b`` for a constant lr). State: ``momentum_buffer`` when momentum != 0.
+
+    Sparse gradients, as in torch: without momentum only the entries they name move; with
+    momentum the update is that of the dense gradient (the buffer decays everywhere; torch keeps
+    it as a sparse tensor, optimlab as a dense one: the same numbers). With weight_decay torch
+    refuses them, and so does optimlab, before anything moves.
     """
 
     rule = rules.sgd
     slot_keys = ("momentum_buffer",)
+    sparse_slots = ("momentum_buffer",)
     counts_steps = False
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", SGD_LR),
+        in_bound("momentum", SGD_MOMENTUM),
+        in_bound("weight_decay", SGD_WEIGHT_DECAY),
+        _checks.sgd_nesterov,
+    )
     checks = {
-        "lr": non_negative,
-        "momentum": closed_unit,
-        "dampening": closed_unit,
-        "weight_decay": non_negative,
-        **_flags("nesterov", "maximize"),
+        "lr": bounded(LR, ANY_TENSOR),
+        "momentum": bounded(MOMENTUM),
+        "dampening": finite,
+        "weight_decay": bounded(WEIGHT_DECAY, SCALAR_TENSOR),
+        **flags("nesterov", "maximize", "differentiable", optional=("foreach", "fused")),
     }
+    legacy_defaults = dict(
+        nesterov=False, maximize=False, foreach=None, differentiable=False, fused=False
+    )
 
     def __init__(
         self,
@@ -80,15 +118,31 @@ class SGD(_base.Optimizer):
         )
         super().__init__(params, defaults, engine, nan_policy)
 
-    def _check_group(self, group):
-        super()._check_group(group)
+    def _check_group(self, group, index=None):
+        super()._check_group(group, index)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            where = "" if index is None else f"param group {index}: "
             raise ValueError(
-                "nesterov=True requires momentum > 0 and dampening = 0, got momentum="
+                f"{where}nesterov=True requires momentum > 0 and dampening = 0, got momentum="
                 f"{group['momentum']!r}, dampening={group['dampening']!r}"
             )
 
     def slot_enabled(self, key, group):
+        return group["momentum"] != 0
+
+    def _sparse_problem(self, p, group):
+        if group.get("fused"):
+            return "`_fused_sgd` does not support sparse gradients"
+        if _checks.as_float("weight_decay", group["weight_decay"]) != 0:
+            # torch.optim.SGD fails on ``grad.add(param, alpha=weight_decay)``
+            return (
+                "add(sparse, dense) is not supported. Use add(dense, sparse) instead. "
+                f"(SGD: weight_decay={group['weight_decay']!r} cannot be applied to a sparse "
+                "gradient, as in torch.optim.SGD)"
+            )
+        return None
+
+    def _densify_sparse(self, group):
         return group["momentum"] != 0
 
     def _advance(self, state, fresh):
@@ -109,23 +163,35 @@ class Adagrad(_base.Optimizer):
 
         G = G + g^2;   p = p - lr_t * g / (sqrt(G) + eps),   lr_t = lr / (1 + (t - 1) * lr_decay)
 
-    epsilon outside the root, G starting at ``initial_accumulator_value`` (0). State: ``step``,
-    ``sum`` (created at construction, as torch does). Sparse gradients (``nn.Embedding(...,
-    sparse=True)``: the lecture's sparse features) update only the rows they touch, as in
-    torch, and refuse ``weight_decay``.
+    epsilon outside the root, G starting at ``initial_accumulator_value`` (0; v + vj for a
+    complex parameter, as torch: its real and imaginary parts each start at v; as in torch,
+    the optimizer's value, a parameter group's own is not read). State:
+    ``step``, ``sum`` (created at construction, as torch does). Sparse gradients
+    (``nn.Embedding(..., sparse=True)``: the lecture's sparse features) update only the rows
+    they touch, as in torch, and refuse ``weight_decay`` and ``fused``; a sparse gradient of a
+    complex parameter is refused (torch's sparse path squares the complex values as complex
+    numbers, its dense path their real and imaginary parts: the two disagree).
     """
 
     rule = rules.adagrad
     slot_keys = ("sum",)
-    sparse_gradients = True
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("lr_decay", LR_DECAY),
+        in_bound("weight_decay", WEIGHT_DECAY),
+        in_bound("initial_accumulator_value", INITIAL_ACCUMULATOR),
+        in_bound("eps", EPS),
+    )
     checks = {
-        "lr": non_negative,
-        "lr_decay": non_negative,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        "initial_accumulator_value": non_negative,
-        **_flags("maximize"),
+        "lr": bounded(LR, ANY_TENSOR),
+        "lr_decay": bounded(LR_DECAY),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        "initial_accumulator_value": bounded(INITIAL_ACCUMULATOR),
+        **flags("maximize", "differentiable", optional=("foreach", "fused")),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, fused=None)
 
     def __init__(
         self,
@@ -159,8 +225,25 @@ class Adagrad(_base.Optimizer):
             for p in group["params"]:
                 self._init_state(p, self.state[p], group)
 
-    def slot_initial_value(self, key, group):
-        return float(group["initial_accumulator_value"])
+    def slot_initial_value(self, key, group, p):
+        # torch reads the optimizer's value, not the group's (a group's own
+        # initial_accumulator_value is stored but never used): the same sums, the same steps
+        value = _checks.as_float(
+            "initial_accumulator_value", self.defaults["initial_accumulator_value"]
+        )
+        return complex(value, value) if p.is_complex() else value
+
+    def _sparse_problem(self, p, group):
+        if group.get("fused"):
+            return "`fused` does not support sparse grad or complex param"
+        if _checks.as_float("weight_decay", group["weight_decay"]) != 0:
+            return "weight_decay option is not compatible with sparse gradients"
+        if p.is_complex():
+            return (
+                "Adagrad: sparse gradients of complex parameters are not supported by "
+                "optimlab.torch (torch.optim's sparse path disagrees with its dense one there)"
+            )
+        return None
 
     def rule_arguments(self, group):
         return dict(
@@ -182,14 +265,31 @@ class RMSprop(_base.Optimizer):
 
     rule = rules.rmsprop
     slot_keys = ("square_avg", "grad_avg", "momentum_buffer")
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("eps", EPS),
+        in_bound("momentum", MOMENTUM),
+        in_bound("weight_decay", WEIGHT_DECAY),
+        in_bound("alpha", ALPHA),
+    )
     checks = {
-        "lr": non_negative,
-        "alpha": closed_unit,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        "momentum": closed_unit,
-        **_flags("centered", "maximize"),
+        "lr": bounded(LR, ANY_TENSOR),
+        "alpha": bounded(ALPHA),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        "momentum": bounded(MOMENTUM),
+        **flags("centered", "maximize", "capturable", "differentiable", optional=("foreach",)),
     }
+    legacy_defaults = dict(
+        momentum=0,
+        centered=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+    )
+    capturable_xla = (True, True)
 
     def __init__(
         self,
@@ -225,7 +325,7 @@ class RMSprop(_base.Optimizer):
     # torch's order of the state keys
     def _init_state(self, p, state, group):
         if "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=_base.scalar_dtype())
+            state["step"] = self._scalar_tensor(0.0, p, group)
         for key in ("square_avg", "momentum_buffer", "grad_avg"):
             if key not in state and self.slot_enabled(key, group):
                 state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -262,13 +362,38 @@ class Adam(_base.Optimizer):
 
     rule = rules.adam
     slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    torch_checks = (
+        _checks.adam_tensor_lr,
+        in_bound("lr", LR),
+        in_bound("eps", EPS),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+        in_bound("weight_decay", WEIGHT_DECAY),
+        _checks.adam_betas,
+    )
     checks = {
-        "lr": non_negative,
-        "betas": betas_pair,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        **_flags("amsgrad", "maximize", "decoupled_weight_decay"),
+        "lr": bounded(LR, ANY_TENSOR),
+        "betas": pair(SCALAR_TENSOR),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags(
+            "amsgrad",
+            "maximize",
+            "capturable",
+            "differentiable",
+            "decoupled_weight_decay",
+            optional=("foreach", "fused"),
+        ),
     }
+    legacy_defaults = dict(
+        amsgrad=False,
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        decoupled_weight_decay=False,
+        fused=None,
+    )
 
     def __init__(
         self,
@@ -303,8 +428,29 @@ class Adam(_base.Optimizer):
         )
         super().__init__(params, defaults, engine, nan_policy)
 
+    def prepare_defaults(self, defaults):
+        # torch keeps a tensor beta as a 0-d tensor
+        defaults["betas"] = tuple(
+            b.squeeze() if isinstance(b, torch.Tensor) and b.dim() != 0 else b
+            for b in defaults["betas"]
+        )
+
     def slot_enabled(self, key, group):
         return key != "max_exp_avg_sq" or bool(group["amsgrad"])
+
+    def _sparse_problem(self, p, group):
+        return "Adam does not support sparse gradients, please consider SparseAdam instead"
+
+    def group_scalars(self, group):
+        if group["differentiable"] or group["capturable"]:
+            return _adam_scalars_on_step_tensor
+        return self.rule.scalars
+
+    def _refuse_group(self, group):
+        if group["foreach"] and isinstance(group["lr"], torch.Tensor) and not group["capturable"]:
+            raise RuntimeError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -317,6 +463,26 @@ class Adam(_base.Optimizer):
             epsilon_style="paper",
             amsgrad_max="raw",
         )
+
+
+def _adam_scalars_on_step_tensor(t, lr, *, beta_1, beta_2, epsilon, amsgrad, **_):
+    """torch's Adam under ``differentiable`` or ``capturable``: the bias corrections computed
+    on the step tensor, in its dtype (float32 unless the default dtype is float64), and the
+    update written as ``p + m / (sqrt(v) / (sqrt(bc2) * -s) + eps / -s)``, s = lr / bc1
+    (rounded, in float64, about 4e-9 apart from the exact form). As the rule's scalars:
+    alpha = -1, root_scale = 1 / (sqrt(bc2) * -s), epsilon = eps / -s. A tensor ``lr`` (that
+    may require grad) stays a tensor."""
+    step = torch.tensor(t, dtype=_base.scalar_dtype())
+    bc1 = 1 - beta_1**step
+    bc2 = 1 - beta_2**step
+    negative_step_size = (lr / bc1).neg()
+    denominator_scale = bc2.sqrt() * negative_step_size
+    eps = epsilon / negative_step_size  # in the step's dtype, as torch's
+    if isinstance(lr, torch.Tensor) and lr.requires_grad:
+        root_scale = 1 / denominator_scale.double()
+    else:
+        root_scale, eps = 1.0 / float(denominator_scale), float(eps)
+    return (-1.0, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, root_scale, eps, amsgrad, False, bc2)
 
 
 class AdamW(Adam):
@@ -357,6 +523,10 @@ class AdamW(Adam):
             nan_policy=nan_policy,
         )
 
+    def _restore_group(self, group):
+        # torch's AdamW: a loaded group (an Adam state dict, an old AdamW one) decays decoupled
+        group["decoupled_weight_decay"] = True
+
 
 class NAdam(_base.Optimizer):
     """NAdam (Dozat 2016), as ``torch.optim.NAdam``::
@@ -372,14 +542,40 @@ class NAdam(_base.Optimizer):
 
     rule = rules.nadam
     slot_keys = ("exp_avg", "exp_avg_sq")
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("eps", EPS),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+        in_bound("weight_decay", WEIGHT_DECAY),
+        in_bound("momentum_decay", MOMENTUM_DECAY),
+    )
     checks = {
-        "lr": non_negative,
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        "momentum_decay": non_negative,
-        **_flags("maximize", "decoupled_weight_decay"),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        "momentum_decay": bounded(MOMENTUM_DECAY),
+        **flags(
+            "maximize",
+            "capturable",
+            "differentiable",
+            "decoupled_weight_decay",
+            optional=("foreach",),
+        ),
     }
+    legacy_defaults = dict(
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        decoupled_weight_decay=False,
+    )
+    capturable_words = (
+        "params, mu_products and state_steps",
+        "params, mu_products, and state_steps",
+    )
 
     def __init__(
         self,
@@ -412,9 +608,16 @@ class NAdam(_base.Optimizer):
         )
         super().__init__(params, defaults, engine, nan_policy)
 
-    def _extra_state(self, state):
+    def _extra_state(self, p, state, group):
         if "mu_product" not in state:
-            state["mu_product"] = torch.tensor(1.0, dtype=_base.scalar_dtype())
+            state["mu_product"] = self._scalar_tensor(1.0, p, group)
+
+    def _tensor_scalars(self, p, state, group, index):
+        super()._tensor_scalars(p, state, group, index)
+        product = state.get("mu_product")
+        if product is not None and not isinstance(product, torch.Tensor):
+            value = _checks.state_number(index, "mu_product", product)
+            state["mu_product"] = self._scalar_tensor(value, p, group)
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -446,13 +649,22 @@ class Adamax(_base.Optimizer):
 
     rule = rules.adamax
     slot_keys = ("exp_avg", "exp_inf")
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("eps", EPS),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+        in_bound("weight_decay", WEIGHT_DECAY),
+    )
     checks = {
-        "lr": non_negative,
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        **_flags("maximize"),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags("maximize", "capturable", "differentiable", optional=("foreach",)),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
 
     def __init__(
         self,
@@ -503,13 +715,22 @@ class Adadelta(_base.Optimizer):
 
     rule = rules.adadelta
     slot_keys = ("square_avg", "acc_delta")
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("rho", RHO),
+        in_bound("eps", EPS),
+        in_bound("weight_decay", WEIGHT_DECAY),
+    )
     checks = {
-        "lr": non_negative,
-        "rho": closed_unit,
-        "eps": non_negative,
-        "weight_decay": non_negative,
-        **_flags("maximize"),
+        "lr": bounded(LR, ANY_TENSOR),
+        "rho": bounded(RHO),
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags("maximize", "capturable", "differentiable", optional=("foreach",)),
     }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    capturable_xla = (False, False)
 
     def __init__(
         self,
@@ -557,12 +778,14 @@ class Lion(_base.Optimizer):
     slot_keys = ("exp_avg",)
     counts_steps = False
     weight_decay_mode = "decoupled"
+    # no torch namesake: optimlab's own checks and messages (argument, value, range)
     checks = {
-        "lr": non_negative,
+        "lr": bounded(LR, ANY_TENSOR),
         "betas": betas_pair,
-        "weight_decay": non_negative,
-        **_flags("maximize"),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags("maximize"),
     }
+    legacy_defaults = {"maximize": False}
 
     def __init__(
         self,
