@@ -8,31 +8,18 @@ foreach, differentiable) and the LR schedulers to try it with. The tests of
 covered, so a new optimizer in optimlab.torch is tested by torch's own entry for it.
 
 The module imports ``torch.testing._internal.common_utils``, which imports ``expecttest``
-(a test dependency of torch's, not of its wheel). Where that package is missing, a stand-in
-with the two names common_utils uses (``TestCase``, ``ACCEPT``) is registered first; the
-database itself does not use it.
+(a test dependency of torch's, not of its wheel): the ``test`` extra installs it.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-import types
-import unittest
 from dataclasses import dataclass
 
 import torch
+from torch.testing._internal import common_optimizers as db
 
 import optimlab.torch as ot
-
-if importlib.util.find_spec("expecttest") is None:  # pragma: no cover - depends on the env
-    _stand_in = types.ModuleType("expecttest")
-    _stand_in.TestCase = unittest.TestCase
-    _stand_in.ACCEPT = False
-    sys.modules["expecttest"] = _stand_in
-
-from torch.testing._internal import common_optimizers as db  # noqa: E402
 
 #: the OptimizerInfos of the optimizers optimlab.torch has, in optim_db's order
 INFOS = [info for info in db.optim_db if info.name in ot.OPTIMIZERS]
