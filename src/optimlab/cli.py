@@ -95,10 +95,20 @@ def _file(*suffixes: str):
 
 
 def _folder(text: str) -> str:
-    """An output folder flag: an existing folder or one that can be created."""
+    """The tour's output folder flag: new, empty, or an earlier tour's (whose files it
+    replaces), in a place that can be written."""
+    from .report.tour import foreign_files
+
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"must be a folder, {text!r} is a file")
     _writable_parent(os.path.join(text, "index.html"))
+    foreign = foreign_files(text)
+    if foreign:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds files a tour does not write ({', '.join(map(repr, foreign[:3]))}"
+            f"{', ...' if foreign[3:] else ''}); choose a new or empty folder, or one an "
+            "earlier tour wrote"
+        )
     return text
 
 
@@ -181,24 +191,92 @@ def _presets_markdown() -> str:
     return "\n".join(lines)
 
 
+def _wrapped(title: str, names) -> str:
+    """``title``: then the names, comma-separated and wrapped at 88 columns, indented."""
+    import textwrap
+
+    return f"{title}:\n" + textwrap.fill(
+        ", ".join(names), width=88, initial_indent="  ", subsequent_indent="  "
+    )
+
+
+def _names_epilog(*kinds: str) -> str:
+    """The valid names a command takes, for its ``--help``: surfaces, problems, chapters
+    and optimizers, each list from the registry the command itself checks against."""
+    from .lab import contenders, experiments, problems, surfaces
+
+    lists = {
+        "surfaces": ("surfaces (--on, --surface)", surfaces.SURFACES),
+        "problems": ("data problems (--on, --problem)", problems.PROBLEMS),
+        "chapters": ("chapters (--only), in the lecture's order", experiments.EXPERIMENTS),
+        "optimizers": (
+            "optimizers (lab names; 'Name:key=value,...' sets hyperparameters)",
+            contenders.CONTENDERS,
+        ),
+    }
+    return "\n\n".join(_wrapped(*lists[kind]) for kind in kinds)
+
+
+def _lab_parser(sub, name: str, help: str, *lists: str) -> argparse.ArgumentParser:
+    """A lab sub-command whose ``--help`` shows every default and the names it takes."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=_names_epilog(*lists),
+        formatter_class=_HelpFormatter,
+    )
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's default after its help (a list as its words, none for an unset flag or
+    a switch, whose help says what happens then); the epilog's name lists kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if default is None or isinstance(default, bool) or default is argparse.SUPPRESS:
+            return text
+        if "(default" in text or not action.option_strings:
+            return text
+        if isinstance(default, list | tuple):
+            default = " ".join(map(str, default))
+        elif hasattr(default, "shape"):  # a parsed grid: its flag's text is not kept
+            return text
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
 def _add_lab_commands(sub) -> dict[str, argparse.ArgumentParser]:
-    tour = sub.add_parser("tour", help="run every chapter of the lecture and write the HTML report")
+    tour = _lab_parser(
+        sub, "tour", "run every chapter of the lecture and write the HTML report", "chapters"
+    )
     tour.add_argument(
-        "--out", type=_folder, default="optimlab-tour", help="report folder (default: %(default)s)"
+        "--out",
+        type=_folder,
+        default="optimlab-tour",
+        help="report folder: new, empty, or one an earlier tour wrote",
     )
     tour.add_argument("--quick", action="store_true", help="small grids and short horizons")
-    tour.add_argument("--only", nargs="+", metavar="CHAPTER", help="run only these chapters")
+    tour.add_argument(
+        "--only", nargs="+", metavar="CHAPTER", help="run only these chapters (default: all)"
+    )
     tour.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    compare = sub.add_parser(
-        "compare", help="optimizers on a surface or a data problem, as one figure"
+    compare = _lab_parser(
+        sub,
+        "compare",
+        "optimizers on a surface or a data problem, as one figure",
+        "surfaces",
+        "problems",
+        "optimizers",
     )
-    compare.add_argument("--on", default="rosenbrock", help="a surface or problem name")
+    compare.add_argument("--on", default="rosenbrock", help="a surface or a data problem")
     compare.add_argument(
         "--optimizers",
         nargs="+",
         default=["SGD", "Momentum", "NAG", "RMSprop", "Adam"],
-        help="lab names (SGD, Momentum, NAG, Adagrad, RMSprop, Adam, ...) or 'Name:key=value,...'",
+        metavar="OPTIMIZER",
+        help="lab names or 'Name:key=value,...'",
     )
     compare.add_argument("--steps", type=_count(1), default=500, help="updates (surfaces)")
     compare.add_argument("--epochs", type=_count(1), default=20, help="epochs (data problems)")
@@ -209,43 +287,60 @@ def _add_lab_commands(sub) -> dict[str, argparse.ArgumentParser]:
         "--lr", type=_real(0), help="one learning rate for all (default: each tuned on a log grid)"
     )
     compare.add_argument("--start", type=_real(), nargs=2, metavar=("X", "Y"), help="start point")
-    compare.add_argument("--seed", type=_count(0), default=0)
+    compare.add_argument("--seed", type=_count(0), default=0, help="random seed")
     compare.add_argument(
-        "--out", type=FIGURE, default="compare.png", help="figure file (.png, .svg, .pdf)"
+        "--out",
+        type=FIGURE,
+        help="figure file (.png, .svg, .pdf); overwritten if it exists (default: compare.png, "
+        "or compare-2.png, ... if that exists)",
     )
     compare.add_argument(
         "--animate", type=ANIMATION, metavar="GIF", help="also write an animation (.gif, .mp4)"
     )
 
-    fit = sub.add_parser("fit", help="train one optimizer on a data problem")
-    fit.add_argument("--problem", default="linear", help="data problem name")
+    fit = _lab_parser(sub, "fit", "train one optimizer on a data problem", "problems", "optimizers")
+    fit.add_argument("--problem", default="linear", help="a data problem")
     fit.add_argument("--optimizer", default="SGD", help="lab name or 'Name:key=value,...'")
     fit.add_argument("--lr", type=_real(0), default=0.01, help="learning rate")
-    fit.add_argument("--epochs", type=_count(1), default=10)
+    fit.add_argument("--epochs", type=_count(1), default=10, help="passes over the data")
     fit.add_argument(
         "--batch-size",
         type=_batch_size,
         default="none",
-        help="'none' = batch GD, 1 = stochastic, k = mini-batch (default: %(default)s)",
+        help="'none' = batch GD, 1 = stochastic, k = mini-batch",
     )
-    fit.add_argument("--seed", type=_count(0), default=0)
+    fit.add_argument("--seed", type=_count(0), default=0, help="random seed")
     fit.add_argument("--out", type=FIGURE, help="loss-curve figure file (.png, .svg, .pdf)")
 
-    sweep = sub.add_parser("sweep", help="learning-rate sweeps of optimizers on a surface")
-    sweep.add_argument("--surface", default="rosenbrock", help="surface name")
-    sweep.add_argument(
-        "--optimizers", nargs="+", help="lab names (default: the ten of the verdict)"
+    sweep = _lab_parser(
+        sub,
+        "sweep",
+        "learning-rate sweeps of optimizers on a surface",
+        "surfaces",
+        "optimizers",
     )
-    sweep.add_argument("--steps", type=_count(1), default=500)
+    sweep.add_argument("--surface", default="rosenbrock", help="a surface")
+    sweep.add_argument(
+        "--optimizers",
+        nargs="+",
+        metavar="OPTIMIZER",
+        help="lab names (default: the ten of the verdict)",
+    )
+    sweep.add_argument("--steps", type=_count(1), default=500, help="updates per run")
     sweep.add_argument(
         "--lrs",
         type=_log_grid_flag,
         default="1e-5:1e2:36",
-        help="log grid LOW:HIGH:COUNT (default: %(default)s)",
+        help="log grid LOW:HIGH:COUNT",
     )
     sweep.add_argument("--seeds", type=_count(1), default=1, help="seeds (with --noise)")
     sweep.add_argument("--noise", type=_real(0), default=0.0, help="gradient noise std")
-    sweep.add_argument("--out", type=FIGURE, default="sweep.png", help="sensitivity figure file")
+    sweep.add_argument(
+        "--out",
+        type=FIGURE,
+        help="sensitivity figure file; overwritten if it exists (default: sweep.png, or "
+        "sweep-2.png, ... if that exists)",
+    )
     return {"tour": tour, "compare": compare, "fit": fit, "sweep": sweep}
 
 
@@ -305,9 +400,33 @@ def _run_tour(args) -> int:
             )
     start = time.perf_counter()
     index = write_tour(args.out, args.only, quick=args.quick, progress=not args.no_progress)
-    timings = json.loads((Path(args.out) / "timings.json").read_text())
-    print(f"wrote {index} ({len(timings)} chapters in {time.perf_counter() - start:.1f} s)")
+    chapters = len(json.loads((Path(args.out) / "timings.json").read_text()))
+    print(
+        f"wrote {index} ({chapters} chapter{'' if chapters == 1 else 's'} "
+        f"in {time.perf_counter() - start:.1f} s)"
+    )
     return 0
+
+
+def _fresh_name(default: str) -> str:
+    """``default`` if no file has that name, else the first free ``stem-2.ext``,
+    ``stem-3.ext``, ...: a command run twice without ``--out`` keeps the earlier figure."""
+    stem, suffix = os.path.splitext(default)
+    name, n = default, 1
+    while os.path.lexists(name):
+        n += 1
+        name = f"{stem}-{n}{suffix}"
+    return name
+
+
+def _output(args, default: str) -> str:
+    """The figure file a command writes: ``--out`` as given (overwritten, the user named it)
+    or a free name derived from ``default``; checked before any work."""
+    if args.out is not None:
+        return args.out
+    name = _fresh_name(default)
+    FIGURE(name)  # the current folder must be writable: argparse's error otherwise
+    return name
 
 
 def _run_compare(args) -> int:
@@ -317,6 +436,7 @@ def _run_compare(args) -> int:
     if args.animate and kind != "surface":
         raise _FlagError("--animate", "draws paths on a surface; --on names a data problem")
     _optimizer_specs(args.optimizers, "--optimizers", args.lr or 0.01)
+    out = _output(args, "compare.png")
     result = compare.compare(
         target,
         args.optimizers,
@@ -328,8 +448,8 @@ def _run_compare(args) -> int:
         seed=args.seed,
     )
     print(result.table())
-    result.save(args.out)
-    print(f"wrote {args.out}")
+    result.save(out)
+    print(f"wrote {out}")
     if args.animate:
         result.animate(args.animate)
         print(f"wrote {args.animate}")
@@ -387,6 +507,7 @@ def _run_sweep(args) -> int:
         raise _FlagError("--surface", "sweep runs on surfaces; use compare for data problems")
     if args.optimizers:
         _optimizer_specs(args.optimizers, "--optimizers")
+    out = _output(args, "sweep.png")
     start = time.perf_counter()
     result = compare.sensitivity(
         surface,
@@ -399,8 +520,8 @@ def _run_sweep(args) -> int:
     seconds = time.perf_counter() - start
     print(result.table())
     print(f"({seconds:.2f} s)")
-    result.save(args.out)
-    print(f"wrote {args.out}")
+    result.save(out)
+    print(f"wrote {out}")
     return 0
 
 
@@ -409,10 +530,16 @@ LAB_COMMANDS = {"tour": _run_tour, "compare": _run_compare, "fit": _run_fit, "sw
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``optimlab`` command."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="optimlab",
         description="The optimizers of deep learning, exact and fast: a library and a lab.",
+        epilog="Each command's --help lists its flags with their defaults and the names it "
+        "takes.\n\n" + _names_epilog("surfaces", "problems", "chapters", "optimizers"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"optimlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = _add_lab_commands(sub)
     diff = sub.add_parser(

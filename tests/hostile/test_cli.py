@@ -72,6 +72,7 @@ BAD = [
     (["sweep", "--out", "s.gif"], "--out", []),
     (["tour", "--only", "nope"], "--only", ["'nope'"]),
     (["tour", "--out", "afile.txt"], "--out", ["is a file"]),
+    (["tour", "--out", "."], "--out", ["'afile.txt'", "does not write"]),
     (["presets", "--markdown", "extra"], "extra", []),
     (["nope"], "invalid choice", []),
     (["fit", "--unknown-flag"], "--unknown-flag", []),

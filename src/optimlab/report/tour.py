@@ -208,11 +208,42 @@ def write_tour(
     return index
 
 
+#: the names a tour writes into its folder: a folder holding anything else is not a tour's
+TOUR_FILES = frozenset(
+    {"index.html", "numbers.json", "claims.json", "colors.json", "timings.json", "figures"}
+)
+
+
+def foreign_files(out) -> list[str]:
+    """The entries of folder ``out`` that no tour writes (an earlier tour's folder, or one
+    that is missing or empty, has none): the tour replaces its own files and deletes stale
+    figures, so it refuses a folder holding anything else rather than lose it."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in TOUR_FILES)
+    figures = out / "figures"
+    if figures.is_dir():
+        foreign += sorted(
+            f"figures/{p.name}"
+            for p in figures.iterdir()
+            if not (p.is_file() and p.suffix in (".png", ".gif"))
+        )
+    return foreign
+
+
 def _writable_folder(out: Path) -> Path:
     """``out`` as a folder the tour can write into, created if missing, checked before any
     experiment runs (ValueError naming out_dir and why not)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {str(out)!r} is a file; the tour writes a folder there")
+    foreign = foreign_files(out)
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3]) + (", ..." if foreign[3:] else "")
+        raise ValueError(
+            f"out_dir {str(out)!r} holds files a tour does not write ({shown}); choose a new or "
+            "empty folder, or one an earlier tour wrote"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
