@@ -68,3 +68,38 @@ def test_conformance_case_counts_match_the_grid():
     for peer, dtype, count in rows:
         assert counts[(names[peer], dtype)] == int(count)
     assert f"{sum(counts.values())} cases" in README
+
+
+def test_the_chapter_count():
+    from optimlab.lab import experiments
+
+    assert f"({len(experiments.EXPERIMENTS)} chapters, in the lecture's" in README
+
+
+def _run(*argv: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    return result.stdout + result.stderr
+
+
+def test_the_keras_suite_tally():
+    out = _run("-m", "tests.keras_suite")
+    collected, ran = map(int, re.search(r"Keras tests collected: (\d+); run: (\d+)", out).groups())
+    passed = int(re.search(r"(\d+)  passed", out).group(1))
+    xfailed = int(re.search(r"(\d+)  failed on a documented difference", out).group(1))
+    skipped = int(re.search(r"(\d+)  not applicable \(skipped\)", out).group(1))
+    assert (
+        f"of {collected} Keras tests, {ran} apply to optimlab and {passed} of them pass; "
+        f"{xfailed} fail" in " ".join(README.split())
+    )
+    assert f"The other {skipped} test" in README
+
+
+def test_the_optim_db_case_count():
+    out = _run(
+        "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider",
+        "tests/torch/test_optim_db.py", "tests/torch/test_optim_db_features.py",
+    )  # fmt: skip
+    count = int(re.search(r"(\d+) tests collected", out).group(1))
+    assert f"`test_optim_db_features.py`: {count} cases, all passing)" in README

@@ -65,3 +65,13 @@ def test_crossings_and_overshoot_count_what_they_say():
     assert momentum.crossings(path, minimum) == 3
     assert momentum.overshoot(path, minimum) == pytest.approx(1.0 / 3.0)
     assert momentum.overshoot(np.array([-3.0, -1.0, -0.1])[:, None] * d, minimum) == 0.0
+
+
+def test_the_readme_states_the_claim_count(tour_claims):
+    """The quick tour declares the same claims as the full one; the README quotes their
+    number."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    total = sum(len(claims) for claims in tour_claims.values())
+    assert f"The full tour states {total} claims and all {total} hold." in readme
