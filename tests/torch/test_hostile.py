@@ -285,6 +285,9 @@ def _group_keys(cls):
     return [k for k in _arguments(cls) if k not in ("engine", "nan_policy")]
 
 
+@pytest.mark.filterwarnings(  # torch.optim's own warning, on the reference side
+    "ignore:optimizer contains a parameter group with duplicate parameters:UserWarning"
+)
 @SETTINGS
 @given(name=st.sampled_from(NAMES), data=st.data(), value=HOSTILE)
 def test_add_param_group(name, data, value):
@@ -598,6 +601,9 @@ def _corrupt(state_dict, how, value, key):
 
 
 @SETTINGS
+@pytest.mark.filterwarnings(  # torch.optim loading a complex value into a real state
+    "ignore:Casting complex values to real discards the imaginary part:UserWarning"
+)
 @given(
     name=st.sampled_from(NAMES),
     how=st.sampled_from(_CORRUPTIONS),
