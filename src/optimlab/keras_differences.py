@@ -138,10 +138,6 @@ def outcome(fn: Callable[[], object]) -> str:
     return "accepted" if accepted else repr(value)
 
 
-def _variables_before_build():
-    return len(opts.SGD(learning_rate=0.5).variables)
-
-
 def _all_none_then_built():
     opt = opts.SGD(learning_rate=1.0)
     try:
@@ -160,13 +156,6 @@ def _exclude_by_name():
     opts.SGD(weight_decay=0.1).exclude_from_weight_decay(var_names=["bias"])
 
 
-def _set_weights():
-    a, b = opts.Adam(), opts.Adam()
-    a.build([np.zeros(2)])
-    b.build([np.zeros(2)])
-    b.set_weights(a.variables)
-
-
 def _message_of(fn):
     try:
         fn()
@@ -175,22 +164,6 @@ def _message_of(fn):
 
 
 API_ROWS = [
-    ApiRow(
-        "optimizer.variables",
-        "len(SGD(learning_rate=0.5).variables)",
-        "2",
-        lambda: outcome(_variables_before_build),
-        "Keras lists its own variables (iterations, learning rate, slots); optimlab's are the "
-        "parameters it updates, its state is state_dict()",
-    ),
-    ApiRow(
-        "set_weights",
-        "b.set_weights(a.variables), both built alike",
-        "accepted",
-        lambda: outcome(_set_weights),
-        "no set_weights (nor a positional list of weights): load_state_dict(state) restores "
-        "every buffer by name, checked before anything changes",
-    ),
     ApiRow(
         "negative step",
         "PiecewiseConstantDecay([10], [1.0, 0.5])(-999)",

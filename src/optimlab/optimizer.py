@@ -462,10 +462,136 @@ class Optimizer:
         ``build([])``, as in Keras, builds it with none)."""
         return self._built
 
+    #: Keras's order of an optimizer's slot variables: groups of slots, each group created
+    #: per parameter in turn (``add_optimizer_variables(vars, ["momentum", "velocity"])``
+    #: gives m_0, v_0, m_1, v_1, ...); default: one group per slot, in ``rule.SLOTS`` order
+    keras_variable_groups: tuple[tuple[str, ...], ...] | None = None
+
     @property
     def variables(self) -> list[np.ndarray]:
-        """The tracked parameters, in build order."""
+        """Keras's ``optimizer.variables``: the optimizer's own state, as copies, in Keras's
+        order::
+
+            [iterations, learning_rate, EMA averages..., gradient accumulators..., slots...]
+
+        ``iterations`` is a 0-d int64 array (the micro steps under gradient accumulation, as
+        Keras counts them), ``learning_rate`` a 0-d float64 array present only while the
+        learning rate is a number (a schedule or callable is not a variable, as in Keras),
+        then per parameter its EMA average (``use_ema``) and its accumulator
+        (``gradient_accumulation_steps``; it holds sum(g / k), where Keras's holds sum(g):
+        the mean of finite gradients cannot overflow), the slots grouped as Keras creates them
+        (:attr:`keras_variable_groups`; slots off under the current hyperparameters are
+        absent), and last Nadam's momentum product (where steps are counted globally). The
+        parameters themselves are :attr:`params`.
+        :meth:`set_weights` writes such a list back."""
+        return [value.copy() for _, value, _ in self._keras_variables()]
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        """The tracked parameters, in build order (the arrays themselves)."""
         return list(self._params)
+
+    def _keras_variables(self) -> list[tuple[str, np.ndarray, Callable[[np.ndarray], None]]]:
+        """(name, value, write back) of each of :attr:`variables`, in Keras's order."""
+        k = self._config["gradient_accumulation_steps"] or 0
+        out: list = [
+            (
+                "iterations",
+                np.array(self._iterations * k + self._micro_step if k else self._iterations),
+                self._set_keras_iterations,
+            )
+        ]
+        if isinstance(self._learning_rate, float):
+            out.append(
+                ("learning_rate", np.array(self._learning_rate), self._set_keras_learning_rate)
+            )
+        if not self.built:
+            return out
+        for name, buffers in (("average", self._ema), ("gradient_accumulator", self._accumulators)):
+            for i, buf in enumerate(buffers or ()):
+                out.append((f"{name}/{i}", buf, _writer(buf)))
+        names = [name for name, _ in self.rule.SLOTS]
+        groups = self.keras_variable_groups or tuple((name,) for name in names)
+        for group in groups:
+            for i, buffers in enumerate(self._slots):
+                for name in group:
+                    buf = buffers[names.index(name)]
+                    if buf is not None:
+                        out.append((f"{name}/{i}", buf, _writer(buf)))
+        global_steps = len(self._step_state) == 1 and self._params
+        if global_steps and "mu_product" in dict(getattr(self.rule, "STEP_STATE", ())):
+            out.append(("u_product", np.array(self._step_state[0][0]), self._set_mu_product))
+        return out
+
+    def _set_keras_iterations(self, value: np.ndarray) -> None:
+        k = self._config["gradient_accumulation_steps"] or 0
+        count = int(value)
+        self._iterations, self._micro_step = divmod(count, k) if k else (count, 0)
+        if k:  # a parameter takes part in the next update if its accumulator holds anything
+            self._accumulated = [
+                bool(self._micro_step) and bool(np.any(a)) for a in self._accumulators
+            ]
+
+    def _set_keras_learning_rate(self, value: np.ndarray) -> None:
+        self.learning_rate = float(value)
+
+    def _set_mu_product(self, value: np.ndarray) -> None:
+        self._step_state[0] = (float(value), *self._step_state[0][1:])
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Keras's ``set_weights``: write ``weights`` (one array per entry of
+        :attr:`variables`, in that order) into the optimizer. The optimizer must be built.
+        Every weight is checked first (the count, each shape, iterations an integer >= 0,
+        the learning rate a finite number >= 0 within the parameters' dtype, slots real
+        numbers their dtype holds); a refused list changes nothing."""
+        if not self.built:
+            raise ValueError(
+                "You are calling `set_weights()` on an optimizer that has not yet been built. "
+                "Please call `optimizer.build(trainable_variables)` to create the optimizer "
+                "weights before calling `set_weights()`."
+            )
+        weights = _as_list("weights", weights)
+        targets = self._keras_variables()
+        if len(weights) != len(targets):
+            raise ValueError(
+                f"weights must hold {len(targets)} arrays (this optimizer's variables: "
+                f"{', '.join(name for name, _, _ in targets[:6])}"
+                f"{', ...' if len(targets) > 6 else ''}), got {len(weights)}"
+            )
+        values = []
+        for i, ((name, current, _), weight) in enumerate(zip(targets, weights, strict=True)):
+            where = f"weights[{i}] ({name})"
+            try:
+                array = np.asarray(weight)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{where} must be an array, got {show(weight)}: {error}") from None
+            if array.shape != current.shape:
+                raise ValueError(
+                    f"Optimizer variable {i} ({name}) has shape {current.shape} not compatible "
+                    f"with provided weight shape {array.shape}."
+                )
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"{where} must hold real numbers, got dtype {array.dtype}")
+            if name == "iterations":
+                check_int(where, array.item(), 0, MAX_COUNT)
+            elif name == "learning_rate":
+                lr = check_learning_rate(array.item(), self._preset, type(self).__name__)
+                self._check_in_dtype(self._config, lr, self._narrowest)
+            elif name == "u_product":
+                check_float(where, array.item())
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    cast = array.astype(current.dtype)
+                if np.any(np.isfinite(array) & ~np.isfinite(cast)):
+                    raise ValueError(
+                        f"{where} holds values {current.dtype} cannot hold (largest "
+                        f"{np.finfo(current.dtype).max:.3g}), got {show(weight)}"
+                    )
+                array = cast
+            values.append(array)
+        for (_, _, write), array in zip(targets, values, strict=True):
+            write(array)
+        self._plan = None
 
     def _slot_enabled(self, slot: str, kind: str) -> bool:
         """Whether an ``optional`` slot exists under the current hyperparameters."""
@@ -1232,6 +1358,15 @@ def _keras_missing_gradients(pairs: list, with_gradient: int) -> None:
         UserWarning,
         stacklevel=4,
     )
+
+
+def _writer(buffer: np.ndarray) -> Callable[[np.ndarray], None]:
+    """Write a value into ``buffer`` in place (its identity, and every view of it, kept)."""
+
+    def write(value: np.ndarray) -> None:
+        buffer[...] = value
+
+    return write
 
 
 def _sequence(name: str, value: Any, length: int) -> list:

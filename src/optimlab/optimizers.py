@@ -178,6 +178,7 @@ class RMSprop(_RuleOptimizer):
     optional momentum and centering. See :mod:`optimlab.rules.rmsprop`."""
 
     rule = rules.rmsprop
+    keras_variable_groups = (("velocity",), ("momentum",), ("average_gradient",))
     hyperparameters = {
         "rho": unit_interval_open,
         "momentum": unit_interval_open,
@@ -229,6 +230,7 @@ class Adam(_RuleOptimizer):
     peer as options. See :mod:`optimlab.rules.adam`."""
 
     rule = rules.adam
+    keras_variable_groups = (("m", "v"), ("v_max",))
     hyperparameters = {
         "beta_1": unit_interval_open,
         "beta_2": unit_interval_open,
@@ -328,6 +330,7 @@ class Nadam(_RuleOptimizer):
     PyTorch: 0.004, optax: None = constant beta_1). See :mod:`optimlab.rules.nadam`."""
 
     rule = rules.nadam
+    keras_variable_groups = (("m", "v"),)
     hyperparameters = {
         "beta_1": unit_interval_open,
         "beta_2": unit_interval_open,
@@ -364,6 +367,7 @@ class Adamax(_RuleOptimizer):
     :mod:`optimlab.rules.adamax`."""
 
     rule = rules.adamax
+    keras_variable_groups = (("m", "u"),)
     hyperparameters = {
         "beta_1": unit_interval_open,
         "beta_2": unit_interval_open,
@@ -400,6 +404,7 @@ class Adadelta(_RuleOptimizer):
     parameter. See :mod:`optimlab.rules.adadelta`."""
 
     rule = rules.adadelta
+    keras_variable_groups = (("accumulated_grad", "accumulated_delta"),)
     hyperparameters = {"rho": unit_interval_open, "epsilon": non_negative}
 
     def __init__(

@@ -280,7 +280,8 @@ def test_get_refusals(call, exc, pattern):
 def test_build_with_no_variables(cls):
     opt = make(cls)
     opt.build([])
-    assert opt.built and opt.variables == [] and opt.iterations == 0
+    assert opt.built and opt.params == [] and opt.iterations == 0
+    assert [v.item() for v in opt.variables] == [0, opt.learning_rate]  # iterations, lr
     p = np.zeros(2)
     before = snapshot(opt, [p])
     with pytest.raises(ValueError, match=r"parameter 0 .* is not one of the 0 parameters"):

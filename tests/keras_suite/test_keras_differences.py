@@ -148,13 +148,6 @@ def _keras_gradient_of_another_dtype():
     assert v.dtype == "float32" and np.all(v.numpy() == -1.0)  # cast, then applied
 
 
-def _keras_set_weights():
-    a, b = keras.optimizers.Adam(), keras.optimizers.Adam()
-    a.build([keras.Variable(np.zeros(2, np.float32))])
-    b.build([keras.Variable(np.zeros(2, np.float32))])
-    b.set_weights(a.variables)
-
-
 def _keras_message(fn):
     try:
         fn()
@@ -163,8 +156,6 @@ def _keras_message(fn):
 
 
 KERAS = {
-    "optimizer.variables": lambda: len(keras.optimizers.SGD(learning_rate=0.5).variables),
-    "set_weights": _keras_set_weights,
     "negative step": lambda: float(KS.PiecewiseConstantDecay([10], [1.0, 0.5])(-999)),
     "build before raising": _keras_all_none_then_built,
     "gradient dtype": _keras_gradient_of_another_dtype,
