@@ -4,6 +4,7 @@ optimlab tour [--out DIR] [--quick]   the lecture as an HTML report (every chapt
 optimlab compare --on NAME ...         optimizers on a surface or data problem: a figure
 optimlab fit --problem NAME ...        batch / stochastic / mini-batch training of one optimizer
 optimlab sweep --surface NAME ...      learning-rate sweeps: sensitivity curves, tuned rates
+optimlab play [--port N] [--no-browser] the live page: scenes to touch, optimlab behind every path
 optimlab differences [--markdown]      where PyTorch, Keras and optax differ, measured
 optimlab presets [--markdown]          every optimizer's defaults under each preset
 """
@@ -525,7 +526,72 @@ def _run_sweep(args) -> int:
     return 0
 
 
-LAB_COMMANDS = {"tour": _run_tour, "compare": _run_compare, "fit": _run_fit, "sweep": _run_sweep}
+def _add_play_command(sub) -> argparse.ArgumentParser:
+    from .play import SCENES
+
+    play = sub.add_parser(
+        "play",
+        help="the lecture you can touch: a local web page, optimlab computing every path",
+        description="Start the playground on this machine and open it in the browser.\n"
+        "Every asset is served from the installed package: it works with no network.",
+        formatter_class=_HelpFormatter,
+    )
+    play.add_argument("--port", type=_port, default=8765, help="TCP port")
+    play.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (another than this machine's loopback lets others connect)",
+    )
+    play.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    play.add_argument("--scene", choices=SCENES, help="the scene the browser opens on")
+    play.add_argument(
+        "--tour",
+        default="optimlab-tour",
+        metavar="DIR",
+        help="an optimlab tour report to serve at /tour/ (the page links to it)",
+    )
+    return play
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 65535], got {text!r}")
+    return value
+
+
+def _run_play(args) -> int:
+    from .play import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"optimlab play: listening on {args.host}: anyone who can reach this machine there "
+            "can use the page",
+            file=sys.stderr,
+        )
+    try:
+        return serve(
+            args.host,
+            args.port,
+            open_browser=not args.no_browser,
+            scene=args.scene,
+            tour_dir=args.tour,
+        )
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        raise _FlagError("--port" if "port" in str(error) else "--host", str(error)) from None
+
+
+LAB_COMMANDS = {
+    "tour": _run_tour,
+    "compare": _run_compare,
+    "fit": _run_fit,
+    "sweep": _run_sweep,
+    "play": _run_play,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"optimlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = _add_lab_commands(sub)
+    commands["play"] = _add_play_command(sub)
     diff = sub.add_parser(
         "differences", help="where PyTorch, Keras and optax differ, each with a measured example"
     )

@@ -105,6 +105,19 @@ def test_each_chapter_says_how_to_reproduce_it(quick_tour):
         assert f"<code>optimlab tour --only {key} --quick</code>" in html
 
 
+def test_chapters_link_to_their_play_scene(page):
+    """A chapter with a scene in optimlab play links to it (the links' scenes are checked in
+    a browser by tests/play/test_tour_links.py)."""
+    from optimlab.report.tour import PLAY_SCENES, play_link
+
+    for key in experiments.EXPERIMENTS:
+        links = page.sections[key]["links"]
+        if key in PLAY_SCENES:
+            assert play_link(key)[0] in links, key
+        else:
+            assert not any(link.startswith("http://127.0.0.1") for link in links), key
+
+
 def test_every_equation_is_mathml_and_no_tex_is_left(quick_tour):
     html = (quick_tour / "index.html").read_text(encoding="utf-8")
     body = re.sub(r'alttext="[^"]*"', "", html)
@@ -132,7 +145,9 @@ def test_wording(page):
 
 def test_offline_and_self_contained(quick_tour):
     html = (quick_tour / "index.html").read_text(encoding="utf-8")
-    assert not re.search(r'(href|src)="(https?:)?//', html), "a link that needs the network"
+    # the one kind of absolute link: optimlab play on this machine (127.0.0.1, never the net)
+    outside = re.findall(r'(?:href|src)="((?:https?:)?//[^"]*)"', html)
+    assert all(u.startswith("http://127.0.0.1:8765/?scene=") for u in outside), outside
     assert "<script" not in html  # no JavaScript at all
     images = sorted(p.name for p in (quick_tour / "figures").iterdir())
     assert images and all(f'src="figures/{name}"' in html for name in images)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import optimizers, presets
+from .. import optimizers, presets, schedules
 from .._validation import check_bool, check_choice, check_float, check_int
 from ..clipping import l2_norm, norm_scale
 from .surfaces import f_min
@@ -425,10 +425,87 @@ def _same_state(a, b) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+class _Rows:
+    """The rows of one plan while they run: their slots, step state, learning rate (an (R, 1)
+    column, one float, or a schedule), decoupled decay and noise rows. :meth:`advance` is
+    one step of ``Optimizer._update`` for them, in its order::
+
+        g = (grad + noise) / loss_scale;  checked = g;  g = -g if maximize;  clip g;
+        g = g + wd * p (L2)  or  q = p - p * wd * lr (decoupled);  p' = rule(q, g, slots)
+    """
+
+    def __init__(self, plan: _Plan, lr, seed_index, rows: int) -> None:
+        self.plan = plan
+        self.schedule = None if isinstance(lr, np.ndarray | float) else lr
+        self.lr = lr
+        self.l2 = self.wdlr = None
+        if plan.weight_decay is not None:
+            if plan.decoupled:  # the Optimizer's wd * lr, per run (per step with a schedule)
+                first = _scheduled_rate(lr, 0) if self.schedule else lr
+                self.wdlr = plan.weight_decay * first
+            else:
+                self.l2 = np.float64(plan.weight_decay)
+        self.seed_index = seed_index
+        self.slots = tuple(None if v is None else np.full((rows, 2), v) for v in plan.slot_init)
+        self.state = plan.state0
+
+    def advance(self, t: int, p: np.ndarray, g: np.ndarray, noise) -> tuple:
+        """(the new points, the gradient the Optimizer checks for finiteness) at step t."""
+        plan = self.plan
+        if self.schedule is not None:
+            self.lr = _scheduled_rate(self.schedule, t - 1)
+            if self.wdlr is not None:
+                self.wdlr = plan.weight_decay * self.lr
+        if noise is not None:
+            g = g + noise[t - 1][self.seed_index]
+        if plan.loss_scale is not None:
+            g = g / plan.loss_scale
+        checked = g  # the Optimizer checks finiteness after loss scaling
+        if plan.maximize:
+            g = -g
+        if plan.clipnorm is not None:
+            factors = [norm_scale(l2_norm([row]), plan.clipnorm, plan.clip_style) for row in g]
+            g = g * np.array(factors)[:, None]
+        elif plan.clipvalue is not None:
+            g = np.clip(g, -plan.clipvalue, plan.clipvalue)
+        q = p
+        if self.l2 is not None:
+            g = g + self.l2 * p
+        if self.wdlr is not None:
+            q = p - p * self.wdlr
+        if plan.state0 is not None:
+            numbers_t, self.state = plan.rule.scalars(t, self.lr, self.state, **plan.hyper)
+        else:
+            numbers_t = plan.rule.scalars(t, self.lr, **plan.hyper)
+        out = plan.rule.update(q, g, *self.slots, *numbers_t)
+        self.slots = out[1:]
+        return out[0], checked
+
+    def keep(self, keep: np.ndarray) -> None:
+        """Drop the rows where ``keep`` is False (they diverged)."""
+        self.slots = tuple(None if s is None else s[keep] for s in self.slots)
+        if isinstance(self.lr, np.ndarray):
+            self.lr = self.lr[keep]
+        if isinstance(self.wdlr, np.ndarray):
+            self.wdlr = self.wdlr[keep]
+        if isinstance(self.seed_index, np.ndarray):
+            self.seed_index = self.seed_index[keep]
+
+
+def _outside(new: np.ndarray, checked: np.ndarray, bound: float) -> np.ndarray | None:
+    """The rows that diverged at this step (a point outside the bound or a non-finite
+    gradient), or None when none did (one cheap test first)."""
+    if np.abs(new).max() <= bound and math.isfinite(checked.sum()):
+        return None
+    bad = ~(np.abs(new) <= bound).all(axis=1) | ~np.isfinite(checked).all(axis=1)
+    return bad if bad.any() else None
+
+
 def _drive(plan, surface, p0, lr, seed_index, noise, steps, divergence, record):
     """Run ``plan`` from the rows of ``p0`` for ``steps`` steps.
 
-    ``lr`` is an (R, 1) column or one Python float, ``noise`` None or the (steps, seeds, 2)
+    ``lr`` is an (R, 1) column, one Python float or a schedule (step t uses
+    ``lr(t - 1)``, a float), ``noise`` None or the (steps, seeds, 2)
     table, ``seed_index`` the row of each run in it. Returns (paths (T+1, R, 2) or None,
     losses (T+1, R) or None, final points (R, 2), diverged_at (R,)). Diverged rows leave the
     working arrays (they are compacted away), so the remaining steps cost nothing for them.
@@ -436,26 +513,10 @@ def _drive(plan, surface, p0, lr, seed_index, noise, steps, divergence, record):
     rows_total = len(p0)
     gradient = surface.gradient
     value = surface.value
-    update = plan.rule.update
-    scalars = plan.rule.scalars
-    hyper = plan.hyper
-    stateful = plan.state0 is not None
-    state = plan.state0
-    scale = plan.loss_scale
-    maximize = plan.maximize
-    clipnorm, clipvalue, style = plan.clipnorm, plan.clipvalue, plan.clip_style
-    l2 = None
-    wdlr = None
-    if plan.weight_decay is not None:
-        if plan.decoupled:
-            wdlr = plan.weight_decay * lr  # the Optimizer's wd * lr, per run
-        else:
-            l2 = np.float64(plan.weight_decay)
-    lr_is_array = isinstance(lr, np.ndarray)
     bound = min(divergence, sys.float_info.max)  # an infinite point is never inside
+    run = _Rows(plan, lr, seed_index, rows_total)
 
     p = np.array(p0, dtype=np.float64)
-    slots = tuple(None if v is None else np.full((rows_total, 2), v) for v in plan.slot_init)
     diverged_at = np.full(rows_total, -1, np.int64)
     active = None  # the rows still running (None: all of them)
     paths = losses = final = None
@@ -468,54 +529,23 @@ def _drive(plan, surface, p0, lr, seed_index, noise, steps, divergence, record):
         final = np.empty((rows_total, 2))
 
     for t in range(1, steps + 1):
-        g = gradient(p)
-        if noise is not None:
-            g = g + noise[t - 1][seed_index]
-        if scale is not None:
-            g = g / scale
-        checked = g  # the Optimizer checks finiteness after loss scaling
-        if maximize:
-            g = -g
-        if clipnorm is not None:
-            factors = [norm_scale(l2_norm([row]), clipnorm, style) for row in g]
-            g = g * np.array(factors)[:, None]
-        elif clipvalue is not None:
-            g = np.clip(g, -clipvalue, clipvalue)
-        q = p
-        if l2 is not None:
-            g = g + l2 * p
-        if wdlr is not None:
-            q = p - p * wdlr
-        if stateful:
-            numbers_t, state = scalars(t, lr, state, **hyper)
-        else:
-            numbers_t = scalars(t, lr, **hyper)
-        out = update(q, g, *slots, *numbers_t)
-        new = out[0]
-        slots = out[1:]
-        if not (np.abs(new).max() <= bound and math.isfinite(checked.sum())):
-            bad = ~(np.abs(new) <= bound).all(axis=1) | ~np.isfinite(checked).all(axis=1)
-            if bad.any():
-                rows = np.arange(rows_total) if active is None else active
-                gone = rows[bad]
-                diverged_at[gone] = t
-                if record:
-                    paths[t:, gone] = p[bad]
-                else:
-                    losses[t:, gone] = losses[t - 1, gone][None]
-                    final[gone] = p[bad]
-                keep = ~bad
-                active = rows[keep]
-                if not active.size:
-                    break
-                new = new[keep]
-                slots = tuple(None if s is None else s[keep] for s in slots)
-                if lr_is_array:
-                    lr = lr[keep]
-                if isinstance(wdlr, np.ndarray):
-                    wdlr = wdlr[keep]
-                if noise is not None:
-                    seed_index = seed_index[keep]
+        new, checked = run.advance(t, p, gradient(p), noise)
+        bad = _outside(new, checked, bound)
+        if bad is not None:
+            rows = np.arange(rows_total) if active is None else active
+            gone = rows[bad]
+            diverged_at[gone] = t
+            if record:
+                paths[t:, gone] = p[bad]
+            else:
+                losses[t:, gone] = losses[t - 1, gone][None]
+                final[gone] = p[bad]
+            keep = ~bad
+            active = rows[keep]
+            if not active.size:
+                break
+            new = new[keep]
+            run.keep(keep)
         if record:
             if active is None:
                 paths[t] = new
@@ -605,6 +635,36 @@ def _check_starts(surface, starts, divergence: float) -> np.ndarray:
     return points
 
 
+def _check_schedule(schedule, learning_rate):
+    """A schedule as ``step -> float`` (as the Optimizer resolves it); ``learning_rate`` must
+    be one value beside it."""
+    if _is_grid(learning_rate):
+        raise ValueError(
+            f"learning_rate must be a single value when a schedule is given (the schedule "
+            f"sets every step's rate), got {learning_rate!r}"
+        )
+    if not callable(schedule):
+        raise TypeError(
+            f"schedule must be None or a learning-rate schedule (step -> float), got {schedule!r}"
+        )
+    return schedules.as_step_function(schedule)
+
+
+def _scheduled_rate(schedule, step: int) -> float:
+    """The learning rate ``schedule(step)``: a finite float >= 0, as the Optimizer checks it."""
+    value = schedule(step)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        x = float(value)
+        if math.isfinite(x) and x >= 0.0:
+            return x
+    raise ValueError(
+        f"learning rate schedule {schedule!r} returned {value!r} at step {step}; it must "
+        "return a finite float >= 0"
+    )
+
+
 def _is_grid(value) -> bool:
     if isinstance(value, np.ndarray):
         return value.ndim > 0
@@ -679,6 +739,7 @@ def sweep(
     preset: str = "keras",
     keep_paths: bool = True,
     divergence: float = 1e6,
+    schedule=None,
     **hyperparameters,
 ) -> SweepResult:
     """Run ``optimizer`` on ``surface`` from every start, at every learning rate, for every
@@ -712,6 +773,12 @@ def sweep(
     divergence
         a run with max(|x|, |y|) > divergence, or a non-finite point or gradient, is diverged
         from that step on (and frozen at its last point inside).
+    schedule
+        None, or a learning-rate schedule (an :mod:`optimlab.schedules` object or any
+        ``step -> float``) that replaces ``learning_rate``: step t uses ``schedule(t - 1)``,
+        as an Optimizer given ``learning_rate=schedule`` does (its value must be a finite
+        float >= 0). ``learning_rate`` must then be a single value (it is not used) and the
+        ``"learning_rate"`` axis holds the schedule's first rate ``schedule(0)``.
     **hyperparameters
         any argument of the optimizer (``momentum=0.9``, ``nesterov=True``,
         ``weight_decay=1e-4``...); a sequence (``beta_1=[0.8, 0.9, 0.99]``) becomes an axis.
@@ -728,6 +795,9 @@ def sweep(
     divergence = _check_divergence(divergence)
     points = _check_starts(surface, starts, divergence)
     lrs = _check_learning_rates(learning_rate)
+    if schedule is not None:
+        schedule = _check_schedule(schedule, learning_rate)
+        lrs = np.array([_scheduled_rate(schedule, 0)])
     seeds = _check_seeds(seeds)
     sigma = check_float("gradient_noise", gradient_noise, 0.0)
     preset = check_choice("preset", preset, presets.PRESETS)
@@ -736,6 +806,9 @@ def sweep(
 
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     plans = [_Plan.make(name, preset, {**fixed, **combo}, lrs) for combo in combos]
+    if schedule is not None:  # one rate per step, the same for every run: one pass
+        for plan in plans:
+            plan.array_lr = False
 
     n_starts, n_lrs, n_seeds = len(points), len(lrs), len(seeds)
     rows = n_starts * n_lrs * n_seeds  # in the order (start, learning rate, seed)
@@ -767,6 +840,8 @@ def sweep(
                 parts = [(slice(None), lrs[lr_index][:, None])]
             else:  # the rule's scalars need one float learning rate: one pass per rate
                 parts = [(np.flatnonzero(lr_index == j), float(lrs[j])) for j in range(n_lrs)]
+                if schedule is not None:
+                    parts = [(slice(None), schedule)]
             for sel, lr in parts:
                 out_paths, out_losses, out_final, out_div = _drive(
                     plan,

@@ -69,6 +69,114 @@ def _json_value(value):
     return value
 
 
+#: ``optimlab play``'s address (its default host and port)
+PLAY_URL = "http://127.0.0.1:8765/"
+
+
+def _sgd(lr: float, name: str = "SGD") -> str:
+    return f"{name},keras,learning_rate={lr:g}"
+
+
+#: the scene of ``optimlab play`` where each chapter can be touched: (the page's own URL
+#: parameters, what it shows)
+PLAY_SCENES: dict[str, tuple[list[tuple[str, str]], str]] = {
+    "gd_variants": (
+        [("scene", "regression"), ("batch", "100"), ("epochs", "10")],
+        "the 500-row regression, the batch size as a slider",
+    ),
+    "reading_graphs": (
+        [("scene", "race"), ("surface", "ravine"), ("opt", _sgd(0.018))],
+        "one run on the ravine, its loss and gradient norm",
+    ),
+    "learning_rate": (
+        [("scene", "race"), ("surface", "ravine")]
+        + [("opt", _sgd(lr)) for lr in (0.005, 0.018, 0.0205)],
+        "three learning rates on the ravine",
+    ),
+    "schedules": (
+        [("scene", "race"), ("surface", "rosenbrock"), ("noise", "0.5"), ("opt", _sgd(0.002))]
+        + [("opt", _sgd(0.002) + ",schedule=ExponentialDecay;decay_steps=100;decay_rate=0.5")],
+        "a decaying learning rate against gradient noise",
+    ),
+    "convexity": (
+        [("scene", "maps"), ("surface", "himmelblau")],
+        "the basins of attraction of Himmelblau's four minima",
+    ),
+    "local_minima": (
+        [("scene", "race"), ("surface", "two_well"), ("opt", _sgd(0.01))]
+        + [("opt", _sgd(0.01, "Momentum"))],
+        "the two wells: plain SGD and momentum",
+    ),
+    "saddle_points": (
+        [("scene", "race"), ("surface", "saddle"), ("anatomy", "1"), ("opt", _sgd(0.01))]
+        + [("opt", _sgd(0.01, "Adam"))],
+        "a saddle point, with the anatomy of each step",
+    ),
+    "high_curvature": (
+        [("scene", "race"), ("surface", "ravine"), ("opt", _sgd(0.018))]
+        + [("opt", _sgd(0.018, "Momentum")), ("opt", _sgd(0.01, "RMSprop"))],
+        "the ravine: oscillation across it, progress along it",
+    ),
+    "ewma": ([("scene", "ewma"), ("beta", "0.9")], "the lecture's temperatures, beta as a slider"),
+    "momentum": (
+        [("scene", "race"), ("surface", "ravine"), ("opt", _sgd(0.005))]
+        + [("opt", _sgd(0.005, "Momentum"))],
+        "momentum against plain SGD, beta as a slider",
+    ),
+    "momentum_quadratic": (
+        [("scene", "maps"), ("lb_surface", "ravine"), ("lb_opt", "Momentum")],
+        "the (learning rate, beta) map over the theory's convergence region",
+    ),
+    "nesterov": (
+        [("scene", "race"), ("surface", "ravine"), ("anatomy", "1")]
+        + [("opt", _sgd(0.01, "Momentum")), ("opt", _sgd(0.01, "NAG"))],
+        "momentum and NAG, the look-ahead point drawn",
+    ),
+    "nag_disadvantage": (
+        [("scene", "race"), ("surface", "two_well")]
+        + [("opt", _sgd(0.01, "Momentum")), ("opt", _sgd(0.01, "NAG"))],
+        "NAG and momentum on the two wells",
+    ),
+    "keras_code": (
+        [("scene", "race"), ("surface", "ravine"), ("opt", _sgd(0.001, "NAG"))],
+        "SGD(momentum=0.9, nesterov=True), with its code to copy",
+    ),
+    "sparse_adagrad": (
+        [("scene", "race"), ("surface", "ravine"), ("anatomy", "1")]
+        + [("opt", _sgd(0.5, "Adagrad"))],
+        "Adagrad's per-coordinate learning rates, step by step",
+    ),
+    "adagrad_decay": (
+        [("scene", "race"), ("surface", "rosenbrock")]
+        + [("opt", _sgd(0.5, "Adagrad")), ("opt", _sgd(0.01, "RMSprop"))],
+        "Adagrad's falling rate against RMSprop's",
+    ),
+    "rmsprop": (
+        [("scene", "race"), ("surface", "rosenbrock"), ("anatomy", "1")]
+        + [("opt", _sgd(0.01, "RMSprop"))],
+        "RMSprop's effective learning rates, step by step",
+    ),
+    "adam": (
+        [("scene", "race"), ("surface", "rosenbrock"), ("opt", _sgd(0.02, "Adam"))]
+        + [("opt", _sgd(0.001, "Momentum")), ("opt", _sgd(0.001, "RMSprop"))],
+        "Adam, momentum and RMSprop on Rosenbrock",
+    ),
+    "verdict": (
+        [("scene", "race"), ("surface", "rosenbrock")]
+        + [("opt", f"{n},keras") for n in ("SGD", "Momentum", "NAG", "RMSprop", "Adam")],
+        "five optimizers at once, on any surface or a function you type",
+    ),
+}
+
+
+def play_link(key: str) -> tuple[str, str] | None:
+    """(URL, what it shows) of the ``optimlab play`` scene matching chapter ``key``, or None."""
+    if key not in PLAY_SCENES:
+        return None
+    pairs, text = PLAY_SCENES[key]
+    return PLAY_URL + "?" + "&".join(f"{k}={v}" for k, v in pairs), text
+
+
 def command_of(key: str, quick: bool) -> str:
     """The command that reproduces one chapter as the page shows it."""
     return f"optimlab tour --only {key}" + (" --quick" if quick else "")
@@ -163,6 +271,7 @@ def write_tour(
                 "result": result,
                 "figures": chapter["figures"],
                 "command": command_of(key, quick),
+                "play": play_link(key),
                 "held": sum(c.holds for c in result.claims),
             }
         )
