@@ -17,8 +17,10 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
+from ._browser import SessionBrowser  # noqa: E402
 from ._records import write as write_conformance_records  # noqa: E402
 
 # Property tests: the same examples on every run by default, so that CI is reproducible;
@@ -35,6 +37,16 @@ def pytest_configure(config):
         folder = tempfile.mkdtemp(prefix="optimlab-conformance-")
         os.environ["OPTIMLAB_CONFORMANCE_DIR"] = folder
         config._optimlab_conformance_dir = folder
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The session's headless chromium (tests/_browser.py), shared by every browser test."""
+    browser = SessionBrowser()
+    try:
+        yield browser.get()
+    finally:
+        browser.close()
 
 
 def pytest_sessionfinish(session, exitstatus):

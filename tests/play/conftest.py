@@ -13,8 +13,6 @@ import time
 
 import pytest
 
-from ..tour.test_browser import ARGS, CHROMIUM, _browser_or_skip
-
 SERVER_START_S = 10.0
 
 
@@ -44,10 +42,7 @@ def play_url():
 
 
 @pytest.fixture(scope="session")
-def play_browser():
-    """One headless chromium for the session (skipped or failed as the tour's browser test)."""
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+def play_browser(chromium):
+    """The session's headless chromium (tests/conftest.py: one per process, shared with the
+    tour's browser tests; skipped or failed as they are)."""
+    return chromium

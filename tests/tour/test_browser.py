@@ -8,48 +8,14 @@ after installing Debian's chromium), where their absence fails the test."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP, PHONE = (1280, 900), (375, 740)
 
 
-def _browser_or_skip():
-    required = os.environ.get("OPTIMLAB_REQUIRE_BROWSER") == "1"
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "Playwright's Python package is not installed (pip install '.[test]')"
-        sync_playwright = None
-    if problem is None and not os.path.exists(CHROMIUM):
-        problem = "no chromium at /usr/bin/chromium (apt-get install chromium)"
-    if problem:
-        if required:
-            pytest.fail(f"OPTIMLAB_REQUIRE_BROWSER=1 but {problem}")
-        pytest.skip(problem)
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+@pytest.fixture
+def browser(chromium):
+    return chromium
 
 
 def _open(browser, quick_tour, size):
