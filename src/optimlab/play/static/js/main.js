@@ -44,6 +44,7 @@ window.optimlabPlay = {
   idle: () => (current ? current.idle() : Promise.resolve()),
   settled: async () => {
     if (current) await current.idle();
+    flushURL(); // a pending address update is written now: the address is part of the scene
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
   },
   answer: () => (current && current.answer ? current.answer() : null),
@@ -69,11 +70,21 @@ function writeURL({ push = false } = {}) {
     return;
   }
   if (urlTimer) return;
-  urlTimer = setTimeout(() => {
-    urlTimer = null;
-    const s = query([["scene", current.name], ...current.params()]);
-    if (s !== location.search) history.replaceState(null, "", s || location.pathname);
-  }, URL_EVERY_MS);
+  urlTimer = setTimeout(replaceURL, URL_EVERY_MS);
+}
+
+function replaceURL() {
+  urlTimer = null;
+  if (!current) return;
+  const s = query([["scene", current.name], ...current.params()]);
+  if (s !== location.search) history.replaceState(null, "", s || location.pathname);
+}
+
+/** Write a pending (throttled) address update at once. */
+function flushURL() {
+  if (!urlTimer) return;
+  clearTimeout(urlTimer);
+  replaceURL();
 }
 
 const code = setupCode();
