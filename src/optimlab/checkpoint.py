@@ -475,7 +475,7 @@ def restore(path, optimizer, params=None) -> list[np.ndarray] | None:
     optimizer or any array changes. Returns the saved parameters (or None).
     """
     from ._validation import check_no_overlap
-    from .optimizer import _as_list, _check_param
+    from .optimizer_checks import _as_list, _check_param
 
     state, saved = load(path)
     targets = None if params is None else _as_list("params", params, arrays=True)
