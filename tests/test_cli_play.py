@@ -97,3 +97,21 @@ def test_the_tour_is_served_at_tour_when_there_is_one(tmp_path):
     assert client.get("/tour/%2e%2e/secret.txt").status_code == 404
     missing = TestClient(create_app(tmp_path / "nowhere")).get("/tour/")
     assert missing.status_code == 200 and "optimlab tour" in missing.text
+
+
+def test_every_asset_of_the_page_is_package_data():
+    """A non-editable install ships what pyproject.toml's package-data names: every file the
+    page needs must match one of its patterns (the wheel was checked to hold them)."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["optimlab"]
+    package = root / "src" / "optimlab"
+    shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
+    assets = {p for p in (package / "play" / "static").rglob("*") if p.is_file()}
+    assert assets and assets <= shipped, sorted(str(p) for p in assets - shipped)
+    templates = set((package / "report" / "templates").glob("*"))
+    assert templates <= shipped
