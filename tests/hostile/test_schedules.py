@@ -151,7 +151,7 @@ ARGS = [(cls, name, kind) for cls, (_, kinds) in TABLE.items() for name, kind in
 
 def test_the_table_knows_every_schedule():
     known = {cls.__name__ for cls in TABLE} | {"PiecewiseConstantDecay"}
-    assert known == set(S._REGISTRY), "a new schedule: add it to TABLE"
+    assert known == set(S.serialization._REGISTRY), "a new schedule: add it to TABLE"
     accepted()
 
 
