@@ -26,15 +26,8 @@ import numpy as np
 
 from .. import presets
 from .._validation import check_choice, check_float, check_int
-from .sweep import (
-    _check_divergence,
-    _check_gradient,
-    _check_schedule,
-    _check_starts,
-    _Plan,
-    _Rows,
-    _values,
-)
+from .stepping import _Plan, _Rows, _values
+from .sweep import _check_divergence, _check_gradient, _check_schedule, _check_starts
 
 __all__ = ["RaceResult", "Runner", "race"]
 
