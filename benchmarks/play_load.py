@@ -2,7 +2,8 @@
 
 Each client posts ``--requests`` trajectory requests (5 optimizers x 500 steps on Rosenbrock,
 the page's slider case); prints the latency p50/p95/max, the throughput and the errors, plus
-the server-side time of one such request and of a 64x64 basin map of 200 steps.
+the server-side time of one such request, of a 64x64 basin map of 200 steps, and of the
+largest requests the budgets allow for the costliest typed function (each under a second).
 
     PYTHONPATH=src python benchmarks/play_load.py [--clients 20] [--requests 5]
 """
@@ -37,6 +38,39 @@ BASINS = {
 }
 
 
+def _costly(depth: int = 19) -> str:
+    """The costliest gradient found within the parser's limits (tests/play/test_limits.py
+    searches for it: 19 nested sin/tanh, times the same in y)."""
+    inner = "x*y"
+    for d in range(1, depth + 1):
+        inner = ("sin" if d % 2 else "tanh") + f"({inner}+x)"
+    return inner + "*" + inner.replace("x", "y")
+
+
+COSTLY = _costly()
+
+
+def _largest_costly_requests() -> list[tuple[str, dict, dict]]:
+    """(what, endpoint, body) of the largest requests the budgets allow for :data:`COSTLY`."""
+    from optimlab.play.expression import parse_expression
+    from optimlab.play.requests import LIMITS, work_factor
+
+    factor = work_factor(parse_expression(COSTLY).surface())
+    opts = [{"name": n} for n in ("SGD", "Momentum", "NAG", "RMSprop", "Adam")]
+    steps = min(LIMITS["steps"], LIMITS["trajectory_steps"] // (factor * len(opts)))
+    k = LIMITS["steps"] // factor
+    basin_steps = LIMITS["basin_work"] // (256 * factor)
+    return [
+        (f"trajectories 5 x {steps}", api.trajectories,
+         {"expression": COSTLY, "start": [0.5, 0.5], "steps": steps, "optimizers": opts}),
+        (f"anatomy at step {k}", api.anatomy,
+         {"expression": COSTLY, "steps": k, "step": k, "optimizer": {"name": "Adam"}}),
+        (f"basin map 16x16x{basin_steps}", api.sweep,
+         {"kind": "basins", "expression": COSTLY, "grid": 16, "steps": basin_steps,
+          "optimizer": {"name": "Adam"}}),
+    ]  # fmt: skip
+
+
 def _server_ms(function, body, repeat: int = 7) -> float:
     times = []
     for _ in range(repeat):
@@ -55,6 +89,9 @@ def main() -> None:
 
     print(f"server-side trajectories 5 x 500: {_server_ms(api.trajectories, BODY):.1f} ms (median)")
     print(f"server-side basin map 64x64x200: {_server_ms(api.sweep, BASINS, 3):.1f} ms (median)")
+    for what, function, body in _largest_costly_requests():  # the target: under 1 s each
+        ms = _server_ms(function, body, 3)
+        print(f"server-side, the costliest typed function, {what}: {ms:.0f} ms (median)")
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,11 +1,10 @@
 """The play API's limits hold for typed functions too: the costliest gradient the parser
-accepts shrinks every budget (trajectories, anatomy, basin and (lr, beta) maps), the largest
-request still allowed answers within a second (with room on a loaded 2-core machine), and a
-domain or start that only the parser refuses is a 400 naming it, not a 500."""
+accepts shrinks every budget (trajectories, anatomy, basin and (lr, beta) maps): the largest
+request still allowed is answered and one step more is refused (benchmarks/play_load.py
+times these largest requests); and a domain or start that only the parser refuses is a 400
+naming it, not a 500."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -51,14 +50,12 @@ def _largest_steps(factor: int, optimizers: int) -> int:
     return min(LIMITS["steps"], LIMITS["trajectory_steps"] // (factor * optimizers))
 
 
-def test_trajectories_of_a_costly_function_stay_under_a_second():
+def test_trajectories_of_a_costly_function_are_budgeted():
     factor = work_factor(parse_expression(COSTLY).surface())
     opts = [{"name": n} for n in ("SGD", "Momentum", "NAG", "RMSprop", "Adam")]
     steps = _largest_steps(factor, len(opts))
     body = {"expression": COSTLY, "start": [0.5, 0.5], "steps": steps, "optimizers": opts}
-    started = time.perf_counter()
     out = ROUTE["/api/trajectories"](body)
-    assert time.perf_counter() - started < 2.0  # the target is 1 s; 2 s leaves room on CI
     assert len(out["runs"][0]["path"]) == steps + 1
     error = _refused("/api/trajectories", {**body, "steps": steps + 1})
     assert error.field == "steps" and "for this function" in str(error)
@@ -69,14 +66,13 @@ def test_anatomy_and_maps_of_a_costly_function_are_budgeted():
     body = {"expression": COSTLY, "steps": 5000, "optimizer": {"name": "Adam"}, "step": 5000}
     assert _refused("/api/anatomy", body).field == "step"
     k = LIMITS["steps"] // factor
-    started = time.perf_counter()
-    ROUTE["/api/anatomy"]({**body, "step": k})
-    assert time.perf_counter() - started < 2.0
+    assert ROUTE["/api/anatomy"]({**body, "step": k})["step"] == k
     basins = {"kind": "basins", "expression": COSTLY, "optimizer": {"name": "Adam"}}
     assert _refused("/api/sweep", {**basins, "grid": 64, "steps": 200}).field == "grid"
-    started = time.perf_counter()
-    ROUTE["/api/sweep"]({**basins, "grid": 16, "steps": LIMITS["basin_work"] // (256 * factor)})
-    assert time.perf_counter() - started < 2.0
+    out = ROUTE["/api/sweep"](
+        {**basins, "grid": 16, "steps": LIMITS["basin_work"] // (256 * factor)}
+    )
+    assert len(out["basin"]) == 16
 
 
 @pytest.mark.parametrize(
