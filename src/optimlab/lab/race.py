@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import presets
 from .._validation import check_choice, check_float, check_int
-from .stepping import _Plan, _Rows, _values
+from .stepping import _Plan, _Rows, _values, noise_table
 from .sweep import _check_divergence, _check_gradient, _check_schedule, _check_starts
 
 __all__ = ["RaceResult", "Runner", "race"]
@@ -90,9 +90,7 @@ def race(
         else:
             rate = lr
         rows.append(_Rows(plan, rate, slice(None), 1))  # noise[t - 1][:]: its one seed
-    noise = None
-    if sigma > 0.0:  # sweep's table for one seed: (steps, 1, 2)
-        noise = np.stack([sigma * np.random.default_rng(seed).standard_normal((steps, 2))], 1)
+    noise = noise_table(sigma, (seed,), steps)  # sweep's table for one seed: (steps, 1, 2)
     _check_gradient(surface, point)
 
     n = len(rows)

@@ -299,3 +299,13 @@ def _scheduled_rate(schedule, step: int) -> float:
         f"learning rate schedule {schedule!r} returned {value!r} at step {step}; it must "
         "return a finite float >= 0"
     )
+
+
+def noise_table(sigma: float, seeds, steps: int) -> np.ndarray | None:
+    """The gradient noise of every step and seed, (steps, seeds, 2), or None when sigma is 0:
+    ``sigma * default_rng(seed).standard_normal((steps, 2))`` per seed, so that a seed gives
+    every run the same noise (common random numbers)."""
+    if sigma <= 0.0:
+        return None
+    table = [sigma * np.random.default_rng(s).standard_normal((steps, 2)) for s in seeds]
+    return np.stack(table, axis=1)

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import optimizers, presets, schedules
 from .._validation import check_bool, check_choice, check_float, check_int
-from .stepping import _drive, _Plan, _scheduled_rate, _values
+from .stepping import _drive, _Plan, _scheduled_rate, _values, noise_table
 from .surfaces import f_min
 from .sweep_result import AGGREGATES, Spread, SweepResult, TuneResult  # noqa: F401
 
@@ -283,10 +283,7 @@ def sweep(
     p0 = np.repeat(points, n_lrs * n_seeds, axis=0)
     lr_index = np.tile(np.repeat(np.arange(n_lrs), n_seeds), n_starts)
     seed_index = np.tile(np.arange(n_seeds), n_starts * n_lrs)
-    noise = None
-    if sigma > 0.0:
-        table = [sigma * np.random.default_rng(s).standard_normal((steps, 2)) for s in seeds]
-        noise = np.stack(table, axis=1)  # (steps, seeds, 2)
+    noise = noise_table(sigma, seeds, steps)  # (steps, seeds, 2) or None
     _check_gradient(surface, p0)
     record = keep_paths or (steps + 1) * rows * 2 <= _PATH_BUDGET
 
