@@ -3,55 +3,24 @@ for the schedules of this package only."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from .._validation import (
-    show,
-)
-from .base import Constant, LearningRateSchedule
-from .keras import (
-    CosineDecay,
-    CosineDecayRestarts,
-    ExponentialDecay,
-    InverseTimeDecay,
-    PiecewiseConstantDecay,
-    PolynomialDecay,
-)
-from .pytorch import (
-    CosineAnnealingLR,
-    CyclicLR,
-    ExponentialLR,
-    LinearLR,
-    MultiStepLR,
-    OneCycleLR,
-    ReduceLROnPlateau,
-    StepLR,
-)
-from .wrappers import LinearWarmup
+from .._validation import show
+from . import base, keras, pytorch, wrappers
+from .base import LearningRateSchedule
 
-# -- serialization ------------------------------------------------------------------------
-
+#: every concrete schedule class the package defines, by name (a new class is registered by
+#: being written in one of these modules)
 _REGISTRY: dict[str, type[LearningRateSchedule]] = {
     cls.__name__: cls
-    for cls in (
-        Constant,
-        ExponentialDecay,
-        PiecewiseConstantDecay,
-        PolynomialDecay,
-        InverseTimeDecay,
-        CosineDecay,
-        CosineDecayRestarts,
-        StepLR,
-        MultiStepLR,
-        ExponentialLR,
-        LinearLR,
-        CosineAnnealingLR,
-        OneCycleLR,
-        CyclicLR,
-        ReduceLROnPlateau,
-        LinearWarmup,
-    )
+    for module in (base, keras, pytorch, wrappers)
+    for cls in vars(module).values()
+    if isinstance(cls, type)
+    and issubclass(cls, LearningRateSchedule)
+    and cls.__module__ == module.__name__
+    and not inspect.isabstract(cls)
 }
 
 
