@@ -89,6 +89,21 @@ def _unwrap_0d(value: Any, kinds: str) -> Any:
     return value
 
 
+def real_array(value: Any) -> tuple[Any, str]:
+    """``(numpy.asarray(value), "")`` when it holds integers or floats, else ``(None, why)``
+    (``"ragged or not numbers"`` or its dtype): the one test of array-like input whose
+    refusal each caller words with its own argument's name."""
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        return None, "ragged or not numbers"
+    if array.dtype.kind not in "iuf":
+        return None, f"dtype {array.dtype}"
+    return array, ""
+
+
 def check_float(
     name: str,
     value: Any,

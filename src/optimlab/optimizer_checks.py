@@ -13,10 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import presets, schedules
-from ._validation import (
-    check_float,
-    show,
-)
+from ._validation import check_float, real_array, show
 from .engines import fused
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -125,12 +122,8 @@ def _checked_gradient(g: Any, p: np.ndarray, k: int) -> np.ndarray:
                 f"cast it first (g.astype(np.{p.dtype}))"
             )
     else:
-        try:
-            raw = np.asarray(g)
-        except (TypeError, ValueError, OverflowError):
-            raw = None
-        if raw is None or raw.dtype.kind not in "iuf":
-            kind = "ragged or not numbers" if raw is None else f"dtype {raw.dtype}"
+        raw, kind = real_array(g)
+        if raw is None:
             raise TypeError(
                 f"gradient {k} must be an array of numbers (integers or floats), got "
                 f"{show(g)} of type {type(g).__name__} ({kind})"

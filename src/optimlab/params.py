@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_float, check_in_dtype, show
+from ._validation import check_float, check_in_dtype, real_array, show
 
 DEFAULT_GROUP = "default"
 
@@ -204,12 +204,8 @@ def _named_values(arrays: Mapping) -> dict[str, np.ndarray]:
                 f"arrays has the keys {show(originals[name])} and {show(key)}, which both name "
                 f"the parameter {name!r}; parameter names must be distinct as strings"
             )
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError, OverflowError):
-            arr = None
-        if arr is None or arr.dtype.kind not in "iuf":
-            kind = "ragged or not numbers" if arr is None else f"dtype {arr.dtype}"
+        arr, kind = real_array(value)
+        if arr is None:
             raise TypeError(
                 f"arrays[{name!r}] must be an array of real numbers (integers or floats), got "
                 f"{show(value)} ({kind})"
