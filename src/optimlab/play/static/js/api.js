@@ -155,3 +155,29 @@ export function cachedGrid(body) {
   }
   return grids.get(key);
 }
+
+/** The one request of a single-request scene (regression, EWMA): each answer is taken by
+ * `accept(answer, inputs)`, clears the scene's error box, offers its code, is drawn and timed;
+ * a refusal is shown in the box. Returns {channel, request}; `request(inputs)` sends `body()`
+ * while `isActive()`. */
+export function sceneRequest(ctx, { path, scene, errorBox, codeLabel, body, isActive, accept, draw }) {
+  const channel = new Channel(path, {
+    onAnswer: (answer, inputs) => {
+      accept(answer, inputs);
+      errorBox.textContent = "";
+      ctx.setCode(answer.code, codeLabel);
+      draw();
+      ctx.painted(inputs, scene);
+    },
+    onError: (error) => {
+      errorBox.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+      ctx.painted([], scene);
+    },
+  });
+  const request = (inputs = []) => {
+    if (!isActive()) return;
+    channel.send(body(), inputs);
+    ctx.changed();
+  };
+  return { channel, request };
+}

@@ -1,7 +1,7 @@
 // The exponentially weighted moving average (POST /api/ewma): beta, bias correction, V0 and the
 // signal; the average over the signal with the 1/(1 - beta) window shaded.
 
-import { Channel } from "../api.js";
+import { sceneRequest } from "../api.js";
 import { checkbox, el, radios, select, slider } from "../controls.js";
 import { lineChart, onResize } from "../plot.js";
 import { boolParam, numberParam } from "../url.js";
@@ -25,24 +25,18 @@ export function createEwma(root, ctx) {
 
   const body = () => ({ beta: state.beta, bias_correction: state.bias, initial: state.initial,
     signal: state.signal, seed: state.seed });
-  const channel = new Channel("/api/ewma", {
-    onAnswer: (a, inputs) => {
+  const { channel, request } = sceneRequest(ctx, {
+    path: "/api/ewma",
+    scene: "ewma",
+    errorBox,
+    codeLabel: "the moving average",
+    body,
+    isActive: () => active,
+    accept: (a) => {
       answer = a;
-      errorBox.textContent = "";
-      ctx.setCode(a.code, "the moving average");
-      draw();
-      ctx.painted(inputs, "ewma");
     },
-    onError: (error) => {
-      errorBox.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
-      ctx.painted([], "ewma");
-    },
+    draw,
   });
-  const request = (inputs = []) => {
-    if (!active) return;
-    channel.send(body(), inputs);
-    ctx.changed();
-  };
 
   function markedDay() {
     const days = answer.days;

@@ -2,7 +2,7 @@
 // rate; the (w, b) path on the loss contours, the loss per update and per gradient evaluation,
 // and the update count. The previous setting stays in grey for comparison.
 
-import { Channel } from "../api.js";
+import { sceneRequest } from "../api.js";
 import { el, numberBox, select, slider } from "../controls.js";
 import { contourImage, drawMarker, drawPath, fit, lineChart, mapFrame, onResize } from "../plot.js";
 import { numberParam } from "../url.js";
@@ -29,26 +29,20 @@ export function createRegression(root, ctx) {
 
   const body = () => ({ batch_size: state.batch, epochs: state.epochs, learning_rate: state.lr,
     optimizer: { name: state.optimizer }, seed: state.seed });
-  const channel = new Channel("/api/regression", {
-    onAnswer: (a, inputs) => {
+  const { channel, request } = sceneRequest(ctx, {
+    path: "/api/regression",
+    scene: "regression",
+    errorBox,
+    codeLabel: "the regression",
+    body,
+    isActive: () => active,
+    accept: (a, inputs) => {
       if (answer && JSON.stringify(answer.contours.w) !== JSON.stringify(a.contours.w)) image = null;
       if (answer && inputs.length) previous = answer;
       answer = a;
-      errorBox.textContent = "";
-      ctx.setCode(a.code, "the regression");
-      draw();
-      ctx.painted(inputs, "regression");
     },
-    onError: (error) => {
-      errorBox.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
-      ctx.painted([], "regression");
-    },
+    draw,
   });
-  const request = (inputs = []) => {
-    if (!active) return;
-    channel.send(body(), inputs);
-    ctx.changed();
-  };
 
   function cumulative(a) {
     const per = a.evaluations_per_update;
