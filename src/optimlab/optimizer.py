@@ -220,6 +220,12 @@ class Optimizer(UpdatePipeline, StateIO):
         kind = type(self).__name__
         preset = check_choice("preset", preset, presets.PRESETS)
         engine = check_choice("engine", engine, ENGINE_CHOICES)
+        if engine == "fused" and getattr(self.rule, "TENSOR", False):
+            raise ValueError(
+                f"engine='fused' is not available for {kind}: its rule works on whole "
+                "matrices (NumPy and BLAS), not element by element; use engine='auto' or "
+                "'reference'"
+            )
         allowed = {"learning_rate", *COMMON_HYPERPARAMETERS, *self.hyperparameters}
         unknown = sorted(set(arguments) - allowed)
         if unknown:
@@ -457,6 +463,21 @@ class Optimizer(UpdatePipeline, StateIO):
     def _slot_initial_value(self, slot: str) -> float:
         return 0.0
 
+    def _new_slot(self, name: str, kind: str, p: np.ndarray) -> np.ndarray | None:
+        """The state buffer ``name`` of parameter ``p``: p's shape, or the shape the rule's
+        ``slot_shape(name, p.shape, **hyperparameters)`` gives (Adafactor's factored rows and
+        columns; None where the parameter has no such buffer, as Muon's second moment of a
+        matrix); None for an optional slot that is switched off."""
+        if not self._slot_enabled(name, kind):
+            return None
+        shape = p.shape
+        slot_shape = getattr(self.rule, "slot_shape", None)
+        if slot_shape is not None:
+            shape = slot_shape(name, p.shape, **self._rule_hyperparameters())
+            if shape is None:
+                return None
+        return np.full(shape, self._slot_initial_value(name), dtype=p.dtype)
+
     def build(self, params: Sequence[np.ndarray]) -> None:
         """Create the state of every parameter (done by the first update if not called).
         ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
@@ -482,13 +503,7 @@ class Optimizer(UpdatePipeline, StateIO):
         self._params = params
         self._index = {id(p): i for i, p in enumerate(params)}
         self._slots = [
-            [
-                np.full_like(p, self._slot_initial_value(name), subok=False)
-                if self._slot_enabled(name, kind)
-                else None
-                for name, kind in self.rule.SLOTS
-            ]
-            for p in params
+            [self._new_slot(name, kind, p) for name, kind in self.rule.SLOTS] for p in params
         ]
         initial = tuple(v for _, v in getattr(self.rule, "STEP_STATE", ()))
         per_parameter = self._conventions["step_counting"] == "per_parameter"

@@ -93,6 +93,12 @@ class UpdatePipeline:
                 f"step() takes an optimlab.Params, got {type(params).__name__}; use "
                 "apply_gradients(zip(grads, params)) for separate arrays"
             )
+        if getattr(self.rule, "TENSOR", False):
+            raise TypeError(
+                f"{type(self).__name__} updates whole matrices, and step() would hand it the "
+                "flat ranges of a Params; use opt.apply_gradients(zip(grads, arrays)) with "
+                "the parameter arrays themselves"
+            )
         arrays = params.group_arrays()
         if self.built and any(id(data) not in self._index for _, data, _ in arrays):
             raise ValueError(
@@ -212,7 +218,7 @@ class UpdatePipeline:
 
     def _fused_for(self, items) -> bool:
         """Whether this update runs on the fused engine."""
-        if self._engine_name == "reference":
+        if self._engine_name == "reference" or getattr(self.rule, "TENSOR", False):
             return False
         key = tuple((id(p), id(g), p.shape) for _, p, g in items)
         if key == self._fused_key:  # the same arrays as last time (a Params): same answer

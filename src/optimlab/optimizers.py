@@ -8,11 +8,11 @@ switches defaults *and* formulas to that library's (:mod:`optimlab.presets`).
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from . import rules
 from ._validation import check_bool, check_float, check_optional_float, show
+from .matrix_optimizers import Muon
 from .optimizer import (
     Optimizer,
     choice,
@@ -23,6 +23,7 @@ from .optimizer import (
 from .optimizer import (
     preset_default as D,
 )
+from .rule_optimizer import RuleOptimizer as _RuleOptimizer
 
 __all__ = [
     "SGD",
@@ -34,35 +35,12 @@ __all__ = [
     "Adamax",
     "Adadelta",
     "Lion",
+    "Muon",
     "OPTIMIZERS",
     "get",
     "serialize",
     "deserialize",
 ]
-
-
-class _RuleOptimizer(Optimizer):
-    """Maps the configuration onto the keyword arguments of ``rule.scalars``."""
-
-    def _rule_hyperparameters(self) -> dict:
-        names = _scalar_arguments(self.rule)
-        config = self._config
-        out = {k: config[k] for k in names if k in config}
-        if "lr_outside" in names:
-            out["lr_outside"] = config["momentum_style"] == "lr_outside"
-        if "power_dtype" in names:
-            out["power_dtype"] = self._power_dtype()
-        return out
-
-
-_SIGNATURES: dict[Any, tuple[str, ...]] = {}
-
-
-def _scalar_arguments(rule) -> tuple[str, ...]:
-    if rule not in _SIGNATURES:
-        params = inspect.signature(rule.scalars).parameters.values()
-        _SIGNATURES[rule] = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
-    return _SIGNATURES[rule]
 
 
 def _momentum_style(name: str, value: Any) -> str:
@@ -459,7 +437,8 @@ class Lion(_RuleOptimizer):
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion)
+    cls.__name__: cls
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon)
 }
 
 

@@ -122,6 +122,11 @@ PEERS = {
         "optax": "optax.adadelta",
     },
     "Lion": {"keras": "keras.optimizers.Lion", "torch": None, "optax": "optax.lion"},
+    "Muon": {
+        "keras": "keras.optimizers.Muon",
+        "torch": "torch.optim.Muon",
+        "optax": "optax.contrib.muon",
+    },
 }
 
 DEFAULTS = {
@@ -315,6 +320,61 @@ DEFAULTS = {
             weight_decay=0.001,
             weight_decay_mode="decoupled",
         ),
+    },
+}
+
+_MUON_KERAS = dict(
+    learning_rate=0.001,
+    adam_beta_1=0.9,
+    adam_beta_2=0.999,
+    adam_weight_decay=0.004,
+    epsilon=1e-7,
+    weight_decay=0.004,
+    muon_a=3.4445,
+    muon_b=-4.7750,
+    muon_c=2.0315,
+    adam_lr_ratio=1.0,
+    momentum=0.95,
+    ns_steps=5,
+    nesterov=True,
+    rms_rate=0.2,
+    momentum_style="sum",
+    ns_epsilon=1e-7,
+    ns_epsilon_style="add",
+    ns_dtype=None,
+    ns_norm_dtype="float32",
+    shape_scaling="rms",
+    non_matrix="adamw",
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["Muon"] = {
+    "keras": _MUON_KERAS,
+    # torch.optim.Muon: lerp momentum, bfloat16 Newton-Schulz, max(norm, eps), adjust_lr_fn
+    # "original" sqrt(max(1, A/B)) of its (out, in) weights; only 2-D parameters
+    "torch": {
+        **_MUON_KERAS,
+        "weight_decay": 0.1,
+        "momentum_style": "ema",
+        "ns_epsilon_style": "clamp",
+        "ns_dtype": "bfloat16",
+        "ns_norm_dtype": None,
+        "shape_scaling": "rows_over_cols",
+        "non_matrix": "raise",
+    },
+    # optax.contrib.muon: beta 0.95 with a bias-corrected Nesterov term, eps 1e-8 for both
+    # Newton-Schulz and the NAdamW of the other parameters, width scaling
+    # sqrt(max(1, fan_out / fan_in)) of its (in, out) weights, no weight decay by default
+    "optax": {
+        **_MUON_KERAS,
+        "learning_rate": REQUIRED,
+        "adam_weight_decay": 0.0,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+        "momentum_style": "ema_corrected",
+        "ns_epsilon": None,
+        "ns_norm_dtype": None,
+        "shape_scaling": "cols_over_rows",
+        "non_matrix": "nadamw",
     },
 }
 

@@ -56,7 +56,18 @@ import numpy as np  # noqa: E402
 __all__ = ["NotExpressible", "LrPlan", "run_peer", "PEERS", "OPTIMIZERS"]
 
 PEERS = ("torch", "keras", "optax")
-OPTIMIZERS = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion")
+OPTIMIZERS = (
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "Adamax",
+    "Adadelta",
+    "Lion",
+    "Muon",
+)
 
 
 class NotExpressible(Exception):
@@ -133,12 +144,26 @@ _RULE_KEYS = {
     "Adamax": frozenset({"beta_1", "beta_2", "epsilon"}),
     "Adadelta": frozenset({"rho", "epsilon"}),
     "Lion": frozenset({"beta_1", "beta_2"}),
+    "Muon": frozenset(
+        {
+            "momentum",
+            "nesterov",
+            "ns_steps",
+            "rms_rate",
+            "shape_scaling",
+            "adam_beta_1",
+            "adam_beta_2",
+            "adam_weight_decay",
+            "adam_lr_ratio",
+            "epsilon",
+        }
+    ),
 }
 
 
 def _default_wd_mode(peer: str, optimizer: str) -> str:
     """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
-    if peer == "keras":
+    if peer == "keras" or optimizer == "Muon":
         return "decoupled"
     if peer == "torch":
         return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
@@ -254,6 +279,8 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
 
     if optimizer == "Lion":
         raise NotExpressible("torch.optim has no Lion")
+    if optimizer == "Muon":
+        return _torch_muon(c, rule, params, lr0)
     if c.loss_scale_factor not in (None, 1.0):
         raise NotExpressible("torch has no loss_scale_factor")
     if c.ema_overwrite_frequency is not None:
@@ -320,6 +347,39 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(params, **kw)
+
+
+def _torch_muon(c: _Common, rule: dict, params, lr0: float):
+    """torch.optim.Muon: no maximize, no foreach, decoupled decay only (default 0.1); only
+    matrices (its Adam-free design: the runner gives it 2-D parameters only)."""
+    import torch
+
+    if c.maximize:
+        raise NotExpressible("torch Muon has no maximize")
+    if c.loss_scale_factor not in (None, 1.0):
+        raise NotExpressible("torch has no loss_scale_factor")
+    if c.ema_overwrite_frequency is not None:
+        raise NotExpressible("torch's AveragedModel never writes the average back")
+    for key in ("adam_beta_1", "adam_beta_2", "adam_weight_decay", "adam_lr_ratio", "epsilon"):
+        if key in rule:
+            raise NotExpressible(f"torch Muon has no AdamW part ({key})")
+    kw: dict[str, Any] = {"lr": lr0}
+    if c.has_wd:
+        kw["weight_decay"] = c.weight_decay
+    elif c.wd_given:
+        kw["weight_decay"] = 0.0
+    for ours, theirs, conv in (
+        ("momentum", "momentum", float),
+        ("nesterov", "nesterov", bool),
+        ("ns_steps", "ns_steps", int),
+    ):
+        if ours in rule:
+            kw[theirs] = conv(rule[ours])
+    if "rms_rate" in rule:
+        raise NotExpressible("torch Muon's match_rms_adamw scale is fixed at 0.2")
+    if rule.get("shape_scaling") == "rms":
+        kw["adjust_lr_fn"] = "match_rms_adamw"
+    return torch.optim.Muon(params, **kw)
 
 
 def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
@@ -501,6 +561,14 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("beta_1")
         put("beta_2")
         cls = O.Lion
+    elif optimizer == "Muon":
+        for key in ("momentum", "rms_rate", "adam_beta_1", "adam_beta_2", "epsilon"):
+            put(key)
+        put("adam_weight_decay")
+        put("adam_lr_ratio")
+        put("nesterov", bool)
+        put("ns_steps", int)
+        cls = O.Muon
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(**kw)
@@ -707,6 +775,28 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
             return optax.lion(lr, weight_decay=decoupled, **hp)
 
         core = [optax.scale_by_lion(**hp)]
+    elif optimizer == "Muon":
+        from optax import contrib
+
+        if "adam_lr_ratio" in rule or "rms_rate" in rule:
+            raise NotExpressible("optax muon has no adam_lr_ratio / rms_rate (consistent_rms)")
+        put("momentum", "beta")
+        put("epsilon", "eps")
+        put("adam_beta_1", "adam_b1")
+        put("adam_beta_2", "adam_b2")
+        put("adam_weight_decay")
+        put("nesterov", conv=bool)
+        put("ns_steps", conv=int)
+        if rule.get("shape_scaling") == "rms":
+            hp["consistent_rms"] = 0.2
+        muon_wd = decoupled
+
+        def alias(lr):
+            return contrib.muon(lr, weight_decay=muon_wd, **hp)
+
+        alias_wd = alias
+        core = None
+        decoupled = 0.0  # inside the alias
     else:  # pragma: no cover
         raise AssertionError(optimizer)
 

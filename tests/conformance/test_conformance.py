@@ -25,9 +25,10 @@ from . import golden, peers
 from .cases import (
     LEARNING_RATES,
     REPRODUCTION_TOLERANCE,
-    TOLERANCE,
     all_cases,
     make_problem,
+    reproduction_tolerance,
+    tolerance,
 )
 
 CASES = all_cases()
@@ -81,7 +82,7 @@ def judge(case, params0, grads, plan, ours, stored):
     deviation from the peer still does."""
     if stored is not None:
         dev = answer_deviation(case, ours, stored)
-        if dev <= TOLERANCE[case.dtype]:
+        if dev <= tolerance(case):
             return stored, dev, "stored"
     live = peers.run_peer(case.peer, case.optimizer, dict(case.options), params0, grads, plan)
     source = "live" if stored is None else "live, the stored answer not reproduced"
@@ -94,7 +95,7 @@ def check_case(case, ours, answer, params0, grads, plan):
     theirs, dev, source = judge(case, params0, grads, plan, ours, answer)
     moved = deviation(params0, theirs["params"])
     assert moved > 1e-3, "the peer did not move the parameters: the case tests nothing"
-    assert dev <= TOLERANCE[case.dtype], f"{case.id}: deviation {dev:.3e} ({source} answer)"
+    assert dev <= tolerance(case), f"{case.id}: deviation {dev:.3e} ({source} answer)"
     return dev, source
 
 
@@ -153,7 +154,7 @@ def test_stored_answers_match_the_live_peers(case):
     if stored is None:
         pytest.skip("no stored answer applies here: test_matches_peer ran this peer live")
     live = peers.run_peer(case.peer, case.optimizer, dict(case.options), params0, grads, plan)
-    assert answer_deviation(case, stored, live) <= REPRODUCTION_TOLERANCE[case.dtype]
+    assert answer_deviation(case, stored, live) <= reproduction_tolerance(case)
 
 
 def test_the_stored_answers_cover_every_case():
@@ -195,7 +196,7 @@ def test_a_stored_answer_this_machine_cannot_reproduce_is_recomputed_live(case):
     stored = perturbed(golden.stored(case, params0, grads, plan), 1e-4, seed=0)
     dev, source = check_case(case, ours, stored, params0, grads, plan)
     assert source == "live, the stored answer not reproduced"
-    assert dev <= TOLERANCE[case.dtype]
+    assert dev <= tolerance(case)
 
 
 def test_a_real_deviation_still_fails_after_the_live_rerun():
@@ -207,7 +208,7 @@ def test_a_real_deviation_still_fails_after_the_live_rerun():
     off = {"params": [p * (1 + 1e-4) for p in ours["params"]], "ema": ours["ema"]}
     stored = golden.stored(case, params0, grads, plan)
     _, dev, source = judge(case, params0, grads, plan, off, stored)
-    assert dev > TOLERANCE[case.dtype]
+    assert dev > tolerance(case)
     assert source.startswith("live")
 
 

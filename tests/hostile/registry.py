@@ -159,6 +159,7 @@ COMBINATIONS = {
     ("SGD", "nesterov"),
     ("AdamW", "weight_decay"),
     ("AdamW", "weight_decay_mode"),
+    ("Muon", "weight_decay_mode"),
 }
 
 #: (optimizer, argument, preset): a range that a preset narrows (Keras's Lion takes beta_1 in

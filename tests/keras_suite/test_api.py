@@ -201,6 +201,7 @@ KERAS_NAMES = {
     "Adamax": "adamax",
     "Adadelta": "adadelta",
     "Lion": "lion",
+    "Muon": "muon",
 }
 
 
