@@ -19,6 +19,7 @@ from .optimizers import (
     AdamW,
     Lion,
     Nadam,
+    RAdam,
     RMSprop,
     get,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Nadam",
     "Optimizer",
     "Params",
+    "RAdam",
     "RMSprop",
     "ewma",
     "checkpoint",
