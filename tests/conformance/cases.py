@@ -42,6 +42,7 @@ LEARNING_RATES = {
     "Adamax": (0.01, 0.003),
     "Adadelta": (1.0, 0.5),
     "Lion": (0.003, 0.001),
+    "RAdam": (0.01, 0.003),
 }
 
 # Each optimizer's own options.
@@ -76,6 +77,13 @@ OWN_OPTIONS = {
     "Adamax": [{}, {"beta_1": 0.5, "epsilon": 1e-3}],
     "Adadelta": [{}, {"rho": 0.5, "epsilon": 1e-3}],
     "Lion": [{}, {"beta_1": 0.5, "beta_2": 0.9}],
+    "RAdam": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        {"weight_decay": 0.05, "weight_decay_mode": "decoupled"},
+        {"nesterov": True},
+        {"threshold": 8.0, "epsilon_root": 1e-6},
+    ],
 }
 
 # The base-class options, on every optimizer.
@@ -95,6 +103,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
     if peer == "keras":
+        if optimizer == "RAdam":  # Keras has no RAdam
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -109,8 +119,15 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             "Adam",
             "AdamW",
             "Nadam",
+            "RAdam",
         ):
             return False
+        if optimizer == "RAdam" and (
+            options.get("nesterov", False)
+            or options.get("epsilon_root", 0.0) != 0.0
+            or options.get("threshold", 5.0) != 5.0
+        ):
+            return False  # torch.optim.RAdam has neither Nesterov, eps_root nor a threshold
         return True
     if peer == "optax":
         if keys & {

@@ -56,7 +56,18 @@ import numpy as np  # noqa: E402
 __all__ = ["NotExpressible", "LrPlan", "run_peer", "PEERS", "OPTIMIZERS"]
 
 PEERS = ("torch", "keras", "optax")
-OPTIMIZERS = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion")
+OPTIMIZERS = (
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "Adamax",
+    "Adadelta",
+    "Lion",
+    "RAdam",
+)
 
 
 class NotExpressible(Exception):
@@ -103,6 +114,7 @@ _CONVENTION_KEYS = frozenset(
         "epsilon_in_sqrt",
         "epsilon_in_max",
         "amsgrad_max",
+        "threshold_inclusive",
         "nan_policy",
         "preset",
     }
@@ -133,6 +145,7 @@ _RULE_KEYS = {
     "Adamax": frozenset({"beta_1", "beta_2", "epsilon"}),
     "Adadelta": frozenset({"rho", "epsilon"}),
     "Lion": frozenset({"beta_1", "beta_2"}),
+    "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
 }
 
 
@@ -263,7 +276,7 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
 
     decoupled = c.has_wd and c.wd_mode == "decoupled"
     if c.has_wd:
-        if decoupled and optimizer not in ("Adam", "AdamW", "Nadam"):
+        if decoupled and optimizer not in ("Adam", "AdamW", "Nadam", "RAdam"):
             raise NotExpressible(f"torch {optimizer} has no decoupled weight decay")
         kw["weight_decay"] = c.weight_decay
     elif not (optimizer == "AdamW" and not c.wd_given):  # absent: torch AdamW's default 1e-2
@@ -317,6 +330,14 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         put("rho")
         put("epsilon", "eps")
         cls = torch.optim.Adadelta
+    elif optimizer == "RAdam":
+        _require_neutral("torch", rule, "nesterov", False)
+        _require_neutral("torch", rule, "epsilon_root", 0.0)
+        _require_neutral("torch", rule, "threshold", 5.0)  # torch's is fixed: rho_t > 5
+        kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
+        put("epsilon", "eps")
+        kw["decoupled_weight_decay"] = decoupled
+        cls = torch.optim.RAdam
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(params, **kw)
@@ -422,6 +443,8 @@ def _keras_plan_schedule_class():
 def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     import keras
 
+    if optimizer == "RAdam":
+        raise NotExpressible("Keras has no RAdam")
     if c.maximize:
         raise NotExpressible("Keras has no maximize")
     if c.use_ema and c.k > 1:
@@ -707,6 +730,18 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
             return optax.lion(lr, weight_decay=decoupled, **hp)
 
         core = [optax.scale_by_lion(**hp)]
+    elif optimizer == "RAdam":
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        put("epsilon_root", "eps_root")
+        put("threshold")
+        nesterov = bool(rule.get("nesterov", False))
+
+        def alias(lr):
+            return optax.radam(lr, nesterov=nesterov, **hp)
+
+        core = [optax.scale_by_radam(nesterov=nesterov, **hp)]
     else:  # pragma: no cover
         raise AssertionError(optimizer)
 
