@@ -201,6 +201,7 @@ KERAS_NAMES = {
     "Adamax": "adamax",
     "Adadelta": "adadelta",
     "Lion": "lion",
+    "RAdam": "r_adam",  # no Keras RAdam: what Keras's to_snake_case makes of the name
 }
 
 
