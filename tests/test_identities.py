@@ -293,3 +293,27 @@ def test_radam_threshold_inclusive_decides_the_step_where_rho_t_equals_the_thres
     np.testing.assert_allclose(ends[False], sgd, rtol=1e-14)
     # the sixth step: lr * r_6 * sign(g) (r_6 = 0.026) rather than lr * g
     assert np.all(np.abs(ends[True] - sgd) > 1e-4)
+
+
+def test_the_radam_difference_states_its_numbers():
+    """``optimlab differences``: the numbers its RAdam text states, and its table's steps by
+    hand (m_hat = g and v_hat = g^2 for a constant gradient)."""
+    import math
+
+    from optimlab import differences
+    from optimlab.rules import radam as radam_rule
+
+    (entry,) = [d for d in differences.DIFFERENCES if d.experiment is differences.radam_epsilon]
+    rho_5, _ = radam_rule.rectification(5, beta_2=0.999, threshold=5.0, threshold_inclusive=True)
+    rho_6, r_6 = radam_rule.rectification(6, beta_2=0.999, threshold=5.0, threshold_inclusive=False)
+    sqrt_bc2 = math.sqrt(1 - 0.999**6)
+    assert rho_5 < 5 < rho_6 and f"rho_6 = {rho_6:.2f}" in entry.explanation
+    assert f"{1 / sqrt_bc2:.1f}x at step 6" in entry.explanation
+    _, (torch_row, optax_row, keras_row) = entry.experiment()
+    assert keras_row[1:] == torch_row[1:]
+    assert torch_row[3] == optax_row[3] == "1e-06"  # step 5: lr * g
+    lr = g = eps = 1e-3
+    assert float(optax_row[4]) == pytest.approx(lr * r_6 * g / (g + eps), rel=1e-5)
+    assert float(torch_row[4]) == pytest.approx(
+        lr * r_6 * sqrt_bc2 * g / (sqrt_bc2 * g + eps), rel=1e-5
+    )
