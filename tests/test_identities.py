@@ -207,3 +207,113 @@ def test_lion_moves_every_coordinate_by_exactly_lr():
     g = np.array([1e-8, -3.0, 2.0, -1e-3, 7.0])
     ol.Lion(0.01).apply_gradients([(g, p)])
     np.testing.assert_array_equal(p, -0.01 * np.sign(g))
+
+
+def _momentum_sgd_with_bias_correction(grads, p0, lr, beta_1):
+    """p = p - lr * m / (1 - beta_1^t), m the EMA of the gradients: RAdam's step while the
+    variance of its adaptive learning rate is intractable."""
+    p, m = p0.copy(), np.zeros_like(p0)
+    for t, g in enumerate(grads, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        p = p - lr * m / (1 - beta_1**t)
+    return p
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    grads=grads_strategy(5),
+    lr=lrs,
+    beta_1=betas,
+    preset=st.sampled_from(["keras", "torch", "optax"]),
+)
+def test_radam_is_bias_corrected_momentum_sgd_while_rho_t_is_below_the_threshold(
+    grads, lr, beta_1, preset
+):
+    """With beta_2 = 0.999, rho_t < 5 for t <= 5 (4.996 at t = 5): the first five RAdam
+    updates are momentum SGD on the bias-corrected first moment, whatever v holds."""
+    p0 = np.linspace(-1, 1, 4)
+    opt = ol.RAdam(lr, beta_1=beta_1, beta_2=0.999, preset=preset)
+    radam = run(opt, grads, p0)
+    expected = _momentum_sgd_with_bias_correction(grads, p0, lr, beta_1)
+    np.testing.assert_allclose(radam, expected, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(grads=grads_strategy(30), beta_2=st.floats(0.0, 0.59), lr=lrs)
+def test_radam_never_rectifies_when_rho_inf_is_below_4(grads, beta_2, lr):
+    """beta_2 < 0.6: rho_inf = 2 / (1 - beta_2) - 1 < 4 <= threshold, so every update is the
+    bias-corrected momentum step."""
+    p0 = np.linspace(-1, 1, 4)
+    radam = run(ol.RAdam(lr, beta_2=beta_2, threshold=4.0), grads, p0)
+    expected = _momentum_sgd_with_bias_correction(grads, p0, lr, 0.9)
+    np.testing.assert_allclose(radam, expected, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    grads=st.lists(arrays(np.float64, (4,), elements=st.floats(0.1, 10)), min_size=6, max_size=20),
+    beta_2=st.floats(0.9, 0.999),
+    form=st.sampled_from(["torch", "optax"]),
+)
+def test_a_rectified_radam_step_is_r_t_times_adams(grads, beta_2, form):
+    """Once rho_t > 5, RAdam's update is Adam's (with the same epsilon placement) times the
+    rectification term r_t in [0, 1]: both keep the same m and v."""
+    from optimlab.rules import radam as radam_rule
+
+    style = "hat" if form == "torch" else "paper"
+    radam = ol.RAdam(0.01, beta_2=beta_2, preset=form)
+    adam = ol.Adam(0.01, beta_2=beta_2, epsilon=1e-8, epsilon_style=style, preset=form)
+    p, q = np.zeros(4), np.zeros(4)
+    for t, g in enumerate(grads, start=1):
+        before_p, before_q = p.copy(), q.copy()
+        radam.apply_gradients([(g, p)])
+        adam.apply_gradients([(g, q)])
+        _, r = radam_rule.rectification(
+            t, beta_2=beta_2, threshold=5.0, threshold_inclusive=form == "optax"
+        )
+        if r is None:
+            continue
+        assert 0.0 <= r <= 1.0
+        np.testing.assert_allclose(p - before_p, r * (q - before_q), rtol=1e-9, atol=1e-17)
+    assert r is not None  # the last steps were rectified
+
+
+def test_radam_threshold_inclusive_decides_the_step_where_rho_t_equals_the_threshold():
+    """torch rectifies when rho_t > 5, optax when rho_t >= threshold: with the threshold set
+    to rho_6 itself, only the inclusive comparison rectifies the sixth update."""
+    from optimlab.rules import radam as radam_rule
+
+    rho_6, _ = radam_rule.rectification(6, beta_2=0.999, threshold=5.0, threshold_inclusive=False)
+    grads = [np.array([1.0, -2.0, 0.5])] * 6
+    ends = {}
+    for inclusive in (False, True):
+        opt = ol.RAdam(0.01, threshold=rho_6, threshold_inclusive=inclusive, preset="torch")
+        ends[inclusive] = run(opt, grads, np.zeros(3))
+    sgd = _momentum_sgd_with_bias_correction(grads, np.zeros(3), 0.01, 0.9)
+    np.testing.assert_allclose(ends[False], sgd, rtol=1e-14)
+    # the sixth step: lr * r_6 * sign(g) (r_6 = 0.026) rather than lr * g
+    assert np.all(np.abs(ends[True] - sgd) > 1e-4)
+
+
+def test_the_radam_difference_states_its_numbers():
+    """``optimlab differences``: the numbers its RAdam text states, and its table's steps by
+    hand (m_hat = g and v_hat = g^2 for a constant gradient)."""
+    import math
+
+    from optimlab import differences
+    from optimlab.rules import radam as radam_rule
+
+    (entry,) = [d for d in differences.DIFFERENCES if d.experiment is differences.radam_epsilon]
+    rho_5, _ = radam_rule.rectification(5, beta_2=0.999, threshold=5.0, threshold_inclusive=True)
+    rho_6, r_6 = radam_rule.rectification(6, beta_2=0.999, threshold=5.0, threshold_inclusive=False)
+    sqrt_bc2 = math.sqrt(1 - 0.999**6)
+    assert rho_5 < 5 < rho_6 and f"rho_6 = {rho_6:.2f}" in entry.explanation
+    assert f"{1 / sqrt_bc2:.1f}x at step 6" in entry.explanation
+    _, (torch_row, optax_row, keras_row) = entry.experiment()
+    assert keras_row[1:] == torch_row[1:]
+    assert torch_row[3] == optax_row[3] == "1e-06"  # step 5: lr * g
+    lr = g = eps = 1e-3
+    assert float(optax_row[4]) == pytest.approx(lr * r_6 * g / (g + eps), rel=1e-5)
+    assert float(torch_row[4]) == pytest.approx(
+        lr * r_6 * sqrt_bc2 * g / (sqrt_bc2 * g + eps), rel=1e-5
+    )

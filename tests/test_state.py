@@ -27,6 +27,8 @@ CONFIGS = [
     ("Adamax", dict(learning_rate=0.01, clipvalue=0.5)),
     ("Adadelta", dict(learning_rate=1.0, weight_decay=0.01, preset="torch")),
     ("Lion", dict(learning_rate=0.001, weight_decay=0.1, nan_policy="skip")),
+    ("RAdam", dict(learning_rate=0.01, preset="torch", weight_decay=0.01)),
+    ("RAdam", dict(learning_rate=0.01, nesterov=True, use_ema=True, preset="optax")),
 ]
 
 

@@ -20,6 +20,7 @@ from .optimizers import (
     Lion,
     Muon,
     Nadam,
+    RAdam,
     RMSprop,
     get,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Nadam",
     "Optimizer",
     "Params",
+    "RAdam",
     "RMSprop",
     "ewma",
     "checkpoint",

@@ -196,6 +196,30 @@ def adamax_epsilon():
     ], rows
 
 
+def radam_epsilon():
+    rows = []
+    for preset in ("torch", "optax", "keras"):
+        opt = opts.RAdam(learning_rate=1e-3, epsilon=1e-3, preset=preset)
+        traj = _trajectory(opt, [1e-3] * 7)
+        steps = [-traj[0]] + [a - b for a, b in zip(traj, traj[1:], strict=False)]
+        rows.append(
+            [
+                preset,
+                "sqrt(v)" if opt.epsilon_style == "hat" else "sqrt(v / bc2)",
+                f"rho_t {'>=' if opt.threshold_inclusive else '>'} {opt.threshold:g}",
+            ]
+            + [_fmt(steps[i]) for i in (4, 5, 6)]
+        )
+    return [
+        "RAdam, lr 1e-3, epsilon 1e-3, g = 1e-3",
+        "epsilon added to",
+        "rectified when",
+        "step 5 (momentum SGD)",
+        "step 6 (first rectified)",
+        "step 7",
+    ], rows
+
+
 def adadelta_defaults():
     rows = []
     for preset in ("keras", "torch"):
@@ -351,6 +375,17 @@ DIFFERENCES = [
         "PyTorch and optax take max(beta_2*u, |g| + eps); Keras max(beta_2*u, |g|) and adds "
         "eps to the denominator.",
         adamax_epsilon,
+    ),
+    Difference(
+        "RAdam: epsilon-hat (PyTorch) or epsilon (optax), > or >= at the threshold",
+        "torch.optim.RAdam adds epsilon to sqrt(v) and scales by sqrt(bc2), as the paper's "
+        "authors' code (unlike torch's own Adam); optax adds it to sqrt(v_hat) = sqrt(v/bc2), "
+        "so the same number acts 1/sqrt(bc2) (12.9x at step 6) larger in PyTorch. With "
+        "beta_2 0.999 both take the rectified step from step 6 on (rho_6 = 5.99); PyTorch "
+        "rectifies when rho_t > 5, optax when rho_t >= threshold (5 by default), which parts "
+        "them only where rho_t equals the threshold. Keras has no RAdam: optimlab's keras "
+        "preset is PyTorch's rule with Keras's epsilon 1e-7.",
+        radam_epsilon,
     ),
     Difference(
         "Adadelta: defaults",

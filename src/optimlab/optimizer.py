@@ -140,6 +140,7 @@ COMMON_HYPERPARAMETERS: dict[str, Callable[[str, Any], Any]] = {
 IN_PARAMETER_DTYPE = {
     "learning_rate": False,
     "epsilon": False,
+    "epsilon_root": False,
     "weight_decay": False,
     "initial_accumulator_value": False,
     "loss_scale_factor": True,

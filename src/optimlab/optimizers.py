@@ -36,6 +36,7 @@ __all__ = [
     "Adadelta",
     "Lion",
     "Muon",
+    "RAdam",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -436,9 +437,87 @@ class Lion(_RuleOptimizer):
         )
 
 
+def _rectification_threshold(name: str, value: Any) -> float:
+    """RAdam's threshold on rho_t: a float >= 4 (below, the rectification term would be the
+    root of a negative number for rho_t in (2, 4))."""
+    return check_float(name, value, 4.0)
+
+
+class RAdam(_RuleOptimizer):
+    """RAdam (Liu et al. 2020): Adam with its adaptive learning rate rectified::
+
+        m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g^2
+        rho_inf = 2 / (1 - beta_2) - 1;      rho_t = rho_inf - 2 t beta_2^t / bc2
+        rho_t > threshold:   r = sqrt((rho_t - 4)(rho_t - 2) rho_inf /
+                                      ((rho_inf - 4)(rho_inf - 2) rho_t))
+                             p = p - lr * r * sqrt(bc2) / bc1 * m / (sqrt(v) + epsilon)
+        else:                p = p - lr / bc1 * m            (momentum SGD, bias-corrected)
+
+    ``preset="torch"`` is ``torch.optim.RAdam`` (the form above, ``rho_t > 5``, L2 weight
+    decay, ``weight_decay_mode="decoupled"`` for its ``decoupled_weight_decay=True``);
+    ``preset="optax"`` is ``optax.radam``: epsilon outside the root of the bias-corrected
+    v (``epsilon_style="paper"``: p = p - lr * r / bc1 * m / (sqrt(v / bc2 + epsilon_root) +
+    epsilon)), rectified when ``rho_t >= threshold`` (``threshold_inclusive=True``), with its
+    ``eps_root`` (``epsilon_root``) and ``nesterov`` (the first moment looked ahead, as in
+    optax's Nadam). See :mod:`optimlab.rules.radam`.
+
+    Keras has no RAdam. ``preset="keras"`` (the default) is PyTorch's rule with Keras's names
+    and conventions: lr 0.001, betas 0.9 and 0.999, threshold 5 (torch's, the authors', optax's
+    default) and epsilon 1e-7 rather than torch's 1e-8: Keras gives every optimizer that has
+    an epsilon its fuzz factor ``keras.config.epsilon()`` = 1e-7, Adam included, in this same
+    epsilon-hat form (epsilon added to sqrt(v)), so ``RAdam()`` and ``Adam()`` take the same
+    epsilon, as they do in Keras's family; decoupled weight decay, the bias-correction powers
+    in the variables' dtype and global step counting, as every Keras optimizer.
+    """
+
+    rule = rules.radam
+    keras_variable_groups = (("m", "v"),)
+    hyperparameters = {
+        "beta_1": unit_interval_open,
+        "beta_2": unit_interval_open,
+        "epsilon": non_negative,
+        "epsilon_root": non_negative,
+        "threshold": _rectification_threshold,
+        "threshold_inclusive": check_bool,
+        "nesterov": check_bool,
+        "epsilon_style": choice("hat", "paper"),
+    }
+
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        *,
+        epsilon_root=D(0.0),
+        threshold=D(5.0),
+        threshold_inclusive=D(False),
+        nesterov=D(False),
+        epsilon_style=D("hat"),
+        name=None,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            epsilon_root=epsilon_root,
+            threshold=threshold,
+            threshold_inclusive=threshold_inclusive,
+            nesterov=nesterov,
+            epsilon_style=epsilon_style,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon)
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RAdam, Muon)
 }
 
 

@@ -127,6 +127,7 @@ PEERS = {
         "torch": "torch.optim.Muon",
         "optax": "optax.contrib.muon",
     },
+    "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
 }
 
 DEFAULTS = {
@@ -319,6 +320,49 @@ DEFAULTS = {
             beta_2=0.99,
             weight_decay=0.001,
             weight_decay_mode="decoupled",
+        ),
+    },
+    "RAdam": {
+        # Keras has no RAdam: the preset is PyTorch's rule (the authors' epsilon-hat form,
+        # rectified when rho_t > 5) under Keras's conventions: its epsilon 1e-7 (the fuzz
+        # factor keras.config.epsilon() of every Keras optimizer that has an epsilon, Adam's
+        # included, which takes the same epsilon-hat form) and its decoupled weight decay.
+        "keras": dict(
+            learning_rate=0.001,
+            beta_1=0.9,
+            beta_2=0.999,
+            epsilon=1e-7,
+            epsilon_root=0.0,
+            threshold=5.0,
+            threshold_inclusive=False,
+            nesterov=False,
+            epsilon_style="hat",
+            weight_decay_mode="decoupled",
+        ),
+        "torch": dict(
+            learning_rate=0.001,
+            beta_1=0.9,
+            beta_2=0.999,
+            epsilon=1e-8,
+            epsilon_root=0.0,
+            threshold=5.0,
+            threshold_inclusive=False,
+            nesterov=False,
+            epsilon_style="hat",
+            weight_decay_mode="l2",
+        ),
+        # optax.radam has no weight decay of its own: chain(add_decayed_weights, radam) is L2
+        "optax": dict(
+            learning_rate=REQUIRED,
+            beta_1=0.9,
+            beta_2=0.999,
+            epsilon=1e-8,
+            epsilon_root=0.0,
+            threshold=5.0,
+            threshold_inclusive=True,
+            nesterov=False,
+            epsilon_style="paper",
+            weight_decay_mode="l2",
         ),
     },
 }

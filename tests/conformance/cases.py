@@ -64,6 +64,7 @@ LEARNING_RATES = {
     "Adadelta": (1.0, 0.5),
     "Lion": (0.003, 0.001),
     "Muon": (0.02, 0.01),
+    "RAdam": (0.01, 0.003),
 }
 
 # Each optimizer's own options.
@@ -107,6 +108,13 @@ OWN_OPTIONS = {
         {"adam_beta_1": 0.5, "adam_beta_2": 0.9, "epsilon": 1e-3, "adam_weight_decay": 0.1},
         {"adam_lr_ratio": 0.5},
     ],
+    "RAdam": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        {"weight_decay": 0.05, "weight_decay_mode": "decoupled"},
+        {"nesterov": True},
+        {"threshold": 8.0, "epsilon_root": 1e-6},
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -135,6 +143,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "keras":
         if optimizer == "Muon" and "shape_scaling" in keys:  # Keras: always "rms"
             return False
+        if optimizer == "RAdam":  # Keras has no RAdam
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -157,8 +167,15 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             "Adam",
             "AdamW",
             "Nadam",
+            "RAdam",
         ):
             return False
+        if optimizer == "RAdam" and (
+            options.get("nesterov", False)
+            or options.get("epsilon_root", 0.0) != 0.0
+            or options.get("threshold", 5.0) != 5.0
+        ):
+            return False  # torch.optim.RAdam has neither Nesterov, eps_root nor a threshold
         return True
     if peer == "optax":
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed

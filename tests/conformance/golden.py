@@ -1,6 +1,6 @@
 """Stored outputs of the peers (torch.optim, Keras 3, optax) for every conformance case.
 
-Running 468 cases through three frameworks costs about four minutes of CPU, mostly JAX tracing,
+Running 506 cases through three frameworks costs about four minutes of CPU, mostly JAX tracing,
 and the answers cannot change while the pinned peer versions stay the same. So the suite keeps
 each peer's final parameters (and EMA weights) in ``golden.json``, written by the peers
 themselves with::

@@ -67,6 +67,7 @@ OPTIMIZERS = (
     "Adadelta",
     "Lion",
     "Muon",
+    "RAdam",
 )
 
 
@@ -114,6 +115,7 @@ _CONVENTION_KEYS = frozenset(
         "epsilon_in_sqrt",
         "epsilon_in_max",
         "amsgrad_max",
+        "threshold_inclusive",
         "nan_policy",
         "preset",
     }
@@ -158,6 +160,7 @@ _RULE_KEYS = {
             "epsilon",
         }
     ),
+    "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
 }
 
 
@@ -290,7 +293,7 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
 
     decoupled = c.has_wd and c.wd_mode == "decoupled"
     if c.has_wd:
-        if decoupled and optimizer not in ("Adam", "AdamW", "Nadam"):
+        if decoupled and optimizer not in ("Adam", "AdamW", "Nadam", "RAdam"):
             raise NotExpressible(f"torch {optimizer} has no decoupled weight decay")
         kw["weight_decay"] = c.weight_decay
     elif not (optimizer == "AdamW" and not c.wd_given):  # absent: torch AdamW's default 1e-2
@@ -344,6 +347,14 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         put("rho")
         put("epsilon", "eps")
         cls = torch.optim.Adadelta
+    elif optimizer == "RAdam":
+        _require_neutral("torch", rule, "nesterov", False)
+        _require_neutral("torch", rule, "epsilon_root", 0.0)
+        _require_neutral("torch", rule, "threshold", 5.0)  # torch's is fixed: rho_t > 5
+        kw["betas"] = (float(rule.get("beta_1", 0.9)), float(rule.get("beta_2", 0.999)))
+        put("epsilon", "eps")
+        kw["decoupled_weight_decay"] = decoupled
+        cls = torch.optim.RAdam
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(params, **kw)
@@ -482,6 +493,8 @@ def _keras_plan_schedule_class():
 def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     import keras
 
+    if optimizer == "RAdam":
+        raise NotExpressible("Keras has no RAdam")
     if c.maximize:
         raise NotExpressible("Keras has no maximize")
     if c.use_ema and c.k > 1:
@@ -797,6 +810,18 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
         alias_wd = alias
         core = None
         decoupled = 0.0  # inside the alias
+    elif optimizer == "RAdam":
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        put("epsilon_root", "eps_root")
+        put("threshold")
+        nesterov = bool(rule.get("nesterov", False))
+
+        def alias(lr):
+            return optax.radam(lr, nesterov=nesterov, **hp)
+
+        core = [optax.scale_by_radam(nesterov=nesterov, **hp)]
     else:  # pragma: no cover
         raise AssertionError(optimizer)
 

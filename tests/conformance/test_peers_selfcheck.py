@@ -313,6 +313,76 @@ def test_optax_l2_lion_differs_from_decoupled():
 
 
 @pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epsilon": 0.0},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 0.0},
+        {"epsilon": 0.0, "weight_decay": 0.1, "weight_decay_mode": "l2"},
+        {"epsilon": 0.0, "clipvalue": 0.5},
+    ],
+    ids=["radam", "betas", "l2", "clipvalue"],
+)
+def test_radam_eps0_torch_equals_optax(kwargs):
+    # With epsilon = 0 torch's sqrt(bc2) / sqrt(v) is optax's 1 / sqrt(v / bc2), and neither
+    # run meets rho_t = 5 exactly, where torch's > and optax's >= would differ.
+    results = {p: run(p, "RAdam", kwargs) for p in ("torch", "optax")}
+    assert_same(results, 1e-12)
+
+
+def test_radam_epsilon_torch_hat_vs_optax_paper():
+    # torch adds epsilon to sqrt(v), optax to sqrt(v / bc2): the same epsilon acts 1/sqrt(bc2)
+    # larger in torch, visibly so with epsilon 1e-3.
+    kw = {"epsilon": 1e-3}
+    r = {p: run(p, "RAdam", kw) for p in ("torch", "optax")}
+    assert maxdiff(r["torch"]["params"], r["optax"]["params"]) > 1e-5
+
+
+def _numpy_radam(plan, b1, b2, eps, threshold, inclusive, hat):
+    """RAdam written out: the first moment bias-corrected, rectified when rho_t passes the
+    threshold, epsilon added to sqrt(v) (hat) or to sqrt(v / bc2)."""
+    params = [p.copy() for p in P0]
+    m = [np.zeros_like(p) for p in P0]
+    v = [np.zeros_like(p) for p in P0]
+    rho_inf = 2 / (1 - b2) - 1
+    for c, gs in enumerate(GRADS):
+        t = c + 1
+        lr = plan.lr_for_call(c)
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        rho = rho_inf - 2 * t * b2**t / bc2
+        rectified = rho >= threshold if inclusive else rho > threshold
+        for i, g in enumerate(gs):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            m_hat = m[i] / bc1
+            if not rectified:
+                params[i] = params[i] - lr * m_hat
+                continue
+            r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            if hat:
+                params[i] = params[i] - lr * r * m_hat * np.sqrt(bc2) / (np.sqrt(v[i]) + eps)
+            else:
+                params[i] = params[i] - lr * r * m_hat / (np.sqrt(v[i] / bc2) + eps)
+    return params
+
+
+@pytest.mark.parametrize("peer", ["torch", "optax"])
+def test_radam_is_the_rule_written_out(peer):
+    kw = {"beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-3}
+    r = run(peer, "RAdam", kw)
+    ref = _numpy_radam(FULL, 0.8, 0.95, 1e-3, 5.0, peer == "optax", hat=peer == "torch")
+    assert moved(r) > 1e-3
+    assert maxdiff(r["params"], ref) <= 1e-12
+
+
+def test_optax_radam_threshold_and_nesterov_change_the_run():
+    plain = run("optax", "RAdam", {})
+    late = run("optax", "RAdam", {"threshold": 30.0})
+    assert maxdiff(late["params"], _numpy_radam(FULL, 0.9, 0.999, 1e-8, 30.0, True, False)) < 1e-12
+    assert maxdiff(late["params"], plain["params"]) > 1e-4
+    assert maxdiff(run("optax", "RAdam", {"nesterov": True})["params"], plain["params"]) > 1e-4
+
+
+@pytest.mark.parametrize(
     "optimizer,kwargs",
     [
         ("SGD", {}),
@@ -430,6 +500,12 @@ NOT_EXPRESSIBLE = [
     ("torch", "Adam", {"bias_correction": False}),
     ("keras", "Adam", {"bias_correction": False}),
     ("optax", "AdamW", {"bias_correction": False}),
+    ("keras", "RAdam", {}),
+    ("torch", "RAdam", {"nesterov": True}),
+    ("torch", "RAdam", {"threshold": 6.0}),
+    ("torch", "RAdam", {"epsilon_root": 1e-8}),
+    ("torch", "RAdam", {"loss_scale_factor": 2.0}),
+    ("optax", "RAdam", {"maximize": True}),
 ]
 
 
@@ -460,6 +536,10 @@ NEUTRAL = [
     ("keras", "AdamW", {}),
     ("torch", "SGD", {"ema_overwrite_frequency": 10}),
     ("keras", "Adam", {"bias_correction": True}),
+    ("torch", "RAdam", {"nesterov": False, "threshold": 5.0, "epsilon_root": 0.0}),
+    ("torch", "RAdam", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
+    ("optax", "RAdam", {"threshold_inclusive": False, "epsilon_style": "hat"}),
+    ("optax", "RAdam", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
 ]
 
 

@@ -142,6 +142,7 @@ BY_VALIDATOR = {
     runtime.check_bool: Bool(),
     optimizers._momentum_decay: Real(0.0, optional=True),
     optimizers._momentum_style: Choice(("lr_inside", "lr_outside")),
+    optimizers._rectification_threshold: Real(4.0),
 }
 BY_NAME = {
     "ema_overwrite_frequency": Int(1, optional=True),

@@ -66,7 +66,7 @@ def test_constructor_argument(cls, name, kind, value, preset):
         assert _same(stored, want) and type(stored) is type(want), (stored, want)
     # Newton-Schulz iterates a quintic polynomial: coefficients well beyond the defaults
     # (a = 3.4445) grow the iterate like a^(5^k) and overflow, in torch and Keras as here
-    coefficient = name in ("muon_a", "muon_b", "muon_c") and abs(expected) > 5
+    coefficient = name in ("muon_a", "muon_b", "muon_c") and abs(getattr(opt, name)) > 5
     _steps_finitely(opt, expected, overflows=coefficient)
     accepted()
 

@@ -202,6 +202,7 @@ KERAS_NAMES = {
     "Adadelta": "adadelta",
     "Lion": "lion",
     "Muon": "muon",
+    "RAdam": "r_adam",  # no Keras RAdam: what Keras's to_snake_case makes of the name
 }
 
 

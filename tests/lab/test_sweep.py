@@ -134,6 +134,8 @@ VARIANTS = [
     ("Adamax", {}),
     ("Adadelta", {}),
     ("Lion", {}),
+    ("RAdam", {}),
+    ("RAdam", {"nesterov": True, "threshold": 8.0}),
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [

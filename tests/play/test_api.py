@@ -218,10 +218,14 @@ def test_expression_surfaces_run_like_the_parsed_surface():
 # -- anatomy ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta"])
+@pytest.mark.parametrize(
+    "name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "RAdam"]
+)
 @pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
 def test_anatomy_effective_rate_reproduces_the_step(name, preset):
-    hyper = {"learning_rate": 0.01}
+    # RAdam's first five updates are momentum SGD, lr * m_hat: on Rosenbrock's walls (|g| ~
+    # 200) lr 0.01 leaves the region, as SGD does
+    hyper = {"learning_rate": 0.0005 if name == "RAdam" else 0.01}
     common = {"surface": "rosenbrock", "steps": 30, "gradient_noise": 0.1, "seed": 1}
     trajectory = call(
         "trajectories",
@@ -241,6 +245,19 @@ def test_anatomy_effective_rate_reproduces_the_step(name, preset):
         assert eff.shape == (2,) and (eff > 0).all()
         np.testing.assert_allclose(nxt, p - eff * pre, rtol=1e-12, atol=1e-300)
         assert out["velocity"] is None and out["lookahead"] is None
+
+
+@pytest.mark.parametrize("epsilon_style", ["hat", "paper"])
+def test_anatomy_of_radam_with_nesterov_reproduces_the_step(epsilon_style):
+    hyper = {"learning_rate": 0.0005, "nesterov": True, "epsilon_style": epsilon_style}
+    common = {"surface": "rosenbrock", "steps": 20, "gradient_noise": 0.1, "seed": 2}
+    spec = {"name": "RAdam", "preset": "optax", "hyperparameters": hyper}
+    for k in (2, 12):  # momentum SGD, then rectified
+        out = call("anatomy", {**common, "optimizer": spec, "step": k})
+        p, nxt = np.array(out["point"]), np.array(out["next_point"])
+        eff, pre = np.array(out["effective_lr"]), np.array(out["preconditioned"])
+        assert (eff > 0).all() and ((eff == 0.0005).all() == (k == 2))
+        np.testing.assert_allclose(nxt, p - eff * pre, rtol=1e-12, atol=1e-300)
 
 
 def test_anatomy_of_momentum_and_nag():

@@ -28,7 +28,7 @@ import optimlab.torch as ot  # noqa: E402
 
 from ._compare import assert_same_state, max_diff  # noqa: E402
 
-NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "Adadelta"]
+NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "Adadelta", "RAdam"]
 TORCH_NAMES = NAMES  # Lion has no torch.optim namesake
 #: arguments that make every optimizer take a visible step and use its state
 ARGS = {
@@ -40,6 +40,7 @@ ARGS = {
     "NAdam": dict(lr=0.01),
     "Adamax": dict(lr=0.01),
     "Adadelta": dict(lr=1.0),
+    "RAdam": dict(lr=0.01),
     "Lion": dict(lr=1e-3),
 }
 TOL = 1e-12

@@ -142,6 +142,10 @@ CASES = [
     case("Adadelta", big=True),
     case("Adadelta", lr=0.5, rho=0.5, weight_decay=0.1),
     case("Adadelta", lr=2.0, maximize=True, eps=1e-4),
+    # RAdam: weight_decay (L2 and decoupled), maximize, betas, eps
+    case("RAdam", big=True, lr=0.01),
+    case("RAdam", lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1),
+    case("RAdam", lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
     # Lion (hand-written reference): betas, weight_decay, maximize
     case("Lion", big=True, lr=1e-3),
     case("Lion", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.5),

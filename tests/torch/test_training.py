@@ -71,6 +71,7 @@ MLP_CASES = [
     ("Adagrad", dict(lr=0.05), None, 0.87),  # 0.913
     ("Adamax", dict(lr=1e-2), None, 0.86),  # 0.909
     ("Adadelta", dict(lr=1.0), None, 0.82),  # 0.864
+    ("RAdam", dict(lr=4e-2), None, 0.85),  # 0.889 (momentum SGD for 5 steps, then rectified)
 ]
 CNN_CASES = [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True), None, 0.92),  # 0.960

@@ -11,6 +11,10 @@ of update k+1 (the rule's own form and bias correction)::
                (= lr / (sqrt(v_hat) + eps) in the paper's form, Keras's epsilon-hat form else)
     Nadam      eff = lr / (sqrt(v / bc2) + eps)    times (c_g g + c_m m) / lr
     Adamax     eff = lr / (u + eps)                (PyTorch, optax: lr / u), times m / bc1
+    RAdam      eff = lr * r_t * sqrt(bc2) / (sqrt(v) + eps)   (optax: lr * r_t /
+               (sqrt(v / bc2 + eps_root) + eps)), or lr while rho_t is below the threshold,
+               times m_hat = m / bc1 (Nesterov: beta_1 m / (1 - beta_1^(t+1))
+               + (1 - beta_1) g / bc1)
     Adadelta   eff = lr * sqrt(a + eps) / sqrt(v + eps)   (a before the update), times g
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
@@ -22,6 +26,7 @@ import math
 
 import numpy as np
 
+from ..rules import radam as radam_rule
 from ..rules.adam import rounded
 from . import requests as rq
 from .errors import RequestError
@@ -85,6 +90,27 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         eps = hyper["epsilon"]
         eff = lr / u if hyper["epsilon_in_max"] else lr / (u + eps)
         return eff, after["m"] / bc1
+    if base == "RAdam":
+        numbers = opt.rule.scalars(t, lr, **hyper)
+        v_scale, eps_root, eps, rectified = numbers[6:]
+        power = hyper.get("power_dtype")
+        b1, beta_1 = rounded(hyper["beta_1"], power), hyper["beta_1"]
+        bc1 = 1.0 - b1**t
+        m_hat = after["m"] / bc1
+        if hyper["nesterov"]:
+            m_hat = beta_1 * after["m"] / (1.0 - b1 ** (t + 1)) + (1.0 - beta_1) * g / bc1
+        if not rectified:
+            return np.full(2, lr), m_hat
+        _, r = radam_rule.rectification(
+            t,
+            beta_2=hyper["beta_2"],
+            threshold=hyper["threshold"],
+            threshold_inclusive=hyper["threshold_inclusive"],
+            power_dtype=power,
+        )
+        if hyper["epsilon_style"] == "hat":
+            r = r * math.sqrt(1.0 - rounded(hyper["beta_2"], power) ** t)
+        return lr * r / (np.sqrt(after["v"] / v_scale + eps_root) + eps), m_hat
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (

@@ -75,6 +75,7 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
     "Adamax": (_LR, _BETA_1, _BETA_2, _EPS),
     "Adadelta": (_LR, _RHO, _EPS),
     "Lion": (_LR, _BETA_1, _BETA_2),
+    "RAdam": (_LR, _BETA_1, _BETA_2, _EPS, Slider("threshold", "float", 4.0, 20.0)),
 }
 
 

@@ -1,4 +1,4 @@
-"""The nine PyTorch drop-ins: torch.optim's names, arguments, defaults, state and numerics.
+"""The ten PyTorch drop-ins: torch.optim's names, arguments, defaults, state and numerics.
 
 Each class takes exactly the arguments of its torch.optim namesake (torch 2.13) in the same
 order, keeps the same ``param_groups`` keys and the same per-parameter state keys, and computes
@@ -809,8 +809,98 @@ class Lion(_base.Optimizer):
         return dict(beta_1=float(beta_1), beta_2=float(beta_2))
 
 
+class RAdam(_base.Optimizer):
+    """RAdam (Liu et al. 2020), as ``torch.optim.RAdam``::
+
+        m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
+        rho_inf = 2 / (1 - beta2) - 1;     rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
+        rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+                    p = p - lr * r * sqrt(bc2) / bc1 * m / (sqrt(v) + eps)
+        else:       p = p - lr / bc1 * m
+
+    epsilon added to sqrt(v), as in the authors' implementation (torch's Adam adds it to
+    sqrt(v / bc2) instead). ``weight_decay`` is L2 (g = g + wd * p) unless
+    ``decoupled_weight_decay=True`` (p = p * (1 - lr * wd) first: RAdamW). State: ``step``,
+    ``exp_avg``, ``exp_avg_sq``. See :mod:`optimlab.rules.radam`.
+    """
+
+    rule = rules.radam
+    slot_keys = ("exp_avg", "exp_avg_sq")
+    torch_checks = (
+        tensor_lr,
+        in_bound("lr", LR),
+        in_bound("eps", EPS),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+        in_bound("weight_decay", WEIGHT_DECAY),
+    )
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "betas": betas_pair,
+        "eps": bounded(EPS),
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags(
+            "maximize",
+            "capturable",
+            "decoupled_weight_decay",
+            "differentiable",
+            optional=("foreach",),
+        ),
+    }
+    legacy_defaults = dict(
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        decoupled_weight_decay=False,
+        capturable=False,
+    )
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        decoupled_weight_decay=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            decoupled_weight_decay=decoupled_weight_decay,
+            differentiable=differentiable,
+        )
+        super().__init__(params, defaults, engine, nan_policy)
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            epsilon_root=0.0,
+            threshold=5.0,
+            threshold_inclusive=False,
+            nesterov=False,
+            epsilon_style="hat",
+        )
+
+
 OPTIMIZERS = {
-    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion)
+    cls.__name__: cls
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion, RAdam)
 }
 
 __all__ = [*OPTIMIZERS, "OPTIMIZERS"]

@@ -1,9 +1,10 @@
 """The look shared by every figure: one fixed, colorblind-friendly color per optimizer name.
 
-Colors come from Okabe & Ito's palette ("Color Universal Design", 2008) and Paul Tol's
-"muted" scheme (SRON technical note, 2021), both designed to stay distinguishable with the
-common color-vision deficiencies. An optimizer keeps its color in every figure: the lab's
-eleven contenders each own one (:data:`OPTIMIZER_COLORS`), and a second curve of the same
+Colors come from Okabe & Ito's palette ("Color Universal Design", 2008), Paul Tol's
+"muted" scheme (SRON technical note, 2021) and, for RAdam once those ran out, the brown of
+Brewer's colorblind-safe BrBG scheme (colorbrewer2.org), all designed to stay distinguishable
+with the common color-vision deficiencies. An optimizer keeps its color in every figure: the lab's
+twelve contenders each own one (:data:`OPTIMIZER_COLORS`), and a second curve of the same
 optimizer in one figure (``"Adam lr=0.01"`` beside ``"Adam lr=0.1"``) keeps the color and
 changes its line style (:func:`linestyles_for`); other names take the next free color of
 :data:`FALLBACK_COLORS`.
@@ -51,6 +52,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Adamax": "#999933",  # Tol muted olive
     "Adadelta": "#44AA99",  # Tol muted teal
     "Lion": "#332288",  # Tol muted indigo
+    "RAdam": "#8C510A",  # ColorBrewer BrBG brown
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
