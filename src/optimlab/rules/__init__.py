@@ -21,7 +21,7 @@ Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-b
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
 
-from . import adadelta, adagrad, adam, adamax, lion, nadam, rmsprop, sgd
+from . import adadelta, adagrad, adam, adamax, lion, nadam, rmsprop, rprop, sgd
 
 RULES = {
     "sgd": sgd,
@@ -32,6 +32,18 @@ RULES = {
     "adamax": adamax,
     "adadelta": adadelta,
     "lion": lion,
+    "rprop": rprop,
 }
 
-__all__ = ["RULES", "adadelta", "adagrad", "adam", "adamax", "lion", "nadam", "rmsprop", "sgd"]
+__all__ = [
+    "RULES",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "lion",
+    "nadam",
+    "rmsprop",
+    "rprop",
+    "sgd",
+]
