@@ -20,6 +20,7 @@ from .optimizers import (
     Lion,
     Nadam,
     RMSprop,
+    Rprop,
     get,
 )
 from .params import Params
@@ -41,6 +42,7 @@ __all__ = [
     "Optimizer",
     "Params",
     "RMSprop",
+    "Rprop",
     "ewma",
     "checkpoint",
     "get",

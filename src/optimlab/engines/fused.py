@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, rmsprop, sgd
+from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, rmsprop, rprop, sgd
 
 PARALLEL_THRESHOLD = 32768
 _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
@@ -81,6 +81,7 @@ _nadam = njit(**_OPTS)(nadam.update)
 _adamax = njit(**_OPTS)(adamax.update)
 _adadelta = njit(**_OPTS)(adadelta.update)
 _lion = njit(**_OPTS)(lion.update)
+_rprop = njit(**_OPTS)(rprop.update)
 
 
 @njit(**_OPTS)
@@ -155,6 +156,14 @@ def _adadelta_element(i, p, g, v, a, ema, s, pipe):
 def _lion_element(i, p, g, m, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, m[i] = _lion(pi, gi, m[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, prev[i], step_size[i] = _rprop(pi, gi, prev[i], step_size[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -260,6 +269,18 @@ def _lion_serial(p, g, m, ema, s, pipe):
         _lion_element(i, p, g, m, ema, s, pipe)
 
 
+@njit(parallel=True, **_OPTS)
+def _rprop_parallel(p, g, prev, step_size, ema, s, pipe):
+    for i in prange(p.size):
+        _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _rprop_serial(p, g, prev, step_size, ema, s, pipe):
+    for i in range(p.size):
+        _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
+
+
 _LOOPS = {
     sgd: (_sgd_parallel, _sgd_serial),
     adagrad: (_adagrad_parallel, _adagrad_serial),
@@ -269,6 +290,7 @@ _LOOPS = {
     adamax: (_adamax_parallel, _adamax_serial),
     adadelta: (_adadelta_parallel, _adadelta_serial),
     lion: (_lion_parallel, _lion_serial),
+    rprop: (_rprop_parallel, _rprop_serial),
 }
 
 
