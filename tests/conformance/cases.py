@@ -42,6 +42,7 @@ LEARNING_RATES = {
     "Adamax": (0.01, 0.003),
     "Adadelta": (1.0, 0.5),
     "Lion": (0.003, 0.001),
+    "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
 }
 
 # Each optimizer's own options.
@@ -76,6 +77,12 @@ OWN_OPTIONS = {
     "Adamax": [{}, {"beta_1": 0.5, "epsilon": 1e-3}],
     "Adadelta": [{}, {"rho": 0.5, "epsilon": 1e-3}],
     "Lion": [{}, {"beta_1": 0.5, "beta_2": 0.9}],
+    "Rprop": [
+        {},
+        {"eta_minus": 0.3, "eta_plus": 1.5},
+        # lr 0.01 > max_step_size: torch clips it at the first update, optax only once it moves
+        {"min_step_size": 1e-4, "max_step_size": 0.005},
+    ],
 }
 
 # The base-class options, on every optimizer.
@@ -95,6 +102,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
     if peer == "keras":
+        if optimizer == "Rprop":  # Keras has no Rprop
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -104,6 +113,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
         return True
     if peer == "torch":
         if optimizer == "Lion" or "loss_scale_factor" in keys:
+            return False
+        if optimizer == "Rprop" and "weight_decay" in keys:  # torch's Rprop has none
             return False
         if options.get("weight_decay_mode") == "decoupled" and optimizer not in (
             "Adam",
@@ -123,6 +134,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             "use_ema",
         }:
             return False
+        if optimizer == "Rprop" and options.get("weight_decay_mode") == "decoupled":
+            return False  # only chain(add_decayed_weights, rprop): L2
         return True
     raise ValueError(peer)
 
