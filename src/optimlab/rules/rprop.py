@@ -39,8 +39,11 @@ sizes at the learning rate of that update (the slot holds 0 until then), and lat
 the learning rate (a change, a schedule) are ignored, as in both peers (torch reads
 ``group["lr"]`` when it creates a parameter's state, optax when it initializes its state).
 
-Where s is NaN (a NaN gradient, or an infinite one meeting a zero ``prev``) the step size and
-the parameter become NaN, as in PyTorch (optax would take the eta_minus branch there).
+Non-finite gradients (with ``nan_policy="propagate"``) go as in PyTorch, whose ``sign`` of
+NaN is 0: where s is NaN (a NaN gradient, or an infinite one meeting a zero ``prev``) the step
+size is held, and a NaN gradient does not move its coordinate (an infinite one moves it by
+the step size). optax, whose sign of NaN is NaN, would shrink the step size there and make the
+coordinate NaN; its preset does not copy that.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def scalars(
     compare_with,
     delayed_update,
 ):
-    """Per-step numbers: (lr, eta_minus, eta_plus, min_step_size, max_step_size, 1, 1/2, 0,
+    """Per-step numbers: (lr, eta_minus, eta_plus, min_step_size, max_step_size, 1, 0,
     clamp_every_step, whether prev holds the update, delayed_update)."""
     return (
         lr,
@@ -71,7 +74,6 @@ def scalars(
         min_step_size,
         max_step_size,
         1.0,
-        0.5,
         0.0,
         bool(clamp_every_step),
         compare_with == "update",
@@ -90,7 +92,6 @@ def update(
     min_step,
     max_step,
     one,
-    half,
     zero,
     clamp_every_step,
     prev_is_update,
@@ -98,17 +99,19 @@ def update(
 ):
     """One Rprop update; returns ``(p, prev, step_size)``.
 
-    Branch-free, so that it runs on arrays and on single numbers alike: with
-    s = sign(g * prev) in {-1, 0, 1}, ``grow`` = (s^2 + s) / 2, ``shrink`` = (s^2 - s) / 2 and
-    ``hold`` = 1 - s^2 are 1 exactly where s > 0, s < 0 and s = 0, and 0 elsewhere.
+    Branch-free, so that it runs on arrays and on single numbers alike: the three cases of
+    s = g * prev are the comparisons ``grow`` (s > 0), ``shrink`` (s < 0) and ``hold`` (the
+    rest: s = 0, or NaN as torch.sign takes it), each turned into 1 or 0 of the parameter's
+    dtype by a product with ``unit`` (a 1 of that dtype: a bool times a Python float would be
+    float64 in NumPy). A step size is never NaN: ``unit`` is always 1.
     """
-    step_size = step_size + (one - np.sign(step_size)) * lr  # 0 (no update yet): start at lr
-    s = np.sign(g * prev)
-    s2 = s * s
-    grow = (s2 + s) * half
-    shrink = (s2 - s) * half
-    hold = one - s2
-    keep = one - shrink
+    unit = step_size * zero + one
+    step_size = step_size + (one - (step_size > zero) * unit) * lr  # 0: not started, lr
+    s = g * prev
+    grow = (s > zero) * unit
+    shrink = (s < zero) * unit
+    hold = unit - grow - shrink
+    keep = unit - shrink
     step = step_size * (grow * eta_plus + shrink * eta_minus + hold)
     if clamp_every_step:
         low, high = min_step, max_step
@@ -120,7 +123,7 @@ def update(
     # [-bound, bound], bound = |g| where s >= 0 and 0 where s < 0 (+ 0: no -0 left)
     bound = np.maximum((keep - shrink) * np.abs(g), zero)
     g = -np.maximum(-np.maximum(g, -bound), -bound) + zero
-    direction = np.sign(g)
+    direction = (g > zero) * unit - (g < zero) * unit  # sign(g), 0 for NaN as torch.sign
     if delayed_update:  # optax 0.2.8: the previous update (finite), where s >= 0
         p = p - prev * keep
     else:
