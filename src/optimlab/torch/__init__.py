@@ -6,10 +6,10 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta (torch.optim's arguments, defaults,
-state keys and numerics) and Lion (the authors' reference implementation). On CPU float32 and
-float64 tensors the update is one fused numba pass over the tensor's own memory; elsewhere the
-same rule runs as torch operations. Needs ``pip install 'optimlab[torch]'``.
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Rprop (torch.optim's arguments,
+defaults, state keys and numerics) and Lion (the authors' reference implementation). On CPU
+float32 and float64 tensors the update is one fused numba pass over the tensor's own memory;
+elsewhere the same rule runs as torch operations. Needs ``pip install 'optimlab[torch]'``.
 """
 
 try:
@@ -31,6 +31,7 @@ from .optimizers import (
     Lion,
     NAdam,
     RMSprop,
+    Rprop,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "NAdam",
     "Optimizer",
     "RMSprop",
+    "Rprop",
 ]
