@@ -862,7 +862,9 @@ class Rprop(_base.Optimizer):
         step = clamp(step, step_sizes[0], step_sizes[1]);   g = 0 where s < 0
         p = p - sign(g) * step;   prev = g
 
-    The step sizes start at ``lr`` when a parameter's state is created (its first step); later
+    The step sizes start at ``lr`` at a parameter's first step (torch creates its state then;
+    here the rule starts a step size of 0 at lr, within the step, so that under
+    ``differentiable=True`` the gradient reaches a tensor ``lr``, which torch detaches); later
     values of ``lr`` (a scheduler's) change nothing, as in torch. No weight decay (torch's
     Rprop has none). State: ``step``, ``prev``, ``step_size`` (a complex parameter: lr + lr*j,
     its real and imaginary parts each a coordinate). Arguments as torch checks them (etas:
@@ -908,11 +910,8 @@ class Rprop(_base.Optimizer):
         )
         super().__init__(params, defaults, engine, nan_policy)
 
-    def slot_initial_value(self, key, group, p):
-        if key == "prev":
-            return 0.0
-        lr = _checks.as_float("lr", group["lr"])
-        return complex(lr, lr) if p.is_complex() else lr
+    def _weight_decay(self, group, lr):
+        return None, None  # torch's Rprop has none: a group's "weight_decay" is ignored, as there
 
     def rule_arguments(self, group):
         eta_minus, eta_plus = group["etas"]
