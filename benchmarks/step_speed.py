@@ -50,6 +50,7 @@ OPTIMIZERS = {
     "Nadam": ({}, ("NAdam", {}), (4, 3)),
     "Adamax": ({}, ("Adamax", {}), (4, 3)),
     "Adadelta": ({}, ("Adadelta", {}), (4, 3)),
+    "Rprop": ({}, ("Rprop", {}), (4, 3)),
 }
 QUICK_OPTIMIZERS = ["SGD", "Adam"]
 TORCH_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}

@@ -134,6 +134,8 @@ VARIANTS = [
     ("Adamax", {}),
     ("Adadelta", {}),
     ("Lion", {}),
+    ("Rprop", {}),
+    ("Rprop", {"max_step_size": 4e-4}),  # lr 1e-3 above it: clipped at once, or not (optax)
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [

@@ -218,7 +218,9 @@ def test_expression_surfaces_run_like_the_parsed_surface():
 # -- anatomy ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta"])
+@pytest.mark.parametrize(
+    "name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "Rprop"]
+)
 @pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
 def test_anatomy_effective_rate_reproduces_the_step(name, preset):
     hyper = {"learning_rate": 0.01}

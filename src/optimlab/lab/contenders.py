@@ -23,10 +23,12 @@ CONTENDERS: dict[str, tuple[str, dict]] = {
     "Adamax": ("Adamax", {}),
     "Adadelta": ("Adadelta", {}),
     "Lion": ("Lion", {}),
+    "Rprop": ("Rprop", {}),
 }
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper
-#: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop)
+#: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop; so is Rprop,
+#: a full-batch method that only reads the signs of the gradients, which noise flips)
 DEFAULT_SET = (
     "SGD",
     "Momentum",

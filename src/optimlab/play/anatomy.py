@@ -12,6 +12,9 @@ of update k+1 (the rule's own form and bias correction)::
     Nadam      eff = lr / (sqrt(v / bc2) + eps)    times (c_g g + c_m m) / lr
     Adamax     eff = lr / (u + eps)                (PyTorch, optax: lr / u), times m / bc1
     Adadelta   eff = lr * sqrt(a + eps) / sqrt(v + eps)   (a before the update), times g
+    Rprop      eff = the step size (after the update), times sign(g) (0 where the sign flipped);
+               optax preset: eff = |prev| before the update (optax 0.2.8 applies the previous
+               update), times its sign (0 where the sign flipped, read off prev after = 0)
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
 """
@@ -85,6 +88,15 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         eps = hyper["epsilon"]
         eff = lr / u if hyper["epsilon_in_max"] else lr / (u + eps)
         return eff, after["m"] / bc1
+    if base == "Rprop":
+        step = after["step_size"]
+        if not hyper["delayed_update"]:
+            return step, np.sign(after["prev"])
+        # the previous update (prev before), where the sign held: prev after is 0 where it
+        # flipped (and where the gradient the rule saw is exactly 0, which this misreads)
+        prev = before["prev"]
+        moved = (prev != 0) & (after["prev"] != 0)
+        return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (

@@ -913,6 +913,22 @@ class Rprop(_base.Optimizer):
     def _weight_decay(self, group, lr):
         return None, None  # torch's Rprop has none: a group's "weight_decay" is ignored, as there
 
+    def _gradient_error(self, p, g):
+        # torch's Rprop meets such a gradient in sign = grad.mul(prev).sign(): a shape that does
+        # not broadcast fails there (RuntimeError), a complex gradient of a real parameter in
+        # torch.sign (NotImplementedError); one that broadcasts fails in step_size.mul_
+        # (RuntimeError) unless it has fewer elements and the state exists, then at the mask
+        # grad[sign.eq(etaminus)] = 0 (IndexError)
+        try:
+            shape = torch.broadcast_shapes(g.shape, p.shape)
+        except RuntimeError:
+            return RuntimeError
+        if g.is_complex() and not p.is_complex():
+            return NotImplementedError
+        if self.state.get(p) and shape == p.shape and g.shape != p.shape:
+            return IndexError
+        return RuntimeError
+
     def rule_arguments(self, group):
         eta_minus, eta_plus = group["etas"]
         low, high = group["step_sizes"]

@@ -51,6 +51,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Adamax": "#999933",  # Tol muted olive
     "Adadelta": "#44AA99",  # Tol muted teal
     "Lion": "#332288",  # Tol muted indigo
+    "Rprop": "#8C510A",  # ColorBrewer BrBG dark brown
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
