@@ -201,6 +201,7 @@ KERAS_NAMES = {
     "Adamax": "adamax",
     "Adadelta": "adadelta",
     "Lion": "lion",
+    "Rprop": "rprop",  # Keras has no Rprop: the name its rule would give
 }
 
 
