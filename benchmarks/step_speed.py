@@ -51,6 +51,7 @@ OPTIMIZERS = {
     "Adamax": ({}, ("Adamax", {}), (4, 3)),
     "Adadelta": ({}, ("Adadelta", {}), (4, 3)),
     "RAdam": ({}, ("RAdam", {}), (4, 3)),
+    "Rprop": ({}, ("Rprop", {}), (4, 3)),
 }
 QUICK_OPTIMIZERS = ["SGD", "Adam"]
 TORCH_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}

@@ -317,3 +317,115 @@ def test_the_radam_difference_states_its_numbers():
     assert float(torch_row[4]) == pytest.approx(
         lr * r_6 * sqrt_bc2 * g / (sqrt_bc2 * g + eps), rel=1e-5
     )
+
+
+# -- Rprop: only the signs of the gradients move it ------------------------------------------
+
+# powers of two: every step size and every position is a dyadic number, so no rounding at all
+DYADIC = dict(learning_rate=0.125, eta_minus=0.5, eta_plus=2.0, min_step_size=2.0**-20)
+
+
+def _rprop_states(opt, grads, p0):
+    """(p, step_size, prev) after each update."""
+    p = p0.copy()
+    out = []
+    for g in grads:
+        opt.apply_gradients([(g, p)])
+        slots = opt.state_dict()["slots"]
+        out.append((p.copy(), slots["step_size/0"].copy(), slots["prev/0"].copy()))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(grads=grads_strategy(25), preset=st.sampled_from(["keras", "torch"]))
+def test_rprop_moves_every_coordinate_by_exactly_its_step_size(grads, preset):
+    """Each update moves a coordinate by exactly its new step size against the gradient's sign,
+    or not at all where the gradient is 0 or its sign flipped; the step size was multiplied by
+    eta_plus (same sign), eta_minus (flipped) or 1 (a zero product), then clipped."""
+    opt = ol.Rprop(max_step_size=16.0, preset=preset, **DYADIC)
+    p = np.zeros(4)
+    step, prev = np.full(4, DYADIC["learning_rate"]), np.zeros(4)
+    for g, (p_new, step_new, prev_new) in zip(grads, _rprop_states(opt, grads, p), strict=True):
+        s = np.sign(g * prev)
+        factor = np.where(s > 0, 2.0, np.where(s < 0, 0.5, 1.0))
+        np.testing.assert_array_equal(step_new, np.clip(step * factor, 2.0**-20, 16.0))
+        moved = (s >= 0) & (g != 0)
+        np.testing.assert_array_equal(p - p_new, np.where(moved, np.sign(g) * step_new, 0.0))
+        np.testing.assert_array_equal(prev_new, np.where(s < 0, 0.0, g))
+        p, step, prev = p_new, step_new, prev_new
+
+
+# gradients whose products with each other, scaled or not, neither underflow nor overflow
+signed = st.one_of(st.just(0.0), st.floats(1e-3, 10.0), st.floats(-10.0, -1e-3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    grads=st.lists(arrays(np.float64, (4,), elements=signed), min_size=1, max_size=20),
+    scale=st.floats(1e-3, 1e3),
+    preset=st.sampled_from(["keras", "torch", "optax"]),
+)
+def test_rprop_sees_only_the_signs_of_the_gradients(grads, scale, preset):
+    """Scaling every gradient by c > 0 changes nothing, bit for bit; a change of the learning
+    rate after the first update changes nothing either (it is the initial step size only)."""
+    p0 = np.linspace(-1.0, 1.0, 4)
+    plain = run(ol.Rprop(0.01, preset=preset), grads, p0)
+    scaled = run(ol.Rprop(0.01, preset=preset), [scale * g for g in grads], p0)
+    np.testing.assert_array_equal(plain, scaled)
+    opt = ol.Rprop(0.01, preset=preset)
+    p = p0.copy()
+    for k, g in enumerate(grads):
+        opt.apply_gradients([(g, p)])
+        opt.learning_rate = 0.5 / (k + 1)
+    np.testing.assert_array_equal(plain, p)
+
+
+@pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
+def test_rprop_step_size_grows_by_eta_plus_until_the_max(preset):
+    """A gradient that keeps its sign: the step size is lr, then grows by eta_plus every update
+    until it reaches max_step_size, and stays there; the parameter moves by it each time (the
+    optax preset: by the previous update's, optax 0.2.8's one-step delay)."""
+    opt = ol.Rprop(learning_rate=0.01, max_step_size=0.05, preset=preset)
+    states = _rprop_states(opt, [np.array([3.0, -0.5])] * 15, np.zeros(2))
+    expected = [0.01]
+    for _ in range(14):
+        expected.append(min(expected[-1] * 1.2, 0.05))
+    assert [float(step[0]) for _, step, _ in states] == expected
+    assert all(float(step[1]) == e for (_, step, _), e in zip(states, expected, strict=True))
+    assert expected[-1] == 0.05 and expected[8] < 0.05 < expected[8] * 1.2
+    moves = np.diff([np.zeros(2)] + [p for p, _, _ in states], axis=0)
+    applied = [0.0] + expected[:-1] if preset == "optax" else expected
+    np.testing.assert_allclose(moves[:, 0], -np.array(applied), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(moves[:, 1], np.array(applied), rtol=1e-12, atol=0)
+
+
+def test_rprop_a_sign_flip_shrinks_the_step_and_skips_one_move():
+    """g = 1, 1, -1, -1, -1: the flip shrinks the step by eta_minus and does not move (and
+    forgets the gradient, so the next product is 0: the step is held and used), then it grows
+    again."""
+    opt = ol.Rprop(**DYADIC)
+    grads = [np.array([g]) for g in (1.0, 1.0, -1.0, -1.0, -1.0)]
+    states = _rprop_states(opt, grads, np.zeros(1))
+    assert [float(s[0]) for _, s, _ in states] == [0.125, 0.25, 0.125, 0.125, 0.25]
+    assert [float(p[0]) for p, _, _ in states] == [-0.125, -0.375, -0.375, -0.25, 0.0]
+    assert [float(q[0]) for _, _, q in states] == [1.0, 1.0, 0.0, -1.0, -1.0]
+
+
+def test_rprop_torch_clips_the_learning_rate_at_once_optax_when_it_moves():
+    """lr above max_step_size: PyTorch's first step is clipped to the max, optax's is the lr
+    itself (its step sizes are clipped only where they change)."""
+    g = [np.array([1.0])] * 3
+    torch_steps = [
+        float(s[0])
+        for _, s, _ in _rprop_states(
+            ol.Rprop(0.5, max_step_size=0.1, preset="torch"), g, np.zeros(1)
+        )
+    ]
+    optax_steps = [
+        float(s[0])
+        for _, s, _ in _rprop_states(
+            ol.Rprop(0.5, max_step_size=0.1, preset="optax"), g, np.zeros(1)
+        )
+    ]
+    assert torch_steps == [0.1, 0.1, 0.1]
+    assert optax_steps == [0.5, 0.1, 0.1]

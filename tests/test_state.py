@@ -29,6 +29,8 @@ CONFIGS = [
     ("Lion", dict(learning_rate=0.001, weight_decay=0.1, nan_policy="skip")),
     ("RAdam", dict(learning_rate=0.01, preset="torch", weight_decay=0.01)),
     ("RAdam", dict(learning_rate=0.01, nesterov=True, use_ema=True, preset="optax")),
+    ("Rprop", dict(learning_rate=0.01, preset="torch")),
+    ("Rprop", dict(learning_rate=0.01, max_step_size=0.005, preset="optax")),
 ]
 
 

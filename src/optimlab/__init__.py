@@ -22,6 +22,7 @@ from .optimizers import (
     Nadam,
     RAdam,
     RMSprop,
+    Rprop,
     get,
 )
 from .params import Params
@@ -45,6 +46,7 @@ __all__ = [
     "Params",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "ewma",
     "checkpoint",
     "get",

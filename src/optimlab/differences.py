@@ -232,6 +232,27 @@ def adadelta_defaults():
     return ["Adadelta defaults, g = 1", "lr", "rho", "epsilon", "p after 3 steps"], rows
 
 
+def rprop_conventions():
+    """Rprop's positions (and step sizes) under each preset: torch clips the learning rate at
+    once, optax only once the step size changes, and applies each update one step late."""
+    grads = [1.0, 1.0, -1.0, 1.0, 1.0]
+    rows = []
+    for label, preset in (
+        ("torch (and keras)", "torch"),
+        ("optax 0.2.8: one step late", "optax"),
+    ):
+        opt = opts.Rprop(learning_rate=0.5, max_step_size=0.2, preset=preset)
+        p = np.zeros(1)
+        cells = []
+        for g in grads:
+            opt.apply_gradients([(np.array([g]), p)])
+            step = opt.state_dict()["slots"]["step_size/0"][0]
+            cells.append(f"{_fmt(float(p[0]))} ({_fmt(float(step))})")
+        rows.append([label, *cells])
+    header = ["Rprop lr 0.5, max_step_size 0.2, g = 1, 1, -1, 1, 1: p (step size)"]
+    return header + [f"step {k + 1}" for k in range(len(grads))], rows
+
+
 def clipping_formulas():
     rows = []
     for preset in ("keras", "torch", "optax"):
@@ -392,6 +413,16 @@ DIFFERENCES = [
         "Keras lr 0.001 (the paper has none, i.e. 1.0), rho 0.95. optax's default lr None "
         "skips the sign flip and ascends; optimlab's optax preset requires a learning rate.",
         adadelta_defaults,
+    ),
+    Difference(
+        "Rprop: when the step sizes are clipped, and optax's late update",
+        "torch.optim.Rprop clips the step sizes to [min, max] on every step, so a learning rate "
+        "above max_step_size is cut at the first update; optax.rprop clips only where a step "
+        "size changes. And optax 0.2.8 applies the update computed at the previous step (its "
+        "update is built from the previous state: google-deepmind/optax pull request 1725), so "
+        "its first update moves nothing and each later one lags a step behind. optimlab's "
+        "presets reproduce both (clamp_every_step, delayed_update); Keras has no Rprop.",
+        rprop_conventions,
     ),
     Difference(
         "Norm clipping: three formulas",

@@ -136,7 +136,8 @@ COMMON_HYPERPARAMETERS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 #: hyperparameters the engines cast to the parameters' dtype (a float32 step computes in
-#: float32), name -> whether they are divided by (then 0 in that dtype is refused too)
+#: float32), name -> whether they must stay > 0 in that dtype (then a value that rounds to 0
+#: there is refused too): those divided by, and Rprop's shrink factor and smallest step
 IN_PARAMETER_DTYPE = {
     "learning_rate": False,
     "epsilon": False,
@@ -144,6 +145,10 @@ IN_PARAMETER_DTYPE = {
     "weight_decay": False,
     "initial_accumulator_value": False,
     "loss_scale_factor": True,
+    "eta_minus": True,
+    "eta_plus": False,
+    "min_step_size": True,
+    "max_step_size": False,
 }
 
 #: other libraries' names for hyperparameters: assigning one would change nothing

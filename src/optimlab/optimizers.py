@@ -37,6 +37,7 @@ __all__ = [
     "Lion",
     "Muon",
     "RAdam",
+    "Rprop",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -515,9 +516,130 @@ class RAdam(_RuleOptimizer):
         )
 
 
+def _eta_minus(name: str, value: Any) -> float:
+    """A shrink factor: a float in (0, 1)."""
+    return check_float(name, value, 0.0, 1.0, low_open=True, high_open=True)
+
+
+def _eta_plus(name: str, value: Any) -> float:
+    """A growth factor: a float > 1."""
+    return check_float(name, value, 1.0, low_open=True)
+
+
+def _positive(name: str, value: Any) -> float:
+    """A float > 0."""
+    return check_float(name, value, 0.0, low_open=True)
+
+
+def _compare_with(name: str, value: Any) -> str:
+    return choice("gradient", "update")(name, value)
+
+
+class Rprop(_RuleOptimizer):
+    """Rprop (Riedmiller & Braun 1993), resilient backpropagation: a step size per coordinate
+    that grows by ``eta_plus`` while the gradient keeps its sign and shrinks by ``eta_minus``
+    when it flips; the parameter moves by the sign of the gradient times that step::
+
+        Rprop(learning_rate=0.01, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
+              max_step_size=50.0, name=None, *, clamp_every_step=True,
+              compare_with="gradient", delayed_update=False, preset="keras")
+
+        s = g * prev;  step *= eta_plus where s > 0, eta_minus where s < 0
+        step = clip(step, min_step_size, max_step_size);  g = 0 where s < 0
+        p = p - sign(g) * step;  prev = g
+
+    ``learning_rate`` is the initial step size only: a parameter's first update starts its
+    step sizes there, and later changes of the learning rate or a schedule's later values do
+    not move them (as in torch.optim.Rprop, which reads ``lr`` when it creates a parameter's
+    state, and optax.rprop, which reads it in ``init``). Rprop uses the sign of the gradient
+    only: it is a full-batch method (noisy minibatch gradients flip signs at random, which
+    shrinks the step sizes towards ``min_step_size``).
+
+    Keras has no Rprop: ``preset="keras"`` takes PyTorch's numbers and formulas under
+    optax's names (``eta_minus``, ``eta_plus``, ``min_step_size``, ``max_step_size``) and
+    Keras's decoupled weight decay. ``preset="torch"`` is torch.optim.Rprop (``etas=(eta_minus,
+    eta_plus)``, ``step_sizes=(min_step_size, max_step_size)``; it has no weight decay, so
+    ``weight_decay`` is optimlab's L2 there). ``preset="optax"`` is optax.rprop (0.2.8): no
+    default learning rate; ``clamp_every_step=False`` (a step size is clipped only where it
+    changes, so the first update uses the learning rate as given); ``compare_with="update"``
+    (``prev`` holds the previous update, optax's ``prev_updates``); ``delayed_update=True``
+    (optax applies the update computed at the previous step, so its first update moves nothing:
+    a bug of optax 0.2.8 that the preset reproduces; see :mod:`optimlab.rules.rprop`).
+    Ranges: 0 < eta_minus < 1 < eta_plus, 0 < min_step_size <= max_step_size.
+    """
+
+    rule = rules.rprop
+    hyperparameters = {
+        "eta_minus": _eta_minus,
+        "eta_plus": _eta_plus,
+        "min_step_size": _positive,
+        "max_step_size": _positive,
+        "clamp_every_step": check_bool,
+        "compare_with": _compare_with,
+        "delayed_update": check_bool,
+    }
+
+    def __init__(
+        self,
+        learning_rate=D(0.01),
+        eta_minus=D(0.5),
+        eta_plus=D(1.2),
+        min_step_size=D(1e-6),
+        max_step_size=D(50.0),
+        name=None,
+        *,
+        clamp_every_step=D(True),
+        compare_with=D("gradient"),
+        delayed_update=D(False),
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            eta_minus=eta_minus,
+            eta_plus=eta_plus,
+            min_step_size=min_step_size,
+            max_step_size=max_step_size,
+            clamp_every_step=clamp_every_step,
+            compare_with=compare_with,
+            delayed_update=delayed_update,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        low, high = config["min_step_size"], config["max_step_size"]
+        if low > high:
+            raise ValueError(
+                "min_step_size must be <= max_step_size (the step sizes are clipped to "
+                f"[min_step_size, max_step_size]), got min_step_size={low!r}, "
+                f"max_step_size={high!r}"
+            )
+        if config["delayed_update"] and config["compare_with"] != "update":
+            raise ValueError(
+                "delayed_update=True applies the previous update, which prev holds only with "
+                f"compare_with='update', got compare_with={config['compare_with']!r}"
+            )
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RAdam, Muon)
+    for cls in (
+        SGD,
+        Adagrad,
+        RMSprop,
+        Adam,
+        AdamW,
+        Nadam,
+        Adamax,
+        Adadelta,
+        Lion,
+        RAdam,
+        Rprop,
+        Muon,
+    )
 }
 
 

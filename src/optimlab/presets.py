@@ -128,6 +128,7 @@ PEERS = {
         "optax": "optax.contrib.muon",
     },
     "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
+    "Rprop": {"keras": None, "torch": "torch.optim.Rprop", "optax": "optax.rprop"},
 }
 
 DEFAULTS = {
@@ -362,6 +363,44 @@ DEFAULTS = {
             threshold_inclusive=True,
             nesterov=False,
             epsilon_style="paper",
+            weight_decay_mode="l2",
+        ),
+    },
+    "Rprop": {
+        # Keras has no Rprop: the preset takes torch.optim.Rprop's numbers and formulas, and
+        # Keras's decoupled weight decay (torch.optim.Rprop and optax.rprop have no decay; with
+        # the optax preset, weight_decay is optax.chain(add_decayed_weights(wd), rprop)).
+        "keras": dict(
+            learning_rate=0.01,
+            eta_minus=0.5,
+            eta_plus=1.2,
+            min_step_size=1e-6,
+            max_step_size=50.0,
+            clamp_every_step=True,
+            compare_with="gradient",
+            delayed_update=False,
+            weight_decay_mode="decoupled",
+        ),
+        "torch": dict(
+            learning_rate=0.01,
+            eta_minus=0.5,
+            eta_plus=1.2,
+            min_step_size=1e-6,
+            max_step_size=50.0,
+            clamp_every_step=True,
+            compare_with="gradient",
+            delayed_update=False,
+            weight_decay_mode="l2",
+        ),
+        "optax": dict(
+            learning_rate=REQUIRED,
+            eta_minus=0.5,
+            eta_plus=1.2,
+            min_step_size=1e-6,
+            max_step_size=50.0,
+            clamp_every_step=False,
+            compare_with="update",
+            delayed_update=True,
             weight_decay_mode="l2",
         ),
     },

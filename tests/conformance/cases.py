@@ -65,6 +65,7 @@ LEARNING_RATES = {
     "Lion": (0.003, 0.001),
     "Muon": (0.02, 0.01),
     "RAdam": (0.01, 0.003),
+    "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
 }
 
 # Each optimizer's own options.
@@ -115,6 +116,12 @@ OWN_OPTIONS = {
         {"nesterov": True},
         {"threshold": 8.0, "epsilon_root": 1e-6},
     ],
+    "Rprop": [
+        {},
+        {"eta_minus": 0.3, "eta_plus": 1.5},
+        # lr 0.01 > max_step_size: torch clips it at the first update, optax only once it moves
+        {"min_step_size": 1e-4, "max_step_size": 0.005},
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -145,6 +152,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False
         if optimizer == "RAdam":  # Keras has no RAdam
             return False
+        if optimizer == "Rprop":  # Keras has no Rprop
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -154,6 +163,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
         return True
     if peer == "torch":
         if optimizer == "Lion" or "loss_scale_factor" in keys:
+            return False
+        if optimizer == "Rprop" and "weight_decay" in keys:  # torch's Rprop has none
             return False
         if optimizer == "Muon":  # torch.optim.Muon: no maximize, no AdamW part
             return not keys & {
@@ -190,6 +201,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             "use_ema",
         }:
             return False
+        if optimizer == "Rprop" and options.get("weight_decay_mode") == "decoupled":
+            return False  # only chain(add_decayed_weights, rprop): L2
         return True
     raise ValueError(peer)
 

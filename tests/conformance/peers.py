@@ -35,7 +35,9 @@ A key missing from ``kwargs`` takes the peer's default, as optimlab's ``preset=<
 1e-2 (torch) / 0.004 (Keras) / 1e-4 (optax), optax Lion's 1e-3 (an explicit ``None`` or 0 means
 no decay). Missing ``weight_decay_mode``: Keras "decoupled"; torch "l2" ("decoupled" for AdamW);
 optax "decoupled" for Adam, AdamW, Nadam and Lion (optax.adamw / nadamw / lion), "l2" otherwise
-(``chain(add_decayed_weights, alias)``). Missing ``ema_momentum``: 0.99 for torch too (optimlab's
+(``chain(add_decayed_weights, alias)``). Rprop: ``torch.optim.Rprop`` (``etas``, ``step_sizes``;
+no weight decay) and ``optax.rprop`` (L2 decay through that chain only); Keras has none.
+Missing ``ema_momentum``: 0.99 for torch too (optimlab's
 common default, Keras's; ``get_ema_multi_avg_fn`` would default to 0.999).
 """
 
@@ -68,6 +70,7 @@ OPTIMIZERS = (
     "Lion",
     "Muon",
     "RAdam",
+    "Rprop",
 )
 
 
@@ -116,6 +119,9 @@ _CONVENTION_KEYS = frozenset(
         "epsilon_in_max",
         "amsgrad_max",
         "threshold_inclusive",
+        "clamp_every_step",
+        "compare_with",
+        "delayed_update",
         "nan_policy",
         "preset",
     }
@@ -161,6 +167,7 @@ _RULE_KEYS = {
         }
     ),
     "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
+    "Rprop": frozenset({"eta_minus", "eta_plus", "min_step_size", "max_step_size"}),
 }
 
 
@@ -292,6 +299,12 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
     kw: dict[str, Any] = {"lr": lr0, "foreach": False, "maximize": c.maximize}
 
     decoupled = c.has_wd and c.wd_mode == "decoupled"
+    if optimizer == "Rprop":  # no weight_decay argument at all
+        if c.has_wd:
+            raise NotExpressible("torch Rprop has no weight decay")
+        etas = (float(rule.get("eta_minus", 0.5)), float(rule.get("eta_plus", 1.2)))
+        steps = (float(rule.get("min_step_size", 1e-6)), float(rule.get("max_step_size", 50.0)))
+        return torch.optim.Rprop(params, etas=etas, step_sizes=steps, **kw)
     if c.has_wd:
         if decoupled and optimizer not in ("Adam", "AdamW", "Nadam", "RAdam"):
             raise NotExpressible(f"torch {optimizer} has no decoupled weight decay")
@@ -522,6 +535,8 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
             kw[ours] = conv(rule[ours])
 
     O = keras.optimizers
+    if optimizer == "Rprop":
+        raise NotExpressible("Keras has no Rprop")
     if optimizer == "SGD":
         _require_neutral("Keras", rule, "dampening")
         put("momentum")  # Keras insists on a float
@@ -822,6 +837,19 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
             return optax.radam(lr, nesterov=nesterov, **hp)
 
         core = [optax.scale_by_radam(nesterov=nesterov, **hp)]
+    elif optimizer == "Rprop":
+        if decoupled:
+            raise NotExpressible(
+                "optax.rprop has no decoupled weight decay (its update is a step size, not a "
+                "multiple of the learning rate)"
+            )
+        for key in ("eta_minus", "eta_plus", "min_step_size", "max_step_size"):
+            put(key)
+
+        def alias(lr):
+            return optax.rprop(lr, **hp)
+
+        core = None
     else:  # pragma: no cover
         raise AssertionError(optimizer)
 

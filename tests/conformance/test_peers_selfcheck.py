@@ -312,6 +312,83 @@ def test_optax_l2_lion_differs_from_decoupled():
     assert maxdiff(dec["params"], l2["params"]) > 1e-4
 
 
+def _numpy_rprop(eta_minus, eta_plus, low, high, optax_style, params0=P0, grads=GRADS, lr=0.01):
+    """Rprop written out with np.where, both peers' way: torch keeps the previous gradient and
+    clips every step; optax (0.2.8) keeps the previous update, clips only where the step size
+    changes, and applies the update computed one step earlier."""
+    params = [p.copy() for p in params0]
+    prev = [np.zeros_like(p) for p in params0]
+    step = [np.full_like(p, lr) for p in params0]
+    for gs in grads:
+        for i, g in enumerate(gs):
+            s = g * prev[i]
+            new = np.where(s > 0, step[i] * eta_plus, np.where(s < 0, step[i] * eta_minus, step[i]))
+            new = np.clip(new, low, high)
+            if optax_style:
+                new = np.where(s == 0, step[i], new)
+            kept = np.where(s < 0, 0.0, g)
+            if optax_style:
+                applied = np.where(s < 0, 0.0, prev[i])
+                prev[i] = np.sign(kept) * new
+            else:
+                applied = np.sign(kept) * new
+                prev[i] = kept
+            params[i] = params[i] - applied
+            step[i] = new
+    return params
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"eta_minus": 0.3, "eta_plus": 1.5, "min_step_size": 1e-3, "max_step_size": 0.005}],
+    ids=["defaults", "bounds"],
+)
+def test_rprop_torch_and_optax_each_match_their_written_out_rule(kwargs):
+    """The lr plan's later learning rates change nothing (both peers read lr once), and the two
+    peers differ: optax 0.2.8 applies each update one step late (and clips the first step size
+    only once it changes)."""
+    args = (
+        kwargs.get("eta_minus", 0.5),
+        kwargs.get("eta_plus", 1.2),
+        kwargs.get("min_step_size", 1e-6),
+        kwargs.get("max_step_size", 50.0),
+    )
+    results = {p: run(p, "Rprop", kwargs) for p in ("torch", "optax")}
+    for peer, r in results.items():
+        assert moved(r) > 1e-3
+        expected = _numpy_rprop(*args, optax_style=peer == "optax")
+        assert maxdiff(r["params"], expected) <= 1e-13, peer
+    assert maxdiff(results["torch"]["params"], results["optax"]["params"]) > 1e-3
+
+
+def test_rprop_accumulation_and_clipvalue_match_the_written_out_rule():
+    """With accumulation and value clipping both drivers feed Rprop the same gradients: the
+    written-out rule of each peer on those gradients gives its parameters."""
+    k, clip = 3, 0.3
+    p0, grads = ACC_DATA
+    merged = []
+    for u in range(len(grads) // k):
+        calls = grads[u * k : (u + 1) * k]
+        acc = [np.zeros_like(g) for g in calls[0]]
+        for gs in calls[:-1]:
+            acc = [g + a for g, a in zip(gs, acc, strict=True)]
+        merged.append(
+            [np.clip((g + a) / k, -clip, clip) for g, a in zip(calls[-1], acc, strict=True)]
+        )
+    kw = {"gradient_accumulation_steps": k, "clipvalue": clip}
+    for peer in ("torch", "optax"):
+        r = run(peer, "Rprop", kw, ACC_PLAN, ACC_DATA)
+        expected = _numpy_rprop(0.5, 1.2, 1e-6, 50.0, peer == "optax", p0, merged)
+        assert maxdiff(r["params"], expected) <= 1e-13, peer
+
+
+def test_rprop_maximize_torch():
+    neg = [[-g for g in gs] for gs in GRADS]
+    r = run_peer("torch", "Rprop", {"maximize": True}, P0, neg, FULL)
+    ref = run("torch", "Rprop", {})
+    assert maxdiff(r["params"], ref["params"]) == 0.0
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -506,6 +583,9 @@ NOT_EXPRESSIBLE = [
     ("torch", "RAdam", {"epsilon_root": 1e-8}),
     ("torch", "RAdam", {"loss_scale_factor": 2.0}),
     ("optax", "RAdam", {"maximize": True}),
+    ("keras", "Rprop", {}),
+    ("torch", "Rprop", {"weight_decay": 0.1}),
+    ("optax", "Rprop", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
 ]
 
 
@@ -540,6 +620,8 @@ NEUTRAL = [
     ("torch", "RAdam", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
     ("optax", "RAdam", {"threshold_inclusive": False, "epsilon_style": "hat"}),
     ("optax", "RAdam", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
+    ("torch", "Rprop", {"weight_decay": 0.0, "clamp_every_step": True}),
+    ("optax", "Rprop", {"weight_decay": 0.1, "compare_with": "update"}),
 ]
 
 

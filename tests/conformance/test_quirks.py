@@ -216,3 +216,31 @@ def test_keras_rounds_beta_to_float32_in_the_bias_correction():
     keras_factor, exact_factor = float(rows[0][2]), float(rows[1][2])
     assert factor == pytest.approx(keras_factor, rel=1e-6)
     assert abs(factor / exact_factor - 1) > 3e-6
+
+
+def test_rprop_clipping_and_optax_late_update_per_peer():
+    import jax.numpy as jnp
+    import optax
+    import torch
+
+    header, rows = differences.rprop_conventions()
+    grads = [1.0, 1.0, -1.0, 1.0, 1.0]
+
+    def cells(row):
+        return [tuple(float(x.strip("()")) for x in cell.split()) for cell in row[1:]]
+
+    ours = {row[0].split()[0]: cells(row) for row in rows}
+    t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.Rprop([t], lr=0.5, step_sizes=(1e-6, 0.2))
+    for (p, step), g in zip(ours["torch"], grads, strict=True):
+        t.grad = torch.full_like(t, g)
+        topt.step()
+        assert (p, step) == pytest.approx((float(t.item()), float(topt.state[t]["step_size"])))
+    tx = optax.rprop(0.5, max_step_size=0.2)
+    q = jnp.zeros(1)
+    state = tx.init(q)
+    for (p, step), g in zip(ours["optax"], grads, strict=True):
+        updates, state = tx.update(jnp.full(1, g), state, q)
+        q = optax.apply_updates(q, updates)
+        assert (p, step) == pytest.approx((float(q[0]), float(state[0].step_sizes[0])))
+    assert ours["optax"][0][0] == 0.0  # optax's first update moves nothing

@@ -143,6 +143,10 @@ BY_VALIDATOR = {
     optimizers._momentum_decay: Real(0.0, optional=True),
     optimizers._momentum_style: Choice(("lr_inside", "lr_outside")),
     optimizers._rectification_threshold: Real(4.0),
+    optimizers._eta_minus: Real(0.0, 1.0, low_open=True, high_open=True),
+    optimizers._eta_plus: Real(1.0, low_open=True),
+    optimizers._positive: Real(0.0, low_open=True),
+    optimizers._compare_with: Choice(("gradient", "update")),
 }
 BY_NAME = {
     "ema_overwrite_frequency": Int(1, optional=True),
@@ -161,6 +165,10 @@ COMBINATIONS = {
     ("AdamW", "weight_decay"),
     ("AdamW", "weight_decay_mode"),
     ("Muon", "weight_decay_mode"),
+    ("Rprop", "min_step_size"),  # above max_step_size
+    ("Rprop", "max_step_size"),  # below min_step_size
+    ("Rprop", "delayed_update"),  # True needs compare_with="update" (keras, torch)
+    ("Rprop", "compare_with"),  # "gradient" with the optax preset's delayed_update
 }
 
 #: (optimizer, argument, preset): a range that a preset narrows (Keras's Lion takes beta_1 in

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import optimlab as ol
+from optimlab.optimizer import IN_PARAMETER_DTYPE
 
 from .registry import CASES, COMBINATIONS, HOSTILE, LEARNING_RATE, NORMALIZED, kind_under
 from .world import accepted, refuses, shown
@@ -77,14 +78,16 @@ def _steps_finitely(opt, value, p=None, overflows=False):
     """An accepted moderate value (no float beyond 1e10 or below 1e-10 but 0, no epsilon of
     0, where 0/0 is the math's own NaN) gives a finite step (of ``p``, default a fresh one)."""
     p = np.ones((1, 3)) if p is None else p  # a matrix: Muon's torch preset takes no other
-    scale = opt.get_config().get("loss_scale_factor")
-    if scale is not None and scale < np.finfo(np.float64).tiny:  # 0 for the update's dtype
-        refuses(
-            lambda: opt.apply_gradients([(np.full(p.shape, 0.5), p)]),
-            world=(opt, p),
-            says=("loss_scale_factor", "float64"),
-        )
-        return
+    config = opt.get_config()
+    for key, positive in IN_PARAMETER_DTYPE.items():  # a factor that is 0 in the update's dtype
+        x = config.get(key)
+        if positive and isinstance(x, float) and 0.0 < x < np.finfo(np.float64).tiny:
+            refuses(
+                lambda: opt.apply_gradients([(np.full(p.shape, 0.5), p)]),
+                world=(opt, p),
+                says=(key, "float64"),
+            )
+            return
     with np.errstate(all="ignore"):
         opt.apply_gradients([(np.full(p.shape, 0.5), p)])
     moderate = not isinstance(value, float) or value == 0.0 or 1e-10 <= abs(value) <= 1e10
@@ -254,6 +257,32 @@ def test_values_float32_cannot_hold_are_refused_for_float32_parameters(name, val
             (lambda: opt.build([p])) if when == "build" else (lambda: opt.apply_gradients([(g, p)]))
         )
     refuses(call, world=(opt, p), exc=ValueError, says=(name, "float32", shown(value)))
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("eta_plus", 1e39),
+        ("max_step_size", 1e39),
+        ("eta_minus", 1e-39),
+        ("eta_minus", 1e-300),
+        ("min_step_size", 1e-46),
+    ],
+)
+@pytest.mark.parametrize("when", ["first step", "build"])
+def test_rprop_factors_and_bounds_float32_cannot_hold_are_refused(name, value, when):
+    """Rprop computes its step sizes in the parameters' dtype: a factor or bound that is Inf
+    there, or a shrink factor or smallest step that is 0 there (a step size of 0 would never
+    grow again), is refused for float32 parameters before anything changes."""
+    opt = ol.Rprop(**{name: value})
+    p = np.ones(4, np.float32)
+    g = np.full(4, 0.25, np.float32)
+    call = (lambda: opt.build([p])) if when == "build" else (lambda: opt.apply_gradients([(g, p)]))
+    refuses(call, world=(opt, p), exc=ValueError, says=(name, "float32", shown(value)))
+    q = np.ones(4)
+    ol.Rprop(**{name: value}).apply_gradients([(np.full(4, 0.25), q)])  # float64 holds it
+    assert np.isfinite(q).all()
+    accepted()
 
 
 @pytest.mark.parametrize("value", [1e-39, 1e-300, 5e-324])

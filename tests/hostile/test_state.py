@@ -29,6 +29,7 @@ CONFIGS = [
     ("Adadelta", {"global_clipnorm": 0.5}),
     ("Adamax", {"weight_decay": 0.01}),
     ("RAdam", {"preset": "torch", "threshold": 6.0}),
+    ("Rprop", {"preset": "optax", "learning_rate": 0.05, "max_step_size": 0.02}),
 ]
 IDS = [f"{n}-{'-'.join(o) or 'defaults'}" for n, o in CONFIGS]
 

@@ -203,6 +203,7 @@ KERAS_NAMES = {
     "Lion": "lion",
     "Muon": "muon",
     "RAdam": "r_adam",  # no Keras RAdam: what Keras's to_snake_case makes of the name
+    "Rprop": "rprop",  # Keras has no Rprop: the name its rule would give
 }
 
 

@@ -136,6 +136,8 @@ VARIANTS = [
     ("Lion", {}),
     ("RAdam", {}),
     ("RAdam", {"nesterov": True, "threshold": 8.0}),
+    ("Rprop", {}),
+    ("Rprop", {"max_step_size": 4e-4}),  # lr 1e-3 above it: clipped at once, or not (optax)
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [

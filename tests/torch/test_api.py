@@ -28,7 +28,18 @@ import optimlab.torch as ot  # noqa: E402
 
 from ._compare import assert_same_state, max_diff  # noqa: E402
 
-NAMES = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam", "Adamax", "Adadelta", "RAdam"]
+NAMES = [
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "NAdam",
+    "Adamax",
+    "Adadelta",
+    "RAdam",
+    "Rprop",
+]
 TORCH_NAMES = NAMES  # Lion has no torch.optim namesake
 #: arguments that make every optimizer take a visible step and use its state
 ARGS = {
@@ -41,9 +52,17 @@ ARGS = {
     "Adamax": dict(lr=0.01),
     "Adadelta": dict(lr=1.0),
     "RAdam": dict(lr=0.01),
+    "Rprop": dict(lr=0.01),
     "Lion": dict(lr=1e-3),
 }
 TOL = 1e-12
+#: the optimizers without a weight_decay argument (torch's Rprop has none)
+NO_DECAY = {"Rprop"}
+
+
+def _decayed(name, wd):
+    """ARGS[name] with ``weight_decay=wd`` where the optimizer takes one."""
+    return dict(ARGS[name], **({} if name in NO_DECAY else {"weight_decay": wd}))
 
 
 def _params(seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ())):
@@ -212,7 +231,7 @@ def test_lbfgs_style_closure_is_called_once_per_step():
 
 @pytest.mark.parametrize("name", [*NAMES, "Lion"])
 def test_maximize_is_minimizing_the_negated_objective(name):
-    kwargs = dict(ARGS[name], weight_decay=0.05)
+    kwargs = _decayed(name, 0.05)
     up, _ = _run(lambda ps: getattr(ot, name)(ps, maximize=True, **kwargs))
 
     def negate(opt, step):
@@ -336,7 +355,7 @@ def test_state_dict_round_trip_continues_exactly(name):
     optimizer over a copy of the parameters, take 8 more steps: bit for bit the uninterrupted
     run."""
     cls = getattr(ot, name)
-    kwargs = dict(ARGS[name], weight_decay=0.01)
+    kwargs = _decayed(name, 0.01)
     params = _params(2)
     opt = cls(params, **kwargs)
     gen = torch.Generator().manual_seed(9)
@@ -370,7 +389,7 @@ def test_checkpoints_move_between_torch_optim_and_optimlab(name, direction):
     """A state dict written by one library loads into the other, which continues as the
     writer would have."""
     first, second = (torch.optim, ot) if direction == "torch to optimlab" else (ot, torch.optim)
-    kwargs = dict(ARGS[name], weight_decay=0.01)
+    kwargs = _decayed(name, 0.01)
     params = _params(4)
     writer = getattr(first, name)(params, **kwargs)
     gen = torch.Generator().manual_seed(5)
@@ -886,7 +905,7 @@ def test_forcing_the_fused_engine_where_it_cannot_run_says_why_before_anything_m
 
 @pytest.mark.parametrize("name", [*NAMES, "Lion"])
 def test_both_engines_take_the_same_steps(name):
-    kwargs = dict(ARGS[name], weight_decay=0.02)
+    kwargs = _decayed(name, 0.02)
     fused, fused_opt = _run(lambda ps: getattr(ot, name)(ps, engine="fused", **kwargs))
     ops, ops_opt = _run(lambda ps: getattr(ot, name)(ps, engine="torch", **kwargs))
     assert max_diff(fused, ops) <= TOL
@@ -1022,6 +1041,9 @@ def test_another_device_takes_the_torch_path_with_torchs_state_layout(name, kwar
     values: the stand-in for a GPU on a machine without one) take the torch-ops path; the
     buffers live on the parameter's device and the step counts on the CPU, as torch.optim
     places them."""
+
+    if name in NO_DECAY:
+        kwargs = {k: v for k, v in kwargs.items() if k != "weight_decay"}
 
     def layout(library):
         p = torch.nn.Parameter(torch.empty(4, 3, device="meta"))

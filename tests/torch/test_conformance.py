@@ -146,6 +146,11 @@ CASES = [
     case("RAdam", big=True, lr=0.01),
     case("RAdam", lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1),
     case("RAdam", lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+    # Rprop: etas, step_sizes (an lr above the largest step: clipped at once), maximize; the lr
+    # change at step 120 must change nothing (lr is the initial step size only)
+    case("Rprop", big=True, lr=0.01),
+    case("Rprop", lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 0.02)),
+    case("Rprop", lr=0.01, maximize=True, step_sizes=(1e-8, 1.0)),
     # Lion (hand-written reference): betas, weight_decay, maximize
     case("Lion", big=True, lr=1e-3),
     case("Lion", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.5),

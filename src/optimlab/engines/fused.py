@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, sgd
+from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, rprop, sgd
 
 PARALLEL_THRESHOLD = 32768
 _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
@@ -82,6 +82,7 @@ _adamax = njit(**_OPTS)(adamax.update)
 _adadelta = njit(**_OPTS)(adadelta.update)
 _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
+_rprop = njit(**_OPTS)(rprop.update)
 
 
 @njit(**_OPTS)
@@ -164,6 +165,14 @@ def _lion_element(i, p, g, m, ema, s, pipe):
 def _radam_element(i, p, g, m, v, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, m[i], v[i] = _radam(pi, gi, m[i], v[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, prev[i], step_size[i] = _rprop(pi, gi, prev[i], step_size[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -281,6 +290,18 @@ def _radam_serial(p, g, m, v, ema, s, pipe):
         _radam_element(i, p, g, m, v, ema, s, pipe)
 
 
+@njit(parallel=True, **_OPTS)
+def _rprop_parallel(p, g, prev, step_size, ema, s, pipe):
+    for i in prange(p.size):
+        _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _rprop_serial(p, g, prev, step_size, ema, s, pipe):
+    for i in range(p.size):
+        _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
+
+
 _LOOPS = {
     sgd: (_sgd_parallel, _sgd_serial),
     adagrad: (_adagrad_parallel, _adagrad_serial),
@@ -291,6 +312,7 @@ _LOOPS = {
     adadelta: (_adadelta_parallel, _adadelta_serial),
     lion: (_lion_parallel, _lion_serial),
     radam: (_radam_parallel, _radam_serial),
+    rprop: (_rprop_parallel, _rprop_serial),
 }
 
 

@@ -16,6 +16,9 @@ of update k+1 (the rule's own form and bias correction)::
                times m_hat = m / bc1 (Nesterov: beta_1 m / (1 - beta_1^(t+1))
                + (1 - beta_1) g / bc1)
     Adadelta   eff = lr * sqrt(a + eps) / sqrt(v + eps)   (a before the update), times g
+    Rprop      eff = the step size (after the update), times sign(g) (0 where the sign flipped);
+               optax preset: eff = |prev| before the update (optax 0.2.8 applies the previous
+               update), times its sign (0 where the sign flipped, read off prev after = 0)
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
 """
@@ -111,6 +114,15 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         if hyper["epsilon_style"] == "hat":
             r = r * math.sqrt(1.0 - rounded(hyper["beta_2"], power) ** t)
         return lr * r / (np.sqrt(after["v"] / v_scale + eps_root) + eps), m_hat
+    if base == "Rprop":
+        step = after["step_size"]
+        if not hyper["delayed_update"]:
+            return step, np.sign(after["prev"])
+        # the previous update (prev before), where the sign held: prev after is 0 where it
+        # flipped (and where the gradient the rule saw is exactly 0, which this misreads)
+        prev = before["prev"]
+        moved = (prev != 0) & (after["prev"] != 0)
+        return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (

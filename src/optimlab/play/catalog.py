@@ -76,6 +76,13 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
     "Adadelta": (_LR, _RHO, _EPS),
     "Lion": (_LR, _BETA_1, _BETA_2),
     "RAdam": (_LR, _BETA_1, _BETA_2, _EPS, Slider("threshold", "float", 4.0, 20.0)),
+    "Rprop": (
+        _LR,  # the initial step size
+        Slider("eta_minus", "float", 0.05, 0.95),
+        Slider("eta_plus", "float", 1.05, 3.0),
+        Slider("min_step_size", "float", 1e-9, 1e-2, log=True),
+        Slider("max_step_size", "float", 1e-3, 100.0, log=True),
+    ),
 }
 
 

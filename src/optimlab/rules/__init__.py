@@ -11,8 +11,10 @@ Each rule module has two functions and one table:
     a float32 computation to float64.
 ``update(p, g, *slots, *scalars) -> (p, *slots)``
     the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
-    It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum`` and ``np.sign``, so the
-    same function runs on whole NumPy arrays (the reference engine) and on single numbers.
+    It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum``, ``np.sign`` and
+    comparisons (Rprop's ``s > zero``, made a number by a product with a float of the
+    parameter's dtype), so the same function runs on whole NumPy arrays (the reference engine),
+    on single numbers (compiled by numba) and on torch tensors.
     It has no float literals: ``1 - beta`` and the like come precomputed in the scalars, so that
     a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
     with float32 arrays (a literal ``1.0`` would promote it to float64).
@@ -32,6 +34,7 @@ from . import (
     newton_schulz,
     radam,
     rmsprop,
+    rprop,
     sgd,
 )
 
@@ -46,6 +49,7 @@ RULES = {
     "lion": lion,
     "muon": muon,
     "radam": radam,
+    "rprop": rprop,
 }
 
 __all__ = [
@@ -60,5 +64,6 @@ __all__ = [
     "newton_schulz",
     "radam",
     "rmsprop",
+    "rprop",
     "sgd",
 ]

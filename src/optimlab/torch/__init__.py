@@ -6,7 +6,7 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam (torch.optim's arguments,
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop (torch.optim's arguments,
 defaults, state keys and numerics) and Lion (the authors' reference implementation). On CPU
 float32 and float64 tensors the update is one fused numba pass over the tensor's own memory;
 elsewhere the same rule runs as torch operations. Needs ``pip install 'optimlab[torch]'``.
@@ -32,6 +32,7 @@ from .optimizers import (
     NAdam,
     RAdam,
     RMSprop,
+    Rprop,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
 ]

@@ -452,7 +452,7 @@ class Optimizer(torch.optim.Optimizer):
         if g.is_sparse or g.shape != p.shape or g.dtype is not p.dtype:
             problem = _checks.gradient_problem(index, p, g)
             if problem:
-                raise RuntimeError(problem)
+                raise self._gradient_error(p, g)(problem)
             if g.is_sparse:
                 problem = self._sparse_problem(p, group)
                 if problem:
@@ -462,6 +462,11 @@ class Optimizer(torch.optim.Optimizer):
             problem = fused_problem(p, g)
             if problem:
                 raise TypeError(problem)
+
+    def _gradient_error(self, p, g) -> type:
+        """The exception torch.optim's step raises on this gradient of ``p`` (RuntimeError,
+        for the mismatch its kernels meet), which optimlab raises before anything moves."""
+        return RuntimeError
 
     def _refuse_group(self, group: dict) -> None:
         """A group-wide reason not to step (Adam: a tensor lr under foreach)."""

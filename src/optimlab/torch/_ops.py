@@ -26,12 +26,23 @@ import types
 import torch
 
 
+def _maximum(a, b):
+    """``np.maximum`` on tensors, one side possibly a Python number (a rule's scalar, such as
+    Rprop's bounds, which ``torch.maximum`` does not take): ``torch.clamp`` against it, which
+    propagates a NaN as ``torch.maximum`` does."""
+    if isinstance(a, torch.Tensor):
+        return torch.maximum(a, b) if isinstance(b, torch.Tensor) else torch.clamp(a, min=b)
+    if isinstance(b, torch.Tensor):
+        return torch.clamp(b, min=a)
+    return max(a, b)
+
+
 class _TorchMath:
     """The four NumPy functions the rules use, as torch functions."""
 
     sqrt = staticmethod(torch.sqrt)
     abs = staticmethod(torch.abs)
-    maximum = staticmethod(torch.maximum)
+    maximum = staticmethod(_maximum)
     sign = staticmethod(torch.sign)
 
 

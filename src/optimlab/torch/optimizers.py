@@ -20,6 +20,8 @@ not a bool) with a message naming the argument, the value and the range (see
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -898,9 +900,141 @@ class RAdam(_base.Optimizer):
         )
 
 
+def _rprop_etas(args: dict) -> None:
+    """torch's Rprop: ``0 < etaminus < 1 < etaplus``, with its words."""
+    etas = args["etas"]
+    if not isinstance(etas, tuple | list | torch.Tensor):
+        raise TypeError(
+            f"etas must be a pair (etaminus, etaplus), 0 < etaminus < 1 < etaplus, got {etas!r}"
+        )
+    try:
+        refused = not 0.0 < etas[0] < 1.0 < etas[1]
+    except Exception:  # noqa: BLE001 - torch's comparison fails on it: optimlab's words next
+        return
+    if refused:
+        raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+
+
+def _rprop_pair(name: str, value, what: str, valid) -> tuple[float, float]:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair {what}, got {value!r}")
+    words = f"{name} must be a pair {what}, got {value!r}"
+    low = _checks.number(f"{name}[0]", value[0], "", _checks.NO_TENSOR)
+    high = _checks.number(f"{name}[1]", value[1], "", _checks.NO_TENSOR)
+    if not (math.isfinite(low) and math.isfinite(high) and valid(low, high)):
+        raise ValueError(words)
+    return low, high
+
+
+def _etas_pair(name, value):
+    """(etaminus, etaplus): finite floats, 0 < etaminus < 1 < etaplus."""
+    return _rprop_pair(
+        name,
+        value,
+        "(etaminus, etaplus) with 0 < etaminus < 1 < etaplus",
+        lambda a, b: 0 < a < 1 < b,
+    )
+
+
+def _step_sizes_pair(name, value):
+    """(min, max): finite floats, 0 < min <= max (torch checks nothing; a minimum of 0 would let
+    a step size shrink to 0, where it could never grow again)."""
+    return _rprop_pair(
+        name, value, "(min_step, max_step) with 0 < min_step <= max_step", lambda a, b: 0 < a <= b
+    )
+
+
+class Rprop(_base.Optimizer):
+    """Rprop (Riedmiller & Braun 1993, resilient backpropagation), as ``torch.optim.Rprop``::
+
+        s = g * prev;   step = step * etaplus where s > 0, * etaminus where s < 0
+        step = clamp(step, step_sizes[0], step_sizes[1]);   g = 0 where s < 0
+        p = p - sign(g) * step;   prev = g
+
+    The step sizes start at ``lr`` at a parameter's first step (torch creates its state then;
+    here the rule starts a step size of 0 at lr, within the step, so that under
+    ``differentiable=True`` the gradient reaches a tensor ``lr``, which torch detaches); later
+    values of ``lr`` (a scheduler's) change nothing, as in torch. No weight decay (torch's
+    Rprop has none). State: ``step``, ``prev``, ``step_size`` (a complex parameter: lr + lr*j,
+    its real and imaginary parts each a coordinate). Arguments as torch checks them (etas:
+    ``Invalid eta values``), then optimlab's: finite numbers, 0 < etaminus < 1 < etaplus and
+    0 < step_sizes[0] <= step_sizes[1] (torch does not check the step sizes). See
+    :mod:`optimlab.rules.rprop`.
+    """
+
+    rule = rules.rprop
+    slot_keys = ("prev", "step_size")
+    torch_checks = (tensor_lr, in_bound("lr", LR), _rprop_etas)
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "etas": _etas_pair,
+        "step_sizes": _step_sizes_pair,
+        **flags("maximize", "capturable", "differentiable", optional=("foreach",)),
+    }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    capturable_xla = (True, True)
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        etas=(0.5, 1.2),
+        step_sizes=(1e-6, 50),
+        *,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(
+            lr=lr,
+            etas=etas,
+            step_sizes=step_sizes,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+        super().__init__(params, defaults, engine, nan_policy)
+
+    def _weight_decay(self, group, lr):
+        return None, None  # torch's Rprop has none: a group's "weight_decay" is ignored, as there
+
+    def _gradient_error(self, p, g):
+        # torch's Rprop meets such a gradient in sign = grad.mul(prev).sign(): a shape that does
+        # not broadcast fails there (RuntimeError), a complex gradient of a real parameter in
+        # torch.sign (NotImplementedError); one that broadcasts fails in step_size.mul_
+        # (RuntimeError) unless it has fewer elements and the state exists, then at the mask
+        # grad[sign.eq(etaminus)] = 0 (IndexError)
+        try:
+            shape = torch.broadcast_shapes(g.shape, p.shape)
+        except RuntimeError:
+            return RuntimeError
+        if g.is_complex() and not p.is_complex():
+            return NotImplementedError
+        if self.state.get(p) and shape == p.shape and g.shape != p.shape:
+            return IndexError
+        return RuntimeError
+
+    def rule_arguments(self, group):
+        eta_minus, eta_plus = group["etas"]
+        low, high = group["step_sizes"]
+        return dict(
+            eta_minus=float(eta_minus),
+            eta_plus=float(eta_plus),
+            min_step_size=float(low),
+            max_step_size=float(high),
+            clamp_every_step=True,
+            compare_with="gradient",
+            delayed_update=False,
+        )
+
+
 OPTIMIZERS = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion, RAdam)
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion, RAdam, Rprop)
 }
 
 __all__ = [*OPTIMIZERS, "OPTIMIZERS"]

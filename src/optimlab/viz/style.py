@@ -53,6 +53,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Adadelta": "#44AA99",  # Tol muted teal
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
+    "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito

@@ -1,0 +1,132 @@
+"""Rprop (Riedmiller & Braun 1993, "A Direct Adaptive Method for Faster Backpropagation
+Learning: The RPROP Algorithm"): every coordinate keeps its own step size, which grows while
+the gradient keeps its sign and shrinks when it flips; only the sign of the gradient moves the
+parameter, never its size::
+
+    s = g * prev                                  (the sign of s is what matters)
+    step = step * eta_plus    where s > 0         (same sign again: larger steps)
+    step = step * eta_minus   where s < 0         (the sign flipped: a minimum was jumped over)
+    step = clip(step, min_step_size, max_step_size)
+    g = 0                     where s < 0         (no move, and the next s is 0)
+    p = p - sign(g) * step
+    prev = g                                      (compare_with="gradient": PyTorch)
+    prev = sign(g) * step                         (compare_with="update": optax, the update)
+
+This is the variant without weight backtracking (Rprop-; Igel & Huesken 2003 call it so), as
+torch.optim.Rprop and optax.rprop implement it. They differ in three details, each an option:
+
+``clamp_every_step``
+    True (PyTorch): the clip to [min_step_size, max_step_size] runs on every step, also where
+    s = 0, so a learning rate outside the range is brought into it by the first update.
+    False (optax): a step size whose s is 0 is left as it is (the first update uses the
+    learning rate as given).
+``compare_with``
+    what ``prev`` holds: the previous gradient (``"gradient"``: PyTorch's ``prev``) or the
+    previous update (``"update"``: optax's ``prev_updates``). The sign of s is the same either
+    way; the products differ where they underflow or overflow, and the state holds other
+    numbers.
+``delayed_update``
+    True (optax 0.2.8): the update applied is the one computed at the *previous* step (the
+    ``prev`` that comes in, zeroed where s < 0), so the first update moves nothing and every
+    later one lags a step behind: ``p = p - prev_before`` where s >= 0. This is a bug of
+    ``optax.scale_by_rprop`` (its update is built from ``state.prev_updates`` instead of the
+    value just computed; reported in google-deepmind/optax pull request 1725, not merged in
+    0.2.8); the optax preset reproduces it, as its purpose is optax's numbers. It needs
+    ``compare_with="update"`` (only then does ``prev`` hold the previous update).
+
+The learning rate is only the initial step size: a parameter's first update starts its step
+sizes at the learning rate of that update (the slot holds 0 until then), and later values of
+the learning rate (a change, a schedule) are ignored, as in both peers (torch reads
+``group["lr"]`` when it creates a parameter's state, optax when it initializes its state).
+
+Non-finite gradients (with ``nan_policy="propagate"``) go as in PyTorch, whose ``sign`` of
+NaN is 0: where s is NaN (a NaN gradient, or an infinite one meeting a zero ``prev``) the step
+size is held, and a NaN gradient does not move its coordinate (an infinite one moves it by
+the step size). optax, whose sign of NaN is NaN, would shrink the step size there and make the
+coordinate NaN; its preset does not copy that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SLOTS = (("prev", "required"), ("step_size", "required"))
+
+
+def scalars(
+    t,
+    lr,
+    *,
+    eta_minus,
+    eta_plus,
+    min_step_size,
+    max_step_size,
+    clamp_every_step,
+    compare_with,
+    delayed_update,
+):
+    """Per-step numbers: (lr, eta_minus, eta_plus, min_step_size, max_step_size, 1, 0,
+    clamp_every_step, whether prev holds the update, delayed_update)."""
+    return (
+        lr,
+        eta_minus,
+        eta_plus,
+        min_step_size,
+        max_step_size,
+        1.0,
+        0.0,
+        bool(clamp_every_step),
+        compare_with == "update",
+        bool(delayed_update),
+    )
+
+
+def update(
+    p,
+    g,
+    prev,
+    step_size,
+    lr,
+    eta_minus,
+    eta_plus,
+    min_step,
+    max_step,
+    one,
+    zero,
+    clamp_every_step,
+    prev_is_update,
+    delayed_update,
+):
+    """One Rprop update; returns ``(p, prev, step_size)``.
+
+    Branch-free, so that it runs on arrays and on single numbers alike: the three cases of
+    s = g * prev are the comparisons ``grow`` (s > 0), ``shrink`` (s < 0) and ``hold`` (the
+    rest: s = 0, or NaN as torch.sign takes it), each turned into 1 or 0 of the parameter's
+    dtype by a product with ``unit`` (a 1 of that dtype: a bool times a Python float would be
+    float64 in NumPy). A step size is never NaN: ``unit`` is always 1.
+    """
+    unit = step_size * zero + one
+    step_size = step_size + (one - (step_size > zero) * unit) * lr  # 0: not started, lr
+    s = g * prev
+    grow = (s > zero) * unit
+    shrink = (s < zero) * unit
+    hold = unit - grow - shrink
+    keep = unit - shrink
+    step = step_size * (grow * eta_plus + shrink * eta_minus + hold)
+    if clamp_every_step:
+        low, high = min_step, max_step
+    else:  # optax: where s = 0 the bounds open up to [0, max_step + step_size]
+        low = min_step - hold * min_step
+        high = max_step + hold * step_size
+    step_size = -np.maximum(-np.maximum(step, low), -high)  # min(max(step, low), high)
+    # g = 0 where s < 0, an infinite g too (whose product with 0 would be NaN): g clipped to
+    # [-bound, bound], bound = |g| where s >= 0 and 0 where s < 0 (+ 0: no -0 left)
+    bound = np.maximum((keep - shrink) * np.abs(g), zero)
+    g = -np.maximum(-np.maximum(g, -bound), -bound) + zero
+    direction = (g > zero) * unit - (g < zero) * unit  # sign(g), 0 for NaN as torch.sign
+    if delayed_update:  # optax 0.2.8: the previous update (finite), where s >= 0
+        p = p - prev * keep
+    else:
+        p = p - direction * step_size
+    prev = direction * step_size if prev_is_update else g
+    return p, prev, step_size
