@@ -83,3 +83,20 @@ def test_matrices_and_the_rest_take_their_own_step_and_state():
         x = A * x + (B * gram + (C * gram) @ gram) @ x
     np.testing.assert_allclose(w, np.eye(3)[:2] - 0.1 * 0.2 * np.sqrt(3) * x, rtol=0, atol=1e-15)
     np.testing.assert_allclose(b, -0.1 * np.ones(3) / (1 + 1e-7 / np.sqrt(0.001)), rtol=1e-12)
+
+
+def test_the_muon_differences_table_shows_the_shape_factors():
+    """``optimlab differences``: Newton-Schulz's output has the same size for each preset's
+    momentum (it keeps only the direction), so step 1 differs by the shape factor alone:
+    0.4 (Keras) : sqrt(2) (PyTorch, up to its bfloat16 rounding) : 1 (optax)."""
+    from optimlab import differences
+
+    _, rows = differences.muon_conventions()
+    by = {row[0]: row for row in rows}
+    keras, torch, optax = (float(by[p][3]) for p in ("keras", "torch", "optax"))
+    assert keras / optax == pytest.approx(0.4, rel=1e-5)
+    assert torch / optax == pytest.approx(np.sqrt(2), rel=1e-2)
+    assert [by[p][5] for p in ("keras", "torch", "optax")] == ["AdamW", "refused", "NAdamW"]
+    assert [by[p][6] for p in ("keras", "torch", "optax")] == ["0.004", "0.1", "0"]
+    turns = [float(by[p][4]) for p in ("keras", "torch", "optax")]
+    assert all(0.9 < t < 1.0 for t in turns) and len(set(turns)) == 3

@@ -220,6 +220,60 @@ def radam_epsilon():
     ], rows
 
 
+def muon_conventions():
+    """Muon's steps on a tall 4 x 2 matrix (gradient g, then g2 = g with its columns swapped;
+    lr 0.02, no weight decay): the size of step 1, and how far step 2 has turned towards the
+    new gradient (the cosine with -NewtonSchulz(g2): 1 would follow g2 alone), as each
+    momentum convention weighs g2 against the history; and what a bias vector gets."""
+    from .rules.newton_schulz import COEFFICIENTS, orthogonalize
+
+    g = np.array([[1.0, 0.5], [-0.5, 1.0], [0.25, 0.0], [0.0, -0.25]])
+    g2 = g[:, ::-1].copy()
+    target = orthogonalize(g2, *COEFFICIENTS, 5, 1e-7)
+    rows = []
+    for preset in ("keras", "torch", "optax"):
+        opt = opts.Muon(learning_rate=0.02, weight_decay=0.0, preset=preset)
+        w = np.zeros((4, 2))
+        steps = []
+        for grad in (g, g2):
+            before = w.copy()
+            opt.apply_gradients([(grad, w)])
+            steps.append(w - before)
+        turn = -np.sum(steps[1] * target) / (np.linalg.norm(steps[1]) * np.linalg.norm(target))
+        scale = {
+            "rms": "0.2 sqrt(max(4, 2)) = 0.4",
+            "rows_over_cols": "sqrt(max(1, 4 / 2)) = 1.41",
+            "cols_over_rows": "sqrt(max(1, 2 / 4)) = 1",
+        }[opt.shape_scaling]
+        momentum = {
+            "sum": "m = 0.95 m + g",
+            "ema": "m = 0.95 m + 0.05 g",
+            "ema_corrected": "EMA, Nesterov term bias-corrected",
+        }[opt.momentum_style]
+        bias = {"adamw": "AdamW", "nadamw": "NAdamW", "raise": "refused"}[opt.non_matrix]
+        wd = opts.Muon(learning_rate=0.02, preset=preset).weight_decay
+        rows.append(
+            [
+                preset,
+                momentum,
+                scale,
+                _fmt(float(np.linalg.norm(steps[0]))),
+                f"{turn:.4f}",
+                bias,
+                f"{wd or 0:g}",
+            ]
+        )
+    return [
+        "Muon on a 4 x 2 matrix, lr 0.02: g, then g2",
+        "momentum",
+        "shape factor s",
+        "|step 1|_F",
+        "step 2 towards -NS(g2) (cosine)",
+        "a bias (1-D) takes",
+        "default weight decay",
+    ], rows
+
+
 def adadelta_defaults():
     rows = []
     for preset in ("keras", "torch"):
@@ -435,6 +489,19 @@ DIFFERENCES = [
         "Keras evaluates the schedule at its micro-step counter, so with 2 accumulation steps "
         "the schedule runs twice as fast; optax.MultiSteps and optimlab count real updates.",
         accumulation_schedule,
+    ),
+    Difference(
+        "Muon: momentum, shape factor, non-matrices, weight decay",
+        "Keras sums its momentum, PyTorch keeps an EMA (via lerp), optax an EMA whose Nesterov "
+        "term is bias-corrected: after the orthogonalisation only the direction of the "
+        "momentum counts, and each form weighs a new gradient against the history otherwise "
+        "(the cosine column). The update O of a "
+        "(rows, cols) matrix is scaled by 0.2 sqrt(max(rows, cols)) in Keras, by "
+        "sqrt(max(1, rows / cols)) in PyTorch (its weights are (out, in)) and by "
+        "sqrt(max(1, cols / rows)) in optax (its weights are (in, out)). PyTorch runs "
+        "Newton-Schulz in bfloat16 and refuses non-matrices; Keras gives them AdamW, optax "
+        "NAdamW. Keras takes the Frobenius norm in float32 even for float64 weights.",
+        muon_conventions,
     ),
     Difference(
         "Step counts: per parameter (PyTorch) or global (Keras, optax)",

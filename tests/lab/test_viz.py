@@ -172,7 +172,11 @@ def test_colors_are_fixed_per_optimizer_and_variants_differ_by_line_style():
     assert base_name("m only") is None
     assert color_for("Adam lr=0.1") == OPTIMIZER_COLORS["Adam"]
     assert color_for("my method") == color_for("my method")
-    assert len(set(OPTIMIZER_COLORS.values())) == len(OPTIMIZER_COLORS) == 12
+    from optimlab.lab.contenders import CONTENDERS
+
+    # one color per lab contender, none shared
+    assert set(OPTIMIZER_COLORS) == set(CONTENDERS)
+    assert len(set(OPTIMIZER_COLORS.values())) == len(OPTIMIZER_COLORS)
     labels = ["Adam lr=0.01", "Adam lr=0.1", "NAG", "mystery", "Lion", "other"]
     colors = colors_for(labels)
     assert colors["Adam lr=0.01"] == colors["Adam lr=0.1"] == OPTIMIZER_COLORS["Adam"]

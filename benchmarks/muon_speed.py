@@ -1,0 +1,96 @@
+"""Muon's step on one n x n float32 matrix: optimlab against torch.optim.Muon, side by side.
+
+Each timing is the median of ``--repeats`` steps after a warm-up step, in one process, the
+contenders interleaved so that a change in the machine's load hits both:
+
+* ``optimlab Muon``: the Keras-dialect default (Newton-Schulz in float32 on NumPy's BLAS);
+* ``torch.optim.Muon``: torch 2.13 (Newton-Schulz in bfloat16 on torch's CPU kernels);
+* ``optimlab Muon, ns_dtype="bfloat16"`` (``--bfloat16``): torch's bfloat16 arithmetic
+  reproduced rounding by rounding (in float64 products: an exactness tool, not a fast path).
+
+The work is five Newton-Schulz iterations of three n x n products each, about 30 n^3 flops
+(2.1e12 for n = 4096); the elementwise momentum and update are negligible beside them.
+
+    python benchmarks/muon_speed.py               # n = 4096, 3 repeats
+    python benchmarks/muon_speed.py --n 1024 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _machine import machine  # noqa: E402
+
+import optimlab as ol  # noqa: E402
+
+
+def optimlab_step(n: int, rng, **options):
+    """A function running one optimlab Muon step on an n x n float32 matrix."""
+    w = rng.standard_normal((n, n)).astype(np.float32)
+    g = rng.standard_normal((n, n)).astype(np.float32)
+    opt = ol.Muon(learning_rate=0.02, **options)
+
+    def step():
+        opt.apply_gradients([(g, w)])
+
+    return step
+
+
+def torch_step(n: int, rng):
+    """A function running one torch.optim.Muon step on an n x n float32 matrix."""
+    import torch
+
+    w = torch.nn.Parameter(torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32)))
+    w.grad = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
+    opt = torch.optim.Muon([w], lr=0.02)
+    return opt.step
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bfloat16", action="store_true", help="also time ns_dtype='bfloat16'")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    contenders = {
+        "optimlab Muon (float32 Newton-Schulz)": optimlab_step(args.n, rng),
+        "torch.optim.Muon (bfloat16 Newton-Schulz)": torch_step(args.n, rng),
+    }
+    if args.bfloat16:
+        contenders["optimlab Muon, ns_dtype='bfloat16'"] = optimlab_step(
+            args.n, rng, ns_dtype="bfloat16"
+        )
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for step in contenders.values():
+        step()  # warm-up: BLAS threads, torch's kernels
+    for _ in range(args.repeats):
+        for name, step in contenders.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    flops = 30 * args.n**3
+    torch_name = "torch.optim.Muon (bfloat16 Newton-Schulz)"
+    reference = statistics.median(times[torch_name])
+    print(f"Muon step, {args.n} x {args.n} float32, median of {args.repeats} ({machine()})")
+    out = {}
+    for name, ts in times.items():
+        t = statistics.median(ts)
+        out[name] = t
+        print(
+            f"  {name:45s} {t * 1e3:9.1f} ms  {flops / t / 1e9:7.1f} GFLOP/s  "
+            f"torch / this = {reference / t:5.2f}"
+        )
+    return out
+
+
+if __name__ == "__main__":
+    main()
