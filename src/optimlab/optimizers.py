@@ -12,7 +12,7 @@ from typing import Any
 
 from . import rules
 from ._validation import check_bool, check_float, check_optional_float, show
-from .matrix_optimizers import Muon
+from .matrix_optimizers import Lamb, Muon
 from .optimizer import (
     Optimizer,
     choice,
@@ -36,6 +36,7 @@ __all__ = [
     "Adadelta",
     "Lion",
     "Muon",
+    "Lamb",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -438,7 +439,7 @@ class Lion(_RuleOptimizer):
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon)
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon, Lamb)
 }
 
 

@@ -21,7 +21,19 @@ Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-b
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
 
-from . import adadelta, adagrad, adam, adamax, lion, muon, nadam, newton_schulz, rmsprop, sgd
+from . import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    lamb,
+    lion,
+    muon,
+    nadam,
+    newton_schulz,
+    rmsprop,
+    sgd,
+)
 
 RULES = {
     "sgd": sgd,
@@ -33,6 +45,7 @@ RULES = {
     "adadelta": adadelta,
     "lion": lion,
     "muon": muon,
+    "lamb": lamb,
 }
 
 __all__ = [
@@ -41,6 +54,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "lamb",
     "lion",
     "muon",
     "nadam",
