@@ -64,6 +64,7 @@ LEARNING_RATES = {
     "Adadelta": (1.0, 0.5),
     "Lion": (0.003, 0.001),
     "Muon": (0.02, 0.01),
+    "Lamb": (0.01, 0.003),
 }
 
 # Each optimizer's own options.
@@ -107,6 +108,12 @@ OWN_OPTIONS = {
         {"adam_beta_1": 0.5, "adam_beta_2": 0.9, "epsilon": 1e-3, "adam_weight_decay": 0.1},
         {"adam_lr_ratio": 0.5},
     ],
+    "Lamb": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        # L2 decay (optax: add_decayed_weights before the alias); its own decay then off
+        {"weight_decay": 0.05, "weight_decay_mode": "l2", "weight_decay_in_trust_ratio": False},
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -135,6 +142,10 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "keras":
         if optimizer == "Muon" and "shape_scaling" in keys:  # Keras: always "rms"
             return False
+        if optimizer == "Lamb" and (  # Keras: decay before the step, ratio 1 for NaN norms
+            options.get("weight_decay_in_trust_ratio") or options.get("nan_trust_ratio") == "nan"
+        ):
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -143,7 +154,7 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return "weight_decay" in keys  # Keras's weight decay is always decoupled
         return True
     if peer == "torch":
-        if optimizer == "Lion" or "loss_scale_factor" in keys:
+        if optimizer in ("Lion", "Lamb") or "loss_scale_factor" in keys:
             return False
         if optimizer == "Muon":  # torch.optim.Muon: no maximize, no AdamW part
             return not keys & {
@@ -163,6 +174,14 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "optax":
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed
             return False
+        if optimizer == "Lamb" and options.get("nan_trust_ratio") == "one":
+            return False
+        if (
+            optimizer == "Lamb"
+            and options.get("weight_decay_in_trust_ratio") is False
+            and options.get("weight_decay_mode") != "l2"
+        ):
+            return False  # optax.lamb decays inside the trust ratio only
         if keys & {
             "dampening",
             "lr_decay",
