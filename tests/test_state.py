@@ -27,6 +27,8 @@ CONFIGS = [
     ("Adamax", dict(learning_rate=0.01, clipvalue=0.5)),
     ("Adadelta", dict(learning_rate=1.0, weight_decay=0.01, preset="torch")),
     ("Lion", dict(learning_rate=0.001, weight_decay=0.1, nan_policy="skip")),
+    ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, use_ema=True)),
+    ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, clipnorm=1.0, preset="optax")),
 ]
 
 

@@ -150,6 +150,7 @@ BY_NAME = {
     "nan_policy": Choice(("raise", "skip", "propagate")),
     "epsilon_style": Choice(("hat", "paper")),
     "amsgrad_max": Choice(("raw", "corrected")),
+    "nan_trust_ratio": Choice(("one", "nan")),
 }
 LEARNING_RATE = Real(0.0)
 
@@ -160,6 +161,7 @@ COMBINATIONS = {
     ("AdamW", "weight_decay"),
     ("AdamW", "weight_decay_mode"),
     ("Muon", "weight_decay_mode"),
+    ("Lamb", "weight_decay_mode"),  # 'l2' needs weight_decay_in_trust_ratio=False
 }
 
 #: (optimizer, argument, preset): a range that a preset narrows (Keras's Lion takes beta_1 in

@@ -28,6 +28,7 @@ CONFIGS = [
     ("Adagrad", {"preset": "optax", "learning_rate": 0.1}),
     ("Adadelta", {"global_clipnorm": 0.5}),
     ("Adamax", {"weight_decay": 0.01}),
+    ("Lamb", {"weight_decay": 0.01, "preset": "optax", "learning_rate": 0.05}),
 ]
 IDS = [f"{n}-{'-'.join(o) or 'defaults'}" for n, o in CONFIGS]
 
