@@ -31,6 +31,8 @@ CONFIGS = [
     ("RAdam", dict(learning_rate=0.01, nesterov=True, use_ema=True, preset="optax")),
     ("Rprop", dict(learning_rate=0.01, preset="torch")),
     ("Rprop", dict(learning_rate=0.01, max_step_size=0.005, preset="optax")),
+    ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, use_ema=True)),
+    ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, clipnorm=1.0, preset="optax")),
 ]
 
 

@@ -400,6 +400,49 @@ def float32_powers():
     ], rows
 
 
+def lamb_weight_decay():
+    """Lamb's decay before the step (Keras) or inside the trust ratio (optax): with g = 0
+    the direction is the decay alone, which optax's ratio rescales to lr * ||p||."""
+    rows = []
+    for label, preset in (
+        ("Keras: p -= lr*wd*p, then the trust ratio", "keras"),
+        ("optax (torch preset): r + wd*p, then the ratio", "optax"),
+    ):
+        cells = [label]
+        for wd in (0.01, 0.1):
+            opt = opts.Lamb(learning_rate=0.1, weight_decay=wd, preset=preset)
+            cells.append(_fmt(_trajectory(opt, [0.0] * 3, p0=1.0)[-1]))
+        opt = opts.Lamb(learning_rate=0.1, weight_decay=0.1, preset=preset)
+        p = np.array([1.0, 2.0])
+        opt.apply_gradients([(np.array([1.0, -1.0]), p)])
+        moved = float(np.linalg.norm(p - [1.0, 2.0]) / (0.1 * np.linalg.norm([1.0, 2.0])))
+        cells += [_fmt(moved), f"{opt.epsilon:g}"]
+        rows.append(cells)
+    return [
+        "Lamb, lr 0.1, p0 = 1",
+        "p after 3 steps of g = 0, wd 0.01",
+        "wd 0.1",
+        "|step| / (lr |p|), g = (1, -1), p0 = (1, 2), wd 0.1",
+        "default epsilon",
+    ], rows
+
+
+def lamb_nan_norm():
+    """One NaN gradient element (nan_policy="propagate"): Keras's trust ratio of a NaN norm
+    is 1, optax's NaN."""
+    rows = []
+    for label, preset in (
+        ("Keras: ratio 1", "keras"),
+        ("optax (torch preset): ratio NaN", "optax"),
+    ):
+        opt = opts.Lamb(learning_rate=0.1, epsilon=0.0, nan_policy="propagate", preset=preset)
+        p = np.array([1.0, 2.0])
+        with np.errstate(invalid="ignore"):
+            opt.apply_gradients([(np.array([np.nan, 1.0]), p)])
+        rows.append([label, _fmt(p[0]), _fmt(p[1])])
+    return ["Lamb, lr 0.1, p0 = (1, 2), g = (NaN, 1)", "p[0]", "p[1]"], rows
+
+
 DIFFERENCES = [
     Difference(
         "Momentum: the learning rate inside or outside the buffer",
@@ -524,6 +567,24 @@ DIFFERENCES = [
         "beyond 1e-5 of the exact rule in the conformance runs; optimlab's keras preset "
         "rounds like Keras.",
         float32_powers,
+    ),
+    Difference(
+        "Lamb: the weight decay before the step or inside the trust ratio",
+        "Keras's Lamb takes its base class's decay p -= lr*wd*p before the step, and the trust "
+        "ratio ||p||/||r|| then sees the decayed weights; optax.lamb (the paper's Algorithm 2) "
+        "adds wd*p to the direction r before the ratio, so every step has the norm lr*||p||: "
+        "with a zero gradient the direction is the decay alone and p shrinks by (1 - lr) per "
+        "step whatever wd is. Keras's default epsilon is 1e-7, optax's 1e-6. optimlab: "
+        "weight_decay_in_trust_ratio (torch has no Lamb; its preset follows optax).",
+        lamb_weight_decay,
+    ),
+    Difference(
+        "Lamb: the trust ratio of a NaN norm",
+        "Both peers take the ratio 1 where ||p|| or ||r|| is 0. Keras tests ||p|| > 0 and "
+        "||r|| > 0, which a NaN norm fails, so the ratio is 1 and the finite elements still "
+        "move; optax tests ||p|| == 0 or ||r|| == 0, so the ratio is NaN and the whole "
+        "parameter turns NaN. optimlab: nan_trust_ratio.",
+        lamb_nan_norm,
     ),
     Difference(
         "Keras's schedules in float32",

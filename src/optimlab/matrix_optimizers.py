@@ -1,8 +1,8 @@
 """Optimizers whose rule is not elementwise: it works on a whole parameter at once (matrix
-products, factored moments). Same dialect as :mod:`optimlab.optimizers` (Keras 3's names and
-defaults, ``preset="torch"`` / ``"optax"`` for those peers' numerics); the rule runs on NumPy
-and BLAS, and the elementwise parts of the pipeline (clipping, weight decay, the EMA) are the
-runtime's as for every optimizer.
+products, factored moments, trust ratios). Same dialect as :mod:`optimlab.optimizers` (Keras
+3's names and defaults, ``preset="torch"`` / ``"optax"`` for those peers' numerics); the rule
+runs on NumPy and BLAS, and the elementwise parts of the pipeline (clipping, weight decay, the
+EMA) are the runtime's as for every optimizer.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from .optimizer import (
 )
 from .rule_optimizer import RuleOptimizer
 
-__all__ = ["Muon"]
+__all__ = [
+    "Muon",
+    "Lamb",
+]
 
 
 def _finite(name: str, value: Any) -> float:
@@ -179,3 +182,93 @@ class Muon(RuleOptimizer):
         if p.ndim != 2 and id(p) not in self._excluded:
             wd = self._config["adam_weight_decay"] or None
         return lr_i, wd
+
+
+class Lamb(RuleOptimizer):
+    """Lamb (You et al. 2020, Algorithm 2): Adam's direction scaled by the trust ratio of
+    each parameter, so that every parameter moves by lr times its own norm::
+
+        m = beta_1 * m + (1 - beta_1) * g;  v = beta_2 * v + (1 - beta_2) * g^2
+        r = (m / bc1) / (sqrt(v / bc2) + epsilon)
+        p = p - lr * (||p|| / ||r||) * r          (trust ratio 1 where a norm is 0)
+
+    (Keras 3's ``keras.optimizers.Lamb``: its names and defaults, learning_rate=0.001,
+    beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None). Keras's weight decay is its
+    base class's, p = p - lr * wd * p *before* the step, so the trust ratio sees the decayed
+    weights. ``preset="optax"`` is ``optax.lamb`` (eps 1e-6, the paper's decay inside the
+    trust ratio: r = r + wd * p before the norms, ``weight_decay_in_trust_ratio=True``; a
+    NaN norm gives a NaN ratio, ``nan_trust_ratio="nan"``, where Keras takes 1).
+    ``preset="torch"``: torch.optim has no Lamb, and the third-party ones disagree (gradient
+    pre-normalisation, bias correction or not, a clamped ||p||); the preset is the paper's
+    Algorithm 2 as optax writes it (eps 1e-6, the decay inside the trust ratio) with torch's
+    conventions (a step count per parameter, torch's clipping, no decay by default).
+
+    ``exclude_from_weight_decay`` is optax's ``mask``. See :mod:`optimlab.rules.lamb`.
+    """
+
+    rule = rules.lamb
+    keras_variable_groups = (("m", "v"),)
+    hyperparameters = {
+        "beta_1": unit_interval_open,
+        "beta_2": unit_interval_open,
+        "epsilon": non_negative,
+        "weight_decay_in_trust_ratio": check_bool,
+        "nan_trust_ratio": choice("one", "nan"),
+    }
+
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        beta_1=D(0.9),
+        beta_2=D(0.999),
+        epsilon=D(1e-7),
+        weight_decay=D(None),
+        *,
+        weight_decay_in_trust_ratio=D(False),
+        nan_trust_ratio=D("one"),
+        name=None,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            weight_decay=weight_decay,
+            weight_decay_in_trust_ratio=weight_decay_in_trust_ratio,
+            nan_trust_ratio=nan_trust_ratio,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        if config["weight_decay_in_trust_ratio"] and config["weight_decay_mode"] != "decoupled":
+            raise ValueError(
+                "weight_decay_mode must be 'decoupled' with weight_decay_in_trust_ratio=True "
+                "(the decay is added to Lamb's direction, not to the gradient), got "
+                f"{config['weight_decay_mode']!r}; pass weight_decay_in_trust_ratio=False "
+                "for L2 decay (g = g + wd * p)"
+            )
+
+    def _item_options(self, p, lr: float):
+        """Inside the trust ratio the decay is the rule's (:meth:`_scalars_for_update`), so
+        the pipeline applies none of its own."""
+        lr_i, wd = super()._item_options(p, lr)
+        return lr_i, None if self._config["weight_decay_in_trust_ratio"] else wd
+
+    def _scalars_for_update(self, lr: float):
+        """The rule's scalars of each parameter, with that parameter's weight decay (none if
+        it is excluded) when the decay sits inside the trust ratio."""
+        scalars_for = super()._scalars_for_update(lr)
+        if not self._config["weight_decay_in_trust_ratio"]:
+            return scalars_for
+        base_options = super()._item_options
+        params = self._params
+
+        def with_decay(i, lr_i):
+            return rules.lamb.with_decay(scalars_for(i, lr_i), base_options(params[i], lr)[1])
+
+        return with_decay

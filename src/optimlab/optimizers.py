@@ -12,7 +12,7 @@ from typing import Any
 
 from . import rules
 from ._validation import check_bool, check_float, check_optional_float, show
-from .matrix_optimizers import Muon
+from .matrix_optimizers import Lamb, Muon
 from .optimizer import (
     Optimizer,
     choice,
@@ -38,6 +38,7 @@ __all__ = [
     "Muon",
     "RAdam",
     "Rprop",
+    "Lamb",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -639,6 +640,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         RAdam,
         Rprop,
         Muon,
+        Lamb,
     )
 }
 

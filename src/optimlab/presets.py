@@ -129,6 +129,7 @@ PEERS = {
     },
     "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
     "Rprop": {"keras": None, "torch": "torch.optim.Rprop", "optax": "optax.rprop"},
+    "Lamb": {"keras": "keras.optimizers.Lamb", "torch": None, "optax": "optax.lamb"},
 }
 
 DEFAULTS = {
@@ -458,6 +459,38 @@ DEFAULTS["Muon"] = {
         "ns_norm_dtype": None,
         "shape_scaling": "cols_over_rows",
         "non_matrix": "nadamw",
+    },
+}
+
+_LAMB_KERAS = dict(
+    learning_rate=0.001,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-7,
+    weight_decay_in_trust_ratio=False,
+    nan_trust_ratio="one",
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["Lamb"] = {
+    # keras.optimizers.Lamb: the base class's decoupled decay before the step (the trust
+    # ratio then sees the decayed weights); ratio 1 unless both norms are > 0
+    "keras": _LAMB_KERAS,
+    # torch.optim has no Lamb: the paper's Algorithm 2 as optax writes it, with torch's
+    # conventions (per-parameter steps, torch's clipping, weight decay 0 by default)
+    "torch": {
+        **_LAMB_KERAS,
+        "epsilon": 1e-6,
+        "weight_decay_in_trust_ratio": True,
+        "nan_trust_ratio": "nan",
+    },
+    # optax.lamb: chain(scale_by_adam(eps=1e-6), add_decayed_weights, scale_by_trust_ratio,
+    # scale_by_learning_rate): r + wd * p inside the ratio; ratio 1 only where a norm == 0
+    "optax": {
+        **_LAMB_KERAS,
+        "learning_rate": REQUIRED,
+        "epsilon": 1e-6,
+        "weight_decay_in_trust_ratio": True,
+        "nan_trust_ratio": "nan",
     },
 }
 

@@ -66,6 +66,7 @@ LEARNING_RATES = {
     "Muon": (0.02, 0.01),
     "RAdam": (0.01, 0.003),
     "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
+    "Lamb": (0.01, 0.003),
 }
 
 # Each optimizer's own options.
@@ -122,6 +123,12 @@ OWN_OPTIONS = {
         # lr 0.01 > max_step_size: torch clips it at the first update, optax only once it moves
         {"min_step_size": 1e-4, "max_step_size": 0.005},
     ],
+    "Lamb": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        # L2 decay (optax: add_decayed_weights before the alias); its own decay then off
+        {"weight_decay": 0.05, "weight_decay_mode": "l2", "weight_decay_in_trust_ratio": False},
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -154,6 +161,10 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False
         if optimizer == "Rprop":  # Keras has no Rprop
             return False
+        if optimizer == "Lamb" and (  # Keras: decay before the step, ratio 1 for NaN norms
+            options.get("weight_decay_in_trust_ratio") or options.get("nan_trust_ratio") == "nan"
+        ):
+            return False
         if keys & {"dampening", "lr_decay", "momentum_decay", "maximize"}:
             return False
         if options.get("weight_decay_mode") == "l2":
@@ -162,7 +173,7 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return "weight_decay" in keys  # Keras's weight decay is always decoupled
         return True
     if peer == "torch":
-        if optimizer == "Lion" or "loss_scale_factor" in keys:
+        if optimizer in ("Lion", "Lamb") or "loss_scale_factor" in keys:
             return False
         if optimizer == "Rprop" and "weight_decay" in keys:  # torch's Rprop has none
             return False
@@ -191,6 +202,14 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "optax":
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed
             return False
+        if optimizer == "Lamb" and options.get("nan_trust_ratio") == "one":
+            return False
+        if (
+            optimizer == "Lamb"
+            and options.get("weight_decay_in_trust_ratio") is False
+            and options.get("weight_decay_mode") != "l2"
+        ):
+            return False  # optax.lamb decays inside the trust ratio only
         if keys & {
             "dampening",
             "lr_decay",

@@ -34,7 +34,8 @@ A key missing from ``kwargs`` takes the peer's default, as optimlab's ``preset=<
 (``optimlab.presets``): e.g. epsilon 1e-8 in torch Adam, 1e-7 in Keras; AdamW's weight decay
 1e-2 (torch) / 0.004 (Keras) / 1e-4 (optax), optax Lion's 1e-3 (an explicit ``None`` or 0 means
 no decay). Missing ``weight_decay_mode``: Keras "decoupled"; torch "l2" ("decoupled" for AdamW);
-optax "decoupled" for Adam, AdamW, Nadam and Lion (optax.adamw / nadamw / lion), "l2" otherwise
+optax "decoupled" for Adam, AdamW, Nadam, Lion, Muon and Lamb (optax.adamw / nadamw / lion /
+contrib.muon / lamb, the decay inside the alias), "l2" otherwise
 (``chain(add_decayed_weights, alias)``). Rprop: ``torch.optim.Rprop`` (``etas``, ``step_sizes``;
 no weight decay) and ``optax.rprop`` (L2 decay through that chain only); Keras has none.
 Missing ``ema_momentum``: 0.99 for torch too (optimlab's
@@ -71,6 +72,7 @@ OPTIMIZERS = (
     "Muon",
     "RAdam",
     "Rprop",
+    "Lamb",
 )
 
 
@@ -168,12 +170,15 @@ _RULE_KEYS = {
     ),
     "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
     "Rprop": frozenset({"eta_minus", "eta_plus", "min_step_size", "max_step_size"}),
+    "Lamb": frozenset(
+        {"beta_1", "beta_2", "epsilon", "weight_decay_in_trust_ratio", "nan_trust_ratio"}
+    ),
 }
 
 
 def _default_wd_mode(peer: str, optimizer: str) -> str:
     """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
-    if peer == "keras" or optimizer == "Muon":
+    if peer == "keras" or optimizer in ("Muon", "Lamb"):
         return "decoupled"
     if peer == "torch":
         return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
@@ -287,8 +292,8 @@ def _accumulate(acc, grads):
 def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float):
     import torch
 
-    if optimizer == "Lion":
-        raise NotExpressible("torch.optim has no Lion")
+    if optimizer in ("Lion", "Lamb"):
+        raise NotExpressible(f"torch.optim has no {optimizer}")
     if optimizer == "Muon":
         return _torch_muon(c, rule, params, lr0)
     if c.loss_scale_factor not in (None, 1.0):
@@ -597,6 +602,15 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("nesterov", bool)
         put("ns_steps", int)
         cls = O.Muon
+    elif optimizer == "Lamb":
+        if rule.get("weight_decay_in_trust_ratio") and c.has_wd:
+            raise NotExpressible("Keras's Lamb decays before the step, not in the trust ratio")
+        if rule.get("nan_trust_ratio", "one") != "one":
+            raise NotExpressible("Keras's Lamb takes the trust ratio 1 for a NaN norm")
+        put("beta_1")
+        put("beta_2")
+        put("epsilon")
+        cls = O.Lamb
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(**kw)
@@ -850,6 +864,22 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
             return optax.rprop(lr, **hp)
 
         core = None
+    elif optimizer == "Lamb":
+        if decoupled and rule.get("weight_decay_in_trust_ratio") is False:
+            raise NotExpressible("optax.lamb decays inside the trust ratio, not before the step")
+        if rule.get("nan_trust_ratio", "nan") != "nan":
+            raise NotExpressible("optax's trust ratio of a NaN norm is NaN")
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        lamb_wd = decoupled
+
+        def alias(lr):
+            return optax.lamb(lr, weight_decay=lamb_wd, **hp)
+
+        alias_wd = alias
+        core = None
+        decoupled = 0.0  # inside the alias
     else:  # pragma: no cover
         raise AssertionError(optimizer)
 

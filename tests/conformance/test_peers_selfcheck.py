@@ -459,6 +459,23 @@ def test_optax_radam_threshold_and_nesterov_change_the_run():
     assert maxdiff(run("optax", "RAdam", {"nesterov": True})["params"], plain["params"]) > 1e-4
 
 
+@pytest.mark.parametrize("kwargs", [{"epsilon": 1e-6}, {"beta_1": 0.5, "epsilon": 1e-3}])
+def test_lamb_keras_vs_optax(kwargs):
+    """Without weight decay the two Lambs are one rule (Keras's epsilon set to optax's)."""
+    results = {p: run(p, "Lamb", kwargs) for p in ("keras", "optax")}
+    assert_same(results, 1e-13)
+
+
+def test_lamb_weight_decay_keras_vs_optax_differ():
+    """Keras decays before the step (the ratio sees the decayed weights), optax inside the
+    trust ratio: the same weight_decay moves the two apart."""
+    kw = {"epsilon": 1e-6, "weight_decay": 0.1}
+    keras_r, optax_r = (run(p, "Lamb", kw) for p in ("keras", "optax"))
+    assert maxdiff(keras_r["params"], optax_r["params"]) > 1e-4
+    plain = run("optax", "Lamb", {"epsilon": 1e-6})
+    assert maxdiff(optax_r["params"], plain["params"]) > 1e-4
+
+
 @pytest.mark.parametrize(
     "optimizer,kwargs",
     [
@@ -549,6 +566,11 @@ def test_maximize_torch():
 
 NOT_EXPRESSIBLE = [
     ("torch", "Lion", {}),
+    ("torch", "Lamb", {}),
+    ("keras", "Lamb", {"weight_decay": 0.1, "weight_decay_in_trust_ratio": True}),
+    ("keras", "Lamb", {"nan_trust_ratio": "nan"}),
+    ("optax", "Lamb", {"weight_decay": 0.1, "weight_decay_in_trust_ratio": False}),
+    ("optax", "Lamb", {"nan_trust_ratio": "one"}),
     ("torch", "SGD", {"loss_scale_factor": 2.0}),
     ("torch", "SGD", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
     ("torch", "RMSprop", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
@@ -622,6 +644,8 @@ NEUTRAL = [
     ("optax", "RAdam", {"weight_decay": 0.1, "weight_decay_mode": "decoupled"}),
     ("torch", "Rprop", {"weight_decay": 0.0, "clamp_every_step": True}),
     ("optax", "Rprop", {"weight_decay": 0.1, "compare_with": "update"}),
+    ("keras", "Lamb", {"weight_decay_in_trust_ratio": True}),  # no decay: nothing to place
+    ("optax", "Lamb", {"weight_decay_in_trust_ratio": False, "nan_trust_ratio": "nan"}),
 ]
 
 

@@ -155,6 +155,7 @@ BY_NAME = {
     "nan_policy": Choice(("raise", "skip", "propagate")),
     "epsilon_style": Choice(("hat", "paper")),
     "amsgrad_max": Choice(("raw", "corrected")),
+    "nan_trust_ratio": Choice(("one", "nan")),
 }
 LEARNING_RATE = Real(0.0)
 
@@ -169,6 +170,7 @@ COMBINATIONS = {
     ("Rprop", "max_step_size"),  # below min_step_size
     ("Rprop", "delayed_update"),  # True needs compare_with="update" (keras, torch)
     ("Rprop", "compare_with"),  # "gradient" with the optax preset's delayed_update
+    ("Lamb", "weight_decay_mode"),  # 'l2' needs weight_decay_in_trust_ratio=False
 }
 
 #: (optimizer, argument, preset): a range that a preset narrows (Keras's Lion takes beta_1 in

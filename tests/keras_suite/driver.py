@@ -32,6 +32,7 @@ MODULES = {
     "adamax_test": ("Adamax",),
     "nadam_test": ("Nadam",),
     "lion_test": ("Lion",),
+    "lamb_test": ("Lamb",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
@@ -40,7 +41,6 @@ MODULES = {
 FUTURE_MODULES = {
     "adafactor_test": "Adafactor: not in optimlab yet (a later issue)",
     "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
-    "lamb_test": "Lamb: not in optimlab yet (a later issue)",
     "muon_test": "Muon: not in optimlab yet (a later issue)",
     "schedule_free_adamw_test": "ScheduleFreeAdamW: not in optimlab yet (a later issue)",
     "loss_scale_optimizer_test": "LossScaleOptimizer: not in optimlab yet (a later issue)",

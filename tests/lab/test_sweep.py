@@ -282,6 +282,20 @@ def test_every_rule_takes_an_array_learning_rate(name):
         assert plan.array_lr, (name, preset)
 
 
+@pytest.mark.parametrize(
+    "name", [n for n, c in optimlab.OPTIMIZERS.items() if getattr(c.rule, "TENSOR", False)]
+)
+def test_tensor_rules_are_refused_rather_than_mixing_the_rows(name):
+    """A sweep steps every run as one row of a shared array: a whole-parameter rule (Lamb's
+    norm, Muon's matrix products) would see all the rows as one parameter."""
+    from optimlab.lab.race import Runner, race
+
+    with pytest.raises(ValueError, match=f"optimizer '{name}' cannot run in a sweep or race"):
+        sweep(Bowl(a=1.0), name, steps=3, learning_rate=[0.01, 0.02])
+    with pytest.raises(ValueError, match="valid: the elementwise optimizers \\(SGD"):
+        race(Bowl(a=1.0), [Runner(name, learning_rate=0.01)], start=(1.0, 1.0), steps=3)
+
+
 # -- divergence ---------------------------------------------------------------------------
 
 

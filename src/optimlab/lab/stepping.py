@@ -43,6 +43,17 @@ class _Plan:
     @classmethod
     def make(cls, name: str, preset: str, combo: dict, learning_rates: np.ndarray) -> _Plan:
         opt = optimizers.get(name, learning_rate=1.0, preset=preset, engine="reference", **combo)
+        if getattr(opt.rule, "TENSOR", False):
+            raise ValueError(
+                f"optimizer {type(opt).__name__!r} cannot run in a sweep or race: its rule "
+                "works on a whole parameter (matrix products, norms), and here every run is "
+                "one row of a shared array, which the rule would mix; valid: the elementwise "
+                "optimizers ("
+                + ", ".join(
+                    n for n, c in optimizers.OPTIMIZERS.items() if not getattr(c.rule, "TENSOR", 0)
+                )
+                + ")"
+            )
         if opt.use_ema:
             raise ValueError(
                 "use_ema must be False in a sweep (it records the parameters themselves), "

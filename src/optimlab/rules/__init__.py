@@ -28,6 +28,7 @@ from . import (
     adagrad,
     adam,
     adamax,
+    lamb,
     lion,
     muon,
     nadam,
@@ -50,6 +51,7 @@ RULES = {
     "muon": muon,
     "radam": radam,
     "rprop": rprop,
+    "lamb": lamb,
 }
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "lamb",
     "lion",
     "muon",
     "nadam",

@@ -1,0 +1,88 @@
+"""Lamb (You et al. 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
+minutes", Algorithm 2): Adam's direction, rescaled per parameter so that every layer moves by
+the same fraction of its own norm::
+
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g^2
+    r = (m / bc1) / (sqrt(v / bc2) + epsilon)       the Adam direction (epsilon outside the
+                                                    root of the corrected v: Keras and optax)
+    r = r + decay * p                               the weight decay inside the trust ratio
+                                                    (optax, the paper; decay 0 in Keras, whose
+                                                    decay p = p - lr * wd * p comes before)
+    phi = ||p|| / ||r||                             the trust ratio, with the Euclidean norms
+                                                    of the whole parameter and its direction
+    p = p - lr * phi * r
+
+so that ||p_new - p|| = lr * ||p|| whenever phi is the ratio. Where a norm is 0, phi = 1
+(both peers: a zero parameter takes Adam's step, a zero direction moves nothing). Where a norm
+is NaN, ``nan_trust_ratio`` decides: ``"one"`` (Keras tests ``||p|| > 0 and ||r|| > 0``, which
+a NaN fails, so phi = 1 and the finite elements still move) or ``"nan"`` (optax tests
+``||p|| == 0 or ||r|| == 0``, so phi = NaN and the whole parameter becomes NaN).
+
+The rule is tensor-level (the norms need the whole parameter), so it runs on whole NumPy
+arrays only; its elementwise part is Adam's moments and direction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .adam import rounded
+
+#: the trust ratio needs the norm of the whole parameter: no elementwise (fused) engine
+TENSOR = True
+SLOTS = (("m", "required"), ("v", "required"))
+
+
+def scalars(t, lr, *, beta_1, beta_2, epsilon, nan_trust_ratio, power_dtype=None):
+    """Per-step numbers: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2, bc1, bc2, epsilon,
+    nan_is_one, decay), with bc = 1 - beta^t (the bases rounded to ``power_dtype`` if given,
+    as Keras rounds them to the variable's dtype) and decay 0; the runtime puts a parameter's
+    own decay there when the decay sits inside the trust ratio (:func:`with_decay`)."""
+    bc1 = 1.0 - rounded(beta_1, power_dtype) ** t
+    bc2 = 1.0 - rounded(beta_2, power_dtype) ** t
+    nan_is_one = nan_trust_ratio == "one"
+    return (lr, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, bc1, bc2, epsilon, nan_is_one, 0.0)
+
+
+def with_decay(numbers, decay):
+    """``numbers`` (from :func:`scalars`) with the weight decay ``decay`` (None: none) added to
+    the direction inside the trust ratio."""
+    return (*numbers[:-1], decay or 0.0)
+
+
+def trust_ratio(p_norm, r_norm, nan_is_one):
+    """phi = ||p|| / ||r||, or 1 where a norm is 0 (and, with ``nan_is_one``, NaN)."""
+    one = p_norm.dtype.type(1)
+    if nan_is_one:  # Keras: the ratio only where both norms are > 0
+        return p_norm / r_norm if p_norm > 0 and r_norm > 0 else one
+    if p_norm == 0 or r_norm == 0:  # optax: 1 only where a norm is exactly 0
+        return one
+    return p_norm / r_norm
+
+
+def update(
+    p,
+    g,
+    m,
+    v,
+    lr,
+    beta_1,
+    one_minus_beta_1,
+    beta_2,
+    one_minus_beta_2,
+    bc1,
+    bc2,
+    epsilon,
+    nan_is_one,
+    decay,
+):
+    """One Lamb update of a whole parameter; returns ``(p, m, v)``."""
+    dtype = p.dtype.type
+    m = beta_1 * m + one_minus_beta_1 * g
+    v = beta_2 * v + one_minus_beta_2 * (g * g)
+    r = (m / dtype(bc1)) / (np.sqrt(v / dtype(bc2)) + epsilon)
+    if decay:
+        r = r + decay * p
+    phi = trust_ratio(np.linalg.norm(p), np.linalg.norm(r), nan_is_one)
+    return p - (phi * dtype(lr)) * r, m, v
