@@ -49,3 +49,20 @@ def test_quick_sweep_benchmark_times_every_optimizer():
     assert "total: median" in done.stdout and "for 360 runs of 500 steps" in done.stdout
     for label in ("SGD", "Momentum 0.9", "Adam", "Lion"):
         assert any(line.startswith(label) for line in done.stdout.splitlines()), label
+
+
+def test_muon_benchmark_times_both_contenders_on_one_matrix():
+    """``benchmarks/muon_speed.py`` at n = 64 (a smoke test: the ratio is printed, never
+    asserted): one line per contender, each with a time, a rate and its ratio to torch."""
+    script = SCRIPT.with_name("muon_speed.py")
+    done = subprocess.run(
+        [sys.executable, str(script), "--n", "64", "--repeats", "1", "--bfloat16"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if " ms " in line]
+    assert len(lines) == 3
+    assert any(line.strip().startswith("torch.optim.Muon") and "= 1.00" in line for line in lines)
+    assert all(float(line.split("ms")[0].split()[-1]) > 0 for line in lines)

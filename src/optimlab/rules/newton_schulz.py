@@ -68,8 +68,8 @@ def orthogonalize(g, a, b, c, steps, epsilon, epsilon_style="add", dtype=None, n
         norm = np.sqrt(np.sum(x * x))
     x = x / (np.maximum(norm, epsilon) if epsilon_style == "clamp" else norm + epsilon)
     for _ in range(steps):
-        gram = x @ x.T
-        x = a * x + (b * gram + (c * gram) @ gram) @ x
+        gram = x @ x.T  # x x^T and (symmetric) gram gram^T: BLAS's syrk, half a product each
+        x = a * x + (b * gram + c * (gram @ gram.T)) @ x
     return np.ascontiguousarray(x.T) if tall else x
 
 
