@@ -12,6 +12,7 @@ from typing import Any
 
 from . import rules
 from ._validation import check_bool, check_float, check_optional_float, show
+from .adafactor import Adafactor
 from .matrix_optimizers import Muon
 from .optimizer import (
     Optimizer,
@@ -36,6 +37,7 @@ __all__ = [
     "Adadelta",
     "Lion",
     "Muon",
+    "Adafactor",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -438,7 +440,7 @@ class Lion(_RuleOptimizer):
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon)
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Muon, Adafactor)
 }
 
 
