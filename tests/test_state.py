@@ -27,6 +27,11 @@ CONFIGS = [
     ("Adamax", dict(learning_rate=0.01, clipvalue=0.5)),
     ("Adadelta", dict(learning_rate=1.0, weight_decay=0.01, preset="torch")),
     ("Lion", dict(learning_rate=0.001, weight_decay=0.1, nan_policy="skip")),
+    # Adafactor's state of another shape than the parameter: the (3, 2) matrix keeps its row
+    # and column factors, the vector its v (and optax's momentum buffer m)
+    ("Adafactor", dict(learning_rate=0.1, weight_decay=0.01, gradient_accumulation_steps=2)),
+    ("Adafactor", dict(learning_rate=0.01, preset="torch", use_ema=True)),
+    ("Adafactor", dict(learning_rate=0.1, preset="optax", momentum=0.9, min_dim_size_to_factor=2)),
 ]
 
 

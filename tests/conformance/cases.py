@@ -44,6 +44,14 @@ KNOWN_LIMITS = {
     # sums in XLA's order: optimlab takes the norm in float32 too (ns_norm_dtype), but its
     # last bit can differ, 6e-8 relative. Measured: at most 1.1e-8 over the 13 float64 cases.
     ("Muon", "keras"): {"float64": 2e-8, "float32": TOLERANCE["float32"]},
+    # Keras's ops.mean computes in float32 for float64 tensors too (keras's result_type of
+    # float64 and "float32" is float32), and Adafactor takes six means a step (RMS(p), RMS(U),
+    # R, C, mean(R)). optimlab takes them in float32 as well (mean_dtype="float32": rounded
+    # inputs, XLA's in-order sum of short axes, its multiplication by float32(1/n)), which
+    # reproduces the vectors exactly, but XLA sums a whole (4, 3) or (2, 5, 3) tensor in an
+    # order of its own: the last float32 bit of RMS(p) and RMS(U) differs now and then, 6e-8
+    # relative. Measured: at most 7.1e-8 over the 12 float64 cases (1.3e-7 with float64 means).
+    ("Adafactor", "keras"): {"float64": 2e-7, "float32": TOLERANCE["float32"]},
 }
 
 
@@ -64,6 +72,9 @@ LEARNING_RATES = {
     "Adadelta": (1.0, 0.5),
     "Lion": (0.003, 0.001),
     "Muon": (0.02, 0.01),
+    # above 1/sqrt(t) from t = 12 and t = 101: Keras's and torch's relative step min(lr,
+    # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
+    "Adafactor": (0.3, 0.1),
 }
 
 # Each optimizer's own options.
@@ -107,6 +118,18 @@ OWN_OPTIONS = {
         {"adam_beta_1": 0.5, "adam_beta_2": 0.9, "epsilon": 1e-3, "adam_weight_decay": 0.1},
         {"adam_lr_ratio": 0.5},
     ],
+    "Adafactor": [
+        {},
+        {"beta_2_decay": -0.5},
+        {"epsilon_1": 1e-3},
+        {"epsilon_2": 2.0},  # above RMS(p): the floor decides the step size
+        {"clip_threshold": 2.0},
+        {"clip_threshold": None},  # optax only: no clipping
+        {"multiply_by_parameter_scale": False},  # optax only
+        {"momentum": 0.9},  # optax only
+        {"min_dim_size_to_factor": 2},  # optax only: the small matrices factored too
+        {"factored": False},  # optax only
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -114,6 +137,20 @@ SHAPES_OF = {
     ("Muon", "torch"): ((4, 3), (3, 5), (6, 2)),
     ("Muon", "keras"): ((4, 3), (3, 5), (5,), ()),
     ("Muon", "optax"): ((4, 3), (3, 5), (5,), ()),
+    # a 3-D tensor (Keras and torch factor its last two axes); optax factors only where the
+    # second largest axis has 128 entries (its default), so a (130, 128) matrix, whose
+    # largest axis is the first
+    ("Adafactor", "keras"): ((4, 3), (5,), (), (2, 5, 3)),
+    ("Adafactor", "torch"): ((4, 3), (5,), (), (2, 5, 3)),
+    ("Adafactor", "optax"): ((130, 128), (4, 3), (5,), (), (2, 5, 3)),
+}
+
+#: optimlab's Adafactor options that only optax.adafactor has
+_OPTAX_ONLY_ADAFACTOR = {
+    "multiply_by_parameter_scale",
+    "factored",
+    "min_dim_size_to_factor",
+    "momentum",
 }
 
 # The base-class options, on every optimizer.
@@ -132,6 +169,14 @@ COMMON_OPTIONS = [
 def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
+    if optimizer == "Adafactor" and peer in ("keras", "torch"):
+        # neither has optax's switches; both always clip (torch's d >= 1) and take the
+        # relative step
+        if keys & _OPTAX_ONLY_ADAFACTOR or options.get("relative_step") is False:
+            return False
+        clip = options.get("clip_threshold", 1.0)
+        if clip is None or (peer == "torch" and clip < 1.0):
+            return False
     if peer == "keras":
         if optimizer == "Muon" and "shape_scaling" in keys:  # Keras: always "rms"
             return False
@@ -145,6 +190,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "torch":
         if optimizer == "Lion" or "loss_scale_factor" in keys:
             return False
+        if optimizer == "Adafactor":  # decoupled decay only
+            return options.get("weight_decay_mode", "decoupled") == "decoupled"
         if optimizer == "Muon":  # torch.optim.Muon: no maximize, no AdamW part
             return not keys & {
                 "maximize",
@@ -163,6 +210,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if peer == "optax":
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed
             return False
+        if optimizer == "Adafactor" and ("epsilon_2" in keys or options.get("relative_step")):
+            return False  # the floor is fixed at 1e-3; the lr is absolute
         if keys & {
             "dampening",
             "lr_decay",

@@ -202,6 +202,7 @@ KERAS_NAMES = {
     "Adadelta": "adadelta",
     "Lion": "lion",
     "Muon": "muon",
+    "Adafactor": "adafactor",
 }
 
 
