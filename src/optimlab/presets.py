@@ -397,6 +397,7 @@ _ADAFACTOR_KERAS = dict(
     min_dim_size_to_factor=0,
     beta_2_dtype=None,
     mean_dtype="float32",
+    nan_in_max="propagate",
     momentum=None,
     momentum_dtype=None,
     weight_decay_style="before_rms",
@@ -408,13 +409,15 @@ DEFAULTS["Adafactor"] = {
     # computes in float32 for float64 variables too
     "keras": _ADAFACTOR_KERAS,
     # torch.optim.Adafactor: lr 1e-2, eps=(None, 1e-3) with eps1 a floor (None: the dtype's
-    # machine epsilon), d=1.0; alpha from RMS(p) before param.mul_(1 - lr * weight_decay)
+    # machine epsilon), d=1.0; alpha from RMS(p) before param.mul_(1 - lr * weight_decay); its
+    # two maxima are Python's max of floats, which passes over a NaN
     "torch": {
         **_ADAFACTOR_KERAS,
         "learning_rate": 0.01,
         "epsilon_1": None,
         "epsilon_1_style": "clamp",
         "mean_dtype": None,
+        "nan_in_max": "ignore",
         "weight_decay_style": "after_rms",
     },
     # optax.adafactor: learning_rate None (no scale_by_learning_rate: 1.0), no relative step,

@@ -45,6 +45,10 @@ Where the peers differ, each an option of :class:`optimlab.Adafactor`:
     float32 even for float64 tensors): the values rounded to float32, summed to a float32,
     times float32(1 / n) (XLA's form of the division by a constant), the result back in the
     parameters' dtype (:func:`mean`).
+``nan_in_max``
+    "propagate" (Keras, optax): a NaN in RMS(p) or RMS(U) makes the step all NaN. "ignore"
+    (PyTorch, whose max(epsilon_2, RMS(p)) and max(1, RMS(U) / d) are Python's ``max`` of
+    floats, and ``max(1.0, nan)`` is 1.0): only the NaN entries of the update are NaN.
 ``momentum``, ``momentum_dtype``
     optax's optional EMA of the scaled update, m = momentum * m + (1 - momentum) * alpha * U,
     which then replaces alpha * U; kept in float32 by default (``dtype_momentum``).
@@ -117,6 +121,7 @@ def scalars(
     min_dim_size_to_factor,
     beta_2_dtype,
     mean_dtype,
+    nan_in_max,
     momentum,
     momentum_dtype,
     weight_decay_style,
@@ -152,6 +157,7 @@ def scalars(
         one_minus_momentum,
         momentum_dtype,
         weight_decay_style,
+        np.fmax if nan_in_max == "ignore" else np.maximum,
     )
     moment = (
         beta,
@@ -217,7 +223,17 @@ def update(p, g, v_row, v_col, v, m, step, moment, decay):
     is left as it is (its means would be 0 / 0)."""
     if p.size == 0:
         return p, v_row, v_col, v, m
-    lr, rho, epsilon_2, clip, momentum, one_minus_momentum, momentum_dtype, decay_style = step
+    (
+        lr,
+        rho,
+        epsilon_2,
+        clip,
+        momentum,
+        one_minus_momentum,
+        momentum_dtype,
+        decay_style,
+        at_least,
+    ) = step
     beta, one_minus_beta, epsilon_1, epsilon_1_style, factoring, mean_dtype = moment
     dtype = p.dtype.type
     if epsilon_1 is None:  # PyTorch's default: the machine epsilon of the parameter's dtype
@@ -227,7 +243,7 @@ def update(p, g, v_row, v_col, v, m, step, moment, decay):
         p = p - p * dtype(decay * lr)
     alpha = dtype(rho)
     if epsilon_2 is not None:
-        alpha = alpha * np.maximum(dtype(epsilon_2), rms(p, mean_dtype))
+        alpha = alpha * at_least(dtype(epsilon_2), rms(p, mean_dtype))
     p_before = p
     if decay is not None and decay_style == "after_rms":
         p = p * dtype(1.0 - lr * decay)
@@ -246,7 +262,7 @@ def update(p, g, v_row, v_col, v, m, step, moment, decay):
         estimate = np.maximum(estimate, dtype(epsilon_1 * epsilon_1))
     u = g / np.sqrt(estimate)
     if clip is not None:
-        u = u / np.maximum(dtype(1), rms(u, mean_dtype) / dtype(clip))
+        u = u / at_least(dtype(1), rms(u, mean_dtype) / dtype(clip))
     u = alpha * u
     if momentum is not None:
         u, m = _momentum(u, m, momentum, one_minus_momentum, momentum_dtype)
