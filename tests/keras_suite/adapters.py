@@ -165,8 +165,10 @@ Nadam = keras_face(optimlab.Nadam)
 Adamax = keras_face(optimlab.Adamax)
 Adadelta = keras_face(optimlab.Adadelta)
 Lion = keras_face(optimlab.Lion)
+Adafactor = keras_face(optimlab.Adafactor)
 FACES = {
-    cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion)
+    cls.__name__: cls
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Adafactor)
 }
 
 

@@ -32,13 +32,13 @@ MODULES = {
     "adamax_test": ("Adamax",),
     "nadam_test": ("Nadam",),
     "lion_test": ("Lion",),
+    "adafactor_test": ("Adafactor",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
 
 #: Keras test modules of optimizers optimlab does not have yet (another issue's work)
 FUTURE_MODULES = {
-    "adafactor_test": "Adafactor: not in optimlab yet (a later issue)",
     "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
     "lamb_test": "Lamb: not in optimlab yet (a later issue)",
     "muon_test": "Muon: not in optimlab yet (a later issue)",
