@@ -359,3 +359,33 @@ def test_keras_variables_are_optimlabs_plus_placeholders_and_full_velocities(ker
     assert [a.shape for a in mine] == [a.shape for a in kept]
     for a, b in zip(mine[2:], kept[2:], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-7)
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("dtype,tolerance", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_optax_factors_at_its_default_of_128_entries(dtype, tolerance):
+    """optax.adafactor itself, live, on a (130, 128) matrix (factored: both axes have 128
+    entries; its largest axis is the first) beside a (4, 3) one (not factored): 30 calls with
+    a change of the learning rate and a schedule, as the conformance grid runs them (whose
+    stored answers keep to small tensors)."""
+    from tests.conformance import peers
+
+    rng = np.random.default_rng(4)
+    shapes = ((130, 128), (4, 3), (5,))
+    params0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(30)]
+    plan = peers.LrPlan(lr0=0.3, lr1=0.1, change_at=10, schedule_at=20)
+    theirs = peers.run_peer("optax", "Adafactor", {}, params0, grads, plan)["params"]
+    opt = ol.Adafactor(learning_rate=plan.lr0, preset="optax")
+    params = [p.copy() for p in params0]
+    for call, g in enumerate(grads):
+        if call == plan.change_at:
+            opt.learning_rate = plan.lr1
+        if call == plan.schedule_at:
+            opt.learning_rate = ol.schedules.ExponentialDecay(
+                plan.lr1, decay_steps=plan.decay_steps, decay_rate=plan.decay_rate
+            )
+        opt.apply(g, params)
+    assert _state_sizes(opt) == {"v_row/0": (128,), "v_col/0": (130,), "v/1": (4, 3), "v/2": (5,)}
+    for ours, peer in zip(params, theirs, strict=True):
+        assert np.max(np.abs(ours - peer)) <= tolerance * np.max(np.abs(peer))
