@@ -33,6 +33,11 @@ CONFIGS = [
     ("Rprop", dict(learning_rate=0.01, max_step_size=0.005, preset="optax")),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, use_ema=True)),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, clipnorm=1.0, preset="optax")),
+    # Adafactor's state of another shape than the parameter: the (3, 2) matrix keeps its row
+    # and column factors, the vector its v (and optax's momentum buffer m)
+    ("Adafactor", dict(learning_rate=0.1, weight_decay=0.01, gradient_accumulation_steps=2)),
+    ("Adafactor", dict(learning_rate=0.01, preset="torch", use_ema=True)),
+    ("Adafactor", dict(learning_rate=0.1, preset="optax", momentum=0.9, min_dim_size_to_factor=2)),
 ]
 
 

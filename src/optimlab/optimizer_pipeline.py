@@ -8,7 +8,8 @@ order::
     g = -g                                       (maximize)
     clip (clipnorm | global_clipnorm | clipvalue)
     weight decay: p = p - lr * wd * p (decoupled) or g = g + wd * p (l2)
-    the rule: p, state = rule(p, g, state)       (the reference or the fused engine)
+    the rule: p, state = rule(p, g, state)       (the reference or the fused engine; a rule
+                                                 with DECAY takes the decoupled decay itself)
     ema = m * ema + (1 - m) * p                  (use_ema; m = 0 on the first update)
     iterations = iterations + 1
 
@@ -301,15 +302,21 @@ class UpdatePipeline:
         elif config["clipvalue"]:
             grads = clipping.clip_by_value(grads, config["clipvalue"])
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
+        # a rule with DECAY applies the decoupled decay itself (where it goes changes its
+        # step: Adafactor's RMS(p)); it gets wd, or None, after its scalars
+        own_decay = getattr(self.rule, "DECAY", False)
         scalars_for = self._scalars_for_update(lr)
         for (i, p, _), g in zip(items, grads, strict=True):
             self._param_steps[i] += 1
             lr_i, wd = self._item_options(p, lr)
             if wd is not None and not decoupled_mode:
                 g = g + g.dtype.type(wd) * p
-            if wd is not None and decoupled_mode:
+            scalars = scalars_for(i, lr_i)
+            if own_decay:
+                scalars = (*scalars, wd if decoupled_mode else None)
+            elif wd is not None and decoupled_mode:
                 p -= p * p.dtype.type(wd * lr_i)
-            ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars_for(i, lr_i))
+            ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars)
 
         self._finish_update()
 

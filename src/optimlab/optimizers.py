@@ -12,6 +12,7 @@ from typing import Any
 
 from . import rules
 from ._validation import check_bool, check_float, check_optional_float, show
+from .adafactor import Adafactor
 from .matrix_optimizers import Lamb, Muon
 from .optimizer import (
     Optimizer,
@@ -39,6 +40,7 @@ __all__ = [
     "RAdam",
     "Rprop",
     "Lamb",
+    "Adafactor",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -641,6 +643,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Rprop,
         Muon,
         Lamb,
+        Adafactor,
     )
 }
 

@@ -130,6 +130,11 @@ PEERS = {
     "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
     "Rprop": {"keras": None, "torch": "torch.optim.Rprop", "optax": "optax.rprop"},
     "Lamb": {"keras": "keras.optimizers.Lamb", "torch": None, "optax": "optax.lamb"},
+    "Adafactor": {
+        "keras": "keras.optimizers.Adafactor",
+        "torch": "torch.optim.Adafactor",
+        "optax": "optax.adafactor",
+    },
 }
 
 DEFAULTS = {
@@ -491,6 +496,60 @@ DEFAULTS["Lamb"] = {
         "epsilon": 1e-6,
         "weight_decay_in_trust_ratio": True,
         "nan_trust_ratio": "nan",
+    },
+}
+
+_ADAFACTOR_KERAS = dict(
+    learning_rate=0.001,
+    beta_2_decay=-0.8,
+    epsilon_1=1e-30,
+    epsilon_2=1e-3,
+    clip_threshold=1.0,
+    relative_step=True,
+    multiply_by_parameter_scale=True,
+    epsilon_1_style="add",
+    factored=True,
+    factored_dims="last_two",
+    min_dim_size_to_factor=0,
+    beta_2_dtype=None,
+    mean_dtype="float32",
+    nan_in_max="propagate",
+    momentum=None,
+    momentum_dtype=None,
+    weight_decay_style="before_rms",
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["Adafactor"] = {
+    # keras.optimizers.Adafactor: g^2 + 1e-30, the last two axes factored, min(lr, 1/sqrt(t))
+    # times max(1e-3, RMS(p)), the base class's decoupled decay before the step; ops.mean
+    # computes in float32 for float64 variables too
+    "keras": _ADAFACTOR_KERAS,
+    # torch.optim.Adafactor: lr 1e-2, eps=(None, 1e-3) with eps1 a floor (None: the dtype's
+    # machine epsilon), d=1.0; alpha from RMS(p) before param.mul_(1 - lr * weight_decay); its
+    # two maxima are Python's max of floats, which passes over a NaN
+    "torch": {
+        **_ADAFACTOR_KERAS,
+        "learning_rate": 0.01,
+        "epsilon_1": None,
+        "epsilon_1_style": "clamp",
+        "mean_dtype": None,
+        "nan_in_max": "ignore",
+        "weight_decay_style": "after_rms",
+    },
+    # optax.adafactor: learning_rate None (no scale_by_learning_rate: 1.0), no relative step,
+    # the two largest axes factored when the second largest has >= 128 entries, decay_rate 0.8
+    # in float32 (_decay_rate_pow), scale_by_param_block_rms(1e-3), momentum None with a
+    # float32 accumulator, weight_decay_rate added after the learning rate
+    "optax": {
+        **_ADAFACTOR_KERAS,
+        "learning_rate": 1.0,
+        "relative_step": False,
+        "factored_dims": "two_largest",
+        "min_dim_size_to_factor": 128,
+        "beta_2_dtype": "float32",
+        "mean_dtype": None,
+        "momentum_dtype": "float32",
+        "weight_decay_style": "unscaled",
     },
 }
 

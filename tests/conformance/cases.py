@@ -44,6 +44,14 @@ KNOWN_LIMITS = {
     # sums in XLA's order: optimlab takes the norm in float32 too (ns_norm_dtype), but its
     # last bit can differ, 6e-8 relative. Measured: at most 1.1e-8 over the 13 float64 cases.
     ("Muon", "keras"): {"float64": 2e-8, "float32": TOLERANCE["float32"]},
+    # Keras's ops.mean computes in float32 for float64 tensors too (keras's result_type of
+    # float64 and "float32" is float32), and Adafactor takes six means a step (RMS(p), RMS(U),
+    # R, C, mean(R)). optimlab takes them in float32 as well (mean_dtype="float32": rounded
+    # inputs, XLA's in-order sum of short axes, its multiplication by float32(1/n)), which
+    # reproduces the vectors exactly, but XLA sums a whole (4, 3) or (2, 5, 3) tensor in an
+    # order of its own: the last float32 bit of RMS(p) and RMS(U) differs now and then, 6e-8
+    # relative. Measured: at most 7.1e-8 over the 12 float64 cases (1.3e-7 with float64 means).
+    ("Adafactor", "keras"): {"float64": 2e-7, "float32": TOLERANCE["float32"]},
 }
 
 
@@ -67,6 +75,9 @@ LEARNING_RATES = {
     "RAdam": (0.01, 0.003),
     "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
     "Lamb": (0.01, 0.003),
+    # above 1/sqrt(t) from t = 12 and t = 101: Keras's and torch's relative step min(lr,
+    # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
+    "Adafactor": (0.3, 0.1),
 }
 
 # Each optimizer's own options.
@@ -129,6 +140,20 @@ OWN_OPTIONS = {
         # L2 decay (optax: add_decayed_weights before the alias); its own decay then off
         {"weight_decay": 0.05, "weight_decay_mode": "l2", "weight_decay_in_trust_ratio": False},
     ],
+    "Adafactor": [
+        {},
+        {"beta_2_decay": -0.5},
+        {"epsilon_1": 1e-3},
+        {"epsilon_2": 2.0},  # above RMS(p): the floor decides the step size
+        {"clip_threshold": 2.0},
+        # optax only (min_dim_size_to_factor=2: the small tensors factored too, over their
+        # two largest axes)
+        {"min_dim_size_to_factor": 2},
+        {"clip_threshold": None, "min_dim_size_to_factor": 2},  # no clipping
+        {"multiply_by_parameter_scale": False, "min_dim_size_to_factor": 2},
+        {"momentum": 0.9, "min_dim_size_to_factor": 2},
+        {"factored": False},
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -136,6 +161,20 @@ SHAPES_OF = {
     ("Muon", "torch"): ((4, 3), (3, 5), (6, 2)),
     ("Muon", "keras"): ((4, 3), (3, 5), (5,), ()),
     ("Muon", "optax"): ((4, 3), (3, 5), (5,), ()),
+    # a 3-D tensor (Keras and torch factor its last two axes, optax its two largest where
+    # min_dim_size_to_factor lets it: tests/test_adafactor.py runs optax's default of 128 live
+    # on a (130, 128) matrix, too large to store here)
+    ("Adafactor", "keras"): ((4, 3), (5,), (), (2, 5, 3)),
+    ("Adafactor", "torch"): ((4, 3), (5,), (), (2, 5, 3)),
+    ("Adafactor", "optax"): ((4, 3), (5,), (), (2, 5, 3)),
+}
+
+#: optimlab's Adafactor options that only optax.adafactor has
+_OPTAX_ONLY_ADAFACTOR = {
+    "multiply_by_parameter_scale",
+    "factored",
+    "min_dim_size_to_factor",
+    "momentum",
 }
 
 # The base-class options, on every optimizer.
@@ -154,6 +193,14 @@ COMMON_OPTIONS = [
 def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
+    if optimizer == "Adafactor" and peer in ("keras", "torch"):
+        # neither has optax's switches; both always clip (torch's d >= 1) and take the
+        # relative step
+        if keys & _OPTAX_ONLY_ADAFACTOR or options.get("relative_step") is False:
+            return False
+        clip = options.get("clip_threshold", 1.0)
+        if clip is None or (peer == "torch" and clip < 1.0):
+            return False
     if peer == "keras":
         if optimizer == "Muon" and "shape_scaling" in keys:  # Keras: always "rms"
             return False
@@ -177,6 +224,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False
         if optimizer == "Rprop" and "weight_decay" in keys:  # torch's Rprop has none
             return False
+        if optimizer == "Adafactor":  # decoupled decay only
+            return options.get("weight_decay_mode", "decoupled") == "decoupled"
         if optimizer == "Muon":  # torch.optim.Muon: no maximize, no AdamW part
             return not keys & {
                 "maximize",
@@ -210,6 +259,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             and options.get("weight_decay_mode") != "l2"
         ):
             return False  # optax.lamb decays inside the trust ratio only
+        if optimizer == "Adafactor" and ("epsilon_2" in keys or options.get("relative_step")):
+            return False  # the floor is fixed at 1e-3; the lr is absolute
         if keys & {
             "dampening",
             "lr_decay",

@@ -73,6 +73,7 @@ OPTIMIZERS = (
     "RAdam",
     "Rprop",
     "Lamb",
+    "Adafactor",
 )
 
 
@@ -173,12 +174,33 @@ _RULE_KEYS = {
     "Lamb": frozenset(
         {"beta_1", "beta_2", "epsilon", "weight_decay_in_trust_ratio", "nan_trust_ratio"}
     ),
+    "Adafactor": frozenset(
+        {
+            "beta_2_decay",
+            "epsilon_1",
+            "epsilon_2",
+            "clip_threshold",
+            "relative_step",
+            "multiply_by_parameter_scale",
+            "factored",
+            "min_dim_size_to_factor",
+            "momentum",
+        }
+    ),
 }
+
+#: optimlab's Adafactor options that only optax.adafactor has
+_OPTAX_ONLY_ADAFACTOR = (
+    "multiply_by_parameter_scale",
+    "factored",
+    "min_dim_size_to_factor",
+    "momentum",
+)
 
 
 def _default_wd_mode(peer: str, optimizer: str) -> str:
     """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
-    if peer == "keras" or optimizer in ("Muon", "Lamb"):
+    if peer == "keras" or optimizer in ("Muon", "Lamb", "Adafactor"):
         return "decoupled"
     if peer == "torch":
         return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
@@ -296,6 +318,8 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         raise NotExpressible(f"torch.optim has no {optimizer}")
     if optimizer == "Muon":
         return _torch_muon(c, rule, params, lr0)
+    if optimizer == "Adafactor":
+        return _torch_adafactor(c, rule, params, lr0)
     if c.loss_scale_factor not in (None, 1.0):
         raise NotExpressible("torch has no loss_scale_factor")
     if c.ema_overwrite_frequency is not None:
@@ -409,6 +433,43 @@ def _torch_muon(c: _Common, rule: dict, params, lr0: float):
     if rule.get("shape_scaling") == "rms":
         kw["adjust_lr_fn"] = "match_rms_adamw"
     return torch.optim.Muon(params, **kw)
+
+
+def _adafactor_refusals(peer: str, rule: dict) -> None:
+    """What neither Keras nor torch can express of optimlab's Adafactor options."""
+    for key in _OPTAX_ONLY_ADAFACTOR:
+        if key in rule:
+            raise NotExpressible(f"{peer} Adafactor has no {key} (optax.adafactor's)")
+    if rule.get("relative_step") is False:
+        # Keras 3.15 takes min(lr, 1/sqrt(t)) again whatever its relative_step; torch always
+        raise NotExpressible(f"{peer} Adafactor always takes the relative step min(lr, 1/sqrt(t))")
+    if "clip_threshold" in rule and rule["clip_threshold"] is None:
+        raise NotExpressible(f"{peer} Adafactor always clips its update")
+
+
+def _torch_adafactor(c: _Common, rule: dict, params, lr0: float):
+    """torch.optim.Adafactor (foreach=False): eps=(eps1, eps2), d the clipping threshold,
+    decoupled decay only (param.mul_(1 - lr * weight_decay)), maximize."""
+    import torch
+
+    if c.loss_scale_factor not in (None, 1.0):
+        raise NotExpressible("torch has no loss_scale_factor")
+    if c.ema_overwrite_frequency is not None:
+        raise NotExpressible("torch's AveragedModel never writes the average back")
+    if c.has_wd and c.wd_mode != "decoupled":
+        raise NotExpressible("torch Adafactor's weight decay is decoupled only")
+    _adafactor_refusals("torch", rule)
+    if "clip_threshold" in rule and float(rule["clip_threshold"]) < 1.0:
+        raise NotExpressible("torch Adafactor's d must be >= 1")
+    kw: dict[str, Any] = {"lr": lr0, "foreach": False, "maximize": c.maximize}
+    kw["weight_decay"] = c.weight_decay if c.has_wd else 0.0
+    if "beta_2_decay" in rule:
+        kw["beta2_decay"] = float(rule["beta_2_decay"])
+    eps1 = rule.get("epsilon_1")  # absent or None: torch's None (the dtype's machine epsilon)
+    kw["eps"] = (None if eps1 is None else float(eps1), float(rule.get("epsilon_2", 1e-3)))
+    if "clip_threshold" in rule:
+        kw["d"] = float(rule["clip_threshold"])
+    return torch.optim.Adafactor(params, **kw)
 
 
 def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
@@ -611,6 +672,13 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("beta_2")
         put("epsilon")
         cls = O.Lamb
+    elif optimizer == "Adafactor":
+        _adafactor_refusals("Keras", rule)
+        if "epsilon_1" in rule and rule["epsilon_1"] is None:
+            raise NotExpressible("Keras Adafactor's epsilon_1 is a number (no dtype epsilon)")
+        for key in ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold"):
+            put(key)
+        cls = O.Adafactor
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(**kw)
@@ -876,6 +944,32 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
 
         def alias(lr):
             return optax.lamb(lr, weight_decay=lamb_wd, **hp)
+
+        alias_wd = alias
+        core = None
+        decoupled = 0.0  # inside the alias
+    elif optimizer == "Adafactor":
+        if "epsilon_2" in rule:
+            raise NotExpressible("optax.adafactor's parameter-scale floor is fixed at 1e-3")
+        if rule.get("relative_step") is True:
+            raise NotExpressible("optax.adafactor has no relative step (an absolute lr)")
+        if "epsilon_1" in rule and rule["epsilon_1"] is None:
+            raise NotExpressible("optax.adafactor's eps is a number (no dtype epsilon)")
+        if "beta_2_decay" in rule:
+            hp["decay_rate"] = -float(rule["beta_2_decay"])
+        put("epsilon_1", "eps")
+        put("min_dim_size_to_factor", conv=int)
+        put("multiply_by_parameter_scale", conv=bool)
+        put("factored", conv=bool)
+        put("momentum")
+        if "clip_threshold" in rule:
+            clip = rule["clip_threshold"]
+            hp["clipping_threshold"] = None if clip is None else float(clip)
+        # weight_decay_rate: added after the learning rate (not multiplied by it)
+        rate = decoupled if decoupled else None
+
+        def alias(lr):
+            return optax.adafactor(lr, weight_decay_rate=rate, **hp)
 
         alias_wd = alias
         core = None

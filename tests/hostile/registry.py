@@ -22,8 +22,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 import optimlab as ol
+from optimlab import adafactor, optimizers
 from optimlab import optimizer as runtime
-from optimlab import optimizers
 
 MAX_COUNT = 2**63 - 1
 
@@ -51,6 +51,8 @@ class Real:
     def range_text(self) -> str:
         if self.high is None:
             return f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
+        if self.low is None:
+            return f"< {self.high:g}" if self.high_open else f"<= {self.high:g}"
         left, right = "(["[not self.low_open], ")]"[not self.high_open]
         return f"in {left}{self.low:g}, {self.high:g}{right}"
 
@@ -67,7 +69,7 @@ class Real:
             return "refuse", ValueError
         if not math.isfinite(x):
             return "refuse", ValueError
-        if x < self.low or (self.low_open and x == self.low):
+        if self.low is not None and (x < self.low or (self.low_open and x == self.low)):
             return "refuse", ValueError
         if self.high is not None and (x > self.high or (self.high_open and x == self.high)):
             return "refuse", ValueError
@@ -147,6 +149,9 @@ BY_VALIDATOR = {
     optimizers._eta_plus: Real(1.0, low_open=True),
     optimizers._positive: Real(0.0, low_open=True),
     optimizers._compare_with: Choice(("gradient", "update")),
+    adafactor._non_positive: Real(None, 0.0),
+    adafactor._optional_momentum: Real(0.0, 1.0, high_open=True, optional=True),
+    adafactor._dimension: Int(0),
 }
 BY_NAME = {
     "ema_overwrite_frequency": Int(1, optional=True),
@@ -156,6 +161,9 @@ BY_NAME = {
     "epsilon_style": Choice(("hat", "paper")),
     "amsgrad_max": Choice(("raw", "corrected")),
     "nan_trust_ratio": Choice(("one", "nan")),
+    "epsilon_1_style": Choice(("add", "clamp")),
+    "factored_dims": Choice(("last_two", "two_largest")),
+    "weight_decay_style": Choice(("before_rms", "after_rms", "unscaled")),
 }
 LEARNING_RATE = Real(0.0)
 

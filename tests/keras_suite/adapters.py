@@ -166,9 +166,10 @@ Adamax = keras_face(optimlab.Adamax)
 Adadelta = keras_face(optimlab.Adadelta)
 Lion = keras_face(optimlab.Lion)
 Lamb = keras_face(optimlab.Lamb)
+Adafactor = keras_face(optimlab.Adafactor)
 FACES = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb)
+    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Adafactor)
 }
 
 

@@ -33,13 +33,13 @@ MODULES = {
     "nadam_test": ("Nadam",),
     "lion_test": ("Lion",),
     "lamb_test": ("Lamb",),
+    "adafactor_test": ("Adafactor",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
 
 #: Keras test modules of optimizers optimlab does not have yet (another issue's work)
 FUTURE_MODULES = {
-    "adafactor_test": "Adafactor: not in optimlab yet (a later issue)",
     "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
     "muon_test": "Muon: not in optimlab yet (a later issue)",
     "schedule_free_adamw_test": "ScheduleFreeAdamW: not in optimlab yet (a later issue)",

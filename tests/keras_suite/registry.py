@@ -52,13 +52,7 @@ NOT_APPLICABLE = {
     "optimizer_test::OptimizerTest::test_gradient_accumulation_with_weigth_decay('ftrl')": (
         FUTURE.format("Ftrl")
     ),
-    "optimizer_test::OptimizerTest::test_gradient_accumulation_with_weigth_decay('adafactor')": (
-        FUTURE.format("Adafactor")
-    ),
     "optimizer_test::OptimizerTest::test_pickleable_optimizers('ftrl')": FUTURE.format("Ftrl"),
-    "optimizer_test::OptimizerTest::test_pickleable_optimizers('adafactor')": (
-        FUTURE.format("Adafactor")
-    ),
     "schedules.learning_rate_schedule_test::TestFitLRSchedulesFlow::test_fit_lr_correctness": (
         MODEL_FIT
     ),
@@ -82,6 +76,19 @@ DIFFERENCES = {
     "adamw_test::AdamWTest::test_weight_decay_is_none": Difference(WORDING, "error messages"),
     "lion_test::LionTest::test_invalid_beta_1": Difference(WORDING, "error messages"),
     "optimizer_test::OptimizerTest::test_clip_args": Difference(WORDING, "error messages"),
+    # Keras's Adafactor tests pass float64 NumPy gradients for float32 variables
+    **{
+        f"adafactor_test::AdafactorTest::{name}": Difference(
+            r"^TypeError: gradient 0 has dtype float64 but its parameter has float32",
+            "gradient dtype",
+        )
+        for name in (
+            "test_single_step_1d",
+            "test_single_step_2d",
+            "test_correctness_with_golden",
+            "test_weight_decay",
+        )
+    },
     "schedules.learning_rate_schedule_test::PiecewiseConstantDecayTest::test_piecewise_values": (
         Difference(r"^ValueError: step must be an integer >= 0 .*got .*-999", "negative step")
     ),

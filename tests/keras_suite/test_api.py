@@ -205,6 +205,7 @@ KERAS_NAMES = {
     "RAdam": "r_adam",  # no Keras RAdam: what Keras's to_snake_case makes of the name
     "Rprop": "rprop",  # Keras has no Rprop: the name its rule would give
     "Lamb": "lamb",
+    "Adafactor": "adafactor",
 }
 
 

@@ -9,7 +9,8 @@ every parameter AND every state tensor is compared: deviation = max |ours - torc
 tensor's largest |torch| in the run (see ``compare``)
 must stay within 1e-9 in float64 and 1e-5 in float32; step counts must be equal; state keys
 (and their order), dtypes and shapes, and the state_dict's structure and param_groups must be
-identical. Lion (not in torch.optim) is checked against a hand-written torch reference.
+identical. Lion (not in torch.optim) is checked against a hand-written torch reference;
+Adafactor runs on its one engine.
 """
 
 from __future__ import annotations
@@ -155,12 +156,24 @@ CASES = [
     case("Lion", big=True, lr=1e-3),
     case("Lion", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.5),
     case("Lion", lr=1e-3, maximize=True),
+    # Adafactor: the relative step (lr above 1/sqrt(t)), beta2_decay, both epsilons, d,
+    # weight_decay, maximize; a 3-d tensor factored over its last two axes
+    case("Adafactor", big=True, lr=0.05),
+    case("Adafactor", lr=0.5, beta2_decay=-0.5, eps=(1e-3, 1e-2), weight_decay=0.1),
+    case("Adafactor", lr=0.01, d=2.0, maximize=True),
 ]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 ENGINES = ("auto", "torch")
-# engine innermost: both engines of a case run next to each other (and share the reference)
-GRID = [(c, d, e) for c in CASES for d in DTYPES for e in ENGINES]
+# engine innermost: both engines of a case run next to each other (and share the reference);
+# Adafactor's tensor-level rule has one ("auto": NumPy on the tensors' memory)
+GRID = [
+    (c, d, e)
+    for c in CASES
+    for d in DTYPES
+    for e in ENGINES
+    if e in getattr(ot, c.optimizer).engines
+]
 
 
 @dataclass

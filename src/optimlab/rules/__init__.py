@@ -19,12 +19,20 @@ Each rule module has two functions and one table:
     a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
     with float32 arrays (a literal ``1.0`` would promote it to float64).
 
+A tensor-level rule (Muon's Newton-Schulz, Adafactor's factored moments) sets ``TENSOR = True``:
+its ``update`` takes whole arrays and may use any NumPy function; it runs on the reference
+engine only. It may define ``slot_shape(name, shape, **hyperparameters)``, the shape of a slot
+of a parameter of ``shape`` (None where the parameter has no such slot), and ``DECAY = True``
+when it applies decoupled weight decay itself: the runtime then passes the decay (or None)
+after the scalars instead of decaying the parameter first.
+
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
 
 from . import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
@@ -52,11 +60,13 @@ RULES = {
     "radam": radam,
     "rprop": rprop,
     "lamb": lamb,
+    "adafactor": adafactor,
 }
 
 __all__ = [
     "RULES",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",

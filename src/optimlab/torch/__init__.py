@@ -6,10 +6,12 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop (torch.optim's arguments,
-defaults, state keys and numerics) and Lion (the authors' reference implementation). On CPU
-float32 and float64 tensors the update is one fused numba pass over the tensor's own memory;
-elsewhere the same rule runs as torch operations. Needs ``pip install 'optimlab[torch]'``.
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, Adafactor (torch.optim's
+arguments, defaults, state keys and numerics) and Lion (the authors' reference
+implementation). On CPU float32 and float64 tensors the update is one fused numba pass over the
+tensor's own memory; elsewhere the same rule runs as torch operations. Adafactor's rule works
+on whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Needs
+``pip install 'optimlab[torch]'``.
 """
 
 try:
@@ -24,6 +26,7 @@ from .optimizers import (
     OPTIMIZERS,
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -40,6 +43,7 @@ __all__ = [
     "OPTIMIZERS",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",

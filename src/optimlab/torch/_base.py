@@ -94,13 +94,18 @@ class Optimizer(torch.optim.Optimizer):
     #: names XLA (each for foreach=False, foreach=True)
     capturable_words = ("params and state_steps", "params and state_steps")
     capturable_xla = (True, False)
+    #: the values ``engine`` takes (an optimizer whose rule is tensor-level has no fused
+    #: kernel and no torch-ops form: only "auto")
+    engines: tuple[str, ...] = ENGINES
 
     def __init__(
         self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
     ) -> None:
         # every argument before ``params`` is read, as torch does
         arguments = {**defaults, "engine": engine, "nan_policy": nan_policy}
-        _checks.check_arguments(self.torch_checks, self.checks, arguments, self.prepare_defaults)
+        _checks.check_arguments(
+            self.torch_checks, self.checks, arguments, self.prepare_defaults, self.engines
+        )
         defaults.update((k, arguments[k]) for k in defaults)
         self.engine = engine
         self.nan_policy = nan_policy
@@ -248,6 +253,11 @@ class Optimizer(torch.optim.Optimizer):
         """The value a new state buffer ``key`` of ``p`` starts at."""
         return 0.0
 
+    def slot_shape(self, key: str, p: torch.Tensor) -> tuple[int, ...] | None:
+        """The shape of state buffer ``key`` of ``p``: the parameter's (torch.optim's
+        Adafactor keeps row and column factors; None where ``p`` has no such buffer)."""
+        return tuple(p.shape)
+
     def _init_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
         """torch's initial state of a parameter: the step count, then the buffers."""
         if self.counts_steps and "step" not in state:
@@ -292,10 +302,17 @@ class Optimizer(torch.optim.Optimizer):
                             f"state of parameter {index}: {key!r} must be a tensor, got "
                             f"{type(value).__name__}"
                         )
-                    if key in self.slot_keys and value.shape != p.shape:
+                    expected = self.slot_shape(key, p) if key in self.slot_keys else None
+                    if key in self.slot_keys and expected is None:
                         raise ValueError(
-                            f"state of parameter {index}: {key!r} must have the parameter's "
-                            f"shape {tuple(p.shape)}, got shape {tuple(value.shape)}"
+                            f"state of parameter {index}: {key!r} is no buffer of a parameter "
+                            f"of shape {tuple(p.shape)} in {type(self).__name__}"
+                        )
+                    if key in self.slot_keys and tuple(value.shape) != expected:
+                        what = "the parameter's shape" if expected == tuple(p.shape) else "shape"
+                        raise ValueError(
+                            f"state of parameter {index}: {key!r} must have {what} "
+                            f"{expected}, got shape {tuple(value.shape)}"
                         )
                     if value.layout != torch.strided:
                         if not (key in self.sparse_slots and value.is_sparse):

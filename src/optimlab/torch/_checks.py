@@ -291,17 +291,17 @@ def sgd_nesterov(args: dict) -> None:
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
 
-def check_arguments(torch_checks, checks: dict, args: dict, prepare=None) -> None:
+def check_arguments(torch_checks, checks: dict, args: dict, prepare=None, engines=ENGINES) -> None:
     """A constructor's arguments, before ``params`` is read: torch's checks in torch's order
     (``torch_checks``), then ``prepare(args)`` (the values as torch stores them), then every
     group validator of ``checks`` (optimlab's ranges, types and finiteness), then ``engine``
-    and ``nan_policy``."""
+    (one of ``engines``, the optimizer's) and ``nan_policy``."""
     for check in torch_checks:
         check(args)
     if prepare is not None:
         prepare(args)
     check_group(checks, args)
-    check_choice("engine", args["engine"], ENGINES)
+    check_choice("engine", args["engine"], engines)
     check_choice("nan_policy", args["nan_policy"], NAN_POLICIES)
 
 

@@ -1,4 +1,4 @@
-"""The ten PyTorch drop-ins: torch.optim's names, arguments, defaults, state and numerics.
+"""The PyTorch drop-ins: torch.optim's names, arguments, defaults, state and numerics.
 
 Each class takes exactly the arguments of its torch.optim namesake (torch 2.13) in the same
 order, keeps the same ``param_groups`` keys and the same per-parameter state keys, and computes
@@ -51,6 +51,7 @@ from ._checks import (
     pair,
     tensor_lr,
 )
+from .adafactor import Adafactor
 
 
 class SGD(_base.Optimizer):
@@ -1034,7 +1035,20 @@ class Rprop(_base.Optimizer):
 
 OPTIMIZERS = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, Lion, RAdam, Rprop)
+    for cls in (
+        SGD,
+        Adagrad,
+        RMSprop,
+        Adam,
+        AdamW,
+        NAdam,
+        Adamax,
+        Adadelta,
+        Lion,
+        RAdam,
+        Rprop,
+        Adafactor,
+    )
 }
 
 __all__ = [*OPTIMIZERS, "OPTIMIZERS"]
