@@ -140,7 +140,9 @@ def update(
     """One RAdam update; returns ``(p, m, v)``."""
     m = beta_1 * m + one_minus_beta_1 * g
     v = beta_2 * v + one_minus_beta_2 * (g * g)
-    d = c_m * m + c_g * g
+    d = c_m * m
+    if c_g != 0:  # Nesterov's look-ahead only (0 * g would turn an infinite g into NaN)
+        d = d + c_g * g
     if rectified:
         d = d / (np.sqrt(v / v_scale + epsilon_root) + epsilon)
     return p - d, m, v
