@@ -95,7 +95,7 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         return eff, after["m"] / bc1
     if base == "RAdam":
         numbers = opt.rule.scalars(t, lr, **hyper)
-        v_scale, eps_root, eps, rectified = numbers[6:]
+        v_scale, eps_root, eps, rectified = numbers[6:10]
         power = hyper.get("power_dtype")
         b1, beta_1 = rounded(hyper["beta_1"], power), hyper["beta_1"]
         bc1 = 1.0 - b1**t

@@ -77,11 +77,12 @@ def scalars(
     power_dtype=None,
 ):
     """Per-step numbers ``(beta_1, 1 - beta_1, beta_2, 1 - beta_2, c_m, c_g, v_scale,
-    epsilon_root, epsilon, rectified)``, where the update is p = p - d with d = c_m * m + c_g * g
-    divided by (sqrt(v / v_scale + epsilon_root) + epsilon) when ``rectified``: c_m = lr / bc1
-    and c_g = 0 (with Nesterov c_m = lr * beta_1 / (1 - beta_1^(t+1)), c_g = lr * (1 - beta_1)
-    / bc1), both times r (paper) or r * sqrt(bc2) (hat) when rectified; v_scale = bc2 (paper)
-    or 1 (hat). The bases of the powers are rounded to ``power_dtype`` if given."""
+    epsilon_root, epsilon, rectified, nesterov)``. The update is p = p - d with d = c_m * m
+    (+ c_g * g with Nesterov), divided by (sqrt(v / v_scale + epsilon_root) + epsilon) when
+    ``rectified``: c_m = lr / bc1 and c_g = 0; with Nesterov c_m = lr * beta_1 /
+    (1 - beta_1^(t+1)) and c_g = lr * (1 - beta_1) / bc1; both times r (paper) or
+    r * sqrt(bc2) (hat) when rectified; v_scale = bc2 (paper) or 1 (hat). The bases of the
+    powers are rounded to ``power_dtype`` if given."""
     b1 = rounded(beta_1, power_dtype)
     bc1 = 1.0 - b1**t
     bc2 = 1.0 - rounded(beta_2, power_dtype) ** t
@@ -118,6 +119,7 @@ def scalars(
         epsilon_root,
         epsilon,
         r is not None,
+        bool(nesterov),
     )
 
 
@@ -136,12 +138,13 @@ def update(
     epsilon_root,
     epsilon,
     rectified,
+    nesterov,
 ):
     """One RAdam update; returns ``(p, m, v)``."""
     m = beta_1 * m + one_minus_beta_1 * g
     v = beta_2 * v + one_minus_beta_2 * (g * g)
     d = c_m * m
-    if c_g != 0:  # Nesterov's look-ahead only (0 * g would turn an infinite g into NaN)
+    if nesterov:  # the look-ahead term only then (0 * g would turn an infinite g into NaN)
         d = d + c_g * g
     if rectified:
         d = d / (np.sqrt(v / v_scale + epsilon_root) + epsilon)
