@@ -13,11 +13,14 @@ The work is five Newton-Schulz iterations of three n x n products each, about 30
 
     python benchmarks/muon_speed.py               # n = 4096, 3 repeats
     python benchmarks/muon_speed.py --n 1024 --repeats 5
+    python benchmarks/muon_speed.py --json docs/muon_speed.json      # and save the figures
+    python benchmarks/muon_speed.py --table-from docs/muon_speed.json   # the README's table
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -59,7 +62,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bfloat16", action="store_true", help="also time ns_dtype='bfloat16'")
+    parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--table-from", help="print the table of a saved --json run")
     args = parser.parse_args(argv)
+    if args.table_from:
+        with open(args.table_from) as f:
+            saved = json.load(f)
+        print(table(saved))
+        return saved["seconds"]
     rng = np.random.default_rng(0)
     contenders = {
         "optimlab Muon (float32 Newton-Schulz)": optimlab_step(args.n, rng),
@@ -77,19 +87,39 @@ def main(argv=None) -> dict:
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)
-    flops = 30 * args.n**3
-    torch_name = "torch.optim.Muon (bfloat16 Newton-Schulz)"
-    reference = statistics.median(times[torch_name])
-    print(f"Muon step, {args.n} x {args.n} float32, median of {args.repeats} ({machine()})")
-    out = {}
-    for name, ts in times.items():
-        t = statistics.median(ts)
-        out[name] = t
-        print(
-            f"  {name:45s} {t * 1e3:9.1f} ms  {flops / t / 1e9:7.1f} GFLOP/s  "
-            f"torch / this = {reference / t:5.2f}"
-        )
-    return out
+    saved = {
+        "n": args.n,
+        "repeats": args.repeats,
+        "machine": machine(),
+        "seconds": {name: statistics.median(ts) for name, ts in times.items()},
+    }
+    print(table(saved))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(saved, f, indent=1)
+            f.write("\n")
+    return saved["seconds"]
+
+
+TORCH = "torch.optim.Muon (bfloat16 Newton-Schulz)"
+
+
+def table(saved: dict) -> str:
+    """A Markdown table of a run: each contender's median time, its rate (30 n^3 flops a
+    step) and torch's time over its own."""
+    n = saved["n"]
+    flops = 30 * n**3
+    reference = saved["seconds"][TORCH]
+    lines = [
+        f"Muon step on a {n} x {n} float32 matrix, median of {saved['repeats']} "
+        f"({saved['machine']})",
+        "",
+        "| contender | ms per step | GFLOP/s (30 n^3 a step) | torch time / this time |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, t in saved["seconds"].items():
+        lines.append(f"| {name} | {t * 1e3:.5g} | {flops / t / 1e9:.4g} | {reference / t:.2f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -51,20 +51,29 @@ def test_quick_sweep_benchmark_times_every_optimizer():
         assert any(line.startswith(label) for line in done.stdout.splitlines()), label
 
 
-def test_muon_benchmark_times_both_contenders_on_one_matrix():
+def test_muon_benchmark_times_both_contenders_on_one_matrix(tmp_path):
     """``benchmarks/muon_speed.py`` at n = 64 (a smoke test: the ratio is printed, never
-    asserted): one line per contender, each with a time, a rate and its ratio to torch."""
+    asserted): one row per contender, each with a time, a rate and its ratio to torch; the
+    saved run prints the same table again."""
     script = SCRIPT.with_name("muon_speed.py")
+    saved = tmp_path / "muon.json"
     done = subprocess.run(
-        [sys.executable, str(script), "--n", "64", "--repeats", "1", "--bfloat16"],
+        [sys.executable, str(script), "--n", "64", "--repeats", "1", "--bfloat16"]
+        + ["--json", str(saved)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stdout.splitlines() if " ms " in line]
-    assert len(lines) == 3
-    assert any(
-        line.strip().startswith("torch.optim.Muon") and line.endswith("1.00") for line in lines
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
+    cells = {r.strip("|").split("|")[0].strip(): r.strip("|").split("|")[1:] for r in rows}
+    assert len(cells) == 3
+    assert cells["torch.optim.Muon (bfloat16 Newton-Schulz)"][2].strip() == "1.00"
+    assert all(float(c) > 0 for row in cells.values() for c in row)
+    again = subprocess.run(
+        [sys.executable, str(script), "--table-from", str(saved)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert all(float(line.split("ms")[0].split()[-1]) > 0 for line in lines)
+    assert again.stdout == done.stdout

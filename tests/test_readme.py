@@ -52,6 +52,7 @@ def test_generated_sections_are_current():
         "python benchmarks/step_speed.py --targets-from docs/step_speed.json",
         "python benchmarks/torch_training.py --table-from docs/torch_training.json",
         "python benchmarks/adafactor_memory.py",
+        "python benchmarks/muon_speed.py --table-from docs/muon_speed.json",
     }
     for command, content in blocks:
         assert content == update_readme.command_output(command), (
