@@ -253,22 +253,7 @@ class Lamb(RuleOptimizer):
                 "for L2 decay (g = g + wd * p)"
             )
 
-    def _item_options(self, p, lr: float):
-        """Inside the trust ratio the decay is the rule's (:meth:`_scalars_for_update`), so
-        the pipeline applies none of its own."""
-        lr_i, wd = super()._item_options(p, lr)
-        return lr_i, None if self._config["weight_decay_in_trust_ratio"] else wd
-
-    def _scalars_for_update(self, lr: float):
-        """The rule's scalars of each parameter, with that parameter's weight decay (none if
-        it is excluded) when the decay sits inside the trust ratio."""
-        scalars_for = super()._scalars_for_update(lr)
-        if not self._config["weight_decay_in_trust_ratio"]:
-            return scalars_for
-        base_options = super()._item_options
-        params = self._params
-
-        def with_decay(i, lr_i):
-            return rules.lamb.with_decay(scalars_for(i, lr_i), base_options(params[i], lr)[1])
-
-        return with_decay
+    def _rule_takes_decay(self) -> bool:
+        """Inside the trust ratio the decay is the rule's: the runtime hands it each
+        parameter's decay (None if excluded) instead of decaying p first."""
+        return self._config["weight_decay_in_trust_ratio"]

@@ -304,7 +304,7 @@ class UpdatePipeline:
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
         # a rule with DECAY applies the decoupled decay itself (where it goes changes its
         # step: Adafactor's RMS(p)); it gets wd, or None, after its scalars
-        own_decay = getattr(self.rule, "DECAY", False)
+        own_decay = self._rule_takes_decay()
         scalars_for = self._scalars_for_update(lr)
         for (i, p, _), g in zip(items, grads, strict=True):
             self._param_steps[i] += 1
@@ -319,6 +319,11 @@ class UpdatePipeline:
             ENGINES["reference"].apply(self.rule, p, g, self._slots[i], scalars)
 
         self._finish_update()
+
+    def _rule_takes_decay(self) -> bool:
+        """Whether the rule applies the decoupled weight decay itself (``rule.DECAY``; an
+        optimizer whose hyperparameters decide it overrides this)."""
+        return getattr(self.rule, "DECAY", False)
 
     def _item_options(self, p: np.ndarray, lr: float) -> tuple[float, float | None]:
         """(learning rate, weight decay or None) of parameter ``p`` in this update: the

@@ -24,7 +24,8 @@ its ``update`` takes whole arrays and may use any NumPy function; it runs on the
 engine only. It may define ``slot_shape(name, shape, **hyperparameters)``, the shape of a slot
 of a parameter of ``shape`` (None where the parameter has no such slot), and ``DECAY = True``
 when it applies decoupled weight decay itself: the runtime then passes the decay (or None)
-after the scalars instead of decaying the parameter first.
+after the scalars instead of decaying the parameter first (an optimizer whose
+hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.

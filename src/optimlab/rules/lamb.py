@@ -36,19 +36,13 @@ SLOTS = (("m", "required"), ("v", "required"))
 
 def scalars(t, lr, *, beta_1, beta_2, epsilon, nan_trust_ratio, power_dtype=None):
     """Per-step numbers: (lr, beta_1, 1 - beta_1, beta_2, 1 - beta_2, bc1, bc2, epsilon,
-    nan_is_one, decay), with bc = 1 - beta^t (the bases rounded to ``power_dtype`` if given,
-    as Keras rounds them to the variable's dtype) and decay 0; the runtime puts a parameter's
-    own decay there when the decay sits inside the trust ratio (:func:`with_decay`)."""
+    nan_is_one), with bc = 1 - beta^t (the bases rounded to ``power_dtype`` if given, as Keras
+    rounds them to the variable's dtype). When the decay sits inside the trust ratio the
+    runtime appends the parameter's decay (``update``'s ``decay``)."""
     bc1 = 1.0 - rounded(beta_1, power_dtype) ** t
     bc2 = 1.0 - rounded(beta_2, power_dtype) ** t
     nan_is_one = nan_trust_ratio == "one"
-    return (lr, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, bc1, bc2, epsilon, nan_is_one, 0.0)
-
-
-def with_decay(numbers, decay):
-    """``numbers`` (from :func:`scalars`) with the weight decay ``decay`` (None: none) added to
-    the direction inside the trust ratio."""
-    return (*numbers[:-1], decay or 0.0)
+    return (lr, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, bc1, bc2, epsilon, nan_is_one)
 
 
 def trust_ratio(p_norm, r_norm, nan_is_one):
@@ -75,9 +69,10 @@ def update(
     bc2,
     epsilon,
     nan_is_one,
-    decay,
+    decay=None,
 ):
-    """One Lamb update of a whole parameter; returns ``(p, m, v)``."""
+    """One Lamb update of a whole parameter (``decay``: the weight decay added to the
+    direction inside the trust ratio, None for none); returns ``(p, m, v)``."""
     dtype = p.dtype.type
     m = beta_1 * m + one_minus_beta_1 * g
     v = beta_2 * v + one_minus_beta_2 * (g * g)
