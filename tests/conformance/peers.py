@@ -59,22 +59,6 @@ import numpy as np  # noqa: E402
 __all__ = ["NotExpressible", "LrPlan", "run_peer", "PEERS", "OPTIMIZERS"]
 
 PEERS = ("torch", "keras", "optax")
-OPTIMIZERS = (
-    "SGD",
-    "Adagrad",
-    "RMSprop",
-    "Adam",
-    "AdamW",
-    "Nadam",
-    "Adamax",
-    "Adadelta",
-    "Lion",
-    "Muon",
-    "RAdam",
-    "Rprop",
-    "Lamb",
-    "Adafactor",
-)
 
 
 class NotExpressible(Exception):
@@ -188,6 +172,9 @@ _RULE_KEYS = {
         }
     ),
 }
+
+#: the optimizers the runners drive (those with a kwargs table above)
+OPTIMIZERS = tuple(_RULE_KEYS)
 
 #: optimlab's Adafactor options that only optax.adafactor has
 _OPTAX_ONLY_ADAFACTOR = (
