@@ -21,6 +21,7 @@ from .optimizer import (
 from .optimizer import (
     preset_default as D,
 )
+from .optimizer_checks import _as_list
 from .rule_optimizer import RuleOptimizer
 
 __all__ = [
@@ -164,8 +165,6 @@ class Muon(RuleOptimizer):
         that are not matrices); with ``non_matrix="raise"`` (torch) a parameter that is not
         2-D is refused, as torch.optim.Muon refuses it, and nothing is built."""
         if self._config["non_matrix"] == "raise" and not self.built:
-            from .optimizer_checks import _as_list
-
             for i, p in enumerate(_as_list("params", params, arrays=True)):
                 if getattr(p, "ndim", 2) != 2:
                     raise ValueError(

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from . import adam
+from . import adam, nadam
 from .newton_schulz import orthogonalize
 
 #: the update needs whole arrays (matrix products): no elementwise (fused) engine
@@ -164,8 +164,7 @@ def _fallback(p, g, m, v, non_matrix, fallback, adam_moments):
     beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon = adam_moments
     if non_matrix == "nadamw":
         c_g, c_m, inv_bc2 = fallback
-        m = beta_1 * m + one_minus_beta_1 * g
-        v = beta_2 * v + one_minus_beta_2 * (g * g)
-        return p - (c_g * g + c_m * m) / (np.sqrt(v * inv_bc2) + epsilon), m, v
+        moments = (beta_1, one_minus_beta_1, beta_2, one_minus_beta_2)
+        return nadam.update(p, g, m, v, c_g, c_m, *moments, inv_bc2, epsilon)
     p, m, v, _ = adam.update(p, g, m, v, None, *fallback)
     return p, m, v
