@@ -25,6 +25,9 @@ CONTENDERS: dict[str, tuple[str, dict]] = {
     "Lion": ("Lion", {}),
     "RAdam": ("RAdam", {}),
     "Rprop": ("Rprop", {}),
+    "Muon": ("Muon", {}),
+    "Lamb": ("Lamb", {}),
+    "Adafactor": ("Adafactor", {}),
 }
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper

@@ -54,6 +54,9 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
+    "Muon": "#B2182B",  # ColorBrewer RdBu dark red
+    "Lamb": "#762A83",  # ColorBrewer PRGn dark purple
+    "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
