@@ -333,10 +333,10 @@ def run_adafactor(quick: bool = False) -> Result:
         summary=summary,
         equations=[
             r"R_t = \hat\beta_{2,t} R_{t-1} + (1 - \hat\beta_{2,t})\,"
-            r"\operatorname{mean}_{\text{cols}}(G_t^2 + \epsilon_1),\quad"
+            r"\operatorname{mean}_{\text{cols}}(G_t^2 + \epsilon_1),\quad "
             r"C_t = \hat\beta_{2,t} C_{t-1} + (1 - \hat\beta_{2,t})\,"
             r"\operatorname{mean}_{\text{rows}}(G_t^2 + \epsilon_1)",
-            r"\hat V_t = R_t C_t^{\top} / \textstyle\sum_i R_{t,i},\qquad"
+            r"\hat V_t = R_t C_t^{\top} / \textstyle\sum_i R_{t,i},\qquad "
             r"U_t = G_t / \sqrt{\hat V_t},\quad \hat\beta_{2,t} = 1 - t^{-0.8}",
         ],
         numbers=numbers,
