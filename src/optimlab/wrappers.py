@@ -155,14 +155,6 @@ _LSO_BASE_DEFAULTS = {
 }
 
 
-class _Counter(int):
-    """An ``int`` with Keras's ``.value`` (``optimizer.iterations.value``)."""
-
-    @property
-    def value(self) -> int:
-        return int(self)
-
-
 class LossScaleOptimizer:
     """Dynamic loss scaling around ``inner_optimizer`` (Keras 3's
     ``keras.optimizers.LossScaleOptimizer``; its names, defaults, semantics)::
