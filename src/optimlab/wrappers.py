@@ -131,7 +131,8 @@ def _check_scale(name: str, value: Any) -> float:
     """A loss scale: a float > 0 that float32 holds as a positive finite number (Keras keeps
     the dynamic scale in a float32 variable)."""
     x = check_float(name, value, 0.0, low_open=True)
-    f = np.float32(x)
+    with np.errstate(over="ignore"):
+        f = np.float32(x)
     if not (np.isfinite(f) and f > 0):
         raise ValueError(
             f"{name} must be a float in (0, {float(np.finfo(np.float32).max):.6g}] that float32 "

@@ -85,7 +85,11 @@ def _optimizer(opt: ol.Optimizer) -> tuple:
 def _wrapper(w: Any) -> tuple:
     """A LossScaleOptimizer or MultiOptimizer: its own fields and its optimizers'."""
     d = w.__dict__
-    own = tuple((k, _value(v)) for k, v in sorted(d.items()) if k not in _WRAPPED)
+    own = tuple(
+        (k, _value(v.item() if isinstance(v, np.generic) else v))
+        for k, v in sorted(d.items())
+        if k not in _WRAPPED
+    )
     if isinstance(w, ol.LossScaleOptimizer):
         return ("loss scale", own, snapshot(w.inner_optimizer))
     return (
