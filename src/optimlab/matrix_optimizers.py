@@ -59,7 +59,8 @@ class Muon(RuleOptimizer):
 
     Keras chooses AdamW also for variables named like an embedding or matched by
     ``exclude_layers``; NumPy arrays have no names, so here the choice is by shape alone
-    (give an embedding its own optimizer: a second optimizer over those arrays).
+    (choose by name with :class:`~optimlab.MultiOptimizer`: ``ol.MultiOptimizer(
+    ol.OptimizerMap(ol.AdamW(), {".*/kernel": ol.Muon()}))``).
     """
 
     rule = rules.muon

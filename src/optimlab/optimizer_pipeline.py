@@ -13,7 +13,11 @@ order::
     ema = m * ema + (1 - m) * p                  (use_ema; m = 0 on the first update)
     iterations = iterations + 1
 
-Nothing is changed before every check has passed.
+Nothing is changed before every check has passed: ``_prepare_step`` makes every check and
+``_commit_step`` applies, so a wrapper of several optimizers (:mod:`optimlab.wrappers`)
+prepares all of them before it commits any. ``loss_scale`` hands a
+:class:`~optimlab.LossScaleOptimizer`'s dynamic scale to the first step in place of
+``loss_scale_factor``: one division, whichever owns the scale.
 """
 
 from __future__ import annotations

@@ -1,562 +1,42 @@
-"""Keras 3's optimizer wrappers in the NumPy dialect: :class:`LossScaleOptimizer` (dynamic loss
-scaling around any optimizer) and :class:`MultiOptimizer` with its :class:`OptimizerMap`
-(parameter names, matched by regular expressions, to optimizers).
-
-Loss scaling is one concept in optimlab: the first step of the pipeline, ``g = g / s``. An
-optimizer's ``loss_scale_factor`` is a constant ``s``; a :class:`LossScaleOptimizer` owns a
-dynamic ``s`` and hands it to that same step of its inner optimizer (whose own factor it
-switches off, as Keras does), so a gradient is never divided twice.
-
-NumPy arrays have no names; the wrappers take them as Keras takes variables' paths: a mapping
-name -> array (a dict, or an :class:`~optimlab.Params`), or a list of arrays with
-``names=[...]`` (without names a parameter is named by its place in the list, ``"0"``,
-``"1"``, ...). A map or selector sees each parameter as a :class:`Parameter` (``path``,
-``name``, ``shape``, ``ndim``, ``dtype``, ``value``), as Keras's see a ``keras.Variable``.
-"""
+"""Keras 3's ``OptimizerMap`` and ``MultiOptimizer`` in the NumPy dialect: parameter names
+(or regular expressions over them) to optimizers, each parameter updated by exactly one."""
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import naming
-from ._validation import MAX_COUNT, check_float, check_int, show
-from .optimizer import Optimizer
-from .optimizer_checks import _as_list, _check_param
-from .optimizer_pipeline import OWN_LOSS_SCALE
-
-__all__ = ["LossScaleOptimizer", "MultiOptimizer", "OptimizerMap", "Parameter"]
-
-
-class Parameter:
-    """A named parameter as an :class:`OptimizerMap` or a selector sees it (Keras's variable):
-    ``path`` (the full name, e.g. ``"dense/kernel"``), ``name`` (its last part after ``/``),
-    ``value`` (the array itself), ``shape``, ``ndim``, ``dtype``."""
-
-    __slots__ = ("path", "value")
-
-    def __init__(self, path: str, value: np.ndarray) -> None:
-        self.path = path
-        self.value = value
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.value.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.value.ndim
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.value.dtype
-
-    def __repr__(self) -> str:
-        return f"Parameter({self.path!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _pairs(grads_and_vars: Any) -> list[tuple[Any, Any]]:
-    pairs = []
-    for k, pair in enumerate(_as_list("grads_and_vars", grads_and_vars)):
-        if not (isinstance(pair, tuple | list) and len(pair) == 2):
-            raise TypeError(
-                f"grads_and_vars item {k} must be a (gradient, parameter) pair, got {show(pair)}"
-            )
-        pairs.append((pair[0], pair[1]))
-    return pairs
-
-
-def _grads_params(grads: Any, params: Any, built_params: list) -> list[tuple[Any, Any]]:
-    """``apply``'s pairs: ``params`` default to the parameters of the build."""
-    grads = _as_list("grads", grads)
-    if params is None:
-        if not built_params and not grads:
-            return []
-        if not built_params:
-            raise ValueError("params must be given on the first call (nothing is built yet)")
-        params = built_params
-    params = _as_list("params", params, arrays=True)
-    if len(grads) != len(params):
-        raise ValueError(
-            f"got {len(grads)} gradients for {len(params)} parameters; there must be exactly "
-            "one gradient per parameter"
-        )
-    return list(zip(grads, params, strict=True))
-
-
-def _named(params: Any, names: Any) -> tuple[list[np.ndarray], list[str]]:
-    """(arrays, names) of a build: a mapping name -> array, or a list of arrays with
-    ``names`` (default: each one's place in the list, ``"0"``, ``"1"``, ...)."""
-    if isinstance(params, Mapping):
-        if names is not None:
-            raise TypeError(
-                "names go with a list of arrays; a mapping name -> array already names them"
-            )
-        names = list(params.keys())
-        arrays = list(params.values())
-    else:
-        arrays = _as_list("params", params, arrays=True)
-        if names is None:
-            names = [str(k) for k in range(len(arrays))]
-        else:
-            names = _as_list("names", names)
-            if len(names) != len(arrays):
-                raise ValueError(
-                    f"names has {len(names)} entries for {len(arrays)} parameters; give one "
-                    "name per parameter"
-                )
-    seen: dict[str, int] = {}
-    for k, name in enumerate(names):
-        if not isinstance(name, str):
-            raise TypeError(f"the name of parameter {k} must be a string, got {show(name)}")
-        if name in seen:
-            raise ValueError(
-                f"parameters {seen[name]} and {k} are both named {name!r}; names must be distinct"
-            )
-        seen[name] = k
-    for k, p in enumerate(arrays):
-        _check_param(p, k)
-    return arrays, names
-
-
-def _check_scale(name: str, value: Any) -> float:
-    """A loss scale: a float > 0 that float32 holds as a positive finite number (Keras keeps
-    the dynamic scale in a float32 variable)."""
-    x = check_float(name, value, 0.0, low_open=True)
-    with np.errstate(over="ignore"):
-        f = np.float32(x)
-    if not (np.isfinite(f) and f > 0):
-        raise ValueError(
-            f"{name} must be a float in (0, {float(np.finfo(np.float32).max):.6g}] that float32 "
-            f"holds as a positive number (the scale is kept in float32, as in Keras), got "
-            f"{show(value)}"
-        )
-    return x
-
-
-#: Keras's LossScaleOptimizer: base-optimizer arguments it takes only at their defaults
-_LSO_BASE_DEFAULTS = {
-    "weight_decay": None,
-    "clipnorm": None,
-    "global_clipnorm": None,
-    "clipvalue": None,
-    "use_ema": False,
-    "ema_momentum": 0.99,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
-
-
-class LossScaleOptimizer:
-    """Dynamic loss scaling around ``inner_optimizer`` (Keras 3's
-    ``keras.optimizers.LossScaleOptimizer``; its names, defaults, semantics)::
-
-        the gradients arrive scaled: g = dL_scaled/dp = s * dL/dp   (use scale_loss(loss))
-        if every g is finite:
-            inner step with g / s          (the inner pipeline's loss-scale step)
-            counter = counter + 1; after dynamic_growth_steps such steps: s = 2 s, counter = 0
-        else:
-            skip: the parameters, the inner optimizer's state and its iterations unchanged
-            s = s / 2;  counter = 0
-
-    ``s`` starts at ``initial_scale`` (default 2**15) and is kept in float32, as Keras keeps
-    its ``dynamic_scale`` variable. The finiteness is checked on the scaled gradients, before
-    the division, as Keras does. ``iterations`` and ``learning_rate`` are the inner
-    optimizer's; ``variables`` are Keras's list (the wrapper's iteration and learning-rate
-    placeholders, ``step_counter``, ``dynamic_scale``, then the inner optimizer's).
-
-    The inner optimizer's ``loss_scale_factor`` is set to None (Keras: "otherwise gradients
-    will be scaled twice"); a :class:`MultiOptimizer` may be wrapped (then pass ``names`` as
-    it takes them). ``dynamic=False`` and the base-optimizer arguments other than their
-    defaults are refused with Keras's ValueErrors: set them on the inner optimizer.
-    """
-
-    def __init__(
-        self,
-        inner_optimizer: Any,
-        initial_scale: Any = 2.0**15,
-        dynamic_growth_steps: Any = 2000,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if not kwargs.pop("dynamic", True):
-            raise ValueError(
-                "LossScaleOptimizer no longer supports `dynamic=False`. Instead, simply set "
-                "`loss_scale_factor` directly on the `inner_optimizer`."
-            )
-        for arg, default in _LSO_BASE_DEFAULTS.items():
-            if arg in kwargs and kwargs.pop(arg) != default:
-                raise ValueError(
-                    f"LossScaleOptimizer does not support `{arg}`. Instead, set `{arg}` on the "
-                    "`inner_optimizer`."
-                )
-        if kwargs:
-            raise ValueError(
-                f"LossScaleOptimizer does not support arguments: `{'`, `'.join(kwargs)}`."
-            )
-        if isinstance(inner_optimizer, LossScaleOptimizer):
-            raise TypeError(
-                "inner_optimizer cannot be a LossScaleOptimizer: the gradients would be "
-                "unscaled twice; wrap the innermost optimizer once"
-            )
-        if not isinstance(inner_optimizer, Optimizer | MultiOptimizer):
-            raise TypeError(
-                "inner_optimizer must be an optimlab optimizer (ol.SGD(), ol.Adam(), ..., or a "
-                f"MultiOptimizer), got {show(inner_optimizer)} of type "
-                f"{type(inner_optimizer).__name__}"
-            )
-        self._initial_scale = _check_scale("initial_scale", initial_scale)
-        self._growth = check_int("dynamic_growth_steps", dynamic_growth_steps, 1, MAX_COUNT)
-        self.inner_optimizer = inner_optimizer
-        self.name = naming.auto_name("LossScaleOptimizer") if name is None else str(name)
-        self._reset()
-        # Keras: the inner optimizer's own loss scaling is switched off
-        inner_optimizer.loss_scale_factor = None
-
-    def _reset(self) -> None:
-        self._built = False
-        self._step_counter = 0
-        self._scale = np.float32(self._initial_scale)
-        self._placeholders = (0, 0.0)  # Keras's own (unused) iteration and learning rate
-
-    # -- Keras's attributes -----------------------------------------------------------------
-
-    @property
-    def initial_scale(self) -> float:
-        """The scale before the first step."""
-        return self._initial_scale
-
-    @property
-    def dynamic_growth_steps(self) -> int:
-        """How many finite steps in a row double the scale."""
-        return self._growth
-
-    @property
-    def dynamic_scale(self) -> float:
-        """The current loss scale s (a float32 value)."""
-        return float(self._scale)
-
-    @property
-    def step_counter(self) -> int:
-        """Finite steps since the scale last changed."""
-        return self._step_counter
-
-    @property
-    def built(self) -> bool:
-        return self._built
-
-    @property
-    def iterations(self) -> int:
-        """The inner optimizer's update count (Keras's ``iterations``)."""
-        return self.inner_optimizer.iterations
-
-    @property
-    def learning_rate(self) -> Any:
-        """The inner optimizer's learning rate (read and set)."""
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value: Any) -> None:
-        self.inner_optimizer.learning_rate = value
-
-    @property
-    def params(self) -> list[np.ndarray]:
-        """The inner optimizer's parameters."""
-        return self.inner_optimizer.params
-
-    def scale_loss(self, loss: Any) -> Any:
-        """``loss * s``: the loss to differentiate (Keras's ``scale_loss``)."""
-        return loss * (float(self._scale) if self._built else self._initial_scale)
-
-    def finalize_variable_values(self, params: Any = None) -> None:
-        """The inner optimizer's (its EMA, if any, overwrites the parameters)."""
-        self.inner_optimizer.finalize_variable_values(params)
-
-    # -- the step ---------------------------------------------------------------------------
-
-    def build(self, params: Any, names: Any = None) -> None:
-        """Build the inner optimizer (unless it is built already) and the scale's state."""
-        if self._built:
-            raise ValueError(f"{self.name} is already built")
-        if not self.inner_optimizer.built:
-            if isinstance(self.inner_optimizer, MultiOptimizer):
-                self.inner_optimizer.build(params, names=names)
-            else:
-                if names is not None:
-                    raise TypeError(_NAMES_NEED_MULTI)
-                self.inner_optimizer.build(params)
-        self._built = True
-
-    def apply_gradients(self, grads_and_vars: Iterable, names: Any = None) -> None:
-        """One step on (scaled gradient, parameter) pairs (see the class docstring)."""
-        self._apply(_pairs(grads_and_vars), names)
-
-    def apply(self, grads: Sequence[Any], params: Any = None, names: Any = None) -> None:
-        """:meth:`apply_gradients` with the gradients and parameters as two lists
-        (``params`` default to those of the build)."""
-        built = self.inner_optimizer.params if self.inner_optimizer.built else []
-        self._apply(_grads_params(grads, params, built), names)
-
-    def _apply(self, pairs: list, names: Any) -> None:
-        inner = self.inner_optimizer
-        if names is not None and not isinstance(inner, MultiOptimizer):
-            raise TypeError(_NAMES_NEED_MULTI)
-        extra = {} if names is None else {"names": names}
-        # every check first (the pairs, the gradients as arrays): nothing has changed yet
-        grads = _checked_gradients(inner, pairs, names)
-        if all(bool(np.all(np.isfinite(g))) for g in grads):
-            scale = self._scale
-            prepared = inner._prepare_step(pairs, loss_scale=scale, **extra)
-            inner._commit_step(prepared)
-            self._built = True
-            if self._step_counter == self._growth - 1:
-                self._step_counter = 0
-                self._scale = np.float32(scale * np.float32(2.0))
-            else:
-                self._step_counter += 1
-            return
-        if not inner.built:  # Keras builds the inner optimizer on any first call
-            _build_for(inner, pairs, names)
-        self._built = True
-        self._step_counter = 0
-        self._scale = np.float32(self._scale * np.float32(0.5))
-
-    # -- Keras's variables ------------------------------------------------------------------
-
-    def _own_variables(self) -> list[tuple[str, np.ndarray]]:
-        out = [
-            ("iteration", np.array(self._placeholders[0], dtype=np.int64)),
-            ("learning_rate", np.array(self._placeholders[1], dtype=np.float64)),
-        ]
-        if self._built:
-            out += [
-                ("step_counter", np.array(self._step_counter, dtype=np.int64)),
-                ("dynamic_scale", np.array(self._scale, dtype=np.float32)),
-            ]
-        return out
-
-    @property
-    def variables(self) -> list[np.ndarray]:
-        """Keras's list: [iteration, learning_rate (the wrapper's own placeholders, 0 as in
-        Keras), step_counter, dynamic_scale (once built)] + the inner optimizer's."""
-        return [v for _, v in self._own_variables()] + self.inner_optimizer.variables
-
-    def set_weights(self, weights: Sequence[Any]) -> None:
-        """Write :attr:`variables` back (checked first, the inner optimizer's too: a refused
-        list changes nothing)."""
-        if not self._built:
-            raise ValueError(
-                "You are calling `set_weights()` on an optimizer that has not yet been built. "
-                "Please call `optimizer.build(trainable_variables)` to create the optimizer "
-                "weights before calling `set_weights()`."
-            )
-        weights = _as_list("weights", weights)
-        own = self._own_variables()
-        if len(weights) < len(own):
-            raise ValueError(
-                f"weights must hold {len(own)} arrays for {self.name} (iteration, "
-                f"learning_rate, step_counter, dynamic_scale) and then the inner optimizer's, "
-                f"got {len(weights)}"
-            )
-        values = [
-            _scalar_weight(i, n, w) for i, ((n, _), w) in enumerate(zip(own, weights, strict=False))
-        ]
-        iteration = check_int("weights[0] (iteration)", values[0], 0, MAX_COUNT)
-        placeholder_lr = check_float("weights[1] (learning_rate)", values[1], 0.0)
-        counter = check_int("weights[2] (step_counter)", values[2], 0, self._growth - 1)
-        scale = _check_scale("weights[3] (dynamic_scale)", values[3])
-        self.inner_optimizer.set_weights(weights[len(own) :])  # checks all before it writes
-        self._placeholders = (iteration, placeholder_lr)
-        self._step_counter = counter
-        self._scale = np.float32(scale)
-
-    # -- configuration and state ------------------------------------------------------------
-
-    def get_config(self) -> dict:
-        """Keras's four keys: name, inner_optimizer (serialized), initial_scale,
-        dynamic_growth_steps."""
-        from .optimizers import serialize
-
-        return {
-            "name": self.name,
-            "inner_optimizer": serialize(self.inner_optimizer),
-            "initial_scale": self._initial_scale,
-            "dynamic_growth_steps": self._growth,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects: Any = None) -> LossScaleOptimizer:
-        """Rebuild from :meth:`get_config` (the inner optimizer from its serialized dict)."""
-        from .optimizers import deserialize
-
-        if not isinstance(config, Mapping) or "inner_optimizer" not in config:
-            raise ValueError(
-                f"config must be a dict from LossScaleOptimizer.get_config() with an "
-                f"'inner_optimizer', got {show(config)}"
-            )
-        config = dict(config)
-        inner = config.pop("inner_optimizer")
-        if isinstance(inner, Mapping):
-            inner = deserialize(dict(inner))
-        return cls(inner, **config)
-
-    def state_dict(self) -> dict:
-        """The scale's state and the inner optimizer's ``state_dict()``."""
-        return {
-            "optimizer": "LossScaleOptimizer",
-            "config": {
-                "name": self.name,
-                "initial_scale": self._initial_scale,
-                "dynamic_growth_steps": self._growth,
-            },
-            "built": self._built,
-            "step_counter": self._step_counter,
-            "dynamic_scale": float(self._scale),
-            "placeholders": list(self._placeholders),
-            "inner": self.inner_optimizer.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict, params: Any = None, names: Any = None) -> None:
-        """Restore :meth:`state_dict`'s output (every field checked, the inner state loaded
-        atomically; a refused state changes nothing)."""
-        keys = (
-            "optimizer",
-            "config",
-            "built",
-            "step_counter",
-            "dynamic_scale",
-            "placeholders",
-            "inner",
-        )
-        _check_keys(state, keys, "LossScaleOptimizer")
-        config = state["config"]
-        if not isinstance(config, Mapping) or set(config) != {
-            "name",
-            "initial_scale",
-            "dynamic_growth_steps",
-        }:
-            raise ValueError(
-                "state['config'] must hold name, initial_scale and dynamic_growth_steps, got "
-                f"{show(config)}"
-            )
-        initial = _check_scale("state['config']['initial_scale']", config["initial_scale"])
-        growth = check_int(
-            "state['config']['dynamic_growth_steps']",
-            config["dynamic_growth_steps"],
-            1,
-            MAX_COUNT,
-        )
-        if not isinstance(state["built"], bool):
-            raise TypeError(f"state['built'] must be True or False, got {show(state['built'])}")
-        counter = check_int("state['step_counter']", state["step_counter"], 0, growth - 1)
-        scale = _check_scale("state['dynamic_scale']", state["dynamic_scale"])
-        holders = state["placeholders"]
-        if not (isinstance(holders, list | tuple) and len(holders) == 2):
-            raise TypeError(f"state['placeholders'] must be [iteration, lr], got {show(holders)}")
-        iteration = check_int("state['placeholders'][0]", holders[0], 0, MAX_COUNT)
-        lr = check_float("state['placeholders'][1]", holders[1], 0.0)
-        extra = {} if names is None else {"names": names}
-        if names is not None and not isinstance(self.inner_optimizer, MultiOptimizer):
-            raise TypeError(_NAMES_NEED_MULTI)
-        self.inner_optimizer.load_state_dict(state["inner"], params, **extra)  # atomic
-        self.name = str(config["name"])
-        self._initial_scale, self._growth = initial, growth
-        self._built = state["built"] or self.inner_optimizer.built
-        self._step_counter, self._scale = counter, np.float32(scale)
-        self._placeholders = (iteration, lr)
-
-    def save(self, path: Any, params: Any = None) -> None:
-        """Write :meth:`state_dict` (and the parameters, if given) to ``path``: optimlab's
-        checkpoint file (pickle-free, verified, atomic; :mod:`optimlab.checkpoint`)."""
-        _save(self, path, params)
-
-    def load(self, path: Any, params: Any = None, names: Any = None) -> None:
-        """Restore :meth:`save`'s file (verified before anything changes)."""
-        _load(self, path, params, names)
-
-    def __repr__(self) -> str:
-        return (
-            f"LossScaleOptimizer({self.inner_optimizer!r}, dynamic_scale={self.dynamic_scale}, "
-            f"step_counter={self._step_counter}, dynamic_growth_steps={self._growth}, "
-            f"name={self.name!r})"
-        )
-
-
-_NAMES_NEED_MULTI = (
-    "names go with a MultiOptimizer (it routes parameters by name); this optimizer takes the "
-    "arrays alone"
+from .. import naming
+from .._validation import MAX_COUNT, check_float, check_int, show
+from ..optimizer import Optimizer, optional_positive
+from ..optimizer_checks import _as_list, _check_param
+from ..optimizer_pipeline import OWN_LOSS_SCALE
+from ._common import (
+    Parameter,
+    _check_keys,
+    _grads_params,
+    _load,
+    _named,
+    _pairs,
+    _save,
+    _scalar_weight,
 )
 
 
-def _check_keys(state: Any, keys: tuple, kind: str) -> None:
-    if not isinstance(state, dict):
-        raise TypeError(
-            f"state must be a dict produced by {kind}.state_dict(), got {show(state)} of type "
-            f"{type(state).__name__}"
-        )
-    missing = [k for k in keys if k not in state]
-    unknown = sorted(show(k) for k in state if k not in keys)
-    if missing or unknown:
-        raise ValueError(
-            f"state must have exactly the keys of {kind}.state_dict(): missing {missing}, "
-            f"unexpected [{', '.join(unknown)}]"
-        )
-    if state["optimizer"] != kind:
-        raise ValueError(
-            f"state['optimizer'] is {show(state['optimizer'])}: the state was saved by "
-            f"{show(state['optimizer'])}, cannot load into {kind}"
-        )
+def _is_loss_scale(obj: Any) -> bool:
+    """Whether ``obj`` is a LossScaleOptimizer (imported here: it imports this module)."""
+    from .loss_scale import LossScaleOptimizer
 
-
-def _scalar_weight(i: int, name: str, weight: Any) -> Any:
-    try:
-        array = np.asarray(weight)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"weights[{i}] ({name}) must be an array, got {show(weight)}: {error}"
-        ) from None
-    if array.shape != () or array.dtype.kind not in "iuf":
-        raise ValueError(
-            f"weights[{i}] ({name}) must be a 0-d array of a real number, got {show(weight)}"
-        )
-    return array.item()
-
-
-def _checked_gradients(inner: Any, pairs: list, names: Any) -> list[np.ndarray]:
-    """The gradients of ``pairs`` as arrays, after every check of the pairs that ``inner``
-    makes (nothing changes)."""
-    if isinstance(inner, MultiOptimizer):
-        return [g for _, grads, _ in inner._route(pairs, names)[1] for g in grads]
-    items, _ = inner._checked_pairs(pairs)
-    return [g for _, _, g in items]
-
-
-def _build_for(inner: Any, pairs: list, names: Any) -> None:
-    if isinstance(inner, MultiOptimizer):
-        plan, _ = inner._route(pairs, names)
-        inner._adopt(plan, build_subs=True)
-    else:
-        _, params = inner._checked_pairs(pairs)
-        inner.build(params)
-
-
-# ---------------------------------------------------------------------------------------------
-# OptimizerMap and MultiOptimizer
-# ---------------------------------------------------------------------------------------------
+    return isinstance(obj, LossScaleOptimizer)
 
 
 def _check_map_optimizer(where: str, optimizer: Any) -> None:
     """Keras's checks of an optimizer put in an OptimizerMap (its ValueErrors and words)."""
-    if isinstance(optimizer, LossScaleOptimizer):
+    if _is_loss_scale(optimizer):
         raise ValueError("optimizer cannot be LossScaleOptimizer.")
     if isinstance(optimizer, MultiOptimizer):
         raise ValueError("optimizer cannot be MultiOptimizer.")
@@ -665,7 +145,7 @@ class OptimizerMap(MutableMapping):
 
     def get_config(self) -> dict:
         """The default and every key's optimizer, serialized (:func:`optimlab.serialize`)."""
-        from .optimizers import serialize
+        from ..optimizers import serialize
 
         default = self._default_optimizer
         return {
@@ -675,7 +155,7 @@ class OptimizerMap(MutableMapping):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Any = None) -> OptimizerMap:
-        from .optimizers import deserialize
+        from ..optimizers import deserialize
 
         if not isinstance(config, Mapping) or "default_optimizer" not in config:
             raise ValueError(
@@ -719,9 +199,7 @@ class MultiOptimizer:
     def __init__(
         self, optimizer_map: Any, loss_scale_factor: Any = None, name: str | None = None
     ) -> None:
-        from .optimizer import optional_positive
-
-        if isinstance(optimizer_map, LossScaleOptimizer | MultiOptimizer):
+        if _is_loss_scale(optimizer_map) or isinstance(optimizer_map, MultiOptimizer):
             kind = type(optimizer_map).__name__
             raise ValueError(f"{kind} cannot be used inside an MultiOptimizer.")
         if isinstance(optimizer_map, Optimizer):  # an optimlab extension: one for all
@@ -810,8 +288,6 @@ class MultiOptimizer:
 
     @loss_scale_factor.setter
     def loss_scale_factor(self, value: Any) -> None:
-        from .optimizer import optional_positive
-
         factor = optional_positive("loss_scale_factor", value)
         for sub in self._inner_optimizers:  # each checks it against its dtype first
             sub._check_in_dtype({**sub._config, "loss_scale_factor": factor}, 0.0, sub._narrowest)
@@ -845,7 +321,7 @@ class MultiOptimizer:
                     f"({', '.join(map(repr, self._optimizer_map)) or 'none'}) and the map has "
                     "no default_optimizer; add a key for it or give a default"
                 )
-            if isinstance(opt, LossScaleOptimizer):
+            if _is_loss_scale(opt):
                 raise ValueError("LossScaleOptimizer cannot be used inside an MultiOptimizer.")
             if isinstance(opt, MultiOptimizer):
                 raise ValueError("MultiOptimizer cannot be used inside an MultiOptimizer.")
@@ -919,7 +395,7 @@ class MultiOptimizer:
         """One update of a :class:`~optimlab.Params` (its names route it; its views are the
         arrays); groups with their own ``lr_scale`` or ``weight_decay`` are refused (give them
         their own optimizer in the map instead)."""
-        from .params import Params
+        from ..params import Params
 
         if not isinstance(params, Params):
             raise TypeError(f"step() takes an optimlab.Params, got {type(params).__name__}")
@@ -1119,8 +595,6 @@ class MultiOptimizer:
         """Restore :meth:`state_dict`'s output. Unbuilt, pass ``params`` (and ``names``, by
         default the saved ones); the routing must be the saved one. Every sub-optimizer's
         state is checked before any is loaded: a refused state changes nothing."""
-        from .optimizer import optional_positive
-
         keys = ("optimizer", "config", "iterations", "names", "owners", "optimizers")
         _check_keys(state, keys, "MultiOptimizer")
         config = state["config"]
@@ -1197,107 +671,6 @@ class MultiOptimizer:
         return f"MultiOptimizer([{subs}], iterations={self._iterations}, name={self.name!r})"
 
 
-# ---------------------------------------------------------------------------------------------
-# files: a wrapper's nested state in one checkpoint (arrays as members, the rest as JSON)
-# ---------------------------------------------------------------------------------------------
-
-_ARRAY = "__array__"
-
-
-def _flatten(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """``obj`` as JSON data, each array replaced by ``{"__array__": its member's key}``."""
-    if isinstance(obj, np.ndarray):
-        key = f"a.{len(arrays)}"
-        arrays[key] = obj
-        return {_ARRAY: key}
-    if isinstance(obj, dict):
-        return {str(k): _flatten(v, arrays) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_flatten(v, arrays) for v in obj]
-    if obj is None or isinstance(obj, bool | int | float | str):
-        return obj
-    raise TypeError(
-        f"{show(obj)} in the optimizer's state cannot be saved (a plain callable learning "
-        "rate?); use a schedule from optimlab.schedules or a float"
-    )
-
-
-def _unflatten(obj: Any, arrays: dict[str, np.ndarray], used: set[str], where: str) -> Any:
-    from .checkpoint import CheckpointError
-
-    if isinstance(obj, dict):
-        if set(obj) == {_ARRAY}:
-            key = obj[_ARRAY]
-            if not (isinstance(key, str) and key in arrays) or key in used:
-                raise CheckpointError(f"{where}: {show(key)} names no array of the file, or twice")
-            used.add(key)
-            return arrays[key]
-        return {k: _unflatten(v, arrays, used, where) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_unflatten(v, arrays, used, where) for v in obj]
-    return obj
-
-
-def _save(wrapper: Any, path: Any, params: Any) -> None:
-    from . import checkpoint
-
-    arrays: dict[str, np.ndarray] = {}
-    state = _flatten(wrapper.state_dict(), arrays)
-    params = [] if params is None else _as_list("params", params, arrays=True)
-    for i, p in enumerate(params):
-        _check_param(p, i)
-        arrays[f"param.{i}"] = np.asarray(p)
-    meta = {"kind": type(wrapper).__name__, "state": state, "num_saved_params": len(params)}
-    checkpoint.save_arrays(path, arrays, meta)
-
-
-def _load(wrapper: Any, path: Any, params: Any, names: Any) -> None:
-    import os
-
-    from . import checkpoint
-
-    arrays, meta = checkpoint.load_arrays(path)
-    kind = type(wrapper).__name__
-    where = f"checkpoint {os.fspath(path)!r}"
-    if meta.get("kind") != kind:
-        raise checkpoint.CheckpointError(
-            f"{where} holds a {show(meta.get('kind'))}, not a {kind} (its save())"
-        )
-    n = meta.get("num_saved_params")
-    if not (isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= len(arrays)):
-        raise checkpoint.CheckpointError(f"{where}: num_saved_params is {show(n)}")
-    used = {f"param.{i}" for i in range(n)}
-    if not used <= set(arrays):
-        raise checkpoint.CheckpointError(f"{where} lacks some of its {n} saved parameters")
-    state = _unflatten(meta.get("state"), arrays, used, where)
-    if set(arrays) - used:
-        raise checkpoint.CheckpointError(f"{where} has unnamed arrays {sorted(set(arrays) - used)}")
-    saved = [arrays[f"param.{i}"] for i in range(n)]
-    targets = None if params is None else _named(params, names)[0]
-    if targets is not None and n:
-        if len(targets) != n:
-            raise ValueError(f"checkpoint holds {n} parameters, got {len(targets)}")
-        for i, (src, dst) in enumerate(zip(saved, targets, strict=True)):
-            if src.shape != dst.shape or src.dtype != dst.dtype:
-                raise ValueError(
-                    f"parameter {i}: checkpoint has shape {src.shape} {src.dtype}, the target "
-                    f"{dst.shape} {dst.dtype}"
-                )
-    build_with = params if (params is not None and not wrapper.built) else None
-    extra = {} if names is None else {"names": names}
-    wrapper.load_state_dict(state, build_with, **extra)
-    if targets is not None and n:
-        for src, dst in zip(saved, targets, strict=True):
-            dst[...] = src
-
-
 def _first(items: list, item: Any, k: int) -> bool:
     """Whether ``items[k]`` is the first occurrence of ``item`` (by identity)."""
     return next(i for i, x in enumerate(items) if x is item) == k
-
-
-WRAPPERS: dict[str, Callable[..., Any]] = {
-    "LossScaleOptimizer": LossScaleOptimizer,
-    "MultiOptimizer": MultiOptimizer,
-    "OptimizerMap": OptimizerMap,
-}
