@@ -28,6 +28,7 @@ from .optimizers import (
     get,
 )
 from .params import Params
+from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 
 __version__ = "0.1.0"
 
@@ -44,9 +45,12 @@ __all__ = [
     "Adamax",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
+    "MultiOptimizer",
     "Muon",
     "Nadam",
     "Optimizer",
+    "OptimizerMap",
     "Params",
     "RAdam",
     "RMSprop",
