@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from ._scalar import where
 from .adam import rounded
 
 SLOTS = (("m", "required"), ("v", "required"))
@@ -49,17 +50,34 @@ def rectification(t, *, beta_2, threshold, threshold_inclusive, power_dtype=None
     term r, None where the variance is intractable (rho_t below the threshold, or equal to it
     with ``threshold_inclusive=False``). The base of beta_2^t is rounded to ``power_dtype``
     if given (see ``adam.rounded``)."""
+    rho_t, r, tractable = rectification_terms(
+        t,
+        beta_2=beta_2,
+        threshold=threshold,
+        threshold_inclusive=threshold_inclusive,
+        power_dtype=power_dtype,
+    )
+    return rho_t, (r if tractable else None)
+
+
+def rectification_terms(t, *, beta_2, threshold, threshold_inclusive, power_dtype=None):
+    """``(rho_t, r, tractable)``: :func:`rectification` without an ``if`` on the step (each
+    choice a ``where``, so that a traced step count runs it too, see ``rules._scalar``); r is
+    1 where the variance is intractable, and ``tractable`` says whether it is not."""
     rho_inf = 2.0 / (1.0 - beta_2) - 1.0
     power = rounded(beta_2, power_dtype) ** t
     bc2 = 1.0 - power
     # (bc2 is 0 only where Keras's float32 rounding turns beta_2 into 1: v has no weight yet)
-    rho_t = rho_inf - 2.0 * t * power / bc2 if bc2 > 0.0 else -math.inf
-    if rho_t < threshold or (rho_t == threshold and not threshold_inclusive):
-        return rho_t, None
-    if rho_t == rho_inf:  # beta_2^t underflowed: r = 1, also where rho_inf = 4 makes it 0 / 0
-        return rho_t, 1.0
-    ratio = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
-    return rho_t, math.sqrt(ratio)
+    weighted = bc2 > 0.0
+    rho_t = where(weighted, rho_inf - 2.0 * t * power / where(weighted, bc2, 1.0), -math.inf)
+    tractable = (rho_t > threshold) | ((rho_t == threshold) & bool(threshold_inclusive))
+    # where beta_2^t underflowed, rho_t = rho_inf and r = 1 (also where rho_inf = 4 makes the
+    # ratio 0 / 0); the ratio only where it is a number (rho_t >= threshold >= 4 > 0)
+    computed = tractable & (rho_t != rho_inf)
+    numerator = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+    denominator = where(computed, (rho_inf - 4.0) * (rho_inf - 2.0) * rho_t, 1.0)
+    ratio = where(computed, numerator / denominator, 1.0)
+    return rho_t, where(computed, math.sqrt(ratio), 1.0), tractable
 
 
 def scalars(
@@ -92,7 +110,7 @@ def scalars(
     else:
         c_m = lr / bc1
         c_g = 0.0
-    _, r = rectification(
+    _, r, rectified = rectification_terms(
         t,
         beta_2=beta_2,
         threshold=threshold,
@@ -100,14 +118,13 @@ def scalars(
         power_dtype=power_dtype,
     )
     v_scale = 1.0
-    if r is not None:
+    if epsilon_style == "paper":
         scale = r
-        if epsilon_style == "paper":
-            v_scale = bc2
-        else:
-            scale = r * math.sqrt(bc2)
-        c_m = c_m * scale
-        c_g = c_g * scale
+        v_scale = where(rectified, bc2, 1.0)
+    else:
+        scale = r * math.sqrt(bc2)
+    c_m = where(rectified, c_m * scale, c_m)
+    c_g = where(rectified, c_g * scale, c_g)
     return (
         beta_1,
         1.0 - beta_1,
@@ -118,7 +135,7 @@ def scalars(
         v_scale,
         epsilon_root,
         epsilon,
-        r is not None,
+        rectified,
         bool(nesterov),
     )
 

@@ -24,12 +24,14 @@ still holds gradients scaled by the old lr.
 
 from __future__ import annotations
 
+from ._scalar import where
+
 SLOTS = (("momentum", "optional"),)
 
 
 def scalars(t, lr, *, momentum, nesterov, dampening, lr_outside):
     """Per-step numbers: (lr, momentum, 1 - dampening', nesterov, lr_outside, use_momentum)."""
-    one_minus_damp = 1.0 if t == 1 else 1.0 - dampening
+    one_minus_damp = where(t == 1, 1.0, 1.0 - dampening)
     return (lr, momentum, one_minus_damp, bool(nesterov), bool(lr_outside), momentum > 0.0)
 
 
