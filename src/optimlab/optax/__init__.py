@@ -1,0 +1,56 @@
+"""optimlab's optimizers as ``optax.GradientTransformation``s: a preset in a JAX loop.
+
+::
+
+    import optax, optimlab.optax as olx
+    tx = olx.adam(learning_rate=1e-3, preset="keras")   # Keras's Adam, to the last bit
+    state = tx.init(params)
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+
+One lowercase factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
+elementwise (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam, adamax,
+adadelta, lion, radam, rprop``, optax's names. Each takes the NumPy dialect's hyperparameters
+and options with its checks and messages, and ``preset``:
+
+``preset="optax"`` (the default)
+    an optax user reaching for ``optimlab.optax.adam`` expects ``optax.adam``'s numbers, and
+    gets them (optax's epsilon 1e-8 outside the root, its AMSGrad maximum of the corrected v,
+    its clipping formula, no default learning rate); ``"keras"`` or ``"torch"`` switches to
+    that framework's defaults and formulas, as ``optimlab.Adam(preset=...)`` does.
+
+The update is the rule's own ``update`` and ``scalars`` (:mod:`optimlab.rules`) run on JAX
+arrays (:mod:`optimlab.optax._engine`), in the dialect's pipeline
+(:mod:`optimlab.optax._transform`): pure ``init(params)`` and ``update(updates, state,
+params)`` on pytrees, traceable by ``jax.jit`` (the count and a schedule's learning rate stay
+traced: no host round trip), float32 and float64 (``jax_enable_x64``). ``nan_policy`` is
+``"propagate"`` (default, as optax) or ``"skip"`` (a step with a non-finite gradient changes
+nothing, as ``optax.apply_if_finite``); ``use_ema`` and ``gradient_accumulation_steps`` are
+refused with what to use instead (``optax.ema``, ``optax.MultiSteps``).
+
+The tensor-level rules (Muon, Lamb, Adafactor: norms and matrix products on whole tensors,
+branches on traced norms) have no factory here yet.
+"""
+
+from __future__ import annotations
+
+from ..optimizers import OPTIMIZERS
+from ._transform import NAN_POLICIES, OPTAX_NAMES, ScaleByRuleState, make_factory, transformation
+
+#: factory name -> the dialect class it wraps (every elementwise optimizer of OPTIMIZERS)
+CLASSES = {
+    name.lower(): cls for name, cls in OPTIMIZERS.items() if not getattr(cls.rule, "TENSOR", False)
+}
+#: factory name -> factory
+FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
+globals().update(FACTORIES)
+
+__all__ = [
+    "CLASSES",
+    "FACTORIES",
+    "NAN_POLICIES",
+    "OPTAX_NAMES",
+    "ScaleByRuleState",
+    "transformation",
+    *FACTORIES,
+]

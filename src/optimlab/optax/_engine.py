@@ -1,0 +1,103 @@
+"""The JAX engine: a rule's own ``scalars`` and ``update`` run on ``jax.numpy`` values.
+
+As :func:`optimlab.torch._ops.torch_update` does for torch, the functions of a rule module are
+re-created with the module's globals rebound (nothing is rewritten: the same code objects)::
+
+    np     -> jax.numpy            (np.sqrt, np.abs, np.maximum, np.sign of the update)
+    math   -> math with sqrt = jax.numpy.sqrt   (the scalars' square roots of bias corrections)
+    where  -> jax.numpy.where      (rules._scalar.where: a choice between two step numbers)
+
+so that ``scalars(t, lr, ...)`` runs on a traced step count and learning rate under
+``jax.jit`` (``beta ** t`` of a Python float and a traced integer is a JAX power), and
+``update(p, g, *slots, *scalars)`` runs on whole JAX arrays.
+
+A scalar that the step count decides and that the update reads with an ``if`` (RAdam's
+``rectified``) is a traced boolean: :func:`run_update` runs the update once with the flag
+False and once True and keeps, element by element, the branch the flag names
+(``jnp.where``), so every element is computed by the very operations of the NumPy engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import types
+
+import jax
+import jax.numpy as jnp
+
+_TRACED_MATH = types.SimpleNamespace(
+    **{k: getattr(math, k) for k in dir(math) if not k.startswith("_")}
+)
+_TRACED_MATH.sqrt = jnp.sqrt
+
+_OVERRIDES = {"np": jnp, "math": _TRACED_MATH, "where": jnp.where}
+_NAMESPACES: dict = {}
+
+
+def rebound(rule) -> dict:
+    """The rule module's namespace with ``np``, ``math`` and ``where`` bound to JAX, and each
+    function defined in the module re-created on it (memoized per rule)."""
+    namespace = _NAMESPACES.get(rule)
+    if namespace is None:
+        source = vars(rule)
+        namespace = dict(source)
+        namespace.update((k, v) for k, v in _OVERRIDES.items() if k in source)
+        for name, obj in source.items():
+            if isinstance(obj, types.FunctionType) and obj.__globals__ is source:
+                copy = types.FunctionType(
+                    obj.__code__, namespace, obj.__name__, obj.__defaults__, obj.__closure__
+                )
+                copy.__kwdefaults__ = obj.__kwdefaults__
+                namespace[name] = copy
+        _NAMESPACES[rule] = namespace
+    return namespace
+
+
+def scalars(rule, t, lr, step_state, hyperparameters: dict):
+    """``rule.scalars`` on JAX values: (the scalars, the advanced step state or None)."""
+    function = rebound(rule)["scalars"]
+    if getattr(rule, "STEP_STATE", None) is not None:
+        return function(t, lr, step_state, **hyperparameters)
+    return function(t, lr, **hyperparameters), None
+
+
+def _is_flag(value) -> bool:
+    return isinstance(value, jax.Array) and value.dtype == jnp.bool_
+
+
+def run_update(rule, p, g, slots, numbers):
+    """``rule.update(p, g, *slots, *numbers)`` on JAX arrays; returns ``(p, *slots)``.
+
+    Numbers that are JAX arrays go in the parameter's dtype (as NumPy casts a Python float
+    against a float32 array); a traced boolean (a branch the step decides) is run both ways
+    and the branch it names kept."""
+    update = rebound(rule)["update"]
+    cast = []
+    flags = []
+    for k, value in enumerate(numbers):
+        if _is_flag(value):
+            flags.append(k)
+            cast.append(value)
+        elif isinstance(value, jax.Array):
+            cast.append(value.astype(p.dtype))
+        else:
+            cast.append(value)
+    if not flags:
+        return update(p, g, *slots, *cast)
+    result = None
+    for choice in itertools.product((False, True), repeat=len(flags)):
+        chosen = list(cast)
+        taken = jnp.bool_(True)
+        for k, value in zip(flags, choice, strict=True):
+            chosen[k] = value
+            taken = taken & (cast[k] if value else ~cast[k])
+        branch = update(p, g, *slots, *chosen)
+        if result is None:
+            result = branch
+        else:
+            result = tuple(
+                None if new is None else jnp.where(taken, new, old)
+                for new, old in zip(branch, result, strict=True)
+            )
+    return result

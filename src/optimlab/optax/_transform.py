@@ -1,0 +1,307 @@
+"""An optimlab optimizer as an ``optax.GradientTransformation``.
+
+:func:`transformation` builds the NumPy dialect's optimizer (``optimlab.<Class>(preset=...,
+...)``) once, for its checks and its resolved configuration only: every argument meets the
+dialect's validators and presets (:mod:`optimlab.presets`) with the dialect's messages, and a
+refused call builds nothing. The transformation then runs, per update, the dialect's pipeline
+(:mod:`optimlab.optimizer_pipeline`) on JAX arrays, in the dialect's order::
+
+    g = g / loss_scale_factor
+    g = -g                                     (maximize)
+    clip: clipnorm | global_clipnorm | clipvalue, in the preset's formula (optimlab.clipping)
+    g = g + wd * p (weight_decay_mode "l2")  or  p = p - lr * wd * p ("decoupled")
+    p', slots' = rule.update(p, g, *slots, *rule.scalars(t, lr, ...))   (optax._engine)
+    update = p' - p,  count = count + 1
+
+``t`` is the 1-based number of the update and ``lr`` the learning rate at ``count`` (a float,
+or an optax schedule called with the traced count, as optax's ``scale_by_learning_rate``
+does). ``optax.apply_updates(params, update)`` adds ``p' - p`` back to ``p``: where the step is
+small beside ``p`` (within a factor 2, Sterbenz's lemma) the difference is exact and the new
+parameter is ``p'`` to the last bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import presets
+from .._validation import check_choice, show
+from . import _engine
+
+#: the nan_policy values a traced step can honour ("raise" would need the host)
+NAN_POLICIES = ("propagate", "skip")
+#: optax's names of optimlab's hyperparameters (``b1`` is ``beta_1``, ...)
+OPTAX_NAMES = {
+    "b1": "beta_1",
+    "b2": "beta_2",
+    "eps": "epsilon",
+    "eps_root": "epsilon_root",
+    "decay": "rho",
+}
+#: dialect options a per-step transformation does not take, with what to use instead
+_NOT_HERE = {
+    "use_ema": "keep the average with optax.ema on the parameters",
+    "gradient_accumulation_steps": "wrap the transformation in optax.MultiSteps",
+}
+
+_UNSET = object()
+
+
+class ScaleByRuleState(NamedTuple):
+    """The state of an optimlab transformation: ``count`` (int32, the updates applied),
+    ``slots`` (the rule's state buffers by name, each a pytree like the parameters) and
+    ``step_state`` (the rule's per-step numbers carried between steps, as Nadam's momentum
+    product; ``()`` for most rules)."""
+
+    count: jax.Array
+    slots: dict
+    step_state: tuple
+
+
+def _default_float():
+    """The float dtype JAX computes Python floats in (float64 under jax_enable_x64)."""
+    return jnp.result_type(float)
+
+
+def _l2_norm(grads):
+    """sqrt(sum of squares) of ``grads`` in JAX's default float, as
+    :func:`optimlab.clipping.l2_norm` (where the squares overflow: m * sqrt(sum((g / m)^2)),
+    m the largest magnitude)."""
+    wide = [jnp.ravel(g).astype(_default_float()) for g in grads]
+    total = sum(jnp.sum(g * g) for g in wide)
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(g), initial=0.0) for g in wide]))
+    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
+    scaled = m * jnp.sqrt(sum(jnp.sum((g / safe) * (g / safe)) for g in wide))
+    scaled = jnp.where((m > 0) & jnp.isfinite(m), scaled, m)
+    return jnp.where(jnp.isinf(total), scaled, jnp.sqrt(total))
+
+
+def _norm_scale(norm, clip: float, style: str):
+    """:func:`optimlab.clipping.norm_scale` on a traced norm: Keras c * min(1/n, 1/c) (1 for
+    n = 0), PyTorch min(1, c / (n + 1e-6)), optax 1 if n < c else c / n."""
+    if style == "keras":
+        return jnp.where(norm > 0, clip * jnp.minimum(1.0 / norm, 1.0 / clip), 1.0)
+    if style == "torch":
+        return jnp.minimum(1.0, clip / (norm + 1e-6))
+    return jnp.where(norm < clip, 1.0, clip / norm)
+
+
+def _exact_update(p, q, new, rule, g, slots, numbers):
+    """The update u with p + u = ``new`` (the rule's new parameter) to the last bit wherever
+    one of two candidates gives it: ``new - p`` (exact where new and p are within a factor 2,
+    Sterbenz's lemma), else the rule's step computed from a zero parameter, plus the weight
+    decay's ``q - p`` (the rules write ``p - step``: from 0 that is exactly ``-step``, and
+    p + (-step) rounds as p - step does). Where neither reproduces ``new``, ``new - p``."""
+    difference = new - p
+    step = _engine.run_update(rule, jnp.zeros_like(q), g, slots, numbers)[0]
+    other = step if q is p else step + (q - p)
+    return jnp.where(
+        (p + difference == new) | (p + other != new), difference, other.astype(p.dtype)
+    )
+
+
+def _check_learning_rate_array(value: Any) -> None:
+    if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(
+            f"learning_rate must be a float >= 0, an optax schedule (a callable of the step "
+            f"count) or a 0-d float JAX array, got {show(value)} (shape {value.shape}, "
+            f"{value.dtype})"
+        )
+
+
+def _configure(cls, preset: str, learning_rate: Any, arguments: dict):
+    """The dialect optimizer that checks and resolves the arguments, with the learning rate
+    (a float, a callable or a JAX array) and the nan policy the transformation uses."""
+    kind = cls.__name__
+    arguments = dict(arguments)
+    allowed = set(cls.hyperparameters)
+    for theirs, ours in OPTAX_NAMES.items():
+        if theirs in arguments and ours in allowed:
+            if ours in arguments:
+                raise TypeError(
+                    f"{kind.lower()}() got {theirs}={arguments[theirs]!r} and {ours}="
+                    f"{arguments[ours]!r}: {theirs} is optax's name of {ours}; pass one"
+                )
+            arguments[ours] = arguments.pop(theirs)
+    nan_policy = arguments.pop("nan_policy", "propagate")
+    if learning_rate is _UNSET:
+        lr = presets.defaults(kind, check_choice("preset", preset, presets.PRESETS))[
+            "learning_rate"
+        ]
+    else:
+        lr = learning_rate
+    traced = isinstance(lr, jax.Array)
+    if traced:
+        _check_learning_rate_array(lr)
+    optimizer = cls(
+        learning_rate=0.0 if traced else lr,
+        preset=preset,
+        engine="reference",
+        name=kind.lower(),
+        nan_policy=nan_policy,
+        **arguments,
+    )
+    for key, instead in _NOT_HERE.items():
+        if optimizer._config[key]:
+            raise ValueError(
+                f"{key}={optimizer._config[key]!r} is not available in optimlab.optax (a "
+                f"GradientTransformation returns updates, not parameters): {instead}"
+            )
+    nan_policy = optimizer.nan_policy
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(
+            f"nan_policy={nan_policy!r} is not available in optimlab.optax: a traced step "
+            f"cannot raise; valid values: {', '.join(map(repr, NAN_POLICIES))}"
+        )
+    if not traced:
+        lr = learning_rate if callable(learning_rate) else optimizer._learning_rate
+    return optimizer, lr, nan_policy
+
+
+def _narrowest(leaves) -> np.dtype | None:
+    dtypes = [np.dtype(p.dtype) for p in leaves]
+    return min(dtypes, key=lambda d: d.itemsize) if dtypes else None
+
+
+def _check_params(kind: str, leaves) -> None:
+    for k, p in enumerate(leaves):
+        if not jnp.issubdtype(p.dtype, jnp.floating):
+            raise TypeError(
+                f"{kind}: parameter leaf {k} has dtype {p.dtype}; optimlab updates float "
+                "parameters (float16, bfloat16, float32, float64)"
+            )
+
+
+def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
+    """``optax.GradientTransformation`` of the dialect optimizer ``cls`` (see the module)."""
+    optimizer, lr, nan_policy = _configure(cls, preset, learning_rate, arguments)
+    kind = cls.__name__
+    rule = optimizer.rule
+    config = dict(optimizer._config)
+    conventions = dict(optimizer._conventions)
+    base_hyper = optimizer._rule_hyperparameters()
+    slots = [
+        (name, optimizer._slot_initial_value(name))
+        for name, slot_kind in rule.SLOTS
+        if optimizer._slot_enabled(name, slot_kind)
+    ]
+    step_state0 = tuple(v for _, v in getattr(rule, "STEP_STATE", ()))
+    wd = config["weight_decay"] or None
+    decoupled = config["weight_decay_mode"] == "decoupled"
+    style = conventions["clip_style"]
+
+    def hyperparameters(leaves) -> dict:
+        hyper = dict(base_hyper)
+        if "power_dtype" in hyper and conventions["power_precision"] == "dtype":
+            hyper["power_dtype"] = _narrowest(leaves)
+        return hyper
+
+    def init_fn(params):
+        leaves = jax.tree.leaves(params)
+        _check_params(kind, leaves)
+        narrowest = _narrowest(leaves)
+        if narrowest is not None:
+            optimizer._check_in_dtype(config, lr if isinstance(lr, float) else None, narrowest)
+        state_slots = {
+            name: jax.tree.map(lambda p, v=value: jnp.full(jnp.shape(p), v, p.dtype), params)
+            for name, value in slots
+        }
+        step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
+        return ScaleByRuleState(jnp.zeros([], jnp.int32), state_slots, step_state)
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(
+                f"optimlab.optax.{kind.lower()}: update(updates, state, params) needs the "
+                "parameters (the rule computes each new parameter from the old one), got "
+                "params=None"
+            )
+        grads, treedef = jax.tree.flatten(updates)
+        leaves = treedef.flatten_up_to(params)
+        buffers = {name: treedef.flatten_up_to(state.slots[name]) for name, _ in slots}
+        count = state.count
+        rate = lr(count) if callable(lr) else lr
+        factor = config["loss_scale_factor"]
+        if factor is not None:
+            grads = [g / jnp.asarray(factor, g.dtype) for g in grads]
+        finite = None
+        if nan_policy == "skip":
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in grads]))
+        if config["maximize"]:
+            grads = [-g for g in grads]
+        if config["clipnorm"]:
+            grads = [
+                g * _norm_scale(_l2_norm([g]), config["clipnorm"], style).astype(g.dtype)
+                for g in grads
+            ]
+        elif config["global_clipnorm"] and grads:
+            scale = _norm_scale(_l2_norm(grads), config["global_clipnorm"], style)
+            grads = [g * scale.astype(g.dtype) for g in grads]
+        elif config["clipvalue"]:
+            c = config["clipvalue"]
+            grads = [jnp.clip(g, -c, c) for g in grads]
+        numbers, step_state = _engine.scalars(
+            rule, count + 1, rate, state.step_state, hyperparameters(leaves)
+        )
+        new_updates = []
+        new_slots = {name: [] for name, _ in slots}
+        for k, (p, g) in enumerate(zip(leaves, grads, strict=True)):
+            q = p
+            if wd is not None and not decoupled:
+                g = g + jnp.asarray(wd, g.dtype) * p
+            elif wd is not None:
+                q = p - p * jnp.asarray(wd * rate, p.dtype)
+            own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
+            new = _engine.run_update(rule, q, g, own, numbers)
+            new_updates.append(_exact_update(p, q, new[0], rule, g, own, numbers))
+            for (name, _), value in zip(rule.SLOTS, new[1:], strict=True):
+                if name in new_slots:
+                    new_slots[name].append(value)
+        new_state = ScaleByRuleState(
+            optax.safe_int32_increment(count),
+            {name: treedef.unflatten(values) for name, values in new_slots.items()},
+            tuple(step_state) if step_state is not None else state.step_state,
+        )
+        new_updates = treedef.unflatten(new_updates)
+        if finite is not None:
+            new_updates = jax.tree.map(
+                lambda u: jnp.where(finite, u, jnp.zeros_like(u)), new_updates
+            )
+            new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+        return new_updates, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _default_doc(cls) -> str:
+    return (cls.__doc__ or "").strip()
+
+
+def make_factory(cls, name: str):
+    """The lowercase factory ``name(learning_rate, *, preset="optax", **hyperparameters)`` of
+    the dialect optimizer ``cls``, with the rule's equations in its docstring."""
+
+    def factory(learning_rate: Any = _UNSET, *, preset: str = "optax", **hyperparameters):
+        return transformation(cls, preset, learning_rate, hyperparameters)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__module__ = "optimlab.optax"
+    rule_doc = (cls.rule.__doc__ or "").strip()
+    factory.__doc__ = (
+        f"optimlab's {cls.__name__} as an ``optax.GradientTransformation``::\n\n"
+        f'    optimlab.optax.{name}(learning_rate, *, preset="optax", **hyperparameters)\n\n'
+        f"The hyperparameters, their defaults per preset and their checks are those of "
+        f"``optimlab.{cls.__name__}`` (optax's names b1, b2, eps, eps_root and decay are taken "
+        f"for beta_1, beta_2, epsilon, epsilon_root and rho); ``preset`` defaults to "
+        f'``"optax"`` (optax users expect {presets.PEERS[cls.__name__]["optax"] or "optax"}\'s '
+        f'numbers; ``preset="keras"`` or ``"torch"`` gives that peer\'s). '
+        f"``learning_rate``: a float, an optax schedule of the step count, or a 0-d JAX "
+        f"array (``optax.inject_hyperparams``).\n\n"
+        f"{_default_doc(cls)}\n\nThe rule (:mod:`{cls.rule.__name__}`):\n\n{rule_doc}\n"
+    )
+    return factory

@@ -1,0 +1,149 @@
+"""optimlab.optax: every elementwise optimizer as an optax.GradientTransformation.
+
+The conformance protocol (tests/conformance: 210 seeded calls, a learning-rate change at 70 and
+an exponential schedule from 140, here an optax schedule of the traced count) through
+``optimlab.optax.<name>(preset=...)`` under ``jax.jit``, against
+
+- the NumPy dialect's reference engine, ``optimlab.<Class>(preset=...)``: float64 within 1e-12
+  (XLA contracts a * b + c into one fused multiply-add under jit, so the last bit may differ;
+  run eagerly, each operation rounds as NumPy's and the iterates are identical, see
+  ``test_eager_steps_are_bit_identical``), float32 within 1e-6;
+- the peer the preset names, from the stored answers of ``tests/conformance/golden.json``
+  (optax run live where no stored answer is valid): float64 within 1e-12.
+
+``OPTIMLAB_OPTAX_FULL=1`` runs every conformance case that optimlab.optax can express (440),
+in both dtypes, instead of the spread below.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optimlab as ol
+import optimlab.optax as olx
+
+from ..conformance import golden, peers
+from ..conformance.cases import COMMON_OPTIONS, Case, all_cases, make_problem
+from . import runs
+
+TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
+PEER_TOLERANCE = 1e-12  # float64, against the peer's own numbers
+PRESETS = ("optax", "keras", "torch")
+NAMES = {cls.__name__: name for name, cls in olx.CLASSES.items()}
+#: the dialect options a GradientTransformation has no place for (see optimlab.optax)
+NOT_HERE = {"use_ema", "ema_momentum", "gradient_accumulation_steps"}
+
+
+def _valid(optimizer: str, preset: str, options: dict) -> bool:
+    try:
+        ol.get(optimizer, learning_rate=0.01, preset=preset, **options)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _spread() -> list[Case]:
+    """Every optimizer x preset at its defaults (float64 under two presets, float32 under the
+    third, rotating), and each common option of the pipeline once, under an optimizer and a
+    preset that rotate with it (float64)."""
+    cases = [
+        Case(p, o, {}, "float32" if (j + k) % 3 == 2 else "float64")
+        for k, o in enumerate(NAMES)
+        for j, p in enumerate(PRESETS)
+    ]
+    names = list(NAMES)
+    common = [opts for opts in COMMON_OPTIONS if not set(opts) & NOT_HERE]
+    for k, opts in enumerate(common):
+        optimizer, preset = names[(3 * k + 1) % len(names)], PRESETS[k % 3]
+        if _valid(optimizer, preset, opts):
+            cases.append(Case(preset, optimizer, dict(opts), "float64"))
+    return cases
+
+
+def _full() -> list[Case]:
+    return [c for c in all_cases() if c.optimizer in NAMES and not set(c.options) & NOT_HERE]
+
+
+CASES = _full() if os.environ.get("OPTIMLAB_OPTAX_FULL") == "1" else _spread()
+
+
+def _peer_answer(case, params0, grads, plan):
+    """The stored peer answer of this preset's peer, or optax live, or None."""
+    peer_case = Case(case.peer, case.optimizer, dict(case.options), case.dtype)
+    if peer_case.id not in {c.id for c in _conformance_ids()}:
+        return None
+    answer = golden.stored(peer_case, params0, grads, plan)
+    if answer is None and case.peer == "optax":
+        answer = peers.run_peer("optax", case.optimizer, dict(case.options), params0, grads, plan)
+    return answer
+
+
+_IDS: list = []
+
+
+def _conformance_ids():
+    if not _IDS:
+        _IDS.extend(all_cases())
+    return _IDS
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_the_reference_engine_and_the_peer(case):
+    params0, grads = make_problem(case)
+    plan = runs.plan_for(case.optimizer)
+    factory = olx.FACTORIES[NAMES[case.optimizer]]
+    ours, state, traces = runs.run_face(
+        factory, case.peer, case.options, params0, grads, runs.schedule(plan)
+    )
+    assert traces == 1  # the schedule is traced once, never recompiled
+    assert int(state.count) == len(grads)
+    reference, _ = runs.run_reference(
+        case.optimizer, case.peer, case.options, params0, grads, runs.host_schedule(plan)
+    )
+    assert runs.deviation(ours, reference) <= TOLERANCE[case.dtype]
+    for a, p in zip(ours, params0, strict=True):
+        assert a.dtype == p.dtype and a.shape == p.shape
+    if case.dtype == "float64":
+        answer = _peer_answer(case, params0, grads, plan)
+        if answer is not None:
+            assert runs.deviation(ours, answer["params"]) <= PEER_TOLERANCE
+
+
+@pytest.mark.parametrize("name", list(olx.FACTORIES))
+def test_eager_steps_are_bit_identical(name):
+    """Without jit every JAX operation rounds once, as NumPy's: 4 steps (a learning-rate change
+    after 2) give the reference engine's parameters and state to the last bit. (Without
+    decoupled weight decay: p - lr * wd * p, then the rule's step, is two roundings that one
+    update cannot always reproduce; it is then within an ulp.)"""
+    cls = olx.CLASSES[name]
+    k = list(olx.FACTORIES).index(name)
+    preset, dtype = PRESETS[k % 3], ("float64", "float32")[k % 2]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    params0 = [rng.standard_normal(6).astype(dtype)]
+    grads = [[rng.standard_normal(6).astype(dtype)] for _ in range(4)]
+    options = {"weight_decay": 0.0}
+    with jax.disable_jit():
+        ours, state, _ = runs.run_face(
+            olx.FACTORIES[name],
+            preset,
+            options,
+            params0,
+            grads,
+            lambda count: jnp.where(count < 2, 0.02, 0.01),
+            jit=False,
+        )
+    reference, opt = runs.run_reference(
+        cls.__name__, preset, options, params0, grads, lambda step: 0.02 if step < 2 else 0.01
+    )
+    np.testing.assert_array_equal(ours[0], reference[0])
+    slots = [n for n, kind in cls.rule.SLOTS if opt._slot_enabled(n, kind)]
+    assert sorted(state.slots) == sorted(slots)
+    for n, buffer in zip((n for n, _ in cls.rule.SLOTS), opt._slots[0], strict=True):
+        if buffer is not None:
+            np.testing.assert_array_equal(np.asarray(state.slots[n][0]), buffer)
