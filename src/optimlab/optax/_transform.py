@@ -22,6 +22,7 @@ parameter is ``p'`` to the last bit.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, NamedTuple
 
 import jax
@@ -31,6 +32,7 @@ import optax
 
 from .. import presets
 from .._validation import check_choice, show
+from ..optimizer import COMMON_HYPERPARAMETERS
 from . import _engine
 
 #: the nan_policy values a traced step can honour ("raise" would need the host)
@@ -49,7 +51,15 @@ _NOT_HERE = {
     "gradient_accumulation_steps": "wrap the transformation in optax.MultiSteps",
 }
 
-_UNSET = object()
+
+class _PresetDefault:
+    """The default of an argument not given: the preset's (``optimlab.presets.DEFAULTS``)."""
+
+    def __repr__(self) -> str:
+        return "<the preset's>"
+
+
+_UNSET = _PresetDefault()
 
 
 class ScaleByRuleState(NamedTuple):
@@ -287,8 +297,23 @@ def make_factory(cls, name: str):
     the dialect optimizer ``cls``, with the rule's equations in its docstring."""
 
     def factory(learning_rate: Any = _UNSET, *, preset: str = "optax", **hyperparameters):
-        return transformation(cls, preset, learning_rate, hyperparameters)
+        given = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
+        return transformation(cls, preset, learning_rate, given)
 
+    # an explicit signature (optax.inject_hyperparams binds the factory's arguments by it):
+    # every hyperparameter keyword-only, its default the preset's
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    names = [*cls.hyperparameters, *COMMON_HYPERPARAMETERS]
+    names += [k for k, v in OPTAX_NAMES.items() if v in cls.hyperparameters]
+    factory.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(
+                "learning_rate", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_UNSET
+            ),
+            inspect.Parameter("preset", keyword, default="optax"),
+            *(inspect.Parameter(k, keyword, default=_UNSET) for k in dict.fromkeys(names)),
+        ]
+    )
     factory.__name__ = factory.__qualname__ = name
     factory.__module__ = "optimlab.optax"
     rule_doc = (cls.rule.__doc__ or "").strip()

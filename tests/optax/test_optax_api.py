@@ -1,0 +1,180 @@
+"""optimlab.optax's interface: the dialect's refusals, optax's names, pytrees and NamedTuple
+state, inject_hyperparams, nan_policy="skip", float32 without jax_enable_x64."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import optimlab as ol
+import optimlab.optax as olx
+
+from . import runs
+
+
+def _message(call):
+    try:
+        call()
+    except (TypeError, ValueError) as error:
+        return type(error), str(error)
+    return None
+
+
+@given(
+    name=st.sampled_from(["adam", "rmsprop", "sgd", "radam", "rprop", "lion"]),
+    key=st.sampled_from(["beta_1", "rho", "momentum", "epsilon", "eta_minus", "threshold"]),
+    value=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3), st.text(max_size=2)
+    ),
+    preset=st.sampled_from(["optax", "keras", "torch"]),
+)
+def test_refusals_are_the_dialects(name, key, value, preset):
+    """The factory refuses exactly what the NumPy dialect refuses, with the same error."""
+    cls = olx.CLASSES[name]
+    ours = _message(lambda: olx.FACTORIES[name](0.01, preset=preset, **{key: value}))
+    theirs = _message(lambda: cls(learning_rate=0.01, preset=preset, **{key: value}))
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda: olx.adam(0.01, preset="jax"), ValueError, "preset"),
+        (lambda: olx.adam(0.01, betas=(0.9, 0.99)), TypeError, "betas"),
+        (lambda: olx.adam(), TypeError, "learning_rate is required"),
+        (lambda: olx.adam(-1.0), ValueError, "learning_rate"),
+        (lambda: olx.adam(0.01, nan_policy="raise"), ValueError, "nan_policy='raise'"),
+        (lambda: olx.adam(0.01, use_ema=True), ValueError, "optax.ema"),
+        (lambda: olx.adam(0.01, gradient_accumulation_steps=2), ValueError, "MultiSteps"),
+        (lambda: olx.adam(0.01, b1=0.5, beta_1=0.5), TypeError, "b1 is optax's name"),
+        (lambda: olx.adam(jnp.ones(2)), TypeError, "0-d float JAX array"),
+        (lambda: olx.adam(0.01, clipnorm=1.0, clipvalue=1.0), ValueError, "at most one"),
+    ],
+)
+def test_refusals_name_the_argument(call, error, words):
+    with pytest.raises(error, match=None) as raised:
+        call()
+    assert words in str(raised.value)
+
+
+def test_update_and_init_refuse_what_they_cannot_run():
+    tx = olx.adam(0.01)
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    with pytest.raises(ValueError, match="needs the parameters"):
+        tx.update(params, state)
+    with pytest.raises(TypeError, match="parameter leaf 0 has dtype int32"):
+        tx.init({"w": jnp.ones(3, jnp.int32)})
+    # a hyperparameter that float32 cannot hold is refused once the dtype is known
+    with pytest.raises(ValueError, match="loss_scale_factor"):
+        olx.adam(0.01, loss_scale_factor=1e-60).init({"w": jnp.ones(3, jnp.float32)})
+
+
+def test_optax_names_and_the_keras_default_learning_rate():
+    """b1/b2/eps are beta_1/beta_2/epsilon; preset="keras" needs no learning rate (Keras's
+    0.001), the optax preset does."""
+    params = [jnp.asarray(np.linspace(-1.0, 1.0, 5))]
+    grads = [jnp.asarray(np.linspace(0.5, -0.3, 5))]
+
+    def step(tx):
+        updates, _ = tx.update(grads, tx.init(params), params)
+        return np.asarray(updates[0])
+
+    with jax.disable_jit():
+        a = step(olx.adam(0.01, b1=0.5, b2=0.9, eps=1e-3))
+        b = step(olx.adam(0.01, beta_1=0.5, beta_2=0.9, epsilon=1e-3))
+        c = step(olx.adam(preset="keras"))
+        d = step(olx.adam(0.001, preset="keras"))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(c, d)
+
+
+def test_pytrees_jit_and_inject_hyperparams():
+    """Dict parameters under jit, the state a NamedTuple of pytrees, and the learning rate
+    injected by optax.inject_hyperparams (changed between calls, no recompilation): the same
+    iterates as the dialect with the same changes."""
+    rng = np.random.default_rng(3)
+    params0 = {"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    grads = [{k: rng.standard_normal(v.shape) for k, v in params0.items()} for _ in range(30)]
+    tx = optax.inject_hyperparams(olx.nadam)(learning_rate=0.01)
+    traces = [0]
+
+    @jax.jit
+    def step(params, state, g):
+        traces[0] += 1
+        updates, state = tx.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    params = jax.tree.map(jnp.asarray, params0)
+    state = tx.init(params)
+    inner = state.inner_state
+    assert isinstance(inner, olx.ScaleByRuleState)
+    assert sorted(inner.slots) == ["m", "v"] and sorted(inner.slots["m"]) == ["b", "w"]
+    assert inner.step_state[0].dtype == jnp.float64  # Nadam's momentum product
+    opt = ol.Nadam(learning_rate=0.01, preset="optax", engine="reference")
+    ref = {k: v.copy() for k, v in params0.items()}
+    for call, g in enumerate(grads):
+        lr = 0.01 if call < 10 else 0.003
+        state.hyperparams["learning_rate"] = jnp.asarray(lr)
+        opt.learning_rate = lr
+        params, state = step(params, state, {k: jnp.asarray(v) for k, v in g.items()})
+        opt.apply([g["b"], g["w"]], [ref["b"], ref["w"]])
+    assert traces[0] == 1
+    assert int(state.inner_state.count) == 30
+    assert runs.deviation([params["w"], params["b"]], [ref["w"], ref["b"]]) <= 1e-12
+
+
+def test_nan_policy_skip_changes_nothing():
+    """A step with a non-finite gradient returns zero updates and the state unchanged (the
+    count too), so the run equals the dialect's, which skips it as well."""
+    params0 = [np.linspace(-1.0, 1.0, 4)]
+    grads = [[np.full(4, 0.3)], [np.array([0.1, np.nan, 0.2, 0.3])], [np.full(4, -0.2)]]
+    tx = olx.radam(0.01, nan_policy="skip")
+    step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+    params = [jnp.asarray(params0[0])]
+    state = tx.init(params)
+    for k, g in enumerate(grads):
+        updates, new_state = step(params, state, [jnp.asarray(g[0])])
+        if k == 1:
+            assert not np.any(np.asarray(updates[0]))
+            assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), new_state, state))
+        params, state = optax.apply_updates(params, updates), new_state
+    assert int(state.count) == 2
+    opt = ol.RAdam(learning_rate=0.01, preset="optax", nan_policy="skip", engine="reference")
+    ref = [params0[0].copy()]
+    for g in grads:
+        opt.apply(g, ref)
+    np.testing.assert_allclose(np.asarray(params[0]), ref[0], rtol=0, atol=1e-15)
+
+
+def test_float32_without_x64():
+    """With jax_enable_x64 off the count, schedule and step numbers are float32: within 1e-6
+    of the dialect's float32 run (whose step numbers are Python floats)."""
+    rng = np.random.default_rng(5)
+    params0 = [rng.standard_normal(6).astype(np.float32)]
+    grads = [[rng.standard_normal(6).astype(np.float32)] for _ in range(40)]
+    with jax.enable_x64(False):
+        ours, _, traces = runs.run_face(olx.adam, "keras", {}, params0, grads, 0.01)
+    reference, _ = runs.run_reference("Adam", "keras", {}, params0, grads, 0.01)
+    assert traces == 1 and ours[0].dtype == np.float32
+    assert runs.deviation(ours, reference) <= 1e-6
+
+
+def test_every_elementwise_optimizer_has_a_documented_factory():
+    names = {
+        n.lower()
+        for n, cls in ol.optimizers.OPTIMIZERS.items()
+        if not cls.rule.__dict__.get("TENSOR")
+    }
+    assert set(olx.FACTORIES) == names
+    for name, factory in olx.FACTORIES.items():
+        assert factory.__name__ == name and getattr(olx, name) is factory
+        assert (
+            "preset" in factory.__doc__
+            and olx.CLASSES[name].rule.__doc__.strip()[:40] in factory.__doc__
+        )
