@@ -70,6 +70,10 @@ def test_update_and_init_refuse_what_they_cannot_run():
         tx.update(params, state)
     with pytest.raises(TypeError, match="parameter leaf 0 has dtype int32"):
         tx.init({"w": jnp.ones(3, jnp.int32)})
+    with pytest.raises(TypeError, match="gradient 0 has dtype float32 but its parameter"):
+        tx.update({"w": jnp.ones(3, jnp.float32)}, state, params)
+    with pytest.raises(ValueError, match=r"gradient 0 has shape \(2,\) but its parameter"):
+        jax.jit(tx.update)({"w": jnp.ones(2)}, state, params)
     # a hyperparameter that float32 cannot hold is refused once the dtype is known
     with pytest.raises(ValueError, match="loss_scale_factor"):
         olx.adam(0.01, loss_scale_factor=1e-60).init({"w": jnp.ones(3, jnp.float32)})

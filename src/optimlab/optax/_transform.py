@@ -187,6 +187,21 @@ def _check_params(kind: str, leaves) -> None:
             )
 
 
+def _check_gradients(grads, leaves) -> None:
+    """The dialect's checks of a gradient against its parameter (static under jit: shapes and
+    dtypes): the same dtype (no silent promotion of the state) and the same shape."""
+    for k, (g, p) in enumerate(zip(grads, leaves, strict=True)):
+        if g.dtype != p.dtype:
+            raise TypeError(
+                f"gradient {k} has dtype {g.dtype} but its parameter has {p.dtype}; "
+                f"cast it first (g.astype(jnp.{p.dtype}))"
+            )
+        if jnp.shape(g) != jnp.shape(p):
+            raise ValueError(
+                f"gradient {k} has shape {jnp.shape(g)} but its parameter has shape {jnp.shape(p)}"
+            )
+
+
 def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
     """``optax.GradientTransformation`` of the dialect optimizer ``cls`` (see the module)."""
     optimizer, lr, nan_policy = _configure(cls, preset, learning_rate, arguments)
@@ -233,6 +248,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
             )
         grads, treedef = jax.tree.flatten(updates)
         leaves = treedef.flatten_up_to(params)
+        _check_gradients(grads, leaves)
         buffers = {name: treedef.flatten_up_to(state.slots[name]) for name, _ in slots}
         count = state.count
         rate = lr(count) if callable(lr) else lr
