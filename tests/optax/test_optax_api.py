@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import optimlab as ol
@@ -25,6 +25,7 @@ def _message(call):
     return None
 
 
+@settings(max_examples=60)
 @given(
     name=st.sampled_from(["adam", "rmsprop", "sgd", "radam", "rprop", "lion"]),
     key=st.sampled_from(["beta_1", "rho", "momentum", "epsilon", "eta_minus", "threshold"]),
@@ -182,3 +183,32 @@ def test_every_elementwise_optimizer_has_a_documented_factory():
             "preset" in factory.__doc__
             and olx.CLASSES[name].rule.__doc__.strip()[:40] in factory.__doc__
         )
+
+
+@settings(max_examples=12)
+@given(
+    lr=st.floats(1e-4, 0.5),
+    b1=st.floats(0.0, 0.99),
+    b2=st.floats(0.5, 0.9999),
+    eps=st.floats(1e-10, 1e-2),
+    amsgrad=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_the_optax_preset_is_optax(lr, b1, b2, eps, amsgrad, seed):
+    """olx.adam(lr, b1=..., b2=..., eps=...) with the default preset is optax.adam (or
+    optax.amsgrad) of the same arguments: three steps, float64, within 1e-13."""
+    rng = np.random.default_rng(seed)
+    params = [jnp.asarray(rng.standard_normal(4))]
+    grads = [[jnp.asarray(rng.standard_normal(4))] for _ in range(3)]
+    ours = olx.adam(lr, b1=b1, b2=b2, eps=eps, amsgrad=amsgrad)
+    theirs = (optax.amsgrad if amsgrad else optax.adam)(lr, b1=b1, b2=b2, eps=eps)
+    results = []
+    with jax.disable_jit():
+        for tx in (ours, theirs):
+            p, state = params, tx.init(params)
+            for g in grads:
+                updates, state = tx.update(g, state, p)
+                p = optax.apply_updates(p, updates)
+            results.append(np.asarray(p[0]))
+    scale = float(np.max(np.abs(results[1]))) or 1.0
+    assert float(np.max(np.abs(results[0] - results[1]))) / scale <= 1e-13
