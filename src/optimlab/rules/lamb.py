@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._scalar import where
 from .adam import rounded
 
 #: the trust ratio needs the norm of the whole parameter: no elementwise (fused) engine
@@ -46,13 +47,14 @@ def scalars(t, lr, *, beta_1, beta_2, epsilon, nan_trust_ratio, power_dtype=None
 
 
 def trust_ratio(p_norm, r_norm, nan_is_one):
-    """phi = ||p|| / ||r||, or 1 where a norm is 0 (and, with ``nan_is_one``, NaN)."""
+    """phi = ||p|| / ||r||, or 1 where a norm is 0 (and, with ``nan_is_one``, NaN). (A choice
+    by ``where``, not ``if``, so that traced norms run it too: see ``rules._scalar``.)"""
     one = p_norm.dtype.type(1)
     if nan_is_one:  # Keras: the ratio only where both norms are > 0
-        return p_norm / r_norm if p_norm > 0 and r_norm > 0 else one
-    if p_norm == 0 or r_norm == 0:  # optax: 1 only where a norm is exactly 0
-        return one
-    return p_norm / r_norm
+        defined = (p_norm > 0) & (r_norm > 0)
+    else:  # optax: 1 only where a norm is exactly 0
+        defined = ~((p_norm == 0) | (r_norm == 0))
+    return where(defined, p_norm / where(defined, r_norm, one), one)
 
 
 def update(
@@ -73,11 +75,11 @@ def update(
 ):
     """One Lamb update of a whole parameter (``decay``: the weight decay added to the
     direction inside the trust ratio, None for none); returns ``(p, m, v)``."""
-    dtype = p.dtype.type
+    dtype = p.dtype  # (the step numbers as 0-d arrays of it: a traced number casts too)
     m = beta_1 * m + one_minus_beta_1 * g
     v = beta_2 * v + one_minus_beta_2 * (g * g)
-    r = (m / dtype(bc1)) / (np.sqrt(v / dtype(bc2)) + epsilon)
+    r = (m / np.asarray(bc1, dtype)) / (np.sqrt(v / np.asarray(bc2, dtype)) + epsilon)
     if decay:
         r = r + decay * p
     phi = trust_ratio(np.linalg.norm(p), np.linalg.norm(r), nan_is_one)
-    return p - (phi * dtype(lr)) * r, m, v
+    return p - (phi * np.asarray(lr, dtype)) * r, m, v
