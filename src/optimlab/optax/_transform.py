@@ -336,7 +336,10 @@ def make_factory(cls, name: str):
                 "learning_rate", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_UNSET
             ),
             inspect.Parameter("preset", keyword, default="optax"),
-            *(inspect.Parameter(k, keyword, default=_UNSET) for k in dict.fromkeys(names)),
+            *(
+                inspect.Parameter(k, keyword, default="propagate" if k == "nan_policy" else _UNSET)
+                for k in dict.fromkeys(names)
+            ),
         ]
     )
     factory.__name__ = factory.__qualname__ = name
