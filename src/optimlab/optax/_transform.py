@@ -236,8 +236,14 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         narrowest = _narrowest(leaves)
         if narrowest is not None:
             optimizer._check_in_dtype(config, lr if isinstance(lr, float) else None, narrowest)
+        copies = getattr(rule, "PARAMETER_SLOTS", ())  # slots that start as a copy of p
         state_slots = {
-            name: jax.tree.map(lambda p, v=value: jnp.full(jnp.shape(p), v, p.dtype), params)
+            name: jax.tree.map(
+                (lambda p: jnp.array(p))
+                if name in copies
+                else (lambda p, v=value: jnp.full(jnp.shape(p), v, p.dtype)),
+                params,
+            )
             for name, value in slots
         }
         step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
