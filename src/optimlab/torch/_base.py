@@ -184,6 +184,7 @@ class Optimizer(torch.optim.Optimizer):
         count = len(self.__dict__.get("param_groups", ()))
         try:
             super().add_param_group(param_group)
+            self._check_new_group(self.param_groups[-1])
             self._ensure_checked(self.param_groups[-1], len(self.param_groups) - 1)
         except Exception:
             del self.param_groups[count:]
@@ -191,6 +192,10 @@ class Optimizer(torch.optim.Optimizer):
                 param_group.clear()
                 param_group.update(before)
             raise
+
+    def _check_new_group(self, group: dict) -> None:
+        """An optimizer's refusal of a group's parameters (Muon: those that are not
+        matrices), raised before the group is kept."""
 
     def __setstate__(self, state: dict) -> None:
         """torch's ``__setstate__`` (unpickling, ``load_state_dict``), then what torch.optim's

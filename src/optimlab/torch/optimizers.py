@@ -52,6 +52,7 @@ from ._checks import (
     tensor_lr,
 )
 from .adafactor import Adafactor
+from .muon import Muon
 
 
 class SGD(_base.Optimizer):
@@ -1048,6 +1049,7 @@ OPTIMIZERS = {
         RAdam,
         Rprop,
         Adafactor,
+        Muon,
     )
 }
 
