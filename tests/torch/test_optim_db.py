@@ -49,12 +49,19 @@ STEPS = 7
 TOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.complex64: 1e-5}
 #: a 0-d scalar, a vector, a matrix; and a transposed matrix (the torch-ops path)
 SHAPES = ((), (7,), (4, 6))
+#: for an optimizer of matrices only (Muon): a row, a tall and a wide matrix; and the
+#: transposed one
+MATRIX_SHAPES = ((1, 7), (7, 3), (4, 6))
 PEER = "torch.optim vs optimlab.torch (optim_db)"
 
 
-def _make_params(dtype, seed=0):
+def _make_params(dtype, seed=0, info=None):
+    """The parameters of a case (``info``: the optimizer's, for Muon's matrices)."""
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.randn(s, generator=gen, dtype=dtype) for s in SHAPES]
+    matrices = info is not None and getattr(odb.ours(info), "matrices_only", False)
+    params = [
+        torch.randn(s, generator=gen, dtype=dtype) for s in (MATRIX_SHAPES if matrices else SHAPES)
+    ]
     params.append(torch.randn(6, 4, generator=gen, dtype=dtype).t())
     return params
 
@@ -166,7 +173,7 @@ def _numerics_cases():
 
 @pytest.mark.parametrize(("config", "dtype"), _numerics_cases())
 def test_numerics_match_torch_optim(config, dtype):
-    theirs = _make_params(dtype)
+    theirs = _make_params(dtype, info=config.info)
     ours = _clone(theirs)
     their_opt = odb.theirs(config.info)(theirs, **config.kwargs())
     our_opt = odb.ours(config.info)(ours, **config.kwargs())
@@ -318,7 +325,7 @@ def test_state_dict_round_trip_and_cross_loading(config):
     """optimlab -> optimlab continues bit for bit; torch.optim -> optimlab and optimlab ->
     torch.optim continue within 1e-5 (float32)."""
     cls, torch_cls = odb.ours(config.info), odb.theirs(config.info)
-    params = _make_params(torch.float32)
+    params = _make_params(torch.float32, info=config.info)
     opt = cls(params, **config.kwargs())
     _train(opt, params, torch.Generator().manual_seed(0), 3)
     twin_params = _clone(params)
@@ -331,7 +338,7 @@ def test_state_dict_round_trip_and_cross_loading(config):
 
     worst = 0.0
     for source, target in ((torch_cls, cls), (cls, torch_cls)):
-        params = _make_params(torch.float32, seed=2)
+        params = _make_params(torch.float32, seed=2, info=config.info)
         first = source(params, **config.kwargs())
         _train(first, params, torch.Generator().manual_seed(3), 3)
         loaded_params = _clone(params)
@@ -361,7 +368,7 @@ def test_an_older_checkpoint_loads_as_in_torch(config):
     (``not_og_supported_flags``) and with plain-number steps (older torch versions): both
     libraries load it and take the same next step."""
     cls, torch_cls = odb.ours(config.info), odb.theirs(config.info)
-    params = _make_params(torch.float32)
+    params = _make_params(torch.float32, info=config.info)
     opt = cls(params, **config.kwargs())
     _train(opt, params, torch.Generator().manual_seed(0), 3)
     old = copy.deepcopy(opt.state_dict())

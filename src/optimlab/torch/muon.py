@@ -53,14 +53,14 @@ def orthogonalize(g, a, b, c, steps, epsilon, epsilon_style="add", dtype=None, n
     ``"bfloat16"``: in bfloat16, as torch.optim.Muon (``torch.addmm(A, A, A, beta=b,
     alpha=c)`` and ``torch.addmm(X, B, X, beta=a)``, torch's own op sequence, so torch's
     kernels give torch's bits); None: in g's dtype. ``norm_dtype`` ``"float32"``: the norm
-    taken in float32 (Keras's). ``g`` itself is never written: the iterate starts from a
+    rounded to float32 (Keras's). ``g`` itself is never written: the iterate starts from a
     copy (torch 2.13's ``grad.bfloat16()`` is ``grad`` itself for a bfloat16 tensor, which
     its in-place division then normalises: pytorch/pytorch#194664)."""
     x = g.to(dtype=torch.bfloat16 if dtype == "bfloat16" else g.dtype, copy=True)
     tall = g.size(0) > g.size(1)
     if tall:
         x = x.T
-    norm = x.float().norm().to(x.dtype) if norm_dtype == "float32" else x.norm()
+    norm = x.double().norm().float().to(x.dtype) if norm_dtype == "float32" else x.norm()
     x.div_(norm.clamp(min=epsilon) if epsilon_style == "clamp" else norm + epsilon)
     for _ in range(steps):
         gram = x @ x.T
@@ -231,6 +231,11 @@ class Muon(_base.Optimizer):
         if p.ndim != 2:  # (a parameter reshaped in place since it was added)
             raise ValueError(f"parameter {index}: {_not_a_matrix(p)}; nothing was changed")
         super()._check_gradient(index, p, g, group, False)
+
+    def _gradient_error(self, p, g) -> type:
+        """torch.optim.Muon meets a gradient that is not a matrix in its ``Param gradient must
+        be a 2D matrix`` (ValueError), another mismatch in ``lerp_`` (RuntimeError)."""
+        return ValueError if g.dim() != 2 else RuntimeError
 
     def rule_arguments(self, group: dict) -> dict:
         """``rules.muon.scalars``'s arguments: torch's preset with the group's values."""
