@@ -5,6 +5,8 @@ contenders interleaved so that a change in the machine's load hits both:
 
 * ``optimlab Muon``: the Keras-dialect default (Newton-Schulz in float32 on NumPy's BLAS);
 * ``torch.optim.Muon``: torch 2.13 (Newton-Schulz in bfloat16 on torch's CPU kernels);
+* ``optimlab.torch.Muon``: the drop-in, optimlab's rule run by its torch engine (the same
+  bfloat16 torch operations, so the same bits as torch.optim.Muon's, checked here each run);
 * ``optimlab Muon, ns_dtype="bfloat16"`` (``--bfloat16``): torch's bfloat16 arithmetic
   reproduced rounding by rounding (in float64 products: an exactness tool, not a fast path).
 
@@ -47,14 +49,23 @@ def optimlab_step(n: int, rng, **options):
     return step
 
 
-def torch_step(n: int, rng):
-    """A function running one torch.optim.Muon step on an n x n float32 matrix."""
+def torch_steps(n: int, rng):
+    """Two functions running one step of torch.optim.Muon and of optimlab.torch.Muon, each on
+    its own copy of the same n x n float32 matrix and gradient, and a function telling
+    whether the two matrices are still equal bit for bit."""
     import torch
 
-    w = torch.nn.Parameter(torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32)))
-    w.grad = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
-    opt = torch.optim.Muon([w], lr=0.02)
-    return opt.step
+    import optimlab.torch as ot
+
+    w = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
+    g = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
+    steps, weights = [], []
+    for cls in (torch.optim.Muon, ot.Muon):
+        p = torch.nn.Parameter(w.clone())
+        p.grad = g.clone()
+        steps.append(cls([p], lr=0.02).step)
+        weights.append(p)
+    return steps[0], steps[1], lambda: torch.equal(weights[0], weights[1])
 
 
 def main(argv=None) -> dict:
@@ -71,9 +82,11 @@ def main(argv=None) -> dict:
         print(table(saved))
         return saved["seconds"]
     rng = np.random.default_rng(0)
+    theirs, ours, same_bits = torch_steps(args.n, rng)
     contenders = {
         "optimlab Muon (float32 Newton-Schulz)": optimlab_step(args.n, rng),
-        "torch.optim.Muon (bfloat16 Newton-Schulz)": torch_step(args.n, rng),
+        TORCH: theirs,
+        OURS_TORCH: ours,
     }
     if args.bfloat16:
         contenders["optimlab Muon, ns_dtype='bfloat16'"] = optimlab_step(
@@ -92,6 +105,8 @@ def main(argv=None) -> dict:
         "repeats": args.repeats,
         "machine": machine(),
         "seconds": {name: statistics.median(ts) for name, ts in times.items()},
+        # after the same steps from the same matrix and gradient
+        "optimlab.torch equals torch.optim bit for bit": same_bits(),
     }
     print(table(saved))
     if args.json:
@@ -102,6 +117,7 @@ def main(argv=None) -> dict:
 
 
 TORCH = "torch.optim.Muon (bfloat16 Newton-Schulz)"
+OURS_TORCH = "optimlab.torch.Muon (its torch engine: bfloat16 Newton-Schulz)"
 
 
 def table(saved: dict) -> str:
@@ -119,6 +135,9 @@ def table(saved: dict) -> str:
     ]
     for name, t in saved["seconds"].items():
         lines.append(f"| {name} | {t * 1e3:.5g} | {flops / t / 1e9:.4g} | {reference / t:.2f} |")
+    same = saved.get("optimlab.torch equals torch.optim bit for bit")
+    if same is not None:
+        lines += ["", f"optimlab.torch.Muon's matrix equals torch.optim.Muon's bit for bit: {same}"]
     return "\n".join(lines)
 
 
