@@ -56,6 +56,13 @@ NOT_APPLICABLE = {
     "schedules.learning_rate_schedule_test::TestFitLRSchedulesFlow::test_fit_lr_correctness": (
         MODEL_FIT
     ),
+    "muon_test::MuonTest::test_model_fit": MODEL_FIT,
+    "muon_test::MuonTest::test_should_use_adamw": (
+        "Keras's internal _should_use_adamw on Keras variables' paths (exclude_layers, "
+        "exclude_embeddings, a keras.layers.Embedding's weights): NumPy arrays have no names "
+        "or paths, and optimlab.Muon chooses the AdamW step by shape alone (its docstring; "
+        "the shape rule runs in test_adamw_single_step and test_muon_single_step)"
+    ),
 }
 
 
