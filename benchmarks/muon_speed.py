@@ -1,7 +1,8 @@
 """Muon's step on one n x n float32 matrix: optimlab against torch.optim.Muon, side by side.
 
 Each timing is the median of ``--repeats`` steps after a warm-up step, in one process, the
-contenders interleaved so that a change in the machine's load hits both:
+contenders interleaved (in an order that rotates each round) so that a change in the
+machine's load hits all of them; the load average is recorded with the figures:
 
 * ``optimlab Muon``: the Keras-dialect default (Newton-Schulz in float32 on NumPy's BLAS);
 * ``torch.optim.Muon``: torch 2.13 (Newton-Schulz in bfloat16 on torch's CPU kernels);
@@ -95,15 +96,22 @@ def main(argv=None) -> dict:
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for step in contenders.values():
         step()  # warm-up: BLAS threads, torch's kernels
-    for _ in range(args.repeats):
-        for name, step in contenders.items():
+    names = list(contenders)
+    load = [os.getloadavg()[0]]
+    for round_ in range(args.repeats):
+        # the order rotates each round: none always runs right after the same other (BLAS
+        # threads still spinning after NumPy's products slow the next contender down)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             start = time.perf_counter()
-            step()
+            contenders[name]()
             times[name].append(time.perf_counter() - start)
+    load.append(os.getloadavg()[0])
     saved = {
         "n": args.n,
         "repeats": args.repeats,
         "machine": machine(),
+        # the machine's 1-minute load average at the start and at the end of the timed rounds
+        "load average": [round(x, 2) for x in load],
         "seconds": {name: statistics.median(ts) for name, ts in times.items()},
         # after the same steps from the same matrix and gradient
         "optimlab.torch equals torch.optim bit for bit": same_bits(),
@@ -126,9 +134,11 @@ def table(saved: dict) -> str:
     n = saved["n"]
     flops = 30 * n**3
     reference = saved["seconds"][TORCH]
+    load = saved.get("load average")
+    busy = f"; load average {load[0]:g} to {load[1]:g}" if load else ""
     lines = [
         f"Muon step on a {n} x {n} float32 matrix, median of {saved['repeats']} "
-        f"({saved['machine']})",
+        f"({saved['machine']}{busy})",
         "",
         "| contender | ms per step | GFLOP/s (30 n^3 a step) | torch time / this time |",
         "|---|---:|---:|---:|",
