@@ -8,6 +8,7 @@ opt.apply_gradients(zip(grads, params))                          # NumPy arrays,
 from . import checkpoint, naming, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .optimizers import (
     OPTIMIZERS,
@@ -43,6 +44,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "Lamb",
     "Lion",
     "LossScaleOptimizer",
