@@ -234,7 +234,7 @@ def zoom(
     interval_found = done = failed = False
     low = high = cubic_ref = 0.0
     value_low = value_high = value_cubic_ref = value
-    slope_low = slope_high = slope_init
+    slope_low = slope_init  # (optax's slope_high is never read)
     safe_stepsize, safe_value, safe_grad = 0.0, value, grad
 
     with np.errstate(all="ignore"):
@@ -258,10 +258,10 @@ def zoom(
                 set_low = (s_new >= 0.0) and not set_high
                 if set_low:
                     low, value_low, slope_low = new, f_new, s_new
-                    high, value_high, slope_high = stepsize, f_cur, slope
+                    high, value_high = stepsize, f_cur
                 else:
                     low, value_low, slope_low = stepsize, f_cur, slope
-                    high, value_high, slope_high = new, f_new, s_new
+                    high, value_high = new, f_new
                 interval_found = set_high or set_low or err <= tol
                 done = err <= tol or (max_reached and not interval_found)
                 failed = count + 1 >= max_linesearch_steps and not done
@@ -301,9 +301,9 @@ def zoom(
                 else:
                     cubic_ref, value_cubic_ref = low, value_low
                 if set_high_low:
-                    high, value_high, slope_high = low, value_low, slope_low
+                    high, value_high = low, value_low
                 elif set_high_mid:
-                    high, value_high, slope_high = middle, f_mid, s_mid
+                    high, value_high = middle, f_mid
                 if not set_high_mid:
                     low, value_low, slope_low = middle, f_mid, s_mid
                 failed = (
