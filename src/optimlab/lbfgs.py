@@ -143,14 +143,15 @@ def validate_config(values: dict) -> dict:
     return {name: _CHECKS[name](name, value) for name, value in values.items()}
 
 
-def lbfgs_step(state: dict, x, evaluate, cfg: dict):
+def lbfgs_step(state: dict, x, evaluate, cfg: dict, ops=ls.NUMPY_OPS):
     """One L-BFGS step from the flat parameters ``x``: ``(loss at x, new x, new state)``.
 
     ``evaluate(x) -> (loss, flat gradient)`` calls the objective; ``state`` (torch's keys plus
     ``prev_x``, ``value``, ``grad`` for the optax conventions) is not modified: a new dict
     comes back, so that a caller that refuses the step (a NaN) keeps the old one. The loop is
     torch.optim.LBFGS.step's, line for line, with each convention of ``cfg`` (see the module
-    docstring) where optax's differs.
+    docstring) where optax's differs. ``ops`` (:class:`optimlab.line_search.NumpyOps`) are its
+    vector operations; the torch face runs it on tensors with torch's.
     """
     state = dict(state)
     state.setdefault("func_evals", 0)
@@ -172,7 +173,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
         state["func_evals"] += 1
     orig_loss = loss
 
-    if tol_grad is not None and np.abs(flat_grad).max() <= tol_grad:
+    if tol_grad is not None and ops.abs_max(flat_grad) <= tol_grad:
         return orig_loss, x, state
 
     d = state.get("d")
@@ -196,7 +197,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
             old_dirs, old_stps, ro = [], [], []
             H_diag = 1
             if cfg["first_step"] == "l2" and cfg["scale_init_precond"]:
-                H_diag = min(1.0, 1.0 / np.sqrt(flat_grad.dot(flat_grad)))
+                H_diag = min(1.0, 1.0 / ops.sqrt(flat_grad.dot(flat_grad)))
             precond = flat_grad * H_diag if H_diag != 1 else flat_grad
             al = None
         else:
@@ -214,7 +215,9 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
                 cfg["scale_init_precond"],
             )
             sign = -1 if cfg["learning_rate_role"] == "step" else 1
-            precond, al = rule.two_loop(sign * flat_grad, old_dirs, old_stps, ro, H_diag)
+            precond, al = rule.two_loop(
+                sign * flat_grad, old_dirs, old_stps, ro, H_diag, axpy=ops.axpy
+            )
             al_state = state.get("al") or [None] * memory_size
             al_state = list(al_state) + [None] * (memory_size - len(al_state))
             al_state[: len(al)] = al
@@ -231,7 +234,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
         # the initial step
         if cfg["learning_rate_role"] == "step":
             if state["n_iter"] == 1 and cfg["first_step"] == "l1":
-                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+                t = min(1.0, 1.0 / ops.abs_sum(flat_grad)) * lr
             else:
                 t = lr
         elif cfg["initial_guess_strategy"] == "keep" and t is not None:
@@ -249,7 +252,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
             x_init = x
 
             def along(step, x_init=x_init, d=d):
-                return evaluate(x_init + step * d)
+                return evaluate(ops.axpy(x_init, step, d))
 
             budget = cfg["max_linesearch_steps"]
             if budget is None:
@@ -266,6 +269,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
                     c2=cfg["curv_rtol"],
                     tolerance_change=cfg["wolfe_tolerance_change"],
                     max_ls=budget,
+                    ops=ops,
                 )
             else:
                 t, loss, flat_grad, ls_func_evals, _, _ = ls.zoom(
@@ -283,13 +287,13 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
                     interval_threshold=cfg["stepsize_precision"],
                 )
                 state["value"], state["grad"] = loss, flat_grad
-            x = x_init + t * d
-            opt_cond = tol_grad is not None and np.abs(flat_grad).max() <= tol_grad
+            x = ops.axpy(x_init, t, d)
+            opt_cond = tol_grad is not None and ops.abs_max(flat_grad) <= tol_grad
         else:
-            x = x + t * d
+            x = ops.axpy(x, t, d)
             if n_iter != max_iter:
                 loss, flat_grad = evaluate(x)
-                opt_cond = tol_grad is not None and np.abs(flat_grad).max() <= tol_grad
+                opt_cond = tol_grad is not None and ops.abs_max(flat_grad) <= tol_grad
                 ls_func_evals = 1
 
         current_evals += ls_func_evals
@@ -302,7 +306,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict):
         if opt_cond:
             break
         if tol_change is not None:
-            if np.abs(d * t).max() <= tol_change:
+            if ops.abs_max(d * t) <= tol_change:
                 break
             if abs(loss - prev_loss) < tol_change:
                 break

@@ -29,7 +29,40 @@ import math
 
 import numpy as np
 
-__all__ = ["cubic_interpolate", "strong_wolfe", "zoom", "cubicmin", "quadmin"]
+__all__ = ["NUMPY_OPS", "cubic_interpolate", "strong_wolfe", "zoom", "cubicmin", "quadmin"]
+
+
+class NumpyOps:
+    """The few vector operations of the L-BFGS iteration, on NumPy arrays. The torch face
+    passes its own (torch's ``add(alpha=)``, ``abs().max()``, ...), so that the same iteration
+    computes with torch's arithmetic on tensors."""
+
+    @staticmethod
+    def axpy(x, a, y):
+        """x + a y"""
+        return x + a * y
+
+    @staticmethod
+    def abs_max(v):
+        """max |v_i|"""
+        return np.abs(v).max()
+
+    @staticmethod
+    def abs_sum(v):
+        """sum |v_i|"""
+        return np.abs(v).sum()
+
+    @staticmethod
+    def sqrt(x):
+        """the square root of a scalar"""
+        return np.sqrt(x)
+
+
+NUMPY_OPS = NumpyOps()
+
+
+def _sqrt(x):
+    return x.sqrt() if hasattr(x, "sqrt") else np.sqrt(x)
 
 
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -48,7 +81,7 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
+        d2 = _sqrt(d2_square)
         if x1 <= x2:
             min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
         else:
@@ -57,7 +90,9 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     return (xmin_bound + xmax_bound) / 2.0
 
 
-def strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+def strong_wolfe(
+    evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25, ops=NUMPY_OPS
+):
     """torch's strong-Wolfe search from step ``t`` along ``d``, with f, g and gtd = g.d at t = 0.
 
     Phase 1 (bracketing): accept t when both conditions hold; a bracket [t_prev, t] is found
@@ -67,8 +102,9 @@ def strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e
     nearer end when they come too close twice (or land on an end), until the conditions hold,
     the bracket is shorter than ``tolerance_change`` (in units of max |d|) or ``max_ls``
     evaluations are spent. Returns ``(f, g, t, evaluations)`` of the best point found.
+    ``ops.abs_max`` gives max |d| (:class:`NumpyOps`; the torch face passes torch's).
     """
-    d_norm = np.abs(d).max()
+    d_norm = ops.abs_max(d)
     f_new, g_new = evaluate(t)
     ls_func_evals = 1
     gtd_new = g_new.dot(d)

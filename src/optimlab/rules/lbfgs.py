@@ -37,28 +37,33 @@ import numpy as np
 
 TENSOR = True
 
-__all__ = ["TENSOR", "two_loop", "remember"]
+__all__ = ["TENSOR", "axpy", "two_loop", "remember"]
 
 
-def two_loop(v, old_dirs, old_stps, ro, gamma):
+def axpy(x, a, y):
+    """x + a y (torch's face passes ``torch.add(x, y, alpha=a)``, torch's own arithmetic)."""
+    return x + a * y
+
+
+def two_loop(v, old_dirs, old_stps, ro, gamma, axpy=axpy):
     """H v by the two-loop recursion above (Nocedal & Wright, Algorithm 7.4).
 
     ``old_dirs`` are the y_i, ``old_stps`` the s_i and ``ro`` the rho_i, oldest first (torch's
     names and order); ``gamma`` the scale of H_0. Returns ``(H v, a)`` with ``a`` the list of
     the a_i (torch keeps them in its state as ``al``). H(-v) = -(H v) exactly, so torch's
     descent direction is ``two_loop(-g, ...)`` and optax's ``-two_loop(g, ...)``, the same
-    numbers.
+    numbers. ``axpy(x, a, y) = x + a y`` is the one vector update.
     """
     m = len(old_dirs)
     al = [None] * m
     q = v
     for i in range(m - 1, -1, -1):
         al[i] = old_stps[i].dot(q) * ro[i]
-        q = q - al[i] * old_dirs[i]
+        q = axpy(q, -al[i], old_dirs[i])
     r = q * gamma
     for i in range(m):
         be_i = old_dirs[i].dot(r) * ro[i]
-        r = r + (al[i] - be_i) * old_stps[i]
+        r = axpy(r, al[i] - be_i, old_stps[i])
     return r, al
 
 
