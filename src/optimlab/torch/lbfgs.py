@@ -149,7 +149,7 @@ class LBFGS(torch.optim.Optimizer):
         self._check_params()
         closure = torch.enable_grad()(closure)
         lr = group["lr"]
-        lr = lr.item() if isinstance(lr, torch.Tensor) else lr  # torch's _to_scalar
+        lr = lr.squeeze() if isinstance(lr, torch.Tensor) and lr.dim() != 0 else lr  # _to_scalar
         line_search = group["line_search_fn"]
         cfg = dict(DEFAULTS["LBFGS"]["torch"])
         cfg.update(
