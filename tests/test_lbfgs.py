@@ -633,3 +633,51 @@ def test_presets_and_state_keys():
 
 if __name__ == "__main__":
     write_answers()
+
+
+# ---------------------------------------------------------------------------------------------
+# The numbers of `optimlab differences`, against the peers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_differences_lbfgs_numbers_are_the_peers():
+    """The table's torch rows are torch.optim.LBFGS's (max_iter=1, max_eval=25, tolerances 0,
+    one step per iteration: losses within 1e-9, the same evaluation count); its optax row is
+    optax.lbfgs's stored iterates; and the first steps differ as the text says."""
+    from optimlab import differences
+
+    torch = pytest.importorskip("torch")
+    runs = differences.lbfgs_runs()
+    assert differences.LBFGS_X0 == tuple(problem("rosenbrock2")[0].tolist())
+    for label, kw in (
+        ("torch, line_search_fn=None (fixed step lr)", {}),
+        ("torch, 'strong_wolfe'", {"line_search_fn": "strong_wolfe"}),
+    ):
+        x = torch.tensor(differences.LBFGS_X0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [x], max_iter=1, max_eval=25, tolerance_grad=0, tolerance_change=0, **kw
+        )
+
+        def closure(opt=opt, x=x):
+            opt.zero_grad()
+            loss = _rosen_generic(x)
+            loss.backward()
+            return loss
+
+        losses = []
+        for k in range(1, max(differences.LBFGS_CHECKPOINTS) + 1):
+            opt.step(closure)
+            if k in differences.LBFGS_CHECKPOINTS:
+                losses.append(float(_rosen_generic(x.detach())))
+        ours, evals, _ = runs[label]
+        np.testing.assert_allclose(ours, losses, rtol=1e-9, atol=1e-30)
+        assert evals == opt.state[x]["func_evals"]
+    optax_iterates = _optax_answer("rosenbrock2", "default", "float64")
+    theirs = [_rosen_np(optax_iterates[k - 1])[0] for k in differences.LBFGS_CHECKPOINTS]
+    np.testing.assert_allclose(runs["optax.lbfgs (zoom)"][0], theirs, rtol=1e-9, atol=1e-20)
+    torch_first = runs["torch, 'strong_wolfe'"][2]
+    x0 = np.array(differences.LBFGS_X0)
+    g0 = _rosen_np(x0)[1]
+    assert torch_first == pytest.approx(min(1, 1 / np.abs(g0).sum()) * np.abs(g0).max())
+    assert runs["optax.lbfgs (zoom)"][2] == pytest.approx(np.abs(optax_iterates[0] - x0).max())
