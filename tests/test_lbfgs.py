@@ -681,3 +681,30 @@ def test_differences_lbfgs_numbers_are_the_peers():
     g0 = _rosen_np(x0)[1]
     assert torch_first == pytest.approx(min(1, 1 / np.abs(g0).sum()) * np.abs(g0).max())
     assert runs["optax.lbfgs (zoom)"][2] == pytest.approx(np.abs(optax_iterates[0] - x0).max())
+
+
+@pytest.mark.parametrize("preset", ["torch", "optax"])
+def test_state_dict_round_trip_continues_bit_for_bit(preset):
+    kw = (
+        {"line_search": "strong_wolfe", "memory_size": 3, "max_iter": 4}
+        if preset == "torch"
+        else {"memory_size": 3}
+    )
+    x0, _, _ = problem("rosenbrock5")
+    a = ol.LBFGS(preset=preset, **kw)
+    pa = [x0.copy()]
+    for _ in range(3):
+        a.step(_rosen_closure, pa)
+    b = ol.LBFGS(preset=preset, **kw)
+    b.load_state_dict(a.state_dict())
+    pb = [pa[0].copy()]
+    for _ in range(4):
+        assert a.step(_rosen_closure, pa) == b.step(_rosen_closure, pb)
+        assert np.array_equal(pa[0], pb[0])
+    small = ol.LBFGS(preset=preset, memory_size=2)
+    snap = copy.deepcopy(small.state)
+    with pytest.raises(ValueError, match=r"state_dict holds 3 pairs, more than memory_size=2"):
+        small.load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match=r"state_dict must be a dict with keys"):
+        small.load_state_dict({"state": {}})
+    assert small.state == snap

@@ -489,6 +489,35 @@ class LBFGS:
         steps = check_int("steps", steps, 1, MAX_COUNT)
         return [self.step(closure, params) for _ in range(steps)]
 
+    def state_dict(self) -> dict:
+        """A deep copy of the state (torch's keys, NumPy values) and of the parameter layout
+        it belongs to; :meth:`load_state_dict` takes it back, and the steps continue bit for
+        bit."""
+        return {"state": copy.deepcopy(self.state), "layout": self._layout}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take a :meth:`state_dict`; one that is not one (other keys, a memory longer than
+        ``memory_size``) is refused and nothing changes."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "layout"}:
+            raise ValueError(
+                "state_dict must be a dict with keys 'layout' and 'state' (from "
+                f"LBFGS.state_dict()), got {show(state_dict)}"
+            )
+        state = state_dict["state"]
+        known = set(TORCH_STATE_KEYS) | {"prev_x", "value", "grad"}
+        if not isinstance(state, dict) or not set(state) <= known:
+            raise ValueError(
+                f"state_dict['state'] must hold only {sorted(known)}, got {show(state)}"
+            )
+        memory = len(state.get("old_dirs") or [])
+        if memory > self.config["memory_size"]:
+            raise ValueError(
+                f"state_dict holds {memory} pairs, more than memory_size="
+                f"{self.config['memory_size']}"
+            )
+        self.state = copy.deepcopy(state)
+        self._layout = state_dict["layout"]
+
     def reset(self) -> None:
         """Forget the memory and counters (a new problem)."""
         self.state = {}
