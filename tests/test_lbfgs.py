@@ -235,12 +235,30 @@ def test_numpy_dialect_matches_torch_float32(name, config):
 # optax.lbfgs (stored answers, or live)
 # ---------------------------------------------------------------------------------------------
 
+#: optax.lbfgs's arguments, and (after "linesearch") scale_by_zoom_linesearch's beyond
+#: optax.lbfgs's default (max_linesearch_steps=20, initial_guess_strategy="one"), or None for
+#: no line search; optimlab.LBFGS takes them all under the same names
 OPTAX_CONFIGS = {
     "default": {},
     "memory3": {"memory_size": 3},
     "lr0.5": {"learning_rate": 0.5},
     "no_scale_init": {"scale_init_precond": False},
+    "keep": {"linesearch": {"initial_guess_strategy": "keep"}},
+    "ls5_c1e-3_c0.5": {
+        "linesearch": {"max_linesearch_steps": 5, "slope_rtol": 1e-3, "curv_rtol": 0.5}
+    },
+    "no_linesearch_lr0.05": {"learning_rate": 0.05, "memory_size": 4, "linesearch": None},
 }
+
+
+def _optax_to_ours(config):
+    kw = dict(OPTAX_CONFIGS[config])
+    if "linesearch" in kw:
+        search = kw.pop("linesearch")
+        kw.update(search if search is not None else {"line_search": None})
+    return kw
+
+
 OPTAX_STEPS = 25
 OPTAX_CASES = [(p, c, "float64") for p in PROBLEMS for c in OPTAX_CONFIGS] + [
     (p, "default", "float32") for p in ("rosenbrock2", "quadratic8", "logistic")
@@ -265,12 +283,22 @@ def optax_run(name, config, dtype):
     def fn(x):
         return generic(x, jnp)
 
-    solver = optax.lbfgs(**OPTAX_CONFIGS[config])
-    value_and_grad = optax.value_and_grad_from_state(fn)
+    kw = dict(OPTAX_CONFIGS[config])
+    if "linesearch" in kw and kw["linesearch"] is not None:
+        search = {"max_linesearch_steps": 20, "initial_guess_strategy": "one", **kw["linesearch"]}
+        kw["linesearch"] = optax.scale_by_zoom_linesearch(**search)
+    solver = optax.lbfgs(**kw)
+    if "linesearch" in kw and kw["linesearch"] is None:
+        value_and_grad = jax.value_and_grad(fn)
+    else:
+        value_and_grad = optax.value_and_grad_from_state(fn)
 
     @jax.jit
     def update(params, state):
-        value, grad = value_and_grad(params, state=state)
+        if "linesearch" in kw and kw["linesearch"] is None:
+            value, grad = value_and_grad(params)
+        else:
+            value, grad = value_and_grad(params, state=state)
         updates, state = solver.update(grad, state, params, value=value, grad=grad, value_fn=fn)
         return optax.apply_updates(params, updates), state
 
@@ -302,19 +330,20 @@ def _optax_answer(name, config, dtype):
 @pytest.mark.parametrize(("name", "config", "dtype"), OPTAX_CASES)
 def test_numpy_dialect_matches_optax(name, config, dtype):
     theirs = _optax_answer(name, config, dtype)
-    ours, _ = _ours(name, "optax", OPTAX_CONFIGS[config], len(theirs), np.dtype(dtype))
+    ours, _ = _ours(name, "optax", _optax_to_ours(config), len(theirs), np.dtype(dtype))
     deviation = _deviation(ours, theirs)
     _record("optax (LBFGS, NumPy closures)", f"{name} {config}", dtype, deviation)
     assert deviation <= (1e-9 if dtype == "float64" else 1e-5)
 
 
 def test_stored_optax_answers_match_the_live_peer():
-    """One stored answer rerun live, so that a stale file cannot pass unnoticed."""
+    """One stored answer rerun live (without a line search: the cheapest to trace), so that a
+    stale file cannot pass unnoticed; the file also records the jax and optax versions."""
     pytest.importorskip("optax")
-    stored = _stored_optax().get("rosenbrock2 memory3 float64")
+    stored = _stored_optax().get("rosenbrock2 no_linesearch_lr0.05 float64")
     if stored is None:
         pytest.skip("no stored answers for the installed jax/optax")
-    live = optax_run("rosenbrock2", "memory3", "float64")
+    live = optax_run("rosenbrock2", "no_linesearch_lr0.05", "float64")
     assert np.array_equal(np.array(stored), np.array(live))
 
 
@@ -708,3 +737,35 @@ def test_state_dict_round_trip_continues_bit_for_bit(preset):
     with pytest.raises(ValueError, match=r"state_dict must be a dict with keys"):
         small.load_state_dict({"state": {}})
     assert small.state == snap
+
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.sampled_from([[], {}, object(), np.array([1.0, 2.0]), np.float32(0.5), 1j, "zoom", "one"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(ol.presets.DEFAULTS["LBFGS"]["torch"])), value=HOSTILE)
+def test_hostile_options_are_refused_by_name(name, value):
+    """Any value for any option: accepted, or a TypeError/ValueError that names the option
+    (never another exception). An accepted value makes a step, or a step that diverges (a
+    huge min_curvature keeps H = I and the fixed step of 1 overflows) is refused with the
+    parameters left as they were."""
+    try:
+        opt = ol.LBFGS(**{name: value})
+    except (TypeError, ValueError) as error:
+        assert name in str(error)
+        return
+    params = [np.array([-1.2, 1.0])]
+    with np.errstate(all="ignore"):
+        try:
+            opt.step(_rosen_closure, params)
+        except ValueError as error:
+            assert "closure returned" in str(error)
+            assert np.array_equal(params[0], [-1.2, 1.0])
+    assert np.isfinite(params[0]).all()

@@ -340,7 +340,8 @@ class LBFGS:
     array per parameter. Parameters are float32 or float64 arrays of one dtype, updated in
     place.
 
-    Arguments (defaults from the preset; ``None`` switches a stopping rule off):
+    Arguments (defaults from the preset; ``None`` switches a stopping rule off, but
+    ``max_eval=None`` is torch's max_iter * 5 // 4 under the torch and keras presets):
     ``learning_rate`` (torch ``lr``), ``memory_size`` (torch ``history_size``), ``max_iter``,
     ``max_eval``, ``tolerance_grad``, ``tolerance_change``, ``line_search`` (None,
     ``"strong_wolfe"`` or ``"zoom"``), ``max_linesearch_steps`` (None: torch's budget,
@@ -368,7 +369,8 @@ class LBFGS:
             )
         values.update(options)
         cfg = validate_config(values)
-        if "max_eval" not in options and preset != "optax":
+        if cfg["max_eval"] is None and preset != "optax":
+            # torch's meaning of None: max_iter * 5 // 4 (optax's preset: no limit)
             cfg["max_eval"] = cfg["max_iter"] * 5 // 4
         self.preset = preset
         self.config = cfg
