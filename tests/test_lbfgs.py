@@ -474,7 +474,7 @@ def test_minibatch_closures_follow_torch():
             return loss
 
         ours.append(opt.step(cl, params))
-        theirs.append(float(topt.step(closure)))
+        theirs.append(float(topt.step(closure).detach()))
         np.testing.assert_allclose(params[0], w.detach().numpy(), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
     assert any(b > a for a, b in zip(theirs, theirs[1:], strict=False))
