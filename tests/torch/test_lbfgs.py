@@ -254,9 +254,10 @@ def test_refusals():
     """Beyond torch: history_size and max_iter must be integers >= 1; parameters must be CPU
     float32/float64 tensors of one dtype (refused at the step, before anything moves)."""
     p = torch.zeros(3, requires_grad=True)
-    with pytest.raises(ValueError, match=r"history_size must be an integer in \[1, 2\*\*63 - 1\], got 0"):
+    in_range = r"must be an integer in \[1, 2\*\*63 - 1\], got 0"
+    with pytest.raises(ValueError, match="history_size " + in_range):
         olt.LBFGS([p], history_size=0)
-    with pytest.raises(ValueError, match=r"max_iter must be an integer in \[1, 2\*\*63 - 1\], got 0"):
+    with pytest.raises(ValueError, match="max_iter " + in_range):
         olt.LBFGS([p], max_iter=0)
     with pytest.raises(ValueError, match="Invalid learning rate: -1"):
         olt.LBFGS([p], lr=-1)
