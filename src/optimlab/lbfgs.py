@@ -102,8 +102,15 @@ def _optional_non_negative(name, value):
     return check_optional_float(name, value, 0.0)
 
 
-def _positive(name, value):
-    return check_float(name, value, 0.0, low_open=True)
+def _curvature_rtol(name, value):
+    """c2 of the curvature test: a float in (0, 1), or infinity (optax's way to switch the
+    test off: the zoom then only backtracks to sufficient decrease)."""
+    if isinstance(value, float | int) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    try:
+        return check_float(name, value, 0.0, 1.0, low_open=True, high_open=True)
+    except ValueError:
+        raise ValueError(f"curv_rtol must be a float in (0, 1) or inf, got {show(value)}") from None
 
 
 _CHECKS = {
@@ -116,13 +123,14 @@ _CHECKS = {
     "line_search": lambda n, v: check_choice(n, v, _LINE_SEARCHES),
     "max_linesearch_steps": lambda n, v: _optional_int(n, v, 1),
     "slope_rtol": lambda n, v: check_float(n, v, 0.0, 1.0, low_open=True, high_open=True),
-    "curv_rtol": lambda n, v: check_float(n, v, 0.0, 1.0, low_open=True, high_open=True),
+    "curv_rtol": lambda n, v: _curvature_rtol(n, v),
     "wolfe_tolerance_change": lambda n, v: check_float(n, v, 0.0),
     "initial_guess_strategy": lambda n, v: check_choice(n, v, ("one", "keep")),
     "max_learning_rate": lambda n, v: check_optional_float(n, v, 0.0, low_open=True),
     "increase_factor": lambda n, v: check_float(n, v, 1.0, low_open=True),
     "approx_dec_rtol": _optional_non_negative,
     "stepsize_precision": lambda n, v: check_float(n, v, 0.0),
+    "tol": lambda n, v: check_float(n, v, 0.0),
     "scale_init_precond": check_bool,
     "learning_rate_role": lambda n, v: check_choice(n, v, ("step", "direction")),
     "first_step": lambda n, v: check_choice(n, v, ("l1", "l2")),
@@ -280,6 +288,7 @@ def lbfgs_step(state: dict, x, evaluate, cfg: dict, ops=ls.NUMPY_OPS):
                     stepsize_guess=t,
                     max_linesearch_steps=budget,
                     max_stepsize=cfg["max_learning_rate"],
+                    tol=cfg["tol"],
                     increase_factor=cfg["increase_factor"],
                     slope_rtol=cfg["slope_rtol"],
                     curv_rtol=cfg["curv_rtol"],
@@ -348,9 +357,10 @@ class LBFGS:
     ``max_eval`` less the evaluations made), ``slope_rtol`` and ``curv_rtol`` (c1 and c2 of the
     Wolfe conditions), ``wolfe_tolerance_change`` (torch's fixed 1e-9 bracket length),
     ``initial_guess_strategy``, ``max_learning_rate``, ``increase_factor``,
-    ``approx_dec_rtol``, ``stepsize_precision`` (optax's zoom), ``scale_init_precond``, and the
-    conventions ``learning_rate_role``, ``first_step``, ``min_curvature``, ``secant``,
-    ``reuse_value``, ``loss_dtype``; ``nan_policy="raise"`` refuses a closure that returns a
+    ``approx_dec_rtol``, ``stepsize_precision``, ``tol`` (optax's zoom; ``curv_rtol=inf``
+    switches the curvature test off, as in optax), ``scale_init_precond``, and the conventions
+    ``learning_rate_role``, ``first_step``, ``min_curvature``, ``secant``, ``reuse_value``,
+    ``loss_dtype``; ``nan_policy="raise"`` refuses a closure that returns a
     NaN or infinite loss or gradient (the parameters and the state are left as they were).
 
     Sources: torch/optim/lbfgs.py (torch 2.13); optax/_src/alias.py ``lbfgs``,

@@ -571,6 +571,7 @@ _LBFGS_TORCH = dict(
     increase_factor=2.0,
     approx_dec_rtol=1e-6,
     stepsize_precision=1e-5,
+    tol=0.0,
     scale_init_precond=True,
     learning_rate_role="step",
     first_step="l1",
