@@ -25,6 +25,7 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    ScheduleFreeAdamW,
     get,
 )
 from .params import Params
@@ -51,6 +52,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
     "get",

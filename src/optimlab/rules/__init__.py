@@ -45,6 +45,7 @@ from . import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -62,6 +63,7 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "schedule_free_adamw": schedule_free_adamw,
 }
 
 __all__ = [
@@ -79,5 +81,6 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
     "sgd",
 ]
