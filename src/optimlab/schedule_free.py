@@ -32,6 +32,10 @@ def _weight_lr_power(name: str, value: Any) -> float:
     return check_float(name, value, 0.0)
 
 
+_weight_decay_style = choice("before_step", "in_z_step")
+_weight_sum_dtype = choice("parameter", "float64")
+
+
 class ScheduleFreeAdamW(RuleOptimizer):
     """Schedule-Free AdamW (Defazio et al. 2024, "The Road Less Scheduled"): AdamW without a
     schedule and without momentum; the parameter is y, where gradients are taken::
@@ -73,10 +77,10 @@ class ScheduleFreeAdamW(RuleOptimizer):
         "warmup_steps": _warmup_steps,
         "warmup_from_zero": check_bool,
         "weight_lr_power": _weight_lr_power,
-        "weight_decay_style": choice("before_step", "in_z_step"),
+        "weight_decay_style": _weight_decay_style,
         "warmup_dtype": choice(None, "float32"),
-        "weight_sum_dtype": choice("parameter", "float64"),
-        "epsilon_style": choice("paper", "hat"),
+        "weight_sum_dtype": _weight_sum_dtype,
+        "epsilon_style": choice("hat", "paper"),
     }
 
     def __init__(

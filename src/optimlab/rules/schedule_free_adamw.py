@@ -26,8 +26,8 @@ The peers differ in six details, each an option (presets in :mod:`optimlab.prese
     step takes lr / W). optax builds ``warmup_constant_schedule(0, lr, W)`` and evaluates it at
     t - 1 in its base step (the count of ``scale_by_learning_rate`` starts at 0: the first z
     step is 0) but at t for lr_max (``step_count`` starts at 1): ``warmup_from_zero=True``;
-    its fraction 1 - t / W is a float32 number, also for float64 parameters
-    (``warmup_dtype="float32"``: lr_t = (0 - lr) * f + lr; 2.4e-7 relative at t = 1, W = 10).
+    and its fraction 1 - t / W is a float32 number, also for float64 parameters
+    (``warmup_dtype="float32"``; XLA fuses it into one multiply-add: see :func:`warmed_up`).
 ``weight_decay_style``
     ``"before_step"`` (Keras: its base class shrinks y by lr * wd before the step, with the
     learning rate before warmup; x = (y - (1 - beta_1) z) / beta_1 then absorbs it, z does not);
@@ -46,6 +46,7 @@ The peers differ in six details, each an option (presets in :mod:`optimlab.prese
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -59,17 +60,21 @@ DECAY = True
 
 
 def warmed_up(lr, t, warmup_steps, dtype=None):
-    """lr * min(t / W, 1) (lr without warmup, W = 0). With ``dtype`` (optax's float32), as
-    optax's ``linear_schedule(0, lr, W)`` computes it: the fraction f = 1 - t / W in that
-    dtype (its step count is an int32, whose division JAX takes in float32), then
-    (0 - lr) * f + lr in the learning rate's precision."""
-    if warmup_steps <= 0 or t >= warmup_steps:
+    """lr * min(t / W, 1) (lr itself without warmup, W = 0). With ``dtype`` (optax's
+    float32), as optax's ``linear_schedule(0, lr, W)`` computes under ``jax.jit`` on a CPU
+    with fused multiply-add: its int32 count makes the fraction f = 1 - min(t, W) / W a
+    float32 number, which XLA computes as one fused operation, f = fma(-t, 1 / W, 1) rounded
+    once to float32 (the division by a constant turned into a product by its float32
+    reciprocal), and then lr_t = fma(-lr, f, lr) in the learning rate's precision."""
+    if warmup_steps <= 0:
         return lr
     if dtype is None:
-        return lr * (t / warmup_steps)
+        return lr * (t / warmup_steps) if t < warmup_steps else lr
     cast = np.dtype(dtype).type
-    fraction = float(cast(1.0) - cast(t) / cast(warmup_steps))
-    return (-lr) * fraction + lr
+    count = min(max(t, 0), warmup_steps)
+    inverse = Fraction(float(cast(1.0 / warmup_steps)))
+    fraction = Fraction(float(cast(float(1 - count * inverse))))
+    return float(Fraction(-lr) * fraction + Fraction(lr))
 
 
 def _power(base, exponent, cast):
