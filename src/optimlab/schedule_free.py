@@ -124,12 +124,6 @@ class ScheduleFreeAdamW(RuleOptimizer):
 
     # -- the runtime's hooks --------------------------------------------------------------
 
-    def _new_slot(self, name: str, kind: str, p: np.ndarray) -> np.ndarray | None:
-        """z starts as a copy of the parameter (both peers); v at 0."""
-        if name == "z":
-            return np.array(p, subok=False)
-        return super()._new_slot(name, kind, p)
-
     def _rule_hyperparameters(self) -> dict:
         out = super()._rule_hyperparameters()
         narrow = self._narrowest if self._config["weight_sum_dtype"] == "parameter" else None

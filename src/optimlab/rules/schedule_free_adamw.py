@@ -53,6 +53,8 @@ import numpy as np
 from .adam import rounded
 
 SLOTS = (("z", "required"), ("v", "required"))
+#: slots that start as a copy of the parameter (z_1 = y_1 = x_1, as in both peers)
+PARAMETER_SLOTS = ("z",)
 #: lr_max (the largest learning rate so far) and the running sum of the averaging weights
 STEP_STATE = (("lr_max", 0.0), ("weight_sum", 0.0))
 #: the rule takes the decoupled weight decay itself (where it goes is an option)
@@ -137,8 +139,8 @@ def scalars(
     lr_w = warmed_up(lr, t, warmup_steps, warmup_dtype)
     v_scale = bc2
     if epsilon_style == "hat":
-        lr_z *= math.sqrt(bc2)
-        lr_w *= math.sqrt(bc2)
+        lr_z = lr_z * math.sqrt(bc2)  # (not *=: lr may be a caller's array)
+        lr_w = lr_w * math.sqrt(bc2)
         v_scale = 1.0
     c, one_minus_c, step_state = averaging_weight(
         t, lr_w, step_state, weight_lr_power=weight_lr_power, dtype=weight_sum_dtype
