@@ -34,6 +34,7 @@ def _weight_lr_power(name: str, value: Any) -> float:
 
 _weight_decay_style = choice("before_step", "in_z_step")
 _weight_sum_dtype = choice("parameter", "float64")
+_warmup_dtype = choice(None, "float32", "float32_fraction")
 
 
 class ScheduleFreeAdamW(RuleOptimizer):
@@ -55,8 +56,9 @@ class ScheduleFreeAdamW(RuleOptimizer):
 
     ``preset="optax"`` is ``optax.contrib.schedule_free_adamw``: the averaging weight
     c_t = lr_max^2 / sum of lr_max^2 (``weight_lr_power=2.0``), the warmup of its z step
-    evaluated at t - 1 (``warmup_from_zero=True``: its first z step is 0) with a float32
-    fraction (``warmup_dtype="float32"``), the weight decay
+    evaluated at t - 1 (``warmup_from_zero=True``: its first z step is 0) in float32
+    (``warmup_dtype="float32"``, for its Python-float learning rates; "float32_fraction" for
+    one held in a float64 array by ``inject_hyperparams``), the weight decay
     (0 by default) at y inside the z step (``weight_decay_style="in_z_step"``).
     ``preset="torch"``: torch.optim has no Schedule-Free AdamW; the preset is the authors'
     ``schedulefree.AdamWScheduleFree`` (facebookresearch/schedule_free): weight_lr_power 2,
@@ -78,7 +80,7 @@ class ScheduleFreeAdamW(RuleOptimizer):
         "warmup_from_zero": check_bool,
         "weight_lr_power": _weight_lr_power,
         "weight_decay_style": _weight_decay_style,
-        "warmup_dtype": choice(None, "float32"),
+        "warmup_dtype": _warmup_dtype,
         "weight_sum_dtype": _weight_sum_dtype,
         "epsilon_style": choice("hat", "paper"),
     }

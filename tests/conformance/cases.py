@@ -160,8 +160,12 @@ OWN_OPTIONS = {
     "ScheduleFreeAdamW": [
         {},
         {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
-        {"warmup_steps": 100},  # still warming up at the learning-rate change (call 70)
+        # still warming up at the learning-rate change (call 70); optax's runner holds the
+        # learning rate in a float64 array (inject_hyperparams): "float32_fraction" there
+        {"warmup_steps": 100},
         {"warmup_steps": 20, "weight_decay": 0.05},
+        {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+        {"warmup_steps": 20, "weight_decay": 0.05, "warmup_dtype": "float32_fraction"},
         {"weight_lr_power": 0.0},  # Keras's uniform average (optax: lr_max^0 = 1)
         {"weight_lr_power": 1.0},  # optax only
     ],
@@ -207,8 +211,12 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     if optimizer == "ScheduleFreeAdamW":
         if peer == "torch":  # torch.optim has none
             return False
-        if peer == "keras" and options.get("weight_lr_power", 0.0) != 0.0:
-            return False  # Keras's c_t is 1 / t
+        if peer == "keras" and (
+            options.get("weight_lr_power", 0.0) != 0.0 or "warmup_dtype" in keys
+        ):
+            return False  # Keras's c_t is 1 / t, its warmup lr * min(t / W, 1)
+        if peer == "optax" and options.get("warmup_steps"):
+            return options.get("warmup_dtype") == "float32_fraction"
     if optimizer == "Adafactor" and peer in ("keras", "torch"):
         # neither has optax's switches; both always clip (torch's d >= 1) and take the
         # relative step

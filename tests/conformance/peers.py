@@ -581,7 +581,9 @@ _KERAS_SCHEDULE_FREE = {
 }
 _OPTAX_SCHEDULE_FREE = {
     "warmup_from_zero": True,
-    "warmup_dtype": "float32",
+    # inject_hyperparams holds the learning rate in a float64 array: only the warmup's
+    # fraction is float32 (a Python-float learning rate would make all of it float32)
+    "warmup_dtype": "float32_fraction",
     "weight_decay_style": "in_z_step",
     "weight_sum_dtype": "parameter",
     "epsilon_style": "paper",

@@ -26,8 +26,10 @@ The peers differ in six details, each an option (presets in :mod:`optimlab.prese
     step takes lr / W). optax builds ``warmup_constant_schedule(0, lr, W)`` and evaluates it at
     t - 1 in its base step (the count of ``scale_by_learning_rate`` starts at 0: the first z
     step is 0) but at t for lr_max (``step_count`` starts at 1): ``warmup_from_zero=True``;
-    and its fraction 1 - t / W is a float32 number, also for float64 parameters
-    (``warmup_dtype="float32"``; XLA fuses it into one multiply-add: see :func:`warmed_up`).
+    and that schedule computes in float32, also for float64 parameters (``warmup_dtype=
+    "float32"``, a Python-float learning rate: lr_t = float32(lr) even after the warmup), or
+    only its fraction 1 - t / W (``"float32_fraction"``: a float64 learning-rate array, as
+    ``inject_hyperparams`` holds it); XLA fuses each into a multiply-add (:func:`warmed_up`).
 ``weight_decay_style``
     ``"before_step"`` (Keras: its base class shrinks y by lr * wd before the step, with the
     learning rate before warmup; x = (y - (1 - beta_1) z) / beta_1 then absorbs it, z does not);
@@ -62,21 +64,27 @@ DECAY = True
 
 
 def warmed_up(lr, t, warmup_steps, dtype=None):
-    """lr * min(t / W, 1) (lr itself without warmup, W = 0). With ``dtype`` (optax's
-    float32), as optax's ``linear_schedule(0, lr, W)`` computes under ``jax.jit`` on a CPU
-    with fused multiply-add: its int32 count makes the fraction f = 1 - min(t, W) / W a
-    float32 number, which XLA computes as one fused operation, f = fma(-t, 1 / W, 1) rounded
-    once to float32 (the division by a constant turned into a product by its float32
-    reciprocal), and then lr_t = fma(-lr, f, lr) in the learning rate's precision."""
+    """lr * min(t / W, 1) (lr itself without warmup, W = 0).
+
+    With ``dtype`` ``"float32"`` or ``"float32_fraction"``, as optax's ``linear_schedule(0,
+    lr, W)`` computes under ``jax.jit`` on a CPU with fused multiply-add: its int32 count makes
+    the fraction f = 1 - min(t, W) / W a float32 number, which XLA computes as one fused
+    operation, f = fma(-t, 1 / W, 1) rounded once to float32 (the division by a constant
+    turned into a product by its float32 reciprocal), and then lr_t = fma(-lr, f, lr): in
+    float32 for a Python-float learning rate (``"float32"``: JAX's weak float gives way to the
+    float32 fraction, after the warmup too: lr_t = float32(lr)), in double precision for a
+    learning rate held as a float64 array (``"float32_fraction"``: ``inject_hyperparams``)."""
     if warmup_steps <= 0:
         return lr
     if dtype is None:
         return lr * (t / warmup_steps) if t < warmup_steps else lr
-    cast = np.dtype(dtype).type
     count = min(max(t, 0), warmup_steps)
-    inverse = Fraction(float(cast(1.0 / warmup_steps)))
-    fraction = Fraction(float(cast(float(1 - count * inverse))))
-    return float(Fraction(-lr) * fraction + Fraction(lr))
+    inverse = Fraction(float(np.float32(1.0 / warmup_steps)))
+    fraction = Fraction(float(np.float32(float(1 - count * inverse))))
+    if dtype == "float32_fraction":
+        return float(Fraction(-lr) * fraction + Fraction(lr))
+    lr32 = Fraction(float(np.float32(lr)))
+    return float(np.float32(float(-lr32 * fraction + lr32)))
 
 
 def _power(base, exponent, cast):
