@@ -683,7 +683,9 @@ DIFFERENCES = [
         "warmup_constant_schedule(0, lr, W) and evaluates it at t - 1 in the z step (the "
         "first step is 0) but at t for lr_max; its fraction is a float32 number (for a "
         "Python-float lr the whole schedule is float32), which XLA computes with fused "
-        "multiply-adds. optimlab: warmup_from_zero, warmup_dtype.",
+        "multiply-adds. optimlab: warmup_from_zero, warmup_dtype. (optax evaluates any "
+        "schedule given as its learning rate the same way, at t - 1 and at t; optimlab "
+        "evaluates a schedule once per step, at t - 1, and does not reproduce that.)",
         schedule_free_warmup,
     ),
     Difference(

@@ -30,6 +30,10 @@ The peers differ in six details, each an option (presets in :mod:`optimlab.prese
     "float32"``, a Python-float learning rate: lr_t = float32(lr) even after the warmup), or
     only its fraction 1 - t / W (``"float32_fraction"``: a float64 learning-rate array, as
     ``inject_hyperparams`` holds it); XLA fuses each into a multiply-add (:func:`warmed_up`).
+    (Not reproduced: a schedule given to optax as its learning rate is evaluated the same way,
+    at t - 1 in the z step and at t for lr_max; optimlab evaluates a schedule once per step, at
+    t - 1 for both, as every optimlab optimizer does. A learning rate that changes from step to
+    step by ``inject_hyperparams``, as the conformance grid drives optax, is the same in both.)
 ``weight_decay_style``
     ``"before_step"`` (Keras: its base class shrinks y by lr * wd before the step, with the
     learning rate before warmup; x = (y - (1 - beta_1) z) / beta_1 then absorbs it, z does not);
