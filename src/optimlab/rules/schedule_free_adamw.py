@@ -143,9 +143,17 @@ def scalars(
     ``warmup_from_zero``, else at t; times sqrt(bc2) in the "hat" form); v_scale is bc2
     ("paper") or 1 ("hat"); the averaging weight takes lr_w = lr * min(t / W, 1) (times
     sqrt(bc2) in the "hat" form); ``interpolate`` is False for beta_1 = 0; the last number is
-    the learning rate before warmup, which Keras's decay of y takes. The base of beta_2^t is
-    rounded to ``power_dtype`` if given (see ``adam.rounded``)."""
+    the learning rate before warmup, which Keras's decay of y takes. With ``power_dtype``
+    (Keras, which casts its betas to the variable's dtype first) the base of beta_2^t and
+    the betas of 1 - beta_1 and 1 - beta_2 are rounded to that dtype (see ``adam.rounded``),
+    and so are 1 - beta in it: float32(1 - float32(0.9)) = 0.10000002."""
     bc2 = 1.0 - rounded(beta_2, power_dtype) ** t
+    one_minus_beta_1, one_minus_beta_2 = 1.0 - beta_1, 1.0 - beta_2
+    if power_dtype is not None:
+        cast = np.dtype(power_dtype).type
+        beta_1, beta_2 = rounded(beta_1, power_dtype), rounded(beta_2, power_dtype)
+        one_minus_beta_1 = float(cast(1.0) - cast(beta_1))
+        one_minus_beta_2 = float(cast(1.0) - cast(beta_2))
     lag = 1 if warmup_from_zero else 0
     lr_z = warmed_up(lr, t - lag, warmup_steps, warmup_dtype)
     lr_w = warmed_up(lr, t, warmup_steps, warmup_dtype)
@@ -159,12 +167,12 @@ def scalars(
     )
     numbers = (
         beta_2,
-        1.0 - beta_2,
+        one_minus_beta_2,
         v_scale,
         epsilon,
         lr_z,
         beta_1,
-        1.0 - beta_1,
+        one_minus_beta_1,
         c,
         one_minus_c,
         beta_1 > 0.0,
