@@ -37,7 +37,11 @@ def test_beta_1_zero_is_adamw_with_beta_1_zero(grads, lr, wd, preset):
     z = z - lr (g / (sqrt(v / bc2) + epsilon) + wd z), which is AdamW with beta_1 = 0 (m = g,
     bc1 = 1) in the paper's epsilon form. Keras's decay before the step is AdamW's own order
     (p - lr wd p, then the step); optax's decay at y inside the z step is the same sum. The
-    authors' epsilon-hat form is lr sqrt(bc2) g / (sqrt(v) + epsilon): AdamW's "hat"."""
+    authors' epsilon-hat form is lr sqrt(bc2) g / (sqrt(v) + epsilon): AdamW's "hat"; its
+    decay is scaled by lr sqrt(bc2) too (the authors' z step), AdamW's by lr, so the torch
+    preset is compared without decay."""
+    if preset == "torch":
+        wd = None
     p0 = np.linspace(-1, 1, 4)
     sf = ol.ScheduleFreeAdamW(lr, beta_1=0.0, weight_decay=wd, preset=preset)
     style = "hat" if preset == "torch" else "paper"

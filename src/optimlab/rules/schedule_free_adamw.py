@@ -17,7 +17,9 @@ then takes z = y (the same numbers, but any decay of y before the step reaches z
 method is AdamW with beta_1 = 0 (Adam's RMS step, bias-corrected, with decoupled weight decay)
 whose average x is not kept; both peers divide by beta_1 there and give NaN.
 
-The peers differ in six details, each an option (presets in :mod:`optimlab.presets`):
+The peers (and the authors' code, the torch preset) differ in these details, each an option
+(presets in :mod:`optimlab.presets`; Keras's betas are also rounded to the variables' dtype
+before 1 - beta, as under its ``power_dtype``):
 
 ``weight_lr_power``
     Keras 3.15 averages with c_t = 1/t (0); optax and the authors' code weight by lr_max^2 (2.0).
@@ -46,7 +48,7 @@ The peers differ in six details, each an option (presets in :mod:`optimlab.prese
 ``epsilon_style``
     ``"paper"`` (Keras, optax): g / (sqrt(v / bc2) + epsilon); ``"hat"`` (the authors' code):
     lr_t is lr * warmup * sqrt(bc2) and the denominator sqrt(v) + epsilon, which also puts
-    sqrt(bc2) into lr_max and so into the averaging weights.
+    sqrt(bc2) into lr_max and so into the averaging weights, and into the decay of its z step.
 """
 
 from __future__ import annotations
