@@ -577,8 +577,9 @@ DEFAULTS["ScheduleFreeAdamW"] = {
     # 1), the base class's decay of y (with the learning rate before warmup) before the step
     "keras": _SCHEDULE_FREE_KERAS,
     # torch.optim has none: the authors' schedulefree.AdamWScheduleFree (facebookresearch/
-    # schedule_free): lr_max^2 weights in Python floats, the decay at y in the z step, the
-    # epsilon-hat form lr * sqrt(bc2) / (sqrt(v) + eps), under torch's conventions
+    # schedule_free, as read at its commit 0083572; not run here, no peer test): lr_max^2
+    # weights in Python floats, the decay at y in the z step, the epsilon-hat form
+    # lr * sqrt(bc2) / (sqrt(v) + eps), under torch's conventions
     "torch": {
         **_SCHEDULE_FREE_KERAS,
         "weight_lr_power": 2.0,

@@ -61,7 +61,8 @@ class ScheduleFreeAdamW(RuleOptimizer):
     one held in a float64 array by ``inject_hyperparams``), the weight decay
     (0 by default) at y inside the z step (``weight_decay_style="in_z_step"``).
     ``preset="torch"``: torch.optim has no Schedule-Free AdamW; the preset is the authors'
-    ``schedulefree.AdamWScheduleFree`` (facebookresearch/schedule_free): weight_lr_power 2,
+    ``schedulefree.AdamWScheduleFree`` (facebookresearch/schedule_free as of its commit
+    0083572, read, not run against: no conformance cases): weight_lr_power 2,
     the decay in the z step, the epsilon-hat form (lr * sqrt(bc2), sqrt(v) + epsilon, also in
     lr_max) and its weights in double precision; torch's per-parameter step counting.
 
