@@ -26,6 +26,7 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    ScheduleFreeAdamW,
     get,
 )
 from .params import Params
@@ -57,6 +58,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
     "get",

@@ -25,6 +25,7 @@ from .optimizer import (
     preset_default as D,
 )
 from .rule_optimizer import RuleOptimizer as _RuleOptimizer
+from .schedule_free import ScheduleFreeAdamW
 
 __all__ = [
     "SGD",
@@ -41,6 +42,7 @@ __all__ = [
     "Rprop",
     "Lamb",
     "Adafactor",
+    "ScheduleFreeAdamW",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -644,6 +646,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Muon,
         Lamb,
         Adafactor,
+        ScheduleFreeAdamW,
     )
 }
 

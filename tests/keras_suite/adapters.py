@@ -265,6 +265,7 @@ class MultiOptimizer(optimlab.MultiOptimizer):
         }
 
 
+ScheduleFreeAdamW = keras_face(optimlab.ScheduleFreeAdamW)
 FACES = {
     cls.__name__: cls
     for cls in (
@@ -281,6 +282,7 @@ FACES = {
         Adafactor,
         LossScaleOptimizer,
         MultiOptimizer,
+        ScheduleFreeAdamW,
     )
 }
 

@@ -89,6 +89,14 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("min_step_size", "float", 1e-9, 1e-2, log=True),
         Slider("max_step_size", "float", 1e-3, 100.0, log=True),
     ),
+    "ScheduleFreeAdamW": (
+        _LR,
+        _BETA_1,  # 0: y = z, AdamW with beta_1 = 0
+        _BETA_2,
+        _EPS,
+        Slider("warmup_steps", "int", 0, 1000),
+        Slider("weight_lr_power", "float", 0.0, 4.0),
+    ),
 }
 
 
