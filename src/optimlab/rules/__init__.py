@@ -27,6 +27,11 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
+An elementwise rule may set ``DECAY = True`` too (Schedule-Free AdamW, whose decay at y
+joins its z step): then its ``update`` takes the decay as its last argument on both engines.
+``PARAMETER_SLOTS`` names the slots that start as a copy of the parameter instead of 0
+(Schedule-Free's z).
+
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
@@ -38,6 +43,7 @@ from . import (
     adam,
     adamax,
     lamb,
+    lbfgs,
     lion,
     muon,
     nadam,
@@ -45,6 +51,7 @@ from . import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -62,6 +69,7 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "schedule_free_adamw": schedule_free_adamw,
 }
 
 __all__ = [
@@ -72,6 +80,7 @@ __all__ = [
     "adam",
     "adamax",
     "lamb",
+    "lbfgs",
     "lion",
     "muon",
     "nadam",
@@ -79,5 +88,6 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
     "sgd",
 ]

@@ -54,6 +54,10 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
+    "Muon": "#B2182B",  # ColorBrewer RdBu dark red
+    "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
+    "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
+    "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
