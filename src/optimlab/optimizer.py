@@ -149,6 +149,10 @@ IN_PARAMETER_DTYPE = {
     "eta_plus": False,
     "min_step_size": True,
     "max_step_size": False,
+    "l1_regularization_strength": False,
+    "l2_regularization_strength": False,
+    "l2_shrinkage_regularization_strength": False,
+    "beta": False,
 }
 
 #: other libraries' names for hyperparameters: assigning one would change nothing
