@@ -67,15 +67,21 @@ def scalars(
     l2_shrinkage_regularization_strength,
     beta,
 ):
-    """Per-step numbers: (lr, -lr_power, power kind, 1, l1, -l1, 2 * l2 + beta / lr,
-    2 * l2_shrinkage), where Keras's quadratic adds 2 * (l2 + beta / (2 lr))."""
+    """Per-step numbers: (lr, -lr_power, power kind, sigma and quadratic of a fixed rate,
+    l1, -l1, 2 * l2 + beta / lr, 2 * l2_shrinkage), where Keras's quadratic adds
+    2 * (l2 + beta / (2 lr)).
+
+    With a fixed rate (learning_rate_power = 0) sigma = (1 - 1) / lr and the quadratic
+    1 / lr + 2 * l2 + beta / lr do not depend on the element: they are taken here, once (on
+    the reference engine a sum of two scalars would be a double, in the kernel a float32)."""
     l2_total = 2.0 * (l2_regularization_strength + _divide(beta, 2.0 * lr))
     l1 = l1_regularization_strength
     return (
         lr,
         -learning_rate_power,
         power_kind(learning_rate_power),
-        1.0,
+        _divide(0.0, lr),
+        _divide(1.0, lr) + l2_total,
         l1,
         -l1,
         l2_total,
@@ -83,21 +89,24 @@ def scalars(
     )
 
 
-def update(p, g, n, z, lr, exponent, kind, one, l1, minus_l1, l2_total, shrinkage):
+def update(
+    p, g, n, z, lr, exponent, kind, fixed_sigma, fixed_quadratic, l1, minus_l1, l2_total, shrinkage
+):
     """One FTRL-Proximal update; returns ``(p, n, z)``."""
     g_shrunk = g + shrinkage * p
     n_new = n + g * g
-    if kind == 0:  # ROOT: learning_rate_power = -0.5
-        new_power = np.sqrt(n_new)
-        old_power = np.sqrt(n)
-    elif kind == 1:  # FIXED: learning_rate_power = 0
-        new_power = one
-        old_power = one
+    if kind == 1:  # FIXED: learning_rate_power = 0, n^0 = 1
+        z = z + (g_shrunk - fixed_sigma * p)
+        quadratic = fixed_quadratic
     else:
-        new_power = n_new**exponent
-        old_power = n**exponent
-    z = z + (g_shrunk - (new_power - old_power) / lr * p)
-    quadratic = new_power / lr + l2_total
+        if kind == 0:  # ROOT: learning_rate_power = -0.5
+            new_power = np.sqrt(n_new)
+            old_power = np.sqrt(n)
+        else:
+            new_power = n_new**exponent
+            old_power = n**exponent
+        z = z + (g_shrunk - (new_power - old_power) / lr * p)
+        quadratic = new_power / lr + l2_total
     clipped = -np.maximum(-np.maximum(z, minus_l1), minus_l1)  # min(max(z, -l1), l1)
     p = (clipped - z) / quadratic
     return p, n_new, z
