@@ -664,6 +664,7 @@ class Ftrl(_RuleOptimizer):
     """
 
     rule = rules.ftrl
+    keras_variable_groups = (("accumulator", "linear"),)
     hyperparameters = {
         "learning_rate_power": _learning_rate_power,
         "initial_accumulator_value": non_negative,

@@ -167,9 +167,23 @@ Adadelta = keras_face(optimlab.Adadelta)
 Lion = keras_face(optimlab.Lion)
 Lamb = keras_face(optimlab.Lamb)
 Adafactor = keras_face(optimlab.Adafactor)
+Ftrl = keras_face(optimlab.Ftrl)
 FACES = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Adafactor)
+    for cls in (
+        SGD,
+        Adagrad,
+        RMSprop,
+        Adam,
+        AdamW,
+        Nadam,
+        Adamax,
+        Adadelta,
+        Lion,
+        Lamb,
+        Adafactor,
+        Ftrl,
+    )
 }
 
 

@@ -34,13 +34,13 @@ MODULES = {
     "lion_test": ("Lion",),
     "lamb_test": ("Lamb",),
     "adafactor_test": ("Adafactor",),
+    "ftrl_test": ("Ftrl",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
 
 #: Keras test modules of optimizers optimlab does not have yet (another issue's work)
 FUTURE_MODULES = {
-    "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
     "muon_test": "Muon: not in optimlab yet (a later issue)",
     "schedule_free_adamw_test": "ScheduleFreeAdamW: not in optimlab yet (a later issue)",
     "loss_scale_optimizer_test": "LossScaleOptimizer: not in optimlab yet (a later issue)",
