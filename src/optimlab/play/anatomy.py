@@ -19,6 +19,11 @@ of update k+1 (the rule's own form and bias correction)::
     Rprop      eff = the step size (after the update), times sign(g) (0 where the sign flipped);
                optax preset: eff = |prev| before the update (optax 0.2.8 applies the previous
                update), times its sign (0 where the sign flipped, read off prev after = 0)
+    Ftrl       eff = 1 / quadratic = lr / (n^(-lr_power) + beta + 2 l2 lr)  (n after the
+               update), times p_k / eff + z - clip(z, -l1, l1): FTRL solves p_{k+1} =
+               -(z - clip(z)) / quadratic rather than stepping; the factor is g itself where
+               there is no regularization, the learning rate stays and n starts at 0
+               (FTRL-Proximal is then Adagrad with these rates, McMahan et al. 2013)
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
 """
@@ -29,6 +34,7 @@ import math
 
 import numpy as np
 
+from ..rules import ftrl as ftrl_rule
 from ..rules import radam as radam_rule
 from ..rules.adam import rounded
 from . import requests as rq
@@ -123,6 +129,18 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         prev = before["prev"]
         moved = (prev != 0) & (after["prev"] != 0)
         return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
+    if base == "Ftrl":
+        numbers = opt.rule.scalars(t, lr, **hyper)
+        exponent, kind, fixed_quadratic, l1, l2_total = (numbers[i] for i in (1, 2, 4, 5, 7))
+        if kind == ftrl_rule.FIXED:
+            quadratic = np.full(2, fixed_quadratic)
+        else:
+            n = after["accumulator"]
+            power = np.sqrt(n) if kind == ftrl_rule.ROOT else n**exponent
+            quadratic = power / lr + l2_total
+        z = after["linear"]
+        beyond = z - np.clip(z, -l1, l1)
+        return 1.0 / quadratic, before["__point__"] * quadratic + beyond
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (
@@ -185,7 +203,8 @@ def anatomy(body: dict) -> dict:
             )
         opt.apply_gradients([(g.copy(), p)])
         after = _slots(opt)
-        eff, pre = _effective(opt, spec.base, k + 1, lr, g, {**before, **step_state}, after)
+        state = {**before, **step_state, "__point__": point}
+        eff, pre = _effective(opt, spec.base, k + 1, lr, g, state, after)
     return {
         "step": k,
         "label": spec.label,

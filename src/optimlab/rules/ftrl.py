@@ -50,11 +50,12 @@ def power_kind(learning_rate_power: float) -> int:
     return GENERAL
 
 
-def _divide(a: float, b: float) -> float:
-    """a / b with IEEE's answers for b = 0 (inf, or NaN for 0 / 0), as Keras's tensors give."""
-    if b != 0.0:
-        return a / b
-    return float(np.float64(a) * np.inf) if a != 0.0 else float("nan")
+def _divide(a, b):
+    """a / b with IEEE's answers for b = 0 (inf, or NaN for 0 / 0), as Keras's tensors give;
+    a float for floats, an array for the arrays of a sweep's learning rates."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.divide(a, b)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def scalars(
