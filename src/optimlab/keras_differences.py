@@ -243,6 +243,14 @@ API_ROWS = [
         "a negative decay grows the weights",
     ),
     ApiRow(
+        "range: Ftrl beta",
+        "Ftrl(beta=-1.0)",
+        "accepted",
+        lambda: outcome(lambda: opts.Ftrl(beta=-1.0)),
+        "Keras checks no beta: a negative one can make FTRL's quadratic 0 (the parameter "
+        "Inf) or negative",
+    ),
+    ApiRow(
         "integer learning rate",
         "SGD(learning_rate=1)",
         "ValueError",
