@@ -253,3 +253,21 @@ def test_the_ftrl_row_of_optimlab_differences_is_what_keras_does():
     for name in ("torch", "optax"):
         assert [float(x) for x in by_preset[name][1:4]] == pytest.approx(keras_run(True), 1e-5)
     assert len(header) == 4
+
+
+def test_a_learning_rate_of_zero_is_refused_as_a_number_and_as_a_schedule_s_value():
+    """FTRL divides by the learning rate (Keras's parameters turn NaN at 0): 0 is refused at
+    construction, by assignment and when a schedule returns it, and nothing changes."""
+    refuses(lambda: ol.Ftrl(learning_rate=0.0), exc=ValueError, says=("learning_rate", "> 0"))
+    opt = ol.Ftrl(learning_rate=lambda step: 0.1 if step < 2 else 0.0)
+    p = np.ones(3)
+    for _ in range(2):
+        opt.apply_gradients([(np.full(3, 0.5), p)])
+    refuses(
+        lambda: opt.apply_gradients([(np.full(3, 0.5), p)]),
+        world=(opt, p),
+        exc=ValueError,
+        says=("learning rate schedule", "returned 0.0", "> 0"),
+    )
+    refuses(lambda: setattr(opt, "learning_rate", 0), world=(opt, p), exc=ValueError)
+    assert ol.SGD(learning_rate=0.0).learning_rate == 0.0  # the others take 0

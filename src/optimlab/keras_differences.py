@@ -251,6 +251,13 @@ API_ROWS = [
         "Inf) or negative",
     ),
     ApiRow(
+        "range: Ftrl learning rate 0",
+        "Ftrl(learning_rate=0.0)",
+        "accepted",
+        lambda: outcome(lambda: opts.Ftrl(learning_rate=0.0)),
+        "FTRL divides by the learning rate: Keras's parameters turn NaN at the first step",
+    ),
+    ApiRow(
         "integer learning rate",
         "SGD(learning_rate=1)",
         "ValueError",

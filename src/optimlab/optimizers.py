@@ -650,10 +650,11 @@ class Ftrl(_RuleOptimizer):
 
     (``learning_rate_power=-0.5`` is the paper's alpha / (beta + sqrt(n)), 0 a fixed rate.)
     Ranges, as Keras's checks: ``learning_rate_power <= 0``; ``initial_accumulator_value``,
-    the three strengths >= 0; and (Keras does not check it) ``beta >= 0``, the paper's
-    smoothing of the per-coordinate rate. The state is Keras's: ``accumulator`` (n, starting
-    at ``initial_accumulator_value``) and ``linear`` (z, starting at 0). See
-    :mod:`optimlab.rules.ftrl`.
+    the three strengths >= 0; and two that Keras does not check: ``beta >= 0``, the paper's
+    smoothing of the per-coordinate rate, and ``learning_rate > 0``, also as a schedule's
+    value (FTRL divides by it: Keras takes 0 and turns the parameters NaN). The state is
+    Keras's: ``accumulator`` (n, starting at ``initial_accumulator_value``) and ``linear`` (z,
+    starting at 0). See :mod:`optimlab.rules.ftrl`.
 
     Neither torch.optim nor optax (0.2.8, ``optax.contrib`` included) has an FTRL:
     ``preset="torch"`` and ``"optax"`` take Keras's numbers under those peers' conventions
@@ -665,6 +666,7 @@ class Ftrl(_RuleOptimizer):
 
     rule = rules.ftrl
     keras_variable_groups = (("accumulator", "linear"),)
+    learning_rate_positive = True
     hyperparameters = {
         "learning_rate_power": _learning_rate_power,
         "initial_accumulator_value": non_negative,

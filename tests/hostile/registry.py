@@ -167,6 +167,8 @@ BY_NAME = {
     "weight_decay_style": Choice(("before_rms", "after_rms", "unscaled")),
 }
 LEARNING_RATE = Real(0.0)
+#: the learning rate of a rule that divides by it (Ftrl: ``learning_rate_positive``)
+POSITIVE_LEARNING_RATE = Real(0.0, low_open=True)
 
 #: (optimizer, argument): values the argument accepts on its own that a cross-argument check
 #: may refuse with the defaults of the others (then with a ValueError naming the argument)

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 import optimlab as ol
 from optimlab.optimizer import IN_PARAMETER_DTYPE
 
-from .registry import CASES, COMBINATIONS, HOSTILE, LEARNING_RATE, NORMALIZED, kind_under
+from .registry import (
+    CASES,
+    COMBINATIONS,
+    HOSTILE,
+    LEARNING_RATE,
+    NORMALIZED,
+    POSITIVE_LEARNING_RATE,
+    kind_under,
+)
 from .world import accepted, refuses, shown
 
 PRESETS = st.sampled_from(["keras", "torch", "optax"])
@@ -147,9 +155,10 @@ def test_assignment(cls, name, kind, value, build):
     value=HOSTILE, cls=st.sampled_from(sorted(ol.OPTIMIZERS.values(), key=str)), via=st.booleans()
 )
 def test_learning_rate(value, cls, via):
-    """The learning rate at construction and by assignment: a float >= 0 (schedules and
-    callables are tested with the schedules)."""
-    verdict, expected = LEARNING_RATE.verdict(value)
+    """The learning rate at construction and by assignment: a float >= 0, > 0 where the rule
+    divides by it (Ftrl; schedules and callables are tested with the schedules)."""
+    kind = POSITIVE_LEARNING_RATE if cls.learning_rate_positive else LEARNING_RATE
+    verdict, expected = kind.verdict(value)
     opt = cls(learning_rate=0.5)
     if verdict == "refuse":
         call = (
@@ -157,7 +166,8 @@ def test_learning_rate(value, cls, via):
             if via
             else (lambda: cls(learning_rate=value))
         )
-        refuses(call, world=(opt,), exc=expected, says=("learning_rate", shown(value), ">= 0"))
+        says = ("learning_rate", shown(value), kind.range_text())
+        refuses(call, world=(opt,), exc=expected, says=says)
         return
     if via:
         opt.learning_rate = value
