@@ -228,7 +228,8 @@ def test_the_scalars_of_a_zero_learning_rate_are_ieee_s():
         l2_shrinkage_regularization_strength=0.0,
         beta=1.0,
     )
-    assert np.isnan(numbers[3]) and np.isinf(numbers[4]) and np.isinf(numbers[7])
+    assert numbers[2:4] == (False, True)  # a fixed rate
+    assert np.isnan(numbers[4]) and np.isinf(numbers[5]) and np.isinf(numbers[8])
 
 
 def test_the_ftrl_row_of_optimlab_differences_is_what_keras_does():

@@ -34,7 +34,6 @@ import math
 
 import numpy as np
 
-from ..rules import ftrl as ftrl_rule
 from ..rules import radam as radam_rule
 from ..rules.adam import rounded
 from . import requests as rq
@@ -131,12 +130,14 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
     if base == "Ftrl":
         numbers = opt.rule.scalars(t, lr, **hyper)
-        exponent, kind, fixed_quadratic, l1, l2_total = (numbers[i] for i in (1, 2, 4, 5, 7))
-        if kind == ftrl_rule.FIXED:
+        exponent, root, fixed, fixed_quadratic, l1, l2_total = (
+            numbers[i] for i in (1, 2, 3, 5, 6, 8)
+        )
+        if fixed:
             quadratic = np.full(2, fixed_quadratic)
         else:
             n = after["accumulator"]
-            power = np.sqrt(n) if kind == ftrl_rule.ROOT else n**exponent
+            power = np.sqrt(n) if root else n**exponent
             quadratic = power / lr + l2_total
         z = after["linear"]
         beyond = z - np.clip(z, -l1, l1)

@@ -38,6 +38,7 @@ import numpy as np
 SLOTS = (("accumulator", "required"), ("linear", "required"))
 
 #: how n^(-learning_rate_power) is taken: the square root, the constant 1, or ``**``
+#: (``scalars`` hands the kind to ``update`` as two flags, which the kernels keep as booleans)
 ROOT, FIXED, GENERAL = 0, 1, 2
 
 
@@ -68,19 +69,21 @@ def scalars(
     l2_shrinkage_regularization_strength,
     beta,
 ):
-    """Per-step numbers: (lr, -lr_power, power kind, sigma and quadratic of a fixed rate,
-    l1, -l1, 2 * l2 + beta / lr, 2 * l2_shrinkage), where Keras's quadratic adds
-    2 * (l2 + beta / (2 lr)).
+    """Per-step numbers: (lr, -lr_power, root, fixed, sigma and quadratic of a fixed rate, l1,
+    -l1, 2 * l2 + beta / lr, 2 * l2_shrinkage), where root and fixed are the power's kind as
+    flags (-0.5 and 0) and Keras's quadratic adds 2 * (l2 + beta / (2 lr)).
 
     With a fixed rate (learning_rate_power = 0) sigma = (1 - 1) / lr and the quadratic
     1 / lr + 2 * l2 + beta / lr do not depend on the element: they are taken here, once (on
     the reference engine a sum of two scalars would be a double, in the kernel a float32)."""
+    kind = power_kind(learning_rate_power)
     l2_total = 2.0 * (l2_regularization_strength + _divide(beta, 2.0 * lr))
     l1 = l1_regularization_strength
     return (
         lr,
         -learning_rate_power,
-        power_kind(learning_rate_power),
+        kind == ROOT,
+        kind == FIXED,
         _divide(0.0, lr),
         _divide(1.0, lr) + l2_total,
         l1,
@@ -91,16 +94,29 @@ def scalars(
 
 
 def update(
-    p, g, n, z, lr, exponent, kind, fixed_sigma, fixed_quadratic, l1, minus_l1, l2_total, shrinkage
+    p,
+    g,
+    n,
+    z,
+    lr,
+    exponent,
+    root,
+    fixed,
+    fixed_sigma,
+    fixed_quadratic,
+    l1,
+    minus_l1,
+    l2_total,
+    shrinkage,
 ):
     """One FTRL-Proximal update; returns ``(p, n, z)``."""
     g_shrunk = g + shrinkage * p
     n_new = n + g * g
-    if kind == 1:  # FIXED: learning_rate_power = 0, n^0 = 1
+    if fixed:  # learning_rate_power = 0, n^0 = 1
         z = z + (g_shrunk - fixed_sigma * p)
         quadratic = fixed_quadratic
     else:
-        if kind == 0:  # ROOT: learning_rate_power = -0.5
+        if root:  # learning_rate_power = -0.5
             new_power = np.sqrt(n_new)
             old_power = np.sqrt(n)
         else:
