@@ -29,6 +29,7 @@ from .optimizers import (
     get,
 )
 from .params import Params
+from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 
 __version__ = "0.1.0"
 
@@ -46,9 +47,12 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
+    "MultiOptimizer",
     "Muon",
     "Nadam",
     "Optimizer",
+    "OptimizerMap",
     "Params",
     "RAdam",
     "RMSprop",

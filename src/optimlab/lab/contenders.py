@@ -25,6 +25,9 @@ CONTENDERS: dict[str, tuple[str, dict]] = {
     "Lion": ("Lion", {}),
     "RAdam": ("RAdam", {}),
     "Rprop": ("Rprop", {}),
+    "Muon": ("Muon", {}),
+    "Lamb": ("Lamb", {}),
+    "Adafactor": ("Adafactor", {}),
     "Ftrl": ("Ftrl", {}),
 }
 

@@ -31,8 +31,14 @@ __all__ = [
     "surface_json",
 ]
 
-#: the page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9)
-LAB_NAMES = tuple(contenders.CONTENDERS)
+#: the page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9), those
+#: whose rule is elementwise: the page races and sweeps runs as rows of one array on a 2-D
+#: surface, which a rule on whole matrices (Muon, Lamb, Adafactor) refuses
+LAB_NAMES = tuple(
+    name
+    for name, (base, _) in contenders.CONTENDERS.items()
+    if not getattr(optimizers.OPTIMIZERS[base].rule, "TENSOR", False)
+)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,10 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
-    "Ftrl": "#B2182B",  # ColorBrewer RdBu dark red
+    "Muon": "#B2182B",  # ColorBrewer RdBu dark red
+    "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
+    "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
+    "Ftrl": "#053061",  # ColorBrewer RdBu darkest blue
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
