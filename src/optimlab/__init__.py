@@ -8,6 +8,7 @@ opt.apply_gradients(zip(grads, params))                          # NumPy arrays,
 from . import checkpoint, naming, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .optimizers import (
     OPTIMIZERS,
@@ -45,6 +46,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Ftrl",
+    "LBFGS",
     "Lamb",
     "Lion",
     "LossScaleOptimizer",

@@ -457,6 +457,63 @@ def ftrl_weight_decay():
     return ["Ftrl, lr 0.1, wd 0.1, g = 1, p0 = 1", "p after step 1", "step 2", "step 3"], rows
 
 
+def _rosenbrock(params):
+    (x,) = params
+    f = float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    g = np.zeros_like(x)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return f, [g]
+
+
+#: the start of the L-BFGS comparison: Rosenbrock in 2 dimensions (tests/test_lbfgs.py's
+#: "rosenbrock2", whose optax answers are stored)
+LBFGS_X0 = tuple(np.random.default_rng(0).uniform(-2, 2, 2).tolist())
+LBFGS_CHECKPOINTS = (1, 5, 10, 25)
+
+
+def lbfgs_runs():
+    """L-BFGS iterations on Rosenbrock 2-d under each convention, one iteration a step (torch's
+    with max_eval=25, so that each line search has the 24 evaluations it has in a step of
+    torch's defaults; the stopping rules off):
+    ``{label: (losses after LBFGS_CHECKPOINTS iterations, evaluations for 25, |x_1 - x_0|)}``."""
+    from .lbfgs import LBFGS
+
+    configs = (
+        ("torch, line_search_fn=None (fixed step lr)", "torch", {"max_eval": 25}),
+        ("torch, 'strong_wolfe'", "torch", {"line_search": "strong_wolfe", "max_eval": 25}),
+        ("optax.lbfgs (zoom)", "optax", {}),
+    )
+    out = {}
+    for label, preset, kw in configs:
+        opt = LBFGS(preset=preset, max_iter=1, tolerance_grad=None, tolerance_change=None, **kw)
+        params = [np.array(LBFGS_X0)]
+        losses, first = [], None
+        for k in range(1, max(LBFGS_CHECKPOINTS) + 1):
+            opt.step(_rosenbrock, params)
+            if k == 1:
+                first = float(np.abs(params[0] - np.array(LBFGS_X0)).max())
+            if k in LBFGS_CHECKPOINTS:
+                losses.append(_rosenbrock(params)[0])
+        out[label] = (losses, opt.state["func_evals"], first)
+    return out
+
+
+def lbfgs_conventions():
+    """The loss after 1, 5, 10 and 25 L-BFGS iterations on Rosenbrock 2-d, the evaluations
+    they cost, and the first step, under torch's and optax's conventions."""
+    header = [
+        "L-BFGS on Rosenbrock 2-d, one iteration a step",
+        *(f"loss after {k}" for k in LBFGS_CHECKPOINTS),
+        "evaluations (25 it.)",
+        "first step max|dx|",
+    ]
+    rows = []
+    for label, (losses, evals, first) in lbfgs_runs().items():
+        rows.append([label, *(f"{v:.3g}" for v in losses), str(evals), _fmt(first)])
+    return header, rows
+
+
 DIFFERENCES = [
     Difference(
         "Momentum: the learning rate inside or outside the buffer",
@@ -546,6 +603,21 @@ DIFFERENCES = [
         "from its sums rather than stepping, turns into another path than Keras's decay of p "
         "before the step.",
         ftrl_weight_decay,
+    ),
+    Difference(
+        "L-BFGS: torch's iteration and optax's",
+        "torch.optim.LBFGS makes up to max_iter=20 iterations per step with stopping rules "
+        "(tolerance_grad, tolerance_change, max_eval), keeps 100 pairs and skips those with "
+        "y.s <= 1e-10; its first step is min(1, 1/|g|_1) lr along -g, later ones start at lr, "
+        "and without line_search_fn the step is that fixed lr. optax.lbfgs is one iteration "
+        "per update without stopping rules, keeps 10 pairs (all of them: rho = 0 where y.s "
+        "== 0), scales H_0 by min(1, 1/|g|_2) at first, and runs a zoom line search (20 "
+        "evaluations at most, starting at 1, Hager and Zhang's approximate decrease near the "
+        "minimum) whose last value and gradient the next update reuses. optimlab's presets "
+        "reproduce both (optimlab.LBFGS; optimlab.torch.LBFGS is torch's bit for bit). The "
+        "table counts optax's evaluations as optimlab makes them (value_and_grad_from_state "
+        "reuses the line search's); Keras has no L-BFGS.",
+        lbfgs_conventions,
     ),
     Difference(
         "Norm clipping: three formulas",

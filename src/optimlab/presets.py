@@ -137,6 +137,7 @@ PEERS = {
     },
     # neither torch.optim nor optax 0.2.8 (optax.contrib included) has an FTRL
     "Ftrl": {"keras": "keras.optimizers.Ftrl", "torch": None, "optax": None},
+    "LBFGS": {"keras": None, "torch": "torch.optim.LBFGS", "optax": "optax.lbfgs"},
 }
 
 DEFAULTS = {
@@ -575,6 +576,62 @@ DEFAULTS["Ftrl"] = {
     # optax has no FTRL: Keras's numbers with optax's conventions (no default learning rate,
     # weight decay as chain(add_decayed_weights, ...), its clipping)
     "optax": {**_FTRL_KERAS, "learning_rate": REQUIRED, "weight_decay_mode": "l2"},
+}
+
+_LBFGS_TORCH = dict(
+    learning_rate=1.0,
+    memory_size=100,
+    max_iter=20,
+    max_eval=None,
+    tolerance_grad=1e-7,
+    tolerance_change=1e-9,
+    line_search=None,
+    max_linesearch_steps=None,
+    slope_rtol=1e-4,
+    curv_rtol=0.9,
+    wolfe_tolerance_change=1e-9,
+    initial_guess_strategy="one",
+    max_learning_rate=None,
+    increase_factor=2.0,
+    approx_dec_rtol=1e-6,
+    stepsize_precision=1e-5,
+    tol=0.0,
+    scale_init_precond=True,
+    learning_rate_role="step",
+    first_step="l1",
+    min_curvature=1e-10,
+    secant="step",
+    reuse_value=False,
+    loss_dtype="float64",
+    nan_policy="raise",
+)
+DEFAULTS["LBFGS"] = {
+    # Keras has no L-BFGS: torch.optim.LBFGS's numbers and iteration (see optimlab.lbfgs)
+    "keras": _LBFGS_TORCH,
+    # torch.optim.LBFGS: lr=1 the initial step, max_iter=20 iterations per step, max_eval
+    # None = max_iter * 5 // 4, history_size=100, line_search_fn=None (a fixed step) or
+    # 'strong_wolfe' (c1=1e-4, c2=0.9, a 1e-9 bracket length, max_eval - evaluations made as
+    # its budget); the first step min(1, 1/|g|_1) lr; pairs with y.s <= 1e-10 skipped
+    "torch": _LBFGS_TORCH,
+    # optax.lbfgs: one iteration per update, no stopping rules, memory_size=10, H_0 =
+    # min(1, 1/|g|_2) I at first then (s.y)/(y.y) I, every pair kept, s = x - x_prev;
+    # learning_rate None (scale -1) and scale_by_zoom_linesearch(max_linesearch_steps=20,
+    # initial_guess_strategy='one'); value_and_grad_from_state reuses its last value, grad
+    "optax": {
+        **_LBFGS_TORCH,
+        "memory_size": 10,
+        "max_iter": 1,
+        "tolerance_grad": None,
+        "tolerance_change": None,
+        "line_search": "zoom",
+        "max_linesearch_steps": 20,
+        "learning_rate_role": "direction",
+        "first_step": "l2",
+        "min_curvature": None,
+        "secant": "difference",
+        "reuse_value": True,
+        "loss_dtype": "params",
+    },
 }
 
 # AdamW is Adam with decoupled weight decay on by default; only the default decay differs.
