@@ -159,6 +159,8 @@ def test_large_arrays_take_the_parallel_loop_and_agree():
         ("Lion", {"maximize": True, "clipvalue": 0.1}),
         ("Rprop", {"preset": "optax", "learning_rate": 0.01}),
         ("Ftrl", {"l1_regularization_strength": 0.01, "use_ema": True}),
+        # its decay handed to the rule after the scalars (DECAY), on the parallel loop
+        ("ScheduleFreeAdamW", {"preset": "optax", "weight_decay": 0.01, "warmup_steps": 5}),
     ],
 )
 def test_a_fused_step_allocates_no_full_size_temporary(name, options):

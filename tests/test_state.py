@@ -50,6 +50,11 @@ CONFIGS = [
             preset="torch",
         ),
     ),
+    # Schedule-Free's step state (lr_max, the sum of the averaging weights) and its z slot,
+    # with a warmup that the resume crosses
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, warmup_steps=8, weight_decay=0.05)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="optax", warmup_steps=8, use_ema=True)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="torch", weight_decay=0.05)),
 ]
 
 

@@ -27,6 +27,7 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    ScheduleFreeAdamW,
     get,
 )
 from .params import Params
@@ -59,6 +60,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
     "get",

@@ -489,6 +489,8 @@ class Optimizer(UpdatePipeline, StateIO):
         matrix); None for an optional slot that is switched off."""
         if not self._slot_enabled(name, kind):
             return None
+        if name in getattr(self.rule, "PARAMETER_SLOTS", ()):  # starts as a copy of p
+            return np.array(p, subok=False)
         shape = p.shape
         slot_shape = getattr(self.rule, "slot_shape", None)
         if slot_shape is not None:

@@ -25,6 +25,7 @@ from .optimizer import (
     preset_default as D,
 )
 from .rule_optimizer import RuleOptimizer as _RuleOptimizer
+from .schedule_free import ScheduleFreeAdamW
 
 __all__ = [
     "SGD",
@@ -42,6 +43,7 @@ __all__ = [
     "Lamb",
     "Adafactor",
     "Ftrl",
+    "ScheduleFreeAdamW",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -742,6 +744,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Lamb,
         Adafactor,
         Ftrl,
+        ScheduleFreeAdamW,
     )
 }
 

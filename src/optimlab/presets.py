@@ -138,6 +138,11 @@ PEERS = {
     # neither torch.optim nor optax 0.2.8 (optax.contrib included) has an FTRL
     "Ftrl": {"keras": "keras.optimizers.Ftrl", "torch": None, "optax": None},
     "LBFGS": {"keras": None, "torch": "torch.optim.LBFGS", "optax": "optax.lbfgs"},
+    "ScheduleFreeAdamW": {
+        "keras": "keras.optimizers.ScheduleFreeAdamW",
+        "torch": None,
+        "optax": "optax.contrib.schedule_free_adamw",
+    },
 }
 
 DEFAULTS = {
@@ -631,6 +636,48 @@ DEFAULTS["LBFGS"] = {
         "secant": "difference",
         "reuse_value": True,
         "loss_dtype": "params",
+    },
+}
+
+_SCHEDULE_FREE_KERAS = dict(
+    learning_rate=0.0025,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    warmup_steps=0,
+    warmup_from_zero=False,
+    weight_lr_power=0.0,
+    weight_decay_style="before_step",
+    warmup_dtype=None,
+    weight_sum_dtype="parameter",
+    epsilon_style="paper",
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["ScheduleFreeAdamW"] = {
+    # keras.optimizers.ScheduleFreeAdamW: c_t = 1 / t in the variable's dtype, lr * min(t / W,
+    # 1), the base class's decay of y (with the learning rate before warmup) before the step
+    "keras": _SCHEDULE_FREE_KERAS,
+    # torch.optim has none: the authors' schedulefree.AdamWScheduleFree (facebookresearch/
+    # schedule_free, as read at its commit 0083572; not run here, no peer test): lr_max^2
+    # weights in Python floats, the decay at y in the z step, the epsilon-hat form
+    # lr * sqrt(bc2) / (sqrt(v) + eps), under torch's conventions
+    "torch": {
+        **_SCHEDULE_FREE_KERAS,
+        "weight_lr_power": 2.0,
+        "weight_decay_style": "in_z_step",
+        "weight_sum_dtype": "float64",
+        "epsilon_style": "hat",
+    },
+    # optax.contrib.schedule_free_adamw: lr_max^2 weights in the parameters' dtype, its
+    # warmup_constant_schedule at t - 1 for the z step and at t for lr_max (its fraction in
+    # float32), weight_decay 0.0
+    # added at y inside the z step (chain(scale_by_rms, add_decayed_weights, scale_by_lr))
+    "optax": {
+        **_SCHEDULE_FREE_KERAS,
+        "warmup_from_zero": True,
+        "warmup_dtype": "float32",
+        "weight_lr_power": 2.0,
+        "weight_decay_style": "in_z_step",
     },
 }
 

@@ -87,6 +87,8 @@ LEARNING_RATES = {
     # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
     "Adafactor": (0.3, 0.1),
     "Ftrl": (0.1, 0.05),
+    # a rise at the change: optax's lr_max (and with it the averaging weights) moves there
+    "ScheduleFreeAdamW": (0.005, 0.02),
 }
 
 # Each optimizer's own options.
@@ -182,6 +184,18 @@ OWN_OPTIONS = {
             "beta": 0.3,
         },
     ],
+    "ScheduleFreeAdamW": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        # still warming up at the learning-rate change (call 70); optax's runner holds the
+        # learning rate in a float64 array (inject_hyperparams): "float32_fraction" there
+        {"warmup_steps": 100},
+        {"warmup_steps": 20, "weight_decay": 0.05},
+        {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+        {"warmup_steps": 20, "weight_decay": 0.05, "warmup_dtype": "float32_fraction"},
+        {"weight_lr_power": 0.0},  # Keras's uniform average (optax: lr_max^0 = 1)
+        {"weight_lr_power": 1.0},  # optax only
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -223,6 +237,15 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
     keys = set(options)
     if optimizer == "Ftrl" and peer != "keras":
         return False  # neither torch.optim nor optax 0.2.8 has an FTRL
+    if optimizer == "ScheduleFreeAdamW":
+        if peer == "torch":  # torch.optim has none
+            return False
+        if peer == "keras" and (
+            options.get("weight_lr_power", 0.0) != 0.0 or "warmup_dtype" in keys
+        ):
+            return False  # Keras's c_t is 1 / t, its warmup lr * min(t / W, 1)
+        if peer == "optax" and options.get("warmup_steps"):
+            return options.get("warmup_dtype") == "float32_fraction"
     if optimizer == "Adafactor" and peer in ("keras", "torch"):
         # neither has optax's switches; both always clip (torch's d >= 1) and take the
         # relative step

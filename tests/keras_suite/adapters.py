@@ -266,6 +266,7 @@ class MultiOptimizer(optimlab.MultiOptimizer):
         }
 
 
+ScheduleFreeAdamW = keras_face(optimlab.ScheduleFreeAdamW)
 FACES = {
     cls.__name__: cls
     for cls in (
@@ -283,6 +284,7 @@ FACES = {
         Ftrl,
         LossScaleOptimizer,
         MultiOptimizer,
+        ScheduleFreeAdamW,
     )
 }
 

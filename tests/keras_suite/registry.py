@@ -35,6 +35,7 @@ NOT_APPLICABLE = {
     "adam_test::AdamTest::test_ema": MODEL_FIT
     + " (its first half, Keras's EMA rule, is optimizer_test's test_ema, which runs)",
     "lion_test::LionTest::test_ema": MODEL_FIT,
+    "schedule_free_adamw_test::ScheduleFreeAdamWTest::test_with_model": MODEL_FIT,
     "nadam_test::NadamTest::test_build_with_empty_var_list": (
         "checks the dtype of Keras's internal _u_product variable; optimlab keeps Nadam's "
         "momentum product as a Python float (build([]) itself: test_api.py::"

@@ -207,6 +207,7 @@ KERAS_NAMES = {
     "Lamb": "lamb",
     "Adafactor": "adafactor",
     "Ftrl": "ftrl",
+    "ScheduleFreeAdamW": "schedule_free_adam_w",
 }
 
 

@@ -24,8 +24,12 @@ of update k+1 (the rule's own form and bias correction)::
                -(z - clip(z)) / quadratic rather than stepping; the factor is g itself where
                there is no regularization, the learning rate stays and n starts at 0
                (FTRL-Proximal is then Adagrad with these rates, McMahan et al. 2013)
+    ScheduleFreeAdamW  eff = lr_t / (sqrt(v / bc2) + eps) of the z step (the "hat" form:
+               lr_t sqrt(bc2) / (sqrt(v) + eps)), times g: z_{k+1} = z_k - eff * g without
+               decay; the point itself moves to (1 - beta_1) z + beta_1 x
 
-so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
+so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum
+(Schedule-Free: z_{k+1} = z_k - eff * preconditioned).
 """
 
 from __future__ import annotations
@@ -142,6 +146,10 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         z = after["linear"]
         beyond = z - np.clip(z, -l1, l1)
         return 1.0 / quadratic, before["__point__"] * quadratic + beyond
+    if base == "ScheduleFreeAdamW":
+        numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
+        v_scale, eps, lr_z = numbers[2], numbers[3], numbers[4]
+        return lr_z / (np.sqrt(after["v"] / v_scale) + eps), g
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (

@@ -98,6 +98,14 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("l2_shrinkage_regularization_strength", "float", 0.0, 1.0),
         Slider("beta", "float", 0.0, 2.0),
     ),
+    "ScheduleFreeAdamW": (
+        _LR,
+        _BETA_1,  # 0: y = z, AdamW with beta_1 = 0
+        _BETA_2,
+        _EPS,
+        Slider("warmup_steps", "int", 0, 1000),
+        Slider("weight_lr_power", "float", 0.0, 4.0),
+    ),
 }
 
 

@@ -28,6 +28,11 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
+An elementwise rule may set ``DECAY = True`` too (Schedule-Free AdamW, whose decay at y
+joins its z step): then its ``update`` takes the decay as its last argument on both engines.
+``PARAMETER_SLOTS`` names the slots that start as a copy of the parameter instead of 0
+(Schedule-Free's z).
+
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
@@ -48,6 +53,7 @@ from . import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -66,6 +72,7 @@ RULES = {
     "lamb": lamb,
     "adafactor": adafactor,
     "ftrl": ftrl,
+    "schedule_free_adamw": schedule_free_adamw,
 }
 
 __all__ = [
@@ -85,5 +92,6 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
     "sgd",
 ]

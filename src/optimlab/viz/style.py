@@ -58,6 +58,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
     "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
     "Ftrl": "#053061",  # ColorBrewer RdBu darkest blue
+    "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
