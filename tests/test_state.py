@@ -38,6 +38,18 @@ CONFIGS = [
     ("Adafactor", dict(learning_rate=0.1, weight_decay=0.01, gradient_accumulation_steps=2)),
     ("Adafactor", dict(learning_rate=0.01, preset="torch", use_ema=True)),
     ("Adafactor", dict(learning_rate=0.1, preset="optax", momentum=0.9, min_dim_size_to_factor=2)),
+    # Ftrl: the fused engine (a square root), and a general power on the reference engine
+    ("Ftrl", dict(learning_rate=0.1, l1_regularization_strength=0.01, use_ema=True)),
+    (
+        "Ftrl",
+        dict(
+            learning_rate=0.1,
+            learning_rate_power=-0.3,
+            l2_shrinkage_regularization_strength=0.01,
+            gradient_accumulation_steps=2,
+            preset="torch",
+        ),
+    ),
     # Schedule-Free's step state (lr_max, the sum of the averaging weights) and its z slot,
     # with a warmup that the resume crosses
     ("ScheduleFreeAdamW", dict(learning_rate=0.01, warmup_steps=8, weight_decay=0.05)),

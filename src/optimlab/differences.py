@@ -525,6 +525,20 @@ def lamb_nan_norm():
     return ["Lamb, lr 0.1, p0 = (1, 2), g = (NaN, 1)", "p[0]", "p[1]"], rows
 
 
+def ftrl_weight_decay():
+    """Ftrl's weight decay under each preset: Keras's base class decays p before the step;
+    the torch and optax presets (neither peer has an FTRL) add wd * p to the gradient."""
+    rows = []
+    for label, preset in (
+        ("keras: p -= lr*wd*p, then FTRL", "keras"),
+        ("torch: g + wd*p (no FTRL in torch.optim)", "torch"),
+        ("optax: g + wd*p (no FTRL in optax 0.2.8)", "optax"),
+    ):
+        opt = opts.Ftrl(learning_rate=0.1, weight_decay=0.1, preset=preset)
+        rows.append([label] + [_fmt(x) for x in _trajectory(opt, [1.0] * 3, p0=1.0)])
+    return ["Ftrl, lr 0.1, wd 0.1, g = 1, p0 = 1", "p after step 1", "step 2", "step 3"], rows
+
+
 def _rosenbrock(params):
     (x,) = params
     f = float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
@@ -659,6 +673,18 @@ DIFFERENCES = [
         "its first update moves nothing and each later one lags a step behind. optimlab's "
         "presets reproduce both (clamp_every_step, delayed_update); Keras has no Rprop.",
         rprop_conventions,
+    ),
+    Difference(
+        "Ftrl: Keras only, in TensorFlow's form",
+        "keras.optimizers.Ftrl is FTRL-Proximal (McMahan et al. 2013) as TensorFlow wrote it: "
+        "its l2 enters the quadratic twice (the paper's lambda_2 is 2 * l2), beta as beta / lr, "
+        "the accumulator starts at 0.1 (the paper's n at 0), and each step's learning rate "
+        "enters sigma (the paper's alpha is fixed). Neither torch.optim nor optax 0.2.8 "
+        "(optax.contrib included) has an FTRL: optimlab's torch and optax presets keep "
+        "Keras's numbers with those peers' L2 weight decay, g + wd*p, which FTRL, solving p "
+        "from its sums rather than stepping, turns into another path than Keras's decay of p "
+        "before the step.",
+        ftrl_weight_decay,
     ),
     Difference(
         "L-BFGS: torch's iteration and optax's",

@@ -255,9 +255,18 @@ class UpdatePipeline:
         else:
             self._update(items, lr)
 
+    def _rule_fusable(self) -> bool:
+        """Whether the fused kernel computes this configuration of the rule bit for bit as
+        the reference engine does (Ftrl's general learning-rate powers do not)."""
+        return True
+
     def _fused_for(self, items) -> bool:
         """Whether this update runs on the fused engine."""
-        if self._engine_name == "reference" or getattr(self.rule, "TENSOR", False):
+        if (
+            self._engine_name == "reference"
+            or getattr(self.rule, "TENSOR", False)
+            or not self._rule_fusable()
+        ):
             return False
         key = tuple((id(p), id(g), p.shape) for _, p, g in items)
         if key == self._fused_key:  # the same arrays as last time (a Params): same answer

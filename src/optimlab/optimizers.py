@@ -42,6 +42,7 @@ __all__ = [
     "Rprop",
     "Lamb",
     "Adafactor",
+    "Ftrl",
     "ScheduleFreeAdamW",
     "OPTIMIZERS",
     "get",
@@ -629,6 +630,102 @@ class Rprop(_RuleOptimizer):
             )
 
 
+def _learning_rate_power(name: str, value: Any) -> float:
+    """FTRL's learning-rate power: a float <= 0 (Keras refuses a positive one, with which the
+    per-coordinate rate lr / n^(-power) would grow with the squared gradients)."""
+    return check_float(name, value, None, 0.0)
+
+
+class Ftrl(_RuleOptimizer):
+    """FTRL-Proximal (McMahan et al. 2013, "Ad Click Prediction"), Keras 3's
+    ``keras.optimizers.Ftrl``: per coordinate the sum of squared gradients n and a linear
+    term z, from which the parameter is solved (exactly 0 wherever |z| <= l1)::
+
+        Ftrl(learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+             l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+             l2_shrinkage_regularization_strength=0.0, beta=0.0, *, name=None,
+             preset="keras")
+
+        g_s = g + 2 * l2_shrinkage * p;   n' = n + g^2
+        z = z + g_s - (n'^(-lr_power) - n^(-lr_power)) / lr * p
+        p = (clip(z, -l1, l1) - z) / (n'^(-lr_power) / lr + 2 * l2 + beta / lr);   n = n'
+
+    (``learning_rate_power=-0.5`` is the paper's alpha / (beta + sqrt(n)), 0 a fixed rate.)
+    Ranges, as Keras's checks: ``learning_rate_power <= 0``; ``initial_accumulator_value``,
+    the three strengths >= 0; and two that Keras does not check: ``beta >= 0``, the paper's
+    smoothing of the per-coordinate rate, and ``learning_rate > 0``, also as a schedule's
+    value (FTRL divides by it: Keras takes 0 and turns the parameters NaN). The state is
+    Keras's: ``accumulator`` (n, starting at ``initial_accumulator_value``) and ``linear`` (z,
+    starting at 0). See :mod:`optimlab.rules.ftrl`.
+
+    Neither torch.optim nor optax (0.2.8, ``optax.contrib`` included) has an FTRL:
+    ``preset="torch"`` and ``"optax"`` take Keras's numbers under those peers' conventions
+    (L2 weight decay, their clipping; optax's preset asks for a learning rate, as its aliases
+    do). Learning-rate powers other than -0.5 and 0 take ``n ** -learning_rate_power``, which
+    NumPy and the compiled kernels round differently in the last bit: such an Ftrl runs on
+    the reference engine (``engine="fused"`` is refused for it).
+    """
+
+    rule = rules.ftrl
+    keras_variable_groups = (("accumulator", "linear"),)
+    learning_rate_positive = True
+    hyperparameters = {
+        "learning_rate_power": _learning_rate_power,
+        "initial_accumulator_value": non_negative,
+        "l1_regularization_strength": non_negative,
+        "l2_regularization_strength": non_negative,
+        "l2_shrinkage_regularization_strength": non_negative,
+        "beta": non_negative,
+    }
+
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        learning_rate_power=D(-0.5),
+        initial_accumulator_value=D(0.1),
+        l1_regularization_strength=D(0.0),
+        l2_regularization_strength=D(0.0),
+        l2_shrinkage_regularization_strength=D(0.0),
+        beta=D(0.0),
+        *,
+        name=None,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            learning_rate_power=learning_rate_power,
+            initial_accumulator_value=initial_accumulator_value,
+            l1_regularization_strength=l1_regularization_strength,
+            l2_regularization_strength=l2_regularization_strength,
+            l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+            beta=beta,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        if self._engine_name == "fused" and not self._fusable(config):
+            raise ValueError(
+                "engine='fused' runs Ftrl with learning_rate_power -0.5 (a square root) or 0 "
+                "(a fixed rate) only: another power is taken by NumPy and the compiled kernel "
+                "with different last bits; got learning_rate_power="
+                f"{config['learning_rate_power']!r} (use engine='auto' or 'reference')"
+            )
+
+    @staticmethod
+    def _fusable(config: dict) -> bool:
+        return rules.ftrl.power_kind(config["learning_rate_power"]) != rules.ftrl.GENERAL
+
+    def _rule_fusable(self) -> bool:
+        return self._fusable(self._config)
+
+    def _slot_initial_value(self, slot: str) -> float:
+        return self._config["initial_accumulator_value"] if slot == "accumulator" else 0.0
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
     for cls in (
@@ -646,6 +743,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Muon,
         Lamb,
         Adafactor,
+        Ftrl,
         ScheduleFreeAdamW,
     )
 }

@@ -135,6 +135,8 @@ PEERS = {
         "torch": "torch.optim.Adafactor",
         "optax": "optax.adafactor",
     },
+    # neither torch.optim nor optax 0.2.8 (optax.contrib included) has an FTRL
+    "Ftrl": {"keras": "keras.optimizers.Ftrl", "torch": None, "optax": None},
     "LBFGS": {"keras": None, "torch": "torch.optim.LBFGS", "optax": "optax.lbfgs"},
     "ScheduleFreeAdamW": {
         "keras": "keras.optimizers.ScheduleFreeAdamW",
@@ -557,6 +559,28 @@ DEFAULTS["Adafactor"] = {
         "momentum_dtype": "float32",
         "weight_decay_style": "unscaled",
     },
+}
+
+_FTRL_KERAS = dict(
+    learning_rate=0.001,
+    learning_rate_power=-0.5,
+    initial_accumulator_value=0.1,
+    l1_regularization_strength=0.0,
+    l2_regularization_strength=0.0,
+    l2_shrinkage_regularization_strength=0.0,
+    beta=0.0,
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["Ftrl"] = {
+    # keras.optimizers.Ftrl: FTRL-Proximal with Keras's (TensorFlow's) 2 * l2 and beta / lr in
+    # the quadratic, the accumulator starting at 0.1; the base class's decoupled decay
+    "keras": _FTRL_KERAS,
+    # torch.optim has no FTRL: Keras's numbers with torch's conventions (per-parameter steps,
+    # its clipping, weight_decay as L2 on the gradient)
+    "torch": {**_FTRL_KERAS, "weight_decay_mode": "l2"},
+    # optax has no FTRL: Keras's numbers with optax's conventions (no default learning rate,
+    # weight decay as chain(add_decayed_weights, ...), its clipping)
+    "optax": {**_FTRL_KERAS, "learning_rate": REQUIRED, "weight_decay_mode": "l2"},
 }
 
 _LBFGS_TORCH = dict(

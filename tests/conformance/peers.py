@@ -38,6 +38,7 @@ optax "decoupled" for Adam, AdamW, Nadam, Lion, Muon and Lamb (optax.adamw / nad
 contrib.muon / lamb, the decay inside the alias), "l2" otherwise
 (``chain(add_decayed_weights, alias)``). Rprop: ``torch.optim.Rprop`` (``etas``, ``step_sizes``;
 no weight decay) and ``optax.rprop`` (L2 decay through that chain only); Keras has none.
+Ftrl: ``keras.optimizers.Ftrl`` only (neither torch.optim nor optax 0.2.8 has an FTRL).
 Missing ``ema_momentum``: 0.99 for torch too (optimlab's
 common default, Keras's; ``get_ema_multi_avg_fn`` would default to 0.999).
 """
@@ -169,6 +170,16 @@ _RULE_KEYS = {
             "factored",
             "min_dim_size_to_factor",
             "momentum",
+        }
+    ),
+    "Ftrl": frozenset(
+        {
+            "learning_rate_power",
+            "initial_accumulator_value",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
+            "beta",
         }
     ),
     "ScheduleFreeAdamW": frozenset(
@@ -315,7 +326,7 @@ def _accumulate(acc, grads):
 def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float):
     import torch
 
-    if optimizer in ("Lion", "Lamb", "ScheduleFreeAdamW"):
+    if optimizer in ("Lion", "Lamb", "Ftrl", "ScheduleFreeAdamW"):
         raise NotExpressible(f"torch.optim has no {optimizer}")
     if optimizer == "Muon":
         return _torch_muon(c, rule, params, lr0)
@@ -712,6 +723,10 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         for key in ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold"):
             put(key)
         cls = O.Adafactor
+    elif optimizer == "Ftrl":
+        for key in _RULE_KEYS["Ftrl"]:
+            put(key)
+        cls = O.Ftrl
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(**kw)
@@ -783,6 +798,8 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
     """Return ``factory(learning_rate) -> GradientTransformation`` for inject_hyperparams."""
     import optax
 
+    if optimizer == "Ftrl":
+        raise NotExpressible("optax 0.2.8 has no FTRL (optax.contrib included)")
     if c.maximize:
         raise NotExpressible("optax has no maximize")
     if c.loss_scale_factor not in (None, 1.0):

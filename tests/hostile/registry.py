@@ -149,6 +149,7 @@ BY_VALIDATOR = {
     optimizers._eta_plus: Real(1.0, low_open=True),
     optimizers._positive: Real(0.0, low_open=True),
     optimizers._compare_with: Choice(("gradient", "update")),
+    optimizers._learning_rate_power: Real(None, 0.0),
     adafactor._non_positive: Real(None, 0.0),
     adafactor._optional_momentum: Real(0.0, 1.0, high_open=True, optional=True),
     adafactor._dimension: Int(0),
@@ -173,6 +174,8 @@ BY_CLASS = {
     ("ScheduleFreeAdamW", "weight_decay_style"): Choice(("before_step", "in_z_step")),
 }
 LEARNING_RATE = Real(0.0)
+#: the learning rate of a rule that divides by it (Ftrl: ``learning_rate_positive``)
+POSITIVE_LEARNING_RATE = Real(0.0, low_open=True)
 
 #: (optimizer, argument): values the argument accepts on its own that a cross-argument check
 #: may refuse with the defaults of the others (then with a ValueError naming the argument)

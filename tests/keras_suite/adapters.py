@@ -244,6 +244,7 @@ Lion = keras_face(optimlab.Lion)
 Lamb = keras_face(optimlab.Lamb)
 Adafactor = keras_face(optimlab.Adafactor)
 Muon = keras_face(type("Muon", (MuonInternals, optimlab.Muon), {"__doc__": optimlab.Muon.__doc__}))
+Ftrl = keras_face(optimlab.Ftrl)
 
 
 class Counter(int):
@@ -342,6 +343,7 @@ FACES = {
         Lamb,
         Adafactor,
         Muon,
+        Ftrl,
         LossScaleOptimizer,
         MultiOptimizer,
         ScheduleFreeAdamW,

@@ -35,6 +35,7 @@ MODULES = {
     "lamb_test": ("Lamb",),
     "adafactor_test": ("Adafactor",),
     "muon_test": ("Muon",),
+    "ftrl_test": ("Ftrl",),
     "loss_scale_optimizer_test": ("LossScaleOptimizer", "SGD"),
     "multi_optimizer_test": ("optimizers",),
     "schedule_free_adamw_test": ("ScheduleFreeAdamW",),
@@ -44,7 +45,6 @@ MODULES = {
 
 #: Keras test modules of optimizers optimlab does not have yet (another issue's work)
 FUTURE_MODULES = {
-    "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
     "optimizer_sparse_test": "sparse gradients (IndexedSlices, sparse tensors): NumPy has none",
 }
 

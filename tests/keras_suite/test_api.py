@@ -206,6 +206,7 @@ KERAS_NAMES = {
     "Rprop": "rprop",  # Keras has no Rprop: the name its rule would give
     "Lamb": "lamb",
     "Adafactor": "adafactor",
+    "Ftrl": "ftrl",
     "ScheduleFreeAdamW": "schedule_free_adam_w",
 }
 

@@ -138,6 +138,9 @@ VARIANTS = [
     ("RAdam", {"nesterov": True, "threshold": 8.0}),
     ("Rprop", {}),
     ("Rprop", {"max_step_size": 4e-4}),  # lr 1e-3 above it: clipped at once, or not (optax)
+    ("Ftrl", {}),
+    ("Ftrl", {"learning_rate_power": 0.0, "l1_regularization_strength": 0.1}),
+    ("Ftrl", {"learning_rate_power": -0.3, "beta": 1.0, "l2_regularization_strength": 0.1}),
     ("ScheduleFreeAdamW", {}),
     ("ScheduleFreeAdamW", {"warmup_steps": 10, "weight_decay": 0.1}),  # the rule's own decay
 ]

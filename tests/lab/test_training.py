@@ -275,11 +275,10 @@ def test_schedule_free_is_evaluated_at_its_average_x():
     opt = ol.ScheduleFreeAdamW(learning_rate=0.01)
     for start in range(0, problem.n_samples, 300):
         rows = np.arange(start, min(start + 300, problem.n_samples))
-        _, grads = problem.loss_and_grad(dict(zip(problem.shapes, arrays)), rows)
-        opt.apply_gradients(zip([grads[k] for k in problem.shapes], arrays))
-    x = dict(zip(problem.shapes, opt.eval_params(arrays)))
-    assert (
-        h.loss_per_epoch[-1] == problem.loss(x) != problem.loss(dict(zip(problem.shapes, arrays)))
-    )
+        _, grads = problem.loss_and_grad(dict(zip(problem.shapes, arrays, strict=True)), rows)
+        opt.apply_gradients(zip([grads[k] for k in problem.shapes], arrays, strict=True))
+    x = dict(zip(problem.shapes, opt.eval_params(arrays), strict=True))
+    y = dict(zip(problem.shapes, arrays, strict=True))
+    assert h.loss_per_epoch[-1] == problem.loss(x) != problem.loss(y)
     for key in problem.shapes:
         np.testing.assert_array_equal(h.params[key], x[key])

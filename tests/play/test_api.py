@@ -219,7 +219,8 @@ def test_expression_surfaces_run_like_the_parsed_surface():
 
 
 @pytest.mark.parametrize(
-    "name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "RAdam", "Rprop"]
+    "name",
+    ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "RAdam", "Rprop", "Ftrl"],
 )
 @pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
 def test_anatomy_effective_rate_reproduces_the_step(name, preset):

@@ -34,6 +34,7 @@ from ..rules import (
     adagrad,
     adam,
     adamax,
+    ftrl,
     lion,
     nadam,
     radam,
@@ -96,6 +97,7 @@ _adadelta = njit(**_OPTS)(adadelta.update)
 _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
 _rprop = njit(**_OPTS)(rprop.update)
+_ftrl = njit(**_OPTS)(ftrl.update)
 _schedule_free_adamw = njit(**_OPTS)(schedule_free_adamw.update)
 
 
@@ -187,6 +189,14 @@ def _radam_element(i, p, g, m, v, ema, s, pipe):
 def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, prev[i], step_size[i] = _rprop(pi, gi, prev[i], step_size[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _ftrl_element(i, p, g, n, z, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, n[i], z[i] = _ftrl(pi, gi, n[i], z[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -326,6 +336,18 @@ def _rprop_serial(p, g, prev, step_size, ema, s, pipe):
 
 
 @njit(parallel=True, **_OPTS)
+def _ftrl_parallel(p, g, n, z, ema, s, pipe):
+    for i in prange(p.size):
+        _ftrl_element(i, p, g, n, z, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _ftrl_serial(p, g, n, z, ema, s, pipe):
+    for i in range(p.size):
+        _ftrl_element(i, p, g, n, z, ema, s, pipe)
+
+
+@njit(parallel=True, **_OPTS)
 def _schedule_free_adamw_parallel(p, g, z, v, ema, s, pipe):
     for i in prange(p.size):
         _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
@@ -348,6 +370,7 @@ _LOOPS = {
     lion: (_lion_parallel, _lion_serial),
     radam: (_radam_parallel, _radam_serial),
     rprop: (_rprop_parallel, _rprop_serial),
+    ftrl: (_ftrl_parallel, _ftrl_serial),
     schedule_free_adamw: (_schedule_free_adamw_parallel, _schedule_free_adamw_serial),
 }
 

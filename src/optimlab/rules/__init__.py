@@ -13,8 +13,9 @@ Each rule module has two functions and one table:
     the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
     It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum``, ``np.sign`` and
     comparisons (Rprop's ``s > zero``, made a number by a product with a float of the
-    parameter's dtype), so the same function runs on whole NumPy arrays (the reference engine),
-    on single numbers (compiled by numba) and on torch tensors.
+    parameter's dtype) and, in Ftrl only, ``**`` (on the reference engine: see
+    :mod:`optimlab.rules.ftrl`), so the same function runs on whole NumPy arrays (the
+    reference engine), on single numbers (compiled by numba) and on torch tensors.
     It has no float literals: ``1 - beta`` and the like come precomputed in the scalars, so that
     a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
     with float32 arrays (a literal ``1.0`` would promote it to float64).
@@ -42,6 +43,7 @@ from . import (
     adagrad,
     adam,
     adamax,
+    ftrl,
     lamb,
     lbfgs,
     lion,
@@ -69,6 +71,7 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "ftrl": ftrl,
     "schedule_free_adamw": schedule_free_adamw,
 }
 
@@ -79,6 +82,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "ftrl",
     "lamb",
     "lbfgs",
     "lion",

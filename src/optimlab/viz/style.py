@@ -57,6 +57,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Muon": "#B2182B",  # ColorBrewer RdBu dark red
     "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
     "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
+    "Ftrl": "#053061",  # ColorBrewer RdBu darkest blue
     "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
 }
 
