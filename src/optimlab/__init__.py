@@ -10,6 +10,7 @@ from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
 from .optimizer import Optimizer
 from .optimizers import (
+    ASGD,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -32,6 +33,7 @@ from .params import Params
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGD",
     "CheckpointError",
     "EWMA",
     "OPTIMIZERS",

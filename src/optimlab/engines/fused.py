@@ -28,7 +28,19 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, rprop, sgd
+from ..rules import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    asgd,
+    lion,
+    nadam,
+    radam,
+    rmsprop,
+    rprop,
+    sgd,
+)
 
 PARALLEL_THRESHOLD = 32768
 _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
@@ -83,6 +95,7 @@ _adadelta = njit(**_OPTS)(adadelta.update)
 _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
 _rprop = njit(**_OPTS)(rprop.update)
+_asgd = njit(**_OPTS)(asgd.update)
 
 
 @njit(**_OPTS)
@@ -173,6 +186,14 @@ def _radam_element(i, p, g, m, v, ema, s, pipe):
 def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, prev[i], step_size[i] = _rprop(pi, gi, prev[i], step_size[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_element(i, p, g, ax, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, ax[i] = _asgd(pi, gi, ax[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -302,6 +323,18 @@ def _rprop_serial(p, g, prev, step_size, ema, s, pipe):
         _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
 
 
+@njit(parallel=True, **_OPTS)
+def _asgd_parallel(p, g, ax, ema, s, pipe):
+    for i in prange(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_serial(p, g, ax, ema, s, pipe):
+    for i in range(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
 _LOOPS = {
     sgd: (_sgd_parallel, _sgd_serial),
     adagrad: (_adagrad_parallel, _adagrad_serial),
@@ -313,6 +346,7 @@ _LOOPS = {
     lion: (_lion_parallel, _lion_serial),
     radam: (_radam_parallel, _radam_serial),
     rprop: (_rprop_parallel, _rprop_serial),
+    asgd: (_asgd_parallel, _asgd_serial),
 }
 
 

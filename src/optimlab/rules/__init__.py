@@ -37,6 +37,7 @@ from . import (
     adagrad,
     adam,
     adamax,
+    asgd,
     lamb,
     lion,
     muon,
@@ -62,6 +63,7 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "asgd": asgd,
 }
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "asgd",
     "lamb",
     "lion",
     "muon",
