@@ -6,8 +6,8 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, Adafactor (torch.optim's
-arguments, defaults, state keys and numerics) and Lion (the authors' reference
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, ASGD, Adafactor
+(torch.optim's arguments, defaults, state keys and numerics) and Lion (the authors' reference
 implementation). On CPU float32 and float64 tensors the update is one fused numba pass over the
 tensor's own memory; elsewhere the same rule runs as torch operations. Adafactor's rule works
 on whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Needs
@@ -23,6 +23,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from ._base import ENGINES, Optimizer
 from .optimizers import (
+    ASGD,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -39,6 +40,7 @@ from .optimizers import (
 )
 
 __all__ = [
+    "ASGD",
     "ENGINES",
     "OPTIMIZERS",
     "SGD",

@@ -1033,6 +1033,118 @@ class Rprop(_base.Optimizer):
         )
 
 
+def _non_negative(name, value):
+    """A finite float >= 0 (ASGD's lambd, alpha and t0, which torch does not check; used as
+    Python floats, so they need not fit the parameters' dtype)."""
+    x = _checks.number(name, value, ">= 0", _checks.NO_TENSOR)
+    if not (math.isfinite(x) and x >= 0.0):
+        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
+    return x
+
+
+class ASGD(_base.Optimizer):
+    """ASGD, averaged SGD (Polyak & Juditsky 1992), as ``torch.optim.ASGD``::
+
+        g = g + weight_decay * p                          (L2; -g first with maximize)
+        p = p * (1 - lambd * eta) - eta * g
+        ax = ax + mu * (p - ax)  if mu != 1,  else  ax = p
+        eta = lr / (1 + lambd * lr * step)^alpha;   mu = 1 / max(1, step - t0)
+
+    eta and mu are those computed after the step before (eta = lr and mu = 1 at the first),
+    kept as 0-d tensors of torch's default dtype, so they are rounded to it as in torch; a
+    scheduler's new lr reaches eta one step late, as there. ``capturable=True`` keeps torch's
+    tensor arithmetic of eta and mu and always averages (on the CPU a step raises torch's
+    AssertionError, as torch does). State: ``step``, ``eta``, ``mu`` (0-d tensors on the
+    parameter's device), ``ax`` (the averaged parameter). torch checks lr and weight_decay;
+    optimlab also refuses lambd, alpha or t0 that are not finite floats >= 0. See
+    :mod:`optimlab.rules.asgd`.
+    """
+
+    rule = rules.asgd
+    slot_keys = ("ax",)
+    torch_checks = (tensor_lr, in_bound("lr", LR), in_bound("weight_decay", WEIGHT_DECAY))
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "lambd": _non_negative,
+        "alpha": _non_negative,
+        "t0": _non_negative,
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags("maximize", "differentiable", "capturable", optional=("foreach",)),
+    }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    capturable_words = (
+        "params, mus, etas, and state_steps",
+        "params, mus, etas, and state_steps",
+    )
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lambd=1e-4,
+        alpha=0.75,
+        t0=1e6,
+        weight_decay=0,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+        *,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(
+            lr=lr,
+            lambd=lambd,
+            alpha=alpha,
+            t0=t0,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+        super().__init__(params, defaults, engine, nan_policy)
+
+    def _scalar_tensor(self, value, p, group):
+        # torch.optim.ASGD keeps step, eta and mu on the parameter's device
+        return torch.tensor(value, dtype=_base.scalar_dtype(), device=p.device)
+
+    def _extra_state(self, p, state, group):
+        if "eta" not in state:
+            state["eta"] = self._scalar_tensor(_checks.as_float("lr", group["lr"]), p, group)
+        if "mu" not in state:
+            state["mu"] = self._scalar_tensor(1.0, p, group)
+
+    def _tensor_scalars(self, p, state, group, index):
+        super()._tensor_scalars(p, state, group, index)
+        for key in ("eta", "mu"):
+            value = state.get(key)
+            if value is not None and not isinstance(value, torch.Tensor):
+                state[key] = self._scalar_tensor(_checks.state_number(index, key, value), p, group)
+
+    def _group_lr(self, group, differentiable):
+        return float(_checks.as_float("lr", group["lr"]))  # torch: _to_scalar(lr)
+
+    def rule_arguments(self, group):
+        return dict(
+            lambd=float(group["lambd"]),
+            alpha=float(group["alpha"]),
+            t0=float(group["t0"]),
+            capturable=bool(group.get("capturable", False)),
+        )
+
+    def step_scalars(self, state, t, lr, arguments, p):
+        eta, mu = state["eta"], state["mu"]
+        dtype = np.float64 if eta.dtype == torch.float64 else np.float32
+        scalars, (new_eta, new_mu) = self.rule.scalars(
+            t, lr, (float(eta), float(mu)), state_dtype=dtype, **arguments
+        )
+        eta.fill_(new_eta)
+        mu.fill_(new_mu)
+        return scalars
+
+
 OPTIMIZERS = {
     cls.__name__: cls
     for cls in (
@@ -1047,6 +1159,7 @@ OPTIMIZERS = {
         Lion,
         RAdam,
         Rprop,
+        ASGD,
         Adafactor,
     )
 }
