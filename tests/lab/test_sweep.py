@@ -138,6 +138,7 @@ VARIANTS = [
     ("RAdam", {"nesterov": True, "threshold": 8.0}),
     ("Rprop", {}),
     ("Rprop", {"max_step_size": 4e-4}),  # lr 1e-3 above it: clipped at once, or not (optax)
+    ("ASGD", {"t0": 5.0, "lambd": 0.1}),  # eta and mu: step state computed from each lr
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [

@@ -19,6 +19,9 @@ of update k+1 (the rule's own form and bias correction)::
     Rprop      eff = the step size (after the update), times sign(g) (0 where the sign flipped);
                optax preset: eff = |prev| before the update (optax 0.2.8 applies the previous
                update), times its sign (0 where the sign flipped, read off prev after = 0)
+    ASGD       eff = eta, the step size of update t (lr at the first, then lr_{t-1} / (1 +
+               lambd lr_{t-1} (t - 1))^alpha), times g + lambd * p (the shrinking of the
+               weights by 1 - lambd * eta is the lambd * p part)
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
 """
@@ -123,6 +126,9 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         prev = before["prev"]
         moved = (prev != 0) & (after["prev"] != 0)
         return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
+    if base == "ASGD":  # p * (1 - lambd eta) - eta g = p - eta (g + lambd p)
+        numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
+        return np.full(2, numbers[1]), g + hyper["lambd"] * before["__point__"]
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (
@@ -185,7 +191,8 @@ def anatomy(body: dict) -> dict:
             )
         opt.apply_gradients([(g.copy(), p)])
         after = _slots(opt)
-        eff, pre = _effective(opt, spec.base, k + 1, lr, g, {**before, **step_state}, after)
+        before_all = {**before, **step_state, "__point__": point}
+        eff, pre = _effective(opt, spec.base, k + 1, lr, g, before_all, after)
     return {
         "step": k,
         "label": spec.label,

@@ -83,6 +83,12 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("min_step_size", "float", 1e-9, 1e-2, log=True),
         Slider("max_step_size", "float", 1e-3, 100.0, log=True),
     ),
+    "ASGD": (
+        _LR,
+        Slider("lambd", "float", 0.0, 1.0),
+        Slider("alpha", "float", 0.0, 1.0),
+        Slider("t0", "float", 0.0, 1000.0),  # the averaging starts at update t0 + 3
+    ),
 }
 
 

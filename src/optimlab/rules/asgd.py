@@ -44,6 +44,15 @@ SLOTS = (("ax", "required"),)
 STEP_STATE = (("eta", 0.0), ("mu", 1.0))
 
 
+def _eta(t, lr, lambd, alpha):
+    """lr / (1 + lambd * lr * t)^alpha in Python floats (the C library's pow, as torch's
+    Python expression), 0 where the power overflows."""
+    try:
+        return lr / ((1.0 + lambd * lr * t) ** alpha)
+    except OverflowError:
+        return 0.0
+
+
 def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False):
     """eta and mu after update ``t`` (the numbers of update t + 1)::
 
@@ -61,10 +70,10 @@ def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False):
             eta = f(lr) / (base ** f(alpha))
             mu = f(1.0) / np.maximum(step - f(t0), f(1.0))
         return float(eta), float(mu)
-    try:
-        eta = lr / ((1.0 + lambd * lr * t) ** alpha)
-    except OverflowError:
-        eta = 0.0
+    if isinstance(lr, np.ndarray):  # a sweep's column of rates: each as a Python float
+        eta = np.vectorize(lambda x: _eta(t, x, lambd, alpha), otypes=[float])(lr)
+    else:
+        eta = _eta(t, lr, lambd, alpha)
     mu = 1.0 / max(1.0, t - t0)
     if state_dtype is not None:
         cast = np.dtype(state_dtype).type

@@ -54,6 +54,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
+    "ASGD": "#762A83",  # ColorBrewer PRGn dark purple
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
