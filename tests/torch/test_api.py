@@ -151,7 +151,7 @@ def test_lion_defaults():
 
 
 def test_every_optimizer_is_exported_and_is_a_torch_optimizer():
-    assert sorted(ot.OPTIMIZERS) == sorted([*NAMES, "Lion", "Adafactor"])
+    assert sorted(ot.OPTIMIZERS) == sorted([*NAMES, "Lion", "Adafactor", "SparseAdam"])
     for name in ot.OPTIMIZERS:
         assert issubclass(getattr(ot, name), torch.optim.Optimizer)
         assert issubclass(getattr(ot, name), ot.Optimizer)

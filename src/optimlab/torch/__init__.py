@@ -6,10 +6,11 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, ASGD, Adafactor
-(torch.optim's arguments, defaults, state keys and numerics) and Lion (the authors' reference
-implementation). On CPU float32 and float64 tensors the update is one fused numba pass over the
-tensor's own memory; elsewhere the same rule runs as torch operations. Adafactor's rule works
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, ASGD, SparseAdam,
+Adafactor (torch.optim's arguments, defaults, state keys and numerics) and Lion (the authors'
+reference implementation). On CPU float32 and float64 tensors the update is one fused numba pass
+over the tensor's own memory; elsewhere the same rule runs as torch operations (SparseAdam's
+sparse rows always: gathered, updated, written back). Adafactor's rule works
 on whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Needs
 ``pip install 'optimlab[torch]'``.
 """
@@ -37,6 +38,7 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    SparseAdam,
 )
 
 __all__ = [
@@ -56,4 +58,5 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "SparseAdam",
 ]

@@ -1145,6 +1145,149 @@ class ASGD(_base.Optimizer):
         return scalars
 
 
+def _positive_check(key: str, words: str):
+    """torch's ``if not 0.0 < x`` of SparseAdam's lr and eps, with its words; a value torch
+    cannot compare is a TypeError naming it."""
+
+    def check(args: dict) -> None:
+        value = args[key]
+        try:
+            refused = not 0.0 < value
+        except Exception:  # noqa: BLE001 - torch's comparison fails on it: optimlab's words
+            _checks.number(key, value, "> 0")
+            raise TypeError(f"{key} must be a float > 0, got {value!r}") from None
+        if refused:
+            raise ValueError(f"{words}: {value}")
+
+    return check
+
+
+class SparseAdam(_base.Optimizer):
+    """SparseAdam, as ``torch.optim.SparseAdam``: Adam made lazy for sparse gradients
+    (``nn.Embedding(sparse=True)``). Only the entries a gradient names (its coalesced indices:
+    an index named twice has its values summed) move, their moments and their parameter;
+    every other row keeps its moments and value. On those entries, with t the parameter's own
+    step count (``step``, a Python int, as torch keeps it)::
+
+        m = m + (1 - beta1) * (g - m);   v = v + (1 - beta2) * (g^2 - v)
+        p = p - lr * sqrt(bc2) / bc1 * (m / (sqrt(v) + eps))
+
+    the rule of :mod:`optimlab.rules.adam` (epsilon-hat form; ``moment_form="increment"`` and
+    ``quotient_first``, torch's order of operations, so the numbers are torch's to the bit),
+    run as torch operations on the gathered rows. Dense gradients are refused with torch's
+    RuntimeError, before anything moves; sparse or complex parameters at construction with
+    torch's ValueError. No weight decay (torch's has none). State: ``step``, ``exp_avg``,
+    ``exp_avg_sq``.
+    """
+
+    rule = rules.adam
+    slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # (the rule's AMSGrad slot: off)
+    torch_checks = (
+        tensor_lr,
+        _positive_check("lr", LR.words),
+        _positive_check("eps", EPS.words),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+    )
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "betas": betas_pair,
+        "eps": bounded(EPS),
+        **flags("maximize"),
+    }
+    engines = ("auto",)
+    fused_kernel = False
+    plain_state_keys = ("step",)
+    groups_take_defaults = False
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        maximize=False,
+        *,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
+        super().__init__(params, defaults, engine, nan_policy)
+        sparse, complex_ = [], []
+        for index, group in enumerate(self.param_groups):
+            for d_index, p in enumerate(group["params"]):
+                if p.is_sparse:
+                    sparse.append([index, d_index])
+                if p.is_complex():
+                    complex_.append([index, d_index])
+        if sparse:
+            raise ValueError(
+                f"Sparse params at indices {sparse}: SparseAdam requires dense parameter tensors"
+            )
+        if complex_:
+            raise ValueError(
+                f"Complex params at indices {complex_}: SparseAdam does not support complex "
+                "parameters"
+            )
+
+    def slot_enabled(self, key, group):
+        return key != "max_exp_avg_sq"
+
+    def _init_state(self, p, state, group):
+        if "step" not in state:
+            state["step"] = 0  # a Python int in torch.optim.SparseAdam
+        for key in self.slot_keys:
+            if key not in state and self.slot_enabled(key, group):
+                state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _tensor_scalars(self, p, state, group, index):
+        pass  # torch keeps the step a plain number
+
+    def _advance(self, state, fresh):
+        state["step"] += 1
+        return float(state["step"])
+
+    def _check_gradient(self, index, p, g, group, fused_only):
+        if not g.is_sparse:
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+        super()._check_gradient(index, p, g, group, fused_only)
+
+    def _sparse_problem(self, p, group):
+        return None
+
+    def group_scalars(self, group):
+        lr = group["lr"]
+        if not isinstance(lr, torch.Tensor):
+            return self.rule.scalars
+        # torch keeps a tensor lr a tensor (_to_scalar): its step size lr * sqrt(bc2) / bc1
+        # is a tensor of lr's dtype, rounded at each operation
+        lr_tensor = lr.detach().reshape(())
+
+        def scalars(t, lr_value, **arguments):
+            numbers = self.rule.scalars(t, lr_value, **arguments)
+            bc1 = 1.0 - arguments["beta_1"] ** t
+            bc2 = 1.0 - arguments["beta_2"] ** t
+            return (float(lr_tensor * math.sqrt(bc2) / bc1), *numbers[1:])
+
+        return scalars
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            amsgrad=False,
+            bias_correction=True,
+            epsilon_style="hat",
+            amsgrad_max="raw",
+            moment_form="increment",
+            quotient_first=True,
+        )
+
+
 OPTIMIZERS = {
     cls.__name__: cls
     for cls in (
@@ -1160,6 +1303,7 @@ OPTIMIZERS = {
         RAdam,
         Rprop,
         ASGD,
+        SparseAdam,
         Adafactor,
     )
 }
