@@ -169,6 +169,26 @@ def test_torch_state_is_step_eta_mu_ax_in_the_default_dtype():
     assert torch.allclose(ours.state[p]["ax"], theirs.state[q]["ax"], rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("lr_dtype", [torch.float32, torch.float64])
+def test_torch_a_tensor_lr_computes_eta_in_its_dtype_as_torch(lr_dtype):
+    """torch keeps a tensor lr a tensor (_to_scalar), so eta = lr / (1 + lambd lr t)^alpha is a
+    tensor expression in lr's dtype: the same eta, bit for bit, and the same parameters."""
+    p = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    q = torch.nn.Parameter(p.detach().clone())
+    kwargs = dict(lambd=0.3, t0=2.0)
+    ours = ot.ASGD([p], lr=torch.tensor(0.05, dtype=lr_dtype), **kwargs)
+    theirs = torch.optim.ASGD([q], lr=torch.tensor(0.05, dtype=lr_dtype), **kwargs)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        p.grad = torch.randn(5, generator=gen, dtype=torch.float64)
+        q.grad = p.grad.clone()
+        ours.step()
+        theirs.step()
+        assert torch.equal(ours.state[p]["eta"], theirs.state[q]["eta"])
+    assert float((p - q).abs().max()) <= 1e-15
+    assert float((ours.state[p]["ax"] - theirs.state[q]["ax"]).abs().max()) <= 1e-15
+
+
 def test_torch_an_older_checkpoint_with_plain_numbers_loads_as_torchs_tensors():
     p = torch.nn.Parameter(torch.randn(3, dtype=torch.float64))
     opt = ot.ASGD([p], lr=0.05)

@@ -53,15 +53,17 @@ def _eta(t, lr, lambd, alpha):
         return 0.0
 
 
-def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False):
+def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False, lr_dtype=None):
     """eta and mu after update ``t`` (the numbers of update t + 1)::
 
         eta = lr / (1 + lambd * lr * t)^alpha,   mu = 1 / max(1, t - t0)
 
     in double precision and then rounded to ``state_dtype``; under ``capturable`` computed in
     ``state_dtype`` (default float64) operation by operation, as torch's tensor expressions
-    on a step tensor of that dtype do. A power too large for a float (an overflow, which torch
-    raises as OverflowError) gives eta = 0, its limit."""
+    on a step tensor of that dtype do; with ``lr_dtype`` (torch's tensor lr, which it keeps a
+    tensor) eta is computed in that dtype, operation by operation, then rounded to
+    ``state_dtype``. A power too large for a float (an overflow, which torch raises as
+    OverflowError) gives eta = 0, its limit."""
     if capturable:
         f = np.dtype(state_dtype or np.float64).type
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -72,6 +74,10 @@ def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False):
         return float(eta), float(mu)
     if isinstance(lr, np.ndarray):  # a sweep's column of rates: each as a Python float
         eta = np.vectorize(lambda x: _eta(t, x, lambd, alpha), otypes=[float])(lr)
+    elif lr_dtype is not None:  # lr / ((1 + lambd * lr * step)^alpha) on a 0-d tensor lr
+        f = np.dtype(lr_dtype).type
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            eta = float(f(lr) / ((f(1.0) + f(lambd) * f(lr) * f(t)) ** f(alpha)))
     else:
         eta = _eta(t, lr, lambd, alpha)
     mu = 1.0 / max(1.0, t - t0)
@@ -81,7 +87,9 @@ def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False):
     return eta, mu
 
 
-def scalars(t, lr, step_state, *, lambd, alpha, t0, state_dtype=None, capturable=False):
+def scalars(
+    t, lr, step_state, *, lambd, alpha, t0, state_dtype=None, capturable=False, lr_dtype=None
+):
     """Per-step numbers ``(decay, eta, mu, average)`` with p = p * decay - eta * g, decay =
     1 - lambd * eta, and ax moved towards p by mu where ``average`` (mu != 1, or always under
     ``capturable``), else set to p; and the step state ``(eta, mu)`` of the next update."""
@@ -96,7 +104,14 @@ def scalars(t, lr, step_state, *, lambd, alpha, t0, state_dtype=None, capturable
         decay = 1.0 - lambd * eta
     average = capturable or mu != 1.0
     new_state = next_eta_mu(
-        t, lr, lambd=lambd, alpha=alpha, t0=t0, state_dtype=state_dtype, capturable=capturable
+        t,
+        lr,
+        lambd=lambd,
+        alpha=alpha,
+        t0=t0,
+        state_dtype=state_dtype,
+        capturable=capturable,
+        lr_dtype=lr_dtype,
     )
     return (decay, eta, mu, bool(average)), new_state
 

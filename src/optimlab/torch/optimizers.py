@@ -1127,11 +1127,17 @@ class ASGD(_base.Optimizer):
         return float(_checks.as_float("lr", group["lr"]))  # torch: _to_scalar(lr)
 
     def rule_arguments(self, group):
+        lr = group["lr"]
+        # torch keeps a tensor lr a tensor: eta = lr / (...)^alpha is then computed in its dtype
+        lr_dtype = None
+        if isinstance(lr, torch.Tensor) and not group.get("capturable", False):
+            lr_dtype = np.float64 if lr.dtype == torch.float64 else np.float32
         return dict(
             lambd=float(group["lambd"]),
             alpha=float(group["alpha"]),
             t0=float(group["t0"]),
             capturable=bool(group.get("capturable", False)),
+            lr_dtype=lr_dtype,
         )
 
     def step_scalars(self, state, t, lr, arguments, p):
