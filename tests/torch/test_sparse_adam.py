@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 import optimlab.torch as ot  # noqa: E402
 
-STEPS = 60
+STEPS = 40
 TOL = {torch.float64: 1e-12, torch.float32: 1e-6}
 
 
@@ -82,10 +82,10 @@ def test_a_learning_rate_change_and_a_state_dict_round_trip():
     model, twin = _models(torch.float64)
 
     def every(step, ours, theirs):
-        if step == 20:
+        if step == 15:
             for opt in (ours, theirs):
                 opt.param_groups[0]["lr"] = 3e-3
-        if step == 40:  # reload our own state (through torch's layout) and go on
+        if step == 30:  # reload our own state (through torch's layout) and go on
             saved = copy.deepcopy(ours.state_dict())
             ours.load_state_dict(saved)
 
