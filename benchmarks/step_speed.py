@@ -52,6 +52,8 @@ OPTIMIZERS = {
     "Adadelta": ({}, ("Adadelta", {}), (4, 3)),
     "RAdam": ({}, ("RAdam", {}), (4, 3)),
     "Rprop": ({}, ("Rprop", {}), (4, 3)),
+    # averaging from the 2nd step (t0=0): p, g, ax read, p and ax written
+    "ASGD": ({"t0": 0.0}, ("ASGD", {"t0": 0.0}), (3, 2)),
 }
 QUICK_OPTIMIZERS = ["SGD", "Adam"]
 TORCH_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}
