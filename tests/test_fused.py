@@ -150,6 +150,8 @@ def test_large_arrays_take_the_parallel_loop_and_agree():
         ("RMSprop", {"centered": True, "momentum": 0.5, "clipnorm": 1.0}),
         ("Lion", {"maximize": True, "clipvalue": 0.1}),
         ("Rprop", {"preset": "optax", "learning_rate": 0.01}),
+        # its decay handed to the rule after the scalars (DECAY), on the parallel loop
+        ("ScheduleFreeAdamW", {"preset": "optax", "weight_decay": 0.01, "warmup_steps": 5}),
         ("ASGD", {"preset": "torch", "learning_rate": 0.05, "t0": 3.0, "weight_decay": 0.1}),
     ],
 )

@@ -42,6 +42,11 @@ CONFIGS = [
     ("Adafactor", dict(learning_rate=0.1, weight_decay=0.01, gradient_accumulation_steps=2)),
     ("Adafactor", dict(learning_rate=0.01, preset="torch", use_ema=True)),
     ("Adafactor", dict(learning_rate=0.1, preset="optax", momentum=0.9, min_dim_size_to_factor=2)),
+    # Schedule-Free's step state (lr_max, the sum of the averaging weights) and its z slot,
+    # with a warmup that the resume crosses
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, warmup_steps=8, weight_decay=0.05)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="optax", warmup_steps=8, use_ema=True)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="torch", weight_decay=0.05)),
 ]
 
 

@@ -8,6 +8,7 @@ opt.apply_gradients(zip(grads, params))                          # NumPy arrays,
 from . import checkpoint, naming, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .optimizers import (
     ASGD,
@@ -26,9 +27,11 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    ScheduleFreeAdamW,
     get,
 )
 from .params import Params
+from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 
 __version__ = "0.1.0"
 
@@ -44,15 +47,20 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
+    "MultiOptimizer",
     "Muon",
     "Nadam",
     "Optimizer",
+    "OptimizerMap",
     "Params",
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
     "get",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import optimizers as opts
-from . import schedules
+from . import schedules, wrappers
 
 __all__ = [
     "keras_float32_cosine_decay",
@@ -134,7 +134,8 @@ def outcome(fn: Callable[[], object]) -> str:
             value = fn()
         except Exception as error:  # noqa: BLE001 - the outcome is the point
             return type(error).__name__
-    accepted = value is None or isinstance(value, (opts.Optimizer, schedules.LearningRateSchedule))
+    kinds = (opts.Optimizer, schedules.LearningRateSchedule, *wrappers.WRAPPERS.values())
+    accepted = value is None or isinstance(value, kinds)
     return "accepted" if accepted else repr(value)
 
 
@@ -154,6 +155,17 @@ def _gradient_of_another_dtype():
 
 def _exclude_by_name():
     opts.SGD(weight_decay=0.1).exclude_from_weight_decay(var_names=["bias"])
+
+
+def _key_not_a_regex():
+    table = wrappers.OptimizerMap(opts.SGD())
+    table["dense/("] = opts.Adam()
+
+
+def _built_twice():
+    multi = wrappers.MultiOptimizer(wrappers.OptimizerMap(opts.SGD()))
+    multi.build([np.zeros(2)])
+    multi.build([np.zeros(3)])
 
 
 def _message_of(fn):
@@ -192,6 +204,46 @@ API_ROWS = [
         "accepted",
         lambda: outcome(_exclude_by_name),
         "NumPy arrays have no names: var_list=[arrays], or a Params group weight_decay=0",
+    ),
+    ApiRow(
+        "wrapper: key not a regex",
+        'OptimizerMap(SGD())["dense/("] = Adam()',
+        "accepted",
+        lambda: outcome(_key_not_a_regex),
+        "Keras then fails at the lookup of any other name (re.error); optimlab checks each key "
+        "when it is set",
+    ),
+    ApiRow(
+        "wrapper: no default",
+        "OptimizerMap(default_optimizer=None)",
+        "TypeError",
+        lambda: outcome(lambda: wrappers.OptimizerMap(None)),
+        "optimlab lets a map have no default: a name that no key matches is refused at the "
+        "build, naming it",
+    ),
+    ApiRow(
+        "wrapper: an optimizer as the map",
+        "MultiOptimizer(SGD()).build([v])",
+        "TypeError",
+        lambda: outcome(lambda: wrappers.MultiOptimizer(opts.SGD()).build([np.zeros(2)])),
+        "optimlab reads one optimizer as the map of every parameter to it",
+    ),
+    ApiRow(
+        "wrapper: nested loss scale",
+        "LossScaleOptimizer(LossScaleOptimizer(SGD()))",
+        "accepted",
+        lambda: outcome(
+            lambda: wrappers.LossScaleOptimizer(wrappers.LossScaleOptimizer(opts.SGD()))
+        ),
+        "the inner one would check and unscale the gradients a second time",
+    ),
+    ApiRow(
+        "wrapper: built twice",
+        "a MultiOptimizer's build(vs), then build(others)",
+        "accepted",
+        lambda: outcome(_built_twice),
+        "Keras ignores the second build and its variables; optimlab refuses it, as it refuses "
+        "a second build of any optimizer",
     ),
     ApiRow(
         "error messages",

@@ -21,7 +21,6 @@ from .optimizer import (
 from .optimizer import (
     preset_default as D,
 )
-from .optimizer_checks import _as_list
 from .rule_optimizer import RuleOptimizer
 
 __all__ = [
@@ -60,7 +59,8 @@ class Muon(RuleOptimizer):
 
     Keras chooses AdamW also for variables named like an embedding or matched by
     ``exclude_layers``; NumPy arrays have no names, so here the choice is by shape alone
-    (give an embedding its own optimizer: a second optimizer over those arrays).
+    (choose by name with :class:`~optimlab.MultiOptimizer`: ``ol.MultiOptimizer(
+    ol.OptimizerMap(ol.AdamW(), {".*/kernel": ol.Muon()}))``).
     """
 
     rule = rules.muon
@@ -160,19 +160,19 @@ class Muon(RuleOptimizer):
             out["shape_scaling"] = "none"
         return out
 
-    def build(self, params) -> None:
-        """Create the state (the momentum of every parameter, Adam's second moment of those
-        that are not matrices); with ``non_matrix="raise"`` (torch) a parameter that is not
-        2-D is refused, as torch.optim.Muon refuses it, and nothing is built."""
-        if self._config["non_matrix"] == "raise" and not self.built:
-            for i, p in enumerate(_as_list("params", params, arrays=True)):
-                if getattr(p, "ndim", 2) != 2:
+    def _checked_build_params(self, params) -> list:
+        """The build's checks; with ``non_matrix="raise"`` (torch) a parameter that is not 2-D
+        is refused, as torch.optim.Muon refuses it, and nothing is built."""
+        params = super()._checked_build_params(params)
+        if self._config["non_matrix"] == "raise":
+            for i, p in enumerate(params):
+                if p.ndim != 2:
                     raise ValueError(
                         f"Muon with non_matrix='raise' (torch.optim.Muon) takes only 2-D "
                         f"parameters; parameter {i} has shape {show(tuple(p.shape))}. Give "
                         "the others to another optimizer, or use non_matrix='adamw'"
                     )
-        super().build(params)
+        return params
 
     def _item_options(self, p, lr: float):
         """Matrices decay by ``weight_decay``, the others by ``adam_weight_decay`` (Keras's

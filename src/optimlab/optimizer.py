@@ -476,6 +476,8 @@ class Optimizer(UpdatePipeline, StateIO):
         matrix); None for an optional slot that is switched off."""
         if not self._slot_enabled(name, kind):
             return None
+        if name in getattr(self.rule, "PARAMETER_SLOTS", ()):  # starts as a copy of p
+            return np.array(p, subok=False)
         shape = p.shape
         slot_shape = getattr(self.rule, "slot_shape", None)
         if slot_shape is not None:
@@ -484,9 +486,8 @@ class Optimizer(UpdatePipeline, StateIO):
                 return None
         return np.full(shape, self._slot_initial_value(name), dtype=p.dtype)
 
-    def build(self, params: Sequence[np.ndarray]) -> None:
-        """Create the state of every parameter (done by the first update if not called).
-        ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
+    def _checked_build_params(self, params: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The checks of :meth:`build` on its parameters (nothing changes): the list."""
         if self.built:
             raise ValueError(f"{self.name} is already built with {len(self._params)} parameters")
         params = _as_list("params", params, arrays=True)
@@ -497,6 +498,12 @@ class Optimizer(UpdatePipeline, StateIO):
                 raise ValueError(f"parameter {i} appears twice in params")
             seen.add(id(p))
         check_no_overlap(params)
+        return params
+
+    def build(self, params: Sequence[np.ndarray]) -> None:
+        """Create the state of every parameter (done by the first update if not called).
+        ``build([])`` builds an optimizer of no parameters, as in Keras (it updates none)."""
+        params = self._checked_build_params(params)
         if params:  # build([]) (Keras) has no dtype to check the hyperparameters against
             narrowest = min((p.dtype for p in params), key=lambda d: d.itemsize)
             self._check_in_dtype(self._config, self._learning_rate, narrowest)

@@ -13,7 +13,11 @@ order::
     ema = m * ema + (1 - m) * p                  (use_ema; m = 0 on the first update)
     iterations = iterations + 1
 
-Nothing is changed before every check has passed.
+Nothing is changed before every check has passed: ``_prepare_step`` makes every check and
+``_commit_step`` applies, so a wrapper of several optimizers (:mod:`optimlab.wrappers`)
+prepares all of them before it commits any. ``loss_scale`` hands a
+:class:`~optimlab.LossScaleOptimizer`'s dynamic scale to the first step in place of
+``loss_scale_factor``: one division, whichever owns the scale.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ from .optimizer_checks import (
 )
 from .params import Params
 from .step_plan import StepPlan
+
+#: ``_step``'s default ``loss_scale``: the optimizer's own ``loss_scale_factor``
+OWN_LOSS_SCALE = object()
+#: what ``_prepare_step`` returns for a call that ``nan_policy="skip"`` skips
+SKIP = object()
 
 
 class UpdatePipeline:
@@ -151,27 +160,45 @@ class UpdatePipeline:
             "'propagate' to apply them"
         )
 
-    def _step(self, pairs: list[tuple[Any, np.ndarray]], trusted=None, finite=False) -> None:
-        """The full path of an update; ``finite``: the gradients were already checked."""
+    def _step(
+        self,
+        pairs: list[tuple[Any, np.ndarray]],
+        trusted=None,
+        finite=False,
+        loss_scale: Any = OWN_LOSS_SCALE,
+    ) -> None:
+        """The full path of an update; ``finite``: the gradients were already checked;
+        ``loss_scale``: divide the gradients by this instead of ``loss_scale_factor`` (the
+        dynamic scale of a :class:`~optimlab.LossScaleOptimizer`)."""
+        self._commit_step(self._prepare_step(pairs, trusted, finite, loss_scale))
+
+    def _prepare_step(
+        self, pairs, trusted=None, finite=False, loss_scale: Any = OWN_LOSS_SCALE
+    ) -> Any:
+        """Every check of an update, nothing changed: None when there is nothing to apply,
+        :data:`SKIP` for a call that ``nan_policy="skip"`` skips, else what
+        :meth:`_commit_step` applies. A wrapper that updates several optimizers at once
+        (:class:`~optimlab.MultiOptimizer`) prepares all of them before it commits any, so that
+        a refused call changes nothing."""
         items, all_params = trusted or self._checked_pairs(pairs)
         if len(items) < len(pairs) and self._conventions["missing_gradients"] == "keras":
             _keras_missing_gradients(pairs, len(items))
         if not items:
-            return
+            return None
         if not self.built:  # before the loss scale divides by a factor the dtype cannot hold
+            self._checked_build_params(all_params)
             narrowest = min((p.dtype for p in all_params), key=lambda d: d.itemsize)
             self._check_in_dtype(self._config, self._learning_rate, narrowest)
         config = self._config
         grads = [g for _, _, g in items]
-        if config["loss_scale_factor"] is not None:
-            factor = config["loss_scale_factor"]
+        factor = config["loss_scale_factor"] if loss_scale is OWN_LOSS_SCALE else loss_scale
+        if factor is not None:
             grads = [g / g.dtype.type(factor) for g in grads]
         if config["nan_policy"] != "propagate" and not finite:
             bad = [(k, g) for k, g in enumerate(grads) if not _all_finite(g)]
             if bad:
                 if config["nan_policy"] == "skip":
-                    self._skipped_steps += 1
-                    return
+                    return SKIP
                 k, g = bad[0]
                 count = _count_non_finite(g)
                 raise FloatingPointError(
@@ -186,7 +213,18 @@ class UpdatePipeline:
             lr = self._current_learning_rate(limit)
         else:
             lr = 0.0
+        return items, all_params, grads, lr, updating
 
+    def _commit_step(self, prepared: Any) -> None:
+        """Apply what :meth:`_prepare_step` checked (it raises nothing on checked input)."""
+        if prepared is None:
+            return
+        if prepared is SKIP:
+            self._skipped_steps += 1
+            return
+        items, all_params, grads, lr, updating = prepared
+        config = self._config
+        k = config["gradient_accumulation_steps"]
         if not self.built:
             self.build(all_params)
             items = [(self._index[id(p)], p, g) for (_, p, _), g in zip(items, grads, strict=True)]
@@ -248,23 +286,26 @@ class UpdatePipeline:
             global_scale = clipping.norm_scale(norm, config["global_clipnorm"], style)
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
         ema_momentum = None if self._ema is None else self._ema_momentum()
+        own_decay = self._rule_takes_decay()  # as in _update: the rule's, after its scalars
         scalars_for = self._scalars_for_update(lr)
         updated = set()
         for i, p, g in items:
             self._param_steps[i] += 1
             lr_i, wd = self._item_options(p, lr)
-            decoupled = wd is not None and decoupled_mode
+            decoupled = wd is not None and decoupled_mode and not own_decay
             scale = global_scale
             if config["clipnorm"]:
                 scale = clipping.norm_scale(fused.l2_norm([g]), config["clipnorm"], style)
             pipe = fused.pipeline(
                 gscale=sign * scale,
                 clipvalue=config["clipvalue"] or None,
-                l2=wd if wd is not None and not decoupled else None,
+                l2=wd if wd is not None and not decoupled_mode else None,
                 decoupled_wdlr=wd * lr_i if decoupled else None,
                 ema_momentum=ema_momentum,
             )
             scalars = scalars_for(i, lr_i)
+            if own_decay:
+                scalars = (*scalars, wd if decoupled_mode else None)
             ema = None if self._ema is None else self._ema[i]
             fused.apply(self.rule, p, np.asarray(g), self._slots[i], scalars, pipe, ema)
             updated.add(i)

@@ -202,7 +202,11 @@ class StateIO:
         build it now). The saved configuration (preset, engine, hyperparameters, learning
         rate) replaces the optimizer's. Every field is checked, and the whole state is loaded
         into a fresh optimizer first: a refused state leaves this one exactly as it was."""
-        probe = self._loaded_probe(state, params)
+        self._adopt_probe(self._loaded_probe(state, params), params)
+
+    def _adopt_probe(self, probe: Optimizer, params: Sequence[np.ndarray] | None) -> None:
+        """Become ``probe`` (from :meth:`_loaded_probe`), which raises nothing: a wrapper
+        that loads several optimizers checks every state first, then adopts each."""
         groups = self._group_options if params is None else {}
         self.__dict__.update(probe.__dict__)  # adopt everything at once
         self.__dict__.update(

@@ -26,6 +26,7 @@ from .optimizer import (
     preset_default as D,
 )
 from .rule_optimizer import RuleOptimizer as _RuleOptimizer
+from .schedule_free import ScheduleFreeAdamW
 
 __all__ = [
     "SGD",
@@ -43,6 +44,7 @@ __all__ = [
     "ASGD",
     "Lamb",
     "Adafactor",
+    "ScheduleFreeAdamW",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -740,18 +742,28 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Muon,
         Lamb,
         Adafactor,
+        ScheduleFreeAdamW,
     )
 }
 
 
-def _lookup(name: str) -> type[Optimizer]:
-    lookup = {k.lower(): cls for k, cls in OPTIMIZERS.items()}
+def _lookup(name: str, wrappers: bool = False) -> type[Optimizer]:
+    from .wrappers import WRAPPERS
+
+    known = {**OPTIMIZERS, **WRAPPERS} if wrappers else OPTIMIZERS
+    lookup = {k.lower(): cls for k, cls in known.items()}
     cls = lookup.get(name.lower())
     if cls is None:
         raise ValueError(
-            f"unknown optimizer {show(name)}; valid names (any case): {', '.join(OPTIMIZERS)}"
+            f"unknown optimizer {show(name)}; valid names (any case): {', '.join(known)}"
         )
     return cls
+
+
+def _is_wrapper(obj: Any) -> bool:
+    from .wrappers import WRAPPERS
+
+    return isinstance(obj, tuple(WRAPPERS.values()))
 
 
 def get(identifier: Any, **kwargs: Any) -> Optimizer | None:
@@ -765,7 +777,7 @@ def get(identifier: Any, **kwargs: Any) -> Optimizer | None:
             f"keyword arguments {sorted(kwargs)} go with an optimizer name only, got "
             f"identifier {identifier!r}"
         )
-    if identifier is None or isinstance(identifier, Optimizer):
+    if identifier is None or isinstance(identifier, Optimizer) or _is_wrapper(identifier):
         return identifier
     if isinstance(identifier, dict):
         return deserialize(identifier)
@@ -778,8 +790,9 @@ def get(identifier: Any, **kwargs: Any) -> Optimizer | None:
 
 def serialize(optimizer: Optimizer) -> dict:
     """``{"class_name": ..., "config": optimizer.get_config()}``, as ``keras.optimizers.
-    serialize`` (JSON-serializable)."""
-    if not isinstance(optimizer, Optimizer):
+    serialize`` (JSON-serializable); the wrappers (LossScaleOptimizer, MultiOptimizer,
+    OptimizerMap) hold their optimizers' serialized dicts."""
+    if not (isinstance(optimizer, Optimizer) or _is_wrapper(optimizer)):
         raise TypeError(f"serialize expects an optimlab optimizer, got {type(optimizer).__name__}")
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
 
@@ -794,4 +807,4 @@ def deserialize(config: dict) -> Optimizer:
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
         raise ValueError(f"config['config'] must be a dict, got {inner!r}")
-    return _lookup(config["class_name"]).from_config(inner)
+    return _lookup(config["class_name"], wrappers=True).from_config(inner)

@@ -80,6 +80,8 @@ LEARNING_RATES = {
     # above 1/sqrt(t) from t = 12 and t = 101: Keras's and torch's relative step min(lr,
     # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
     "Adafactor": (0.3, 0.1),
+    # a rise at the change: optax's lr_max (and with it the averaging weights) moves there
+    "ScheduleFreeAdamW": (0.005, 0.02),
 }
 
 # Each optimizer's own options.
@@ -166,6 +168,18 @@ OWN_OPTIONS = {
         {"momentum": 0.9, "min_dim_size_to_factor": 2},
         {"factored": False},
     ],
+    "ScheduleFreeAdamW": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        # still warming up at the learning-rate change (call 70); optax's runner holds the
+        # learning rate in a float64 array (inject_hyperparams): "float32_fraction" there
+        {"warmup_steps": 100},
+        {"warmup_steps": 20, "weight_decay": 0.05},
+        {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+        {"warmup_steps": 20, "weight_decay": 0.05, "warmup_dtype": "float32_fraction"},
+        {"weight_lr_power": 0.0},  # Keras's uniform average (optax: lr_max^0 = 1)
+        {"weight_lr_power": 1.0},  # optax only
+    ],
 }
 
 #: the parameters of a case (torch.optim.Muon takes matrices only)
@@ -205,6 +219,15 @@ COMMON_OPTIONS = [
 def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
+    if optimizer == "ScheduleFreeAdamW":
+        if peer == "torch":  # torch.optim has none
+            return False
+        if peer == "keras" and (
+            options.get("weight_lr_power", 0.0) != 0.0 or "warmup_dtype" in keys
+        ):
+            return False  # Keras's c_t is 1 / t, its warmup lr * min(t / W, 1)
+        if peer == "optax" and options.get("warmup_steps"):
+            return options.get("warmup_dtype") == "float32_fraction"
     if optimizer == "Adafactor" and peer in ("keras", "torch"):
         # neither has optax's switches; both always clip (torch's d >= 1) and take the
         # relative step

@@ -174,6 +174,20 @@ _RULE_KEYS = {
             "momentum",
         }
     ),
+    "ScheduleFreeAdamW": frozenset(
+        {
+            "beta_1",
+            "beta_2",
+            "epsilon",
+            "warmup_steps",
+            "warmup_from_zero",
+            "warmup_dtype",
+            "weight_lr_power",
+            "weight_decay_style",
+            "weight_sum_dtype",
+            "epsilon_style",
+        }
+    ),
 }
 
 #: the optimizers the runners drive (those with a kwargs table above)
@@ -190,7 +204,7 @@ _OPTAX_ONLY_ADAFACTOR = (
 
 def _default_wd_mode(peer: str, optimizer: str) -> str:
     """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
-    if peer == "keras" or optimizer in ("Muon", "Lamb", "Adafactor"):
+    if peer == "keras" or optimizer in ("Muon", "Lamb", "Adafactor", "ScheduleFreeAdamW"):
         return "decoupled"
     if peer == "torch":
         return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
@@ -304,7 +318,7 @@ def _accumulate(acc, grads):
 def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float):
     import torch
 
-    if optimizer in ("Lion", "Lamb"):
+    if optimizer in ("Lion", "Lamb", "ScheduleFreeAdamW"):
         raise NotExpressible(f"torch.optim has no {optimizer}")
     if optimizer == "Muon":
         return _torch_muon(c, rule, params, lr0)
@@ -567,6 +581,32 @@ def _keras_plan_schedule_class():
     return _KERAS_PLAN_SCHEDULE
 
 
+#: the Schedule-Free conventions each peer has, fixed (optimlab's option: the peer's value)
+_KERAS_SCHEDULE_FREE = {
+    "warmup_from_zero": False,
+    "warmup_dtype": None,
+    "weight_lr_power": 0.0,
+    "weight_decay_style": "before_step",
+    "weight_sum_dtype": "parameter",
+    "epsilon_style": "paper",
+}
+_OPTAX_SCHEDULE_FREE = {
+    "warmup_from_zero": True,
+    # inject_hyperparams holds the learning rate in a float64 array: only the warmup's
+    # fraction is float32 (a Python-float learning rate would make all of it float32)
+    "warmup_dtype": "float32_fraction",
+    "weight_decay_style": "in_z_step",
+    "weight_sum_dtype": "parameter",
+    "epsilon_style": "paper",
+}
+
+
+def _schedule_free_refusals(peer: str, rule: dict, fixed: dict) -> None:
+    for key, value in fixed.items():
+        if key in rule and rule[key] != value:
+            raise NotExpressible(f"{peer}'s Schedule-Free AdamW has {key}={value!r} only")
+
+
 def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     import keras
 
@@ -672,6 +712,12 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("beta_2")
         put("epsilon")
         cls = O.Lamb
+    elif optimizer == "ScheduleFreeAdamW":
+        _schedule_free_refusals("Keras", rule, _KERAS_SCHEDULE_FREE)
+        for key in ("beta_1", "beta_2", "epsilon"):
+            put(key)
+        put("warmup_steps", int)
+        cls = O.ScheduleFreeAdamW
     elif optimizer == "Adafactor":
         _adafactor_refusals("Keras", rule)
         if "epsilon_1" in rule and rule["epsilon_1"] is None:
@@ -946,6 +992,24 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
 
         def alias(lr):
             return optax.lamb(lr, weight_decay=lamb_wd, **hp)
+
+        alias_wd = alias
+        core = None
+        decoupled = 0.0  # inside the alias
+    elif optimizer == "ScheduleFreeAdamW":
+        from optax import contrib
+
+        _schedule_free_refusals("optax", rule, _OPTAX_SCHEDULE_FREE)
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        put("weight_lr_power")
+        if rule.get("warmup_steps"):
+            hp["warmup_steps"] = int(rule["warmup_steps"])
+        sf_wd = decoupled
+
+        def alias(lr):
+            return contrib.schedule_free_adamw(lr, weight_decay=sf_wd, **hp)
 
         alias_wd = alias
         core = None

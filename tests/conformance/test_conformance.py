@@ -149,7 +149,7 @@ def test_matches_peer(case, conformance_record):
     conformance_record(case, dev, source=source, perturbed_source=perturbed_source)
 
 
-# every 26th case: 29 cases spread over the peers, optimizers, options and dtypes
+# every 26th case: 30 cases spread over the peers, optimizers, options and dtypes
 SPOT_CHECKS = CASES[::26]
 
 

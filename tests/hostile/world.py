@@ -7,8 +7,9 @@ A snapshot holds, for every thing passed in: an array's bytes, shape, dtype and 
 optimizer's configuration, learning rate, counters (iterations, skipped_steps, the micro step),
 built parameters (by identity), every state buffer (slots, accumulators, EMA: their bytes read
 from the optimizer's own arrays, not from copies), step state, per-parameter steps and group
-options; a Params' flat data and gradient buffers; a schedule's configuration and state; a
-path's files (name -> bytes, recursively). Two snapshots are equal when nothing changed.
+options; a wrapper's own fields and its optimizers'; a Params' flat data and gradient buffers;
+a schedule's configuration and state; a path's files (name -> bytes, recursively). Two
+snapshots are equal when nothing changed.
 """
 
 from __future__ import annotations
@@ -81,6 +82,30 @@ def _optimizer(opt: ol.Optimizer) -> tuple:
     )
 
 
+def _wrapper(w: Any) -> tuple:
+    """A LossScaleOptimizer or MultiOptimizer: its own fields and its optimizers'."""
+    d = w.__dict__
+    own = tuple(
+        (k, _value(v.item() if isinstance(v, np.generic) else v))
+        for k, v in sorted(d.items())
+        if k not in _WRAPPED
+    )
+    if isinstance(w, ol.LossScaleOptimizer):
+        return ("loss scale", own, snapshot(w.inner_optimizer))
+    return (
+        "multi",
+        own,
+        _value(
+            list(d["_optimizer_map"]) if isinstance(d["_optimizer_map"], ol.OptimizerMap) else None
+        ),
+        snapshot(*d["_inner_optimizers"]),
+    )
+
+
+#: a wrapper's fields snapshot() takes apart (the optimizers inside, and the map)
+_WRAPPED = {"inner_optimizer", "_inner_optimizers", "_optimizer_map", "_index"}
+
+
 def _files(path: Path) -> tuple:
     if path.is_file():
         return ("file", path.name, path.read_bytes())
@@ -102,6 +127,10 @@ def snapshot(*things: Any) -> tuple:
     for thing in things:
         if isinstance(thing, ol.Optimizer):
             out.append(_optimizer(thing))
+        elif isinstance(thing, ol.LossScaleOptimizer | ol.MultiOptimizer):
+            out.append(_wrapper(thing))
+        elif isinstance(thing, ol.OptimizerMap):
+            out.append(("map", _value(dict(thing._optimizer_map)), id(thing.default_optimizer)))
         elif isinstance(thing, ol.Params):
             out.append(("params", _array(thing.data), _array(thing.grad), len(thing.groups)))
         elif isinstance(thing, np.ndarray):

@@ -19,6 +19,7 @@ Nothing here computes an update: every number the tests check comes from optimla
 
 from __future__ import annotations
 
+import contextlib
 import re
 import types
 
@@ -31,16 +32,30 @@ from optimlab import schedules as ol_schedules
 FLOATX = "float32"
 
 
+_SCOPES: list[str] = []
+
+
+@contextlib.contextmanager
+def name_scope(name, **kwargs):
+    """``keras.name_scope``: the variables created inside have the path ``name/...``."""
+    _SCOPES.append(name)
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
+
+
 class Variable:
     """``keras.Variable`` on a NumPy array: ``value`` is the array (created once, so that
-    optimlab, which tracks parameters by identity, sees the same array on every call)."""
+    optimlab, which tracks parameters by identity, sees the same array on every call);
+    ``path`` is its name under the enclosing :func:`name_scope` (``"dense/kernel"``)."""
 
     def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None):
         if callable(initializer):
             initializer = initializer(shape, dtype=dtype or FLOATX)
         self.value = np.array(np.asarray(initializer), dtype=dtype or FLOATX)
         self.name = "variable" if name is None else name
-        self.path = self.name
+        self.path = "/".join([*_SCOPES, self.name])
         self.trainable = trainable
 
     def numpy(self) -> np.ndarray:
@@ -91,6 +106,7 @@ backend = types.SimpleNamespace(
     floatx=lambda: FLOATX,
     backend=lambda: "numpy",
     numpy=types.SimpleNamespace(zeros=ops.zeros),
+    name_scope=name_scope,
 )
 
 
@@ -167,9 +183,107 @@ Adadelta = keras_face(optimlab.Adadelta)
 Lion = keras_face(optimlab.Lion)
 Lamb = keras_face(optimlab.Lamb)
 Adafactor = keras_face(optimlab.Adafactor)
+
+
+class Counter(int):
+    """An ``int`` with Keras's ``.value`` (``optimizer.iterations.value``)."""
+
+    @property
+    def value(self) -> int:
+        return int(self)
+
+
+def _named(variables):
+    """(arrays, names) of Keras variables: their paths name them, as Keras's wrappers read."""
+    variables = list(variables)
+    return [unwrap(v) for v in variables], [
+        getattr(v, "path", str(k)) for k, v in enumerate(variables)
+    ]
+
+
+class LossScaleOptimizer(optimlab.LossScaleOptimizer):
+    """Keras's view of :class:`optimlab.LossScaleOptimizer` (test adapter): Variables in (their
+    paths as names when it wraps a MultiOptimizer), ``iterations.value``."""
+
+    def _names(self, names):
+        return names if isinstance(self.inner_optimizer, optimlab.MultiOptimizer) else None
+
+    def build(self, variables):
+        arrays, names = _named(variables)
+        super().build(arrays, names=self._names(names))
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [unwrap(g) for g in grads]
+        if trainable_variables is None:
+            return super().apply(grads)
+        arrays, names = _named(trainable_variables)
+        super().apply(grads, arrays, names=self._names(names))
+
+    @property
+    def iterations(self):
+        return Counter(super().iterations)
+
+    @property
+    def variables(self):
+        """optimlab's list (copies), each with Keras's ``.value``."""
+        return [Variable(v, dtype=v.dtype, name="") for v in super().variables]
+
+
+class MultiOptimizer(optimlab.MultiOptimizer):
+    """Keras's view of :class:`optimlab.MultiOptimizer` (test adapter): Variables in, their
+    paths as the names; Keras's ``_var_key`` and ``_var_to_optimizer_idx`` read optimlab's
+    public ``names`` and ``assignment()``."""
+
+    def build(self, variables, names=None):
+        arrays, paths = _named(variables)
+        super().build(arrays, names=paths if names is None else names)
+
+    def apply(self, grads, trainable_variables=None, names=None):
+        grads = [unwrap(g) for g in grads]
+        if trainable_variables is None:
+            return super().apply(grads)
+        arrays, paths = _named(trainable_variables)
+        super().apply(grads, arrays, names=paths if names is None else names)
+
+    def apply_gradients(self, grads_and_vars):
+        pairs = list(grads_and_vars)
+        arrays, names = _named(v for _, v in pairs)
+        super().apply_gradients(
+            [(unwrap(g), a) for (g, _), a in zip(pairs, arrays, strict=True)], names=names
+        )
+
+    @staticmethod
+    def _var_key(variable):
+        return variable.path
+
+    @property
+    def _var_to_optimizer_idx(self):
+        subs = self.optimizers
+        return {
+            name: next(i for i, s in enumerate(subs) if s is opt)
+            for name, opt in self.assignment().items()
+        }
+
+
+ScheduleFreeAdamW = keras_face(optimlab.ScheduleFreeAdamW)
 FACES = {
     cls.__name__: cls
-    for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, Lamb, Adafactor)
+    for cls in (
+        SGD,
+        Adagrad,
+        RMSprop,
+        Adam,
+        AdamW,
+        Nadam,
+        Adamax,
+        Adadelta,
+        Lion,
+        Lamb,
+        Adafactor,
+        LossScaleOptimizer,
+        MultiOptimizer,
+        ScheduleFreeAdamW,
+    )
 }
 
 
@@ -190,6 +304,7 @@ schedules = types.SimpleNamespace(
 
 optimizers = types.SimpleNamespace(
     **FACES,
+    OptimizerMap=optimlab.OptimizerMap,
     get=_get,
     serialize=ol_optimizers.serialize,
     deserialize=_deserialize,

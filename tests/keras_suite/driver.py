@@ -34,6 +34,9 @@ MODULES = {
     "lion_test": ("Lion",),
     "lamb_test": ("Lamb",),
     "adafactor_test": ("Adafactor",),
+    "loss_scale_optimizer_test": ("LossScaleOptimizer", "SGD"),
+    "multi_optimizer_test": ("optimizers",),
+    "schedule_free_adamw_test": ("ScheduleFreeAdamW",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
@@ -42,9 +45,6 @@ MODULES = {
 FUTURE_MODULES = {
     "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
     "muon_test": "Muon: not in optimlab yet (a later issue)",
-    "schedule_free_adamw_test": "ScheduleFreeAdamW: not in optimlab yet (a later issue)",
-    "loss_scale_optimizer_test": "LossScaleOptimizer: not in optimlab yet (a later issue)",
-    "multi_optimizer_test": "MultiOptimizer: not in optimlab yet (a later issue)",
     "optimizer_sparse_test": "sparse gradients (IndexedSlices, sparse tensors): NumPy has none",
 }
 

@@ -21,12 +21,21 @@ from dataclasses import dataclass
 MODEL_FIT = "trains a keras.Sequential with model.fit: no Keras models on NumPy arrays"
 TENSORFLOW = "TensorFlow only (its Variables, checkpoints or IndexedSlices)"
 FUTURE = "{}: not in optimlab yet (a later issue)"
+STATELESS = (
+    "stateless_apply (Keras's functional API for JAX: variable values in, new values out); "
+    "optimlab updates NumPy arrays in place, which the stateful variant of the test checks"
+)
+OVERWRITE = "Variable.overwrite_with_gradient (float8 training): NumPy arrays carry no such flag"
+CALLBACK = "a Keras callback on a compiled keras model: no Keras models on NumPy arrays"
+_LSO = "loss_scale_optimizer_test::LossScaleOptimizerTest::"
+_MULTI = "multi_optimizer_test::MultiOptimizerTest::"
 
 NOT_APPLICABLE = {
     "adam_test::AdamTest::test_clipnorm_indexed_slices": TENSORFLOW,
     "adam_test::AdamTest::test_ema": MODEL_FIT
     + " (its first half, Keras's EMA rule, is optimizer_test's test_ema, which runs)",
     "lion_test::LionTest::test_ema": MODEL_FIT,
+    "schedule_free_adamw_test::ScheduleFreeAdamWTest::test_with_model": MODEL_FIT,
     "nadam_test::NadamTest::test_build_with_empty_var_list": (
         "checks the dtype of Keras's internal _u_product variable; optimlab keeps Nadam's "
         "momentum product as a Python float (build([]) itself: test_api.py::"
@@ -56,6 +65,25 @@ NOT_APPLICABLE = {
     "schedules.learning_rate_schedule_test::TestFitLRSchedulesFlow::test_fit_lr_correctness": (
         MODEL_FIT
     ),
+    **{
+        f"{_LSO}{name}_stateless": STATELESS
+        for name in (
+            "test_downscaling",
+            "test_finite_step",
+            "test_finite_step_with_inner_loss_scale",
+            "test_infinite_step",
+            "test_iterations_update",
+            "test_upscaling",
+        )
+    },
+    f"{_LSO}test_finite_step_with_overwrite_stateful": OVERWRITE,
+    f"{_LSO}test_finite_step_with_overwrite_stateless": OVERWRITE,
+    f"{_MULTI}test_stateless_apply": STATELESS,
+    f"{_MULTI}test_multi_optimizer_with_model_fit": MODEL_FIT,
+    f"{_MULTI}test_learning_rate_scheduler_with_multi_optimizer": CALLBACK,
+    f"{_MULTI}test_reduce_lr_on_plateau_with_multi_optimizer": CALLBACK,
+    f"{_MULTI}test_tensorboard_logging_with_multi_optimizer": CALLBACK,
+    f"{_MULTI}test_swap_ema_weights_with_multi_optimizer": CALLBACK,
 }
 
 

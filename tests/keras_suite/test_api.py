@@ -207,6 +207,7 @@ KERAS_NAMES = {
     "ASGD": "asgd",  # nor ASGD
     "Lamb": "lamb",
     "Adafactor": "adafactor",
+    "ScheduleFreeAdamW": "schedule_free_adam_w",
 }
 
 

@@ -5,6 +5,8 @@ cell differs from it, and the float32 schedule figures are Keras's own float32 v
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -155,7 +157,30 @@ def _keras_message(fn):
         return str(error)
 
 
+def _keras_key_not_a_regex():
+    table = keras.optimizers.OptimizerMap(keras.optimizers.SGD())
+    table["dense/("] = keras.optimizers.Adam()
+    with pytest.raises(re.error):  # the why: the next lookup of another name fails
+        table["dense/kernel"]
+
+
+def _keras_built_twice():
+    multi = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(keras.optimizers.SGD()))
+    multi.build([keras.Variable(np.zeros(2))])
+    multi.build([keras.Variable(np.zeros(3))])
+    assert len(multi._trainable_variables_indices) == 1  # the second build was ignored
+
+
 KERAS = {
+    "wrapper: key not a regex": _keras_key_not_a_regex,
+    "wrapper: no default": lambda: keras.optimizers.OptimizerMap(None),
+    "wrapper: an optimizer as the map": lambda: keras.optimizers.MultiOptimizer(
+        keras.optimizers.SGD()
+    ).build([keras.Variable(np.zeros(2))]),
+    "wrapper: nested loss scale": lambda: keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())
+    ),
+    "wrapper: built twice": _keras_built_twice,
     "negative step": lambda: float(KS.PiecewiseConstantDecay([10], [1.0, 0.5])(-999)),
     "build before raising": _keras_all_none_then_built,
     "gradient dtype": _keras_gradient_of_another_dtype,
@@ -183,7 +208,8 @@ def keras_outcome(fn):
         value = fn()
     except Exception as error:  # noqa: BLE001 - the outcome is the point
         return type(error).__name__
-    if value is None or isinstance(value, (keras.optimizers.Optimizer, KS.LearningRateSchedule)):
+    kinds = (keras.optimizers.Optimizer, KS.LearningRateSchedule, keras.optimizers.OptimizerMap)
+    if value is None or isinstance(value, kinds):
         return "accepted"
     return value if isinstance(value, str) else repr(value)
 

@@ -27,6 +27,7 @@ CASES = [
     ("Adamax", {}),
     ("Adadelta", {}),
     ("Lion", {}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 3}),  # z (Keras's momentum) and v, per variable
 ]
 
 

@@ -222,3 +222,64 @@ def test_errors_name_the_argument(linear):
         fit(linear, used, epochs=1)
     with pytest.raises(ValueError, match="batch_size must be an integer in"):
         updates_per_epoch(10, 11)
+
+
+def test_eval_every_records_the_full_data_loss_and_the_update_time():
+    problem = problems.get("digits_softmax")
+    h = fit(problem, ol.Adam(learning_rate=0.01), epochs=2, batch_size=64, eval_every=5)
+    per_epoch = updates_per_epoch(problem.n_samples, 64)
+    assert list(h.eval_updates) == list(range(0, h.updates + 1, 5))
+    assert h.eval_loss[0] == h.loss_per_epoch[0]
+    # an evaluation that falls on an epoch's end is that epoch's full-data loss
+    for epoch in (1, 2):
+        if epoch * per_epoch % 5 == 0:
+            k = list(h.eval_updates).index(epoch * per_epoch)
+            assert h.eval_loss[k] == h.loss_per_epoch[epoch]
+    assert h.train_seconds[0] == 0.0 and np.all(np.diff(h.train_seconds) >= 0)
+    assert h.train_seconds[-1] <= h.wall_time
+    plain = fit(problem, ol.Adam(learning_rate=0.01), epochs=2, batch_size=64)
+    assert plain.eval_updates.size == 0 and plain.eval_loss.size == 0
+    np.testing.assert_array_equal(plain.loss_per_epoch, h.loss_per_epoch)  # nothing else moves
+
+
+def test_eval_every_is_checked():
+    with pytest.raises(ValueError, match="eval_every"):
+        fit(problems.get("linear"), ol.SGD(), epochs=1, eval_every=0)
+
+
+@pytest.mark.parametrize("name", ["Muon", "Adafactor", "Lamb"])
+def test_a_rule_on_whole_tensors_trains_each_parameter_as_its_own_array(name):
+    """fit() hands a tensor-level rule each parameter's matrix (Params.step would hand it the
+    flat buffer): the same numbers as apply_gradients on separate arrays."""
+    problem = problems.get("digits_mlp", hidden=8)
+    h = fit(problem, ol.get(name, learning_rate=0.01), epochs=1, batch_size=200, shuffle=False)
+    params = problem.init_params(0)
+    opt = ol.get(name, learning_rate=0.01)
+    for start in range(0, problem.n_samples, 200):
+        _, grads = problem.loss_and_grad(
+            params, np.arange(start, min(start + 200, problem.n_samples))
+        )
+        opt.apply_gradients([(grads[k], params[k]) for k in problem.shapes])
+    for key in problem.shapes:
+        np.testing.assert_array_equal(h.params[key], params[key])
+
+
+def test_schedule_free_is_evaluated_at_its_average_x():
+    """fit() evaluates Schedule-Free AdamW where the model is evaluated (x), not where it takes
+    gradients (y): the same numbers as a hand-written loop that reads eval_params."""
+    problem = problems.get("digits_softmax")
+    h = fit(problem, ol.ScheduleFreeAdamW(learning_rate=0.01), epochs=1, batch_size=300,
+            shuffle=False)  # fmt: skip
+    params = problem.init_params(0)
+    arrays = [params[k] for k in problem.shapes]
+    opt = ol.ScheduleFreeAdamW(learning_rate=0.01)
+    for start in range(0, problem.n_samples, 300):
+        rows = np.arange(start, min(start + 300, problem.n_samples))
+        _, grads = problem.loss_and_grad(dict(zip(problem.shapes, arrays)), rows)
+        opt.apply_gradients(zip([grads[k] for k in problem.shapes], arrays))
+    x = dict(zip(problem.shapes, opt.eval_params(arrays)))
+    assert (
+        h.loss_per_epoch[-1] == problem.loss(x) != problem.loss(dict(zip(problem.shapes, arrays)))
+    )
+    for key in problem.shapes:
+        np.testing.assert_array_equal(h.params[key], x[key])

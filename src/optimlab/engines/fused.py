@@ -6,7 +6,8 @@ For each element i, in registers, with no temporary arrays::
     g = g * gscale                             (gscale = -1 for maximize, times the clip scale)
     g = min(max(g, -clipvalue), clipvalue)     (if clipvalue)
     g = g + wd * p[i]                          (L2 weight decay)
-    p = p[i] - p[i] * (wd * lr)                (decoupled weight decay)
+    p = p[i] - p[i] * (wd * lr)                (decoupled weight decay, unless the rule
+                                               takes it: DECAY, the decay after the scalars)
     p, s1[i], s2[i], ... = rule.update(p, g, s1[i], s2[i], ..., *scalars)
     ema[i] = mu * ema[i] + (1 - mu) * p        (if an EMA of the weights is kept)
 
@@ -39,6 +40,7 @@ from ..rules import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -96,6 +98,7 @@ _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
 _rprop = njit(**_OPTS)(rprop.update)
 _asgd = njit(**_OPTS)(asgd.update)
+_schedule_free_adamw = njit(**_OPTS)(schedule_free_adamw.update)
 
 
 @njit(**_OPTS)
@@ -194,6 +197,10 @@ def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
 def _asgd_element(i, p, g, ax, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, ax[i] = _asgd(pi, gi, ax[i], *s)
+def _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe):
+    # s ends with the parameter's decoupled weight decay (None when off): the rule applies it
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, z[i], v[i] = _schedule_free_adamw(pi, gi, z[i], v[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -333,6 +340,15 @@ def _asgd_parallel(p, g, ax, ema, s, pipe):
 def _asgd_serial(p, g, ax, ema, s, pipe):
     for i in range(p.size):
         _asgd_element(i, p, g, ax, ema, s, pipe)
+def _schedule_free_adamw_parallel(p, g, z, v, ema, s, pipe):
+    for i in prange(p.size):
+        _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _schedule_free_adamw_serial(p, g, z, v, ema, s, pipe):
+    for i in range(p.size):
+        _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
 
 
 _LOOPS = {
@@ -347,6 +363,7 @@ _LOOPS = {
     radam: (_radam_parallel, _radam_serial),
     rprop: (_rprop_parallel, _rprop_serial),
     asgd: (_asgd_parallel, _asgd_serial),
+    schedule_free_adamw: (_schedule_free_adamw_parallel, _schedule_free_adamw_serial),
 }
 
 

@@ -25,14 +25,18 @@ CONTENDERS: dict[str, tuple[str, dict]] = {
     "Lion": ("Lion", {}),
     "RAdam": ("RAdam", {}),
     "Rprop": ("Rprop", {}),
+    "Muon": ("Muon", {}),
+    "Lamb": ("Lamb", {}),
+    "Adafactor": ("Adafactor", {}),
+    "ScheduleFreeAdamW": ("ScheduleFreeAdamW", {}),
     "ASGD": ("ASGD", {}),
 }
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper
 #: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop; so is Rprop,
-#: a full-batch method that only reads the signs of the gradients, which noise flips; RAdam
-#: and ASGD, not in the lecture, are compared by name: the verdict's ten and its measured
-#: numbers stay)
+#: a full-batch method that only reads the signs of the gradients, which noise flips; RAdam,
+#: ScheduleFreeAdamW and ASGD, not in the lecture, are compared by name: the verdict's ten and
+#: its measured numbers stay)
 DEFAULT_SET = (
     "SGD",
     "Momentum",

@@ -22,6 +22,8 @@ Problems (``get(name, **kwargs)``; ``PROBLEMS`` lists them):
     A 64-32-10 multilayer perceptron (tanh by default) on the same digits, backpropagation.
 ``diabetes``
     Linear regression on scikit-learn's bundled diabetes data (442 x 10, standardized).
+``matrix_regression``, ``digits_cnn``
+    A matrix least-squares problem and a small CNN on the digits (:mod:`.matrix_problems`).
 ``noisy_quadratic``
     ``f(theta) = mean_i 0.5 (theta - c_i)^T H (theta - c_i)`` with a chosen eigenvalue spectrum
     of ``H``: each row is one sample ``c_i``, so a mini-batch gives a noisy gradient (DeepOBS's
@@ -59,6 +61,8 @@ __all__ = [
     "digits_mlp",
     "diabetes",
     "noisy_quadratic",
+    "matrix_regression",
+    "digits_cnn",
 ]
 
 
@@ -745,6 +749,8 @@ def noisy_quadratic(
     )
 
 
+from .matrix_problems import digits_cnn, matrix_regression  # noqa: E402 (they build on the above)
+
 #: problem name -> factory (keyword arguments as documented on each factory)
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "linear": linear,
@@ -754,6 +760,8 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "digits_mlp": digits_mlp,
     "diabetes": diabetes,
     "noisy_quadratic": noisy_quadratic,
+    "matrix_regression": matrix_regression,
+    "digits_cnn": digits_cnn,
 }
 
 

@@ -173,6 +173,11 @@ class _Rows:
         self.seed_index = seed_index
         self.slots = tuple(None if v is None else np.full((rows, 2), v) for v in plan.slot_init)
         self.state = plan.state0
+        # the rule's own decay (rule.DECAY: passed after its scalars) and the slots that start
+        # as a copy of the parameter (rule.PARAMETER_SLOTS: filled at the first step)
+        self.own_decay = bool(getattr(plan.rule, "DECAY", False))
+        names = [name for name, _ in plan.rule.SLOTS]
+        self.from_parameter = [names.index(n) for n in getattr(plan.rule, "PARAMETER_SLOTS", ())]
 
     def advance(self, t: int, p: np.ndarray, g: np.ndarray, noise) -> tuple:
         """(the new points, the gradient the Optimizer checks for finiteness) at step t."""
@@ -194,14 +199,22 @@ class _Rows:
         elif plan.clipvalue is not None:
             g = np.clip(g, -plan.clipvalue, plan.clipvalue)
         q = p
+        if self.from_parameter and t == 1:
+            slots = list(self.slots)
+            for k in self.from_parameter:
+                slots[k] = np.array(p, dtype=np.float64) + slots[k] * 0.0  # rows of the slot
+            self.slots = tuple(slots)
         if self.l2 is not None:
             g = g + self.l2 * p
-        if self.wdlr is not None:
+        if self.wdlr is not None and not self.own_decay:
             q = p - p * self.wdlr
         if plan.state0 is not None:
             numbers_t, self.state = plan.rule.scalars(t, self.lr, self.state, **plan.hyper)
         else:
             numbers_t = plan.rule.scalars(t, self.lr, **plan.hyper)
+        if self.own_decay:  # as Optimizer._update hands it: wd when decoupled, else None
+            decay = plan.weight_decay if plan.weight_decay is not None and plan.decoupled else None
+            numbers_t = (*numbers_t, decay)
         out = plan.rule.update(q, g, *self.slots, *numbers_t)
         self.slots = out[1:]
         return out[0], checked

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +68,10 @@ class History:
     batch sizes at equal work). ``wall_time``: seconds for the whole loop, the full-data losses
     included. ``batch_size``: the resolved batch size (``n_samples`` for batch GD). ``params``:
     the final parameters (copies). ``trace``: a :class:`Trace`, or None unless requested.
+    ``eval_updates``, ``eval_loss``, ``train_seconds`` (with ``fit(eval_every=k)``): the
+    update counts 0, k, 2k, ... at which the full-data loss was also evaluated, that loss, and
+    the seconds spent in updates (gradients and steps, not the evaluations) up to each; empty
+    otherwise.
     """
 
     loss_per_update: np.ndarray
@@ -82,6 +86,9 @@ class History:
     problem: str = ""
     optimizer: str = ""
     trace: Trace | None = None
+    eval_updates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    eval_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    train_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def final_loss(self) -> float:
@@ -125,22 +132,32 @@ def fit(
     drop_last: bool = False,
     params: Mapping[str, np.ndarray] | None = None,
     trace: bool = False,
+    eval_every: int | None = None,
 ) -> History:
     """Train ``problem`` with ``optimizer`` by batch, stochastic or mini-batch gradient descent.
 
-    Each update t: ``loss_t, g_t = problem.loss_and_grad(theta_t, B_t)`` on the rows ``B_t``
-    of the batch, ``params.grads[name][...] = g_t[name]``, ``optimizer.step(params)`` (for SGD:
-    ``theta_{t+1} = theta_t - lr * g_t``, the lecture's ``w_n = w_0 - eta dL/dw``).
+        Each update t: ``loss_t, g_t = problem.loss_and_grad(theta_t, B_t)`` on the rows ``B_t``
+        of the batch, ``params.grads[name][...] = g_t[name]``, ``optimizer.step(params)`` (a rule on
+    whole tensors such as Muon's: ``optimizer.apply_gradients`` on each parameter's view; for SGD:
+        ``theta_{t+1} = theta_t - lr * g_t``, the lecture's ``w_n = w_0 - eta dL/dw``).
 
-    ``optimizer``: a fresh :class:`optimlab.Optimizer` (it is built on the parameters here), or
-    a name for :func:`optimlab.get` with default hyperparameters. ``batch_size``: None (batch
-    GD: one update per epoch on all rows), 1 (stochastic GD) or k in [1, n_samples]
-    (mini-batch). ``seed``: the initial parameters ``problem.init_params(seed)`` (unless
-    ``params`` is given; it is copied) and the per-epoch shuffle (``numpy.random
-    .default_rng(seed)``); the same arguments give the same :class:`History`, bit for bit.
-    ``shuffle=False`` keeps the rows in order. ``drop_last`` skips a final batch shorter than
-    ``batch_size``. ``trace=True`` records a :class:`Trace` (memory: two arrays of
-    ``updates x n_parameters`` floats).
+        ``optimizer``: a fresh :class:`optimlab.Optimizer` (it is built on the parameters here), or
+        a name for :func:`optimlab.get` with default hyperparameters. ``batch_size``: None (batch
+        GD: one update per epoch on all rows), 1 (stochastic GD) or k in [1, n_samples]
+        (mini-batch). ``seed``: the initial parameters ``problem.init_params(seed)`` (unless
+        ``params`` is given; it is copied) and the per-epoch shuffle (``numpy.random
+        .default_rng(seed)``); the same arguments give the same :class:`History`, bit for bit.
+        ``shuffle=False`` keeps the rows in order. ``drop_last`` skips a final batch shorter than
+        ``batch_size``. ``trace=True`` records a :class:`Trace` (memory: two arrays of
+        ``updates x n_parameters`` floats).
+
+        ``eval_every=k`` also evaluates the full-data loss before the first update and after every
+        k-th one, and times the updates alone (``History.eval_updates``, ``eval_loss``,
+        ``train_seconds``: what a time-to-target benchmark needs).
+
+        An optimizer with evaluation parameters of its own (Schedule-Free AdamW's average x,
+    ``eval_params``) is evaluated there: the full-data losses and ``History.params`` are x's,
+    while the gradients are taken where the optimizer keeps the parameters (its y).
 
     A NaN or Inf gradient raises ``FloatingPointError`` (the optimizer's ``nan_policy``).
     """
@@ -157,6 +174,8 @@ def fit(
     shuffle = check_bool("shuffle", shuffle)
     drop_last = check_bool("drop_last", drop_last)
     trace = check_bool("trace", trace)
+    if eval_every is not None:
+        eval_every = check_int("eval_every", eval_every, 1)
     optimizer = _resolve_optimizer(optimizer)
     initial = problem.init_params(seed) if params is None else params
     problem._check_params(initial)  # names and shapes, with the problem's messages
@@ -169,6 +188,21 @@ def fit(
     rng = np.random.default_rng(seed)
     names = list(problem.shapes)
     segments = {s.name: s for s in theta.segments}
+    # a rule on whole tensors (Muon, Adafactor, Lamb) takes each parameter as its own array:
+    # the views of theta's buffer, updated in place; an elementwise one steps the flat buffer
+    # an optimizer that evaluates elsewhere than where it takes gradients (Schedule-Free's x,
+    # its eval_params) is evaluated there: it too takes each parameter as its own array
+    evaluates_elsewhere = callable(getattr(optimizer, "eval_params", None))
+    whole_tensors = getattr(optimizer.rule, "TENSOR", False) or evaluates_elsewhere
+
+    def evaluated() -> dict:
+        """The parameters the model is evaluated at (copies for an optimizer's own x)."""
+        if evaluates_elsewhere and optimizer.built:
+            return dict(zip(names, optimizer.eval_params(views), strict=True))
+        return {m: theta[m] for m in names}
+
+    views = [theta[m] for m in names]
+    grad_views = [theta.grads[m] for m in names]
 
     loss_per_update = np.empty(total)
     evaluations = np.empty(total, dtype=np.int64)
@@ -180,6 +214,12 @@ def fit(
         for m in names:
             path[m][0] = theta[m]
 
+    eval_at, eval_loss, eval_seconds = [], [], []
+    spent = 0.0
+    if eval_every is not None:
+        eval_at.append(0)
+        eval_loss.append(problem.loss(theta))
+        eval_seconds.append(0.0)
     start = time.perf_counter()
     loss_per_epoch[0] = problem.loss(theta)
     t = 0
@@ -191,13 +231,18 @@ def fit(
             order = rng.permutation(n) if shuffle else np.arange(n)
             batches = [order[i : i + k] for i in range(0, per_epoch * k, k)]
         for rows in batches:
+            tick = time.perf_counter()
             loss, grads = problem.loss_and_grad(theta, rows)
             for m in names:
                 theta.grads[m][...] = grads[m]
             if trace:
                 lr_trace[t] = optimizer.learning_rate
                 before = theta.data.copy()
-            optimizer.step(theta)
+            if whole_tensors:
+                optimizer.apply_gradients(zip(grad_views, views, strict=True))
+            else:
+                optimizer.step(theta)
+            spent += time.perf_counter() - tick
             loss_per_update[t] = loss
             rows_done += n if rows is None else rows.size
             evaluations[t] = rows_done
@@ -213,7 +258,11 @@ def fit(
                         effective[m][t] = np.where(g != 0, step / g, np.nan)
                     path[m][t + 1] = theta[m]
             t += 1
-        loss_per_epoch[epoch + 1] = problem.loss(theta)
+            if eval_every is not None and t % eval_every == 0:
+                eval_at.append(t)
+                eval_loss.append(problem.loss(evaluated()))
+                eval_seconds.append(spent)
+        loss_per_epoch[epoch + 1] = problem.loss(evaluated())
     wall_time = time.perf_counter() - start
 
     return History(
@@ -225,7 +274,7 @@ def fit(
         wall_time=wall_time,
         epochs=epochs,
         batch_size=k,
-        params={m: np.array(theta[m], copy=True) for m in names},
+        params={m: np.array(v, copy=True) for m, v in evaluated().items()},
         problem=problem.name,
         optimizer=optimizer.name,
         trace=(
@@ -239,6 +288,9 @@ def fit(
             if trace
             else None
         ),
+        eval_updates=np.asarray(eval_at, np.int64),
+        eval_loss=np.asarray(eval_loss, float),
+        train_seconds=np.asarray(eval_seconds, float),
     )
 
 

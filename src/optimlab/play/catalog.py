@@ -31,8 +31,14 @@ __all__ = [
     "surface_json",
 ]
 
-#: the page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9)
-LAB_NAMES = tuple(contenders.CONTENDERS)
+#: the page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9), those
+#: whose rule is elementwise: the page races and sweeps runs as rows of one array on a 2-D
+#: surface, which a rule on whole matrices (Muon, Lamb, Adafactor) refuses
+LAB_NAMES = tuple(
+    name
+    for name, (base, _) in contenders.CONTENDERS.items()
+    if not getattr(optimizers.OPTIMIZERS[base].rule, "TENSOR", False)
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,14 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("eta_plus", "float", 1.05, 3.0),
         Slider("min_step_size", "float", 1e-9, 1e-2, log=True),
         Slider("max_step_size", "float", 1e-3, 100.0, log=True),
+    ),
+    "ScheduleFreeAdamW": (
+        _LR,
+        _BETA_1,  # 0: y = z, AdamW with beta_1 = 0
+        _BETA_2,
+        _EPS,
+        Slider("warmup_steps", "int", 0, 1000),
+        Slider("weight_lr_power", "float", 0.0, 4.0),
     ),
     "ASGD": (
         _LR,

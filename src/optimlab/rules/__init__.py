@@ -27,6 +27,11 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
+An elementwise rule may set ``DECAY = True`` too (Schedule-Free AdamW, whose decay at y
+joins its z step): then its ``update`` takes the decay as its last argument on both engines.
+``PARAMETER_SLOTS`` names the slots that start as a copy of the parameter instead of 0
+(Schedule-Free's z).
+
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
@@ -39,6 +44,7 @@ from . import (
     adamax,
     asgd,
     lamb,
+    lbfgs,
     lion,
     muon,
     nadam,
@@ -46,6 +52,7 @@ from . import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -63,6 +70,7 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "schedule_free_adamw": schedule_free_adamw,
     "asgd": asgd,
 }
 
@@ -75,6 +83,7 @@ __all__ = [
     "adamax",
     "asgd",
     "lamb",
+    "lbfgs",
     "lion",
     "muon",
     "nadam",
@@ -82,5 +91,6 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
     "sgd",
 ]

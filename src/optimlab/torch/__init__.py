@@ -7,10 +7,10 @@
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
 SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, ASGD, SparseAdam,
-Adafactor (torch.optim's arguments, defaults, state keys and numerics) and Lion (the authors'
-reference implementation). On CPU float32 and float64 tensors the update is one fused numba pass
-over the tensor's own memory; elsewhere the same rule runs as torch operations (SparseAdam's
-sparse rows always: gathered, updated, written back). Adafactor's rule works
+Adafactor, LBFGS (torch.optim's arguments, defaults, state keys and numerics) and Lion (the
+authors' reference implementation). On CPU float32 and float64 tensors the update is one fused
+numba pass over the tensor's own memory; elsewhere the same rule runs as torch operations
+(SparseAdam's sparse rows always: gathered, updated, written back). Adafactor's rule works
 on whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Needs
 ``pip install 'optimlab[torch]'``.
 """
@@ -23,6 +23,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from ._base import ENGINES, Optimizer
+from .lbfgs import LBFGS
 from .optimizers import (
     ASGD,
     OPTIMIZERS,
@@ -52,6 +53,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "Lion",
     "NAdam",
     "Optimizer",

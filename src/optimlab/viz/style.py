@@ -54,7 +54,11 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Lion": "#332288",  # Tol muted indigo
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
-    "ASGD": "#762A83",  # ColorBrewer PRGn dark purple
+    "Muon": "#B2182B",  # ColorBrewer RdBu dark red
+    "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
+    "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
+    "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
+    "ASGD": "#B35806",  # ColorBrewer PuOr dark orange
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito

@@ -110,6 +110,11 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "rmsprop": ("adaptive", "RMSprop"),
     "adam": ("adaptive", "Adam and bias correction"),
     "verdict": ("verdict", "Verdict: which optimizer to use"),
+    "muon": ("beyond", "Beyond the lecture: Muon"),
+    "adafactor": ("beyond", "Beyond the lecture: Adafactor"),
+    "schedule_free": ("beyond_training", "Beyond the lecture: Schedule-Free AdamW"),
+    "lbfgs": ("beyond_training", "Beyond the lecture: L-BFGS"),
+    "benchmark": ("benchmark", "Beyond the lecture: the verdict re-run"),
 }
 
 EXPERIMENTS = tuple(CHAPTERS)
