@@ -197,6 +197,11 @@ def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
 def _asgd_element(i, p, g, ax, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, ax[i] = _asgd(pi, gi, ax[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
 def _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe):
     # s ends with the parameter's decoupled weight decay (None when off): the rule applies it
     gi, pi = _prepare(g[i], p[i], pipe)
@@ -340,6 +345,9 @@ def _asgd_parallel(p, g, ax, ema, s, pipe):
 def _asgd_serial(p, g, ax, ema, s, pipe):
     for i in range(p.size):
         _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(parallel=True, **_OPTS)
 def _schedule_free_adamw_parallel(p, g, z, v, ema, s, pipe):
     for i in prange(p.size):
         _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
