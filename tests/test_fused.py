@@ -161,6 +161,7 @@ def test_large_arrays_take_the_parallel_loop_and_agree():
         ("Ftrl", {"l1_regularization_strength": 0.01, "use_ema": True}),
         # its decay handed to the rule after the scalars (DECAY), on the parallel loop
         ("ScheduleFreeAdamW", {"preset": "optax", "weight_decay": 0.01, "warmup_steps": 5}),
+        ("ASGD", {"preset": "torch", "learning_rate": 0.05, "t0": 3.0, "weight_decay": 0.1}),
     ],
 )
 def test_a_fused_step_allocates_no_full_size_temporary(name, options):

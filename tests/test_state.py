@@ -31,6 +31,10 @@ CONFIGS = [
     ("RAdam", dict(learning_rate=0.01, nesterov=True, use_ema=True, preset="optax")),
     ("Rprop", dict(learning_rate=0.01, preset="torch")),
     ("Rprop", dict(learning_rate=0.01, max_step_size=0.005, preset="optax")),
+    # ASGD's step state (eta and mu of each parameter; the frozen one lags a step) and ax,
+    # averaging from the 4th update
+    ("ASGD", dict(learning_rate=0.05, t0=1.0, lambd=0.1, preset="torch", weight_decay=0.01)),
+    ("ASGD", dict(learning_rate=0.05, t0=2.0, use_ema=True, clipnorm=1.0)),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, use_ema=True)),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, clipnorm=1.0, preset="optax")),
     # Adafactor's state of another shape than the parameter: the (3, 2) matrix keeps its row

@@ -11,6 +11,7 @@ from .ewma import EWMA, ewma
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .optimizers import (
+    ASGD,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -36,6 +37,7 @@ from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGD",
     "CheckpointError",
     "EWMA",
     "OPTIMIZERS",

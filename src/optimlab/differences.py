@@ -307,6 +307,44 @@ def rprop_conventions():
     return header + [f"step {k + 1}" for k in range(len(grads))], rows
 
 
+ASGD_PLAN = (0.1, 0.1, 0.01, 0.01, 0.01)  # the learning rate of updates 1..5
+
+
+def asgd_step_size():
+    """ASGD's step size eta of updates 1..5 with a learning-rate change at update 3: computed
+    after each update from that update's lr (one update late, torch's and optimlab's), against
+    the same expression from the current lr; and torch's eta as it stores it for float64
+    parameters under its float32 default dtype (rounded to float32)."""
+    from .rules import asgd as asgd_rule
+
+    lambd, alpha = 0.5, 0.75
+    opt = opts.ASGD(learning_rate=ASGD_PLAN[0], lambd=lambd, alpha=alpha, preset="torch")
+    p = np.zeros(1)
+    late, current, rounded = [], [], []
+    for t, lr in enumerate(ASGD_PLAN, start=1):
+        before = opt.state_dict()["step_state"]
+        late.append(lr if t == 1 else before[0][0])
+        current.append(lr / (1.0 + lambd * lr * (t - 1)) ** alpha)
+        previous = ASGD_PLAN[max(t - 2, 0)]
+        rounded.append(
+            float(np.float32(lr))
+            if t == 1
+            else asgd_rule.next_eta_mu(
+                t - 1, previous, lambd=lambd, alpha=alpha, t0=1e6, state_dtype=np.float32
+            )[0]
+        )
+        opt.learning_rate = lr
+        opt.apply_gradients([(np.ones(1), p)])
+    rows = [
+        ["learning rate", *(_fmt(x) for x in ASGD_PLAN)],
+        ["eta (torch, optimlab: one update late)", *(f"{x:.10g}" for x in late)],
+        ["eta from the current lr (neither)", *(f"{x:.10g}" for x in current)],
+        ["eta in torch's float32 state (float64 params)", *(f"{x:.10g}" for x in rounded)],
+    ]
+    header = ["ASGD lambd 0.5, alpha 0.75"] + [f"update {k + 1}" for k in range(len(ASGD_PLAN))]
+    return header, rows
+
+
 def clipping_formulas():
     rows = []
     for preset in ("keras", "torch", "optax"):
@@ -700,6 +738,16 @@ DIFFERENCES = [
         "table counts optax's evaluations as optimlab makes them (value_and_grad_from_state "
         "reuses the line search's); Keras has no L-BFGS.",
         lbfgs_conventions,
+    ),
+    Difference(
+        "ASGD: the step size takes a new learning rate one update late",
+        "torch.optim.ASGD (the one peer with ASGD) computes eta = lr / (1 + lambd lr t)^alpha "
+        "and the averaging weight mu after each step and keeps them as state, so a scheduler's "
+        "new learning rate reaches the step one update late; optimlab's ASGD does the same "
+        "under every preset. torch keeps eta and mu as tensors of its default dtype: with the "
+        "float32 default, float64 parameters get a float32-rounded eta (6e-8 relative); "
+        "optimlab.torch.ASGD reproduces that, ol.ASGD computes eta in double precision.",
+        asgd_step_size,
     ),
     Difference(
         "Norm clipping: three formulas",

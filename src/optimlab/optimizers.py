@@ -16,6 +16,7 @@ from .adafactor import Adafactor
 from .matrix_optimizers import Lamb, Muon
 from .optimizer import (
     Optimizer,
+    _as_list,
     choice,
     non_negative,
     unit_interval_closed,
@@ -40,6 +41,7 @@ __all__ = [
     "Muon",
     "RAdam",
     "Rprop",
+    "ASGD",
     "Lamb",
     "Adafactor",
     "Ftrl",
@@ -630,6 +632,99 @@ class Rprop(_RuleOptimizer):
             )
 
 
+def _t0(name: str, value: Any) -> float:
+    """A float >= 0 (a number of updates; torch's default 1e6 is a float)."""
+    return check_float(name, value, 0.0)
+
+
+class ASGD(_RuleOptimizer):
+    """ASGD, averaged stochastic gradient descent (Polyak & Juditsky 1992), as
+    torch.optim.ASGD: SGD with a decaying step size and a shrinking of the weights, and a
+    running mean ``ax`` of the iterates from update t0 + 3 on (the Polyak-Ruppert average)::
+
+        ASGD(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6, name=None, preset="keras")
+
+        p  = p * (1 - lambd * eta) - eta * g
+        ax = ax + mu * (p - ax)    (mu != 1),    ax = p    (mu == 1)
+        then, for the next update:  eta = lr / (1 + lambd * lr * t)^alpha,
+                                    mu = 1 / max(1, t - t0)
+
+    The first update uses eta = learning_rate and mu = 1; every later one the eta and mu
+    computed after the update before it, so a change of the learning rate reaches the step
+    size one update late, as in torch. eta and mu are per-parameter state, as torch keeps
+    them, under every preset (a parameter's own update count t advances only when it has a
+    gradient). See :mod:`optimlab.rules.asgd`.
+
+    The averaged parameters are :attr:`average` (one read-only array per parameter, zeros
+    before its first update; equal to the parameter until the averaging starts);
+    :meth:`assign_average` copies them into the parameters (at the end of training, where the
+    theory says the average, not the last iterate, converges at the optimal rate).
+
+    Keras and optax have no ASGD: the names are torch's (``lambd``, ``alpha``, ``t0``; the
+    learning rate under Keras's name), and so are the defaults under every preset.
+    ``preset="torch"`` is torch.optim.ASGD (``weight_decay`` is its L2 penalty, g = g + wd *
+    p); ``"keras"`` takes Keras's decoupled weight decay (p = p - lr * wd * p first);
+    ``"optax"`` has no default learning rate and optax's decay (``add_decayed_weights``
+    before the step: L2). Ranges: lambd, alpha, t0 finite floats >= 0.
+    """
+
+    rule = rules.asgd
+    hyperparameters = {"lambd": non_negative, "alpha": non_negative, "t0": _t0}
+
+    def __init__(
+        self,
+        learning_rate=D(0.01),
+        lambd=D(1e-4),
+        alpha=D(0.75),
+        t0=D(1e6),
+        name=None,
+        *,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            lambd=lambd,
+            alpha=alpha,
+            t0=t0,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+        # eta and mu are each parameter's own (torch's state), whatever the preset counts
+        self._conventions = {**self._conventions, "step_counting": "per_parameter"}
+
+    @property
+    def average(self) -> list | None:
+        """The averaged parameters ``ax`` (read-only views, one per parameter in the order of
+        the build), or None before the build."""
+        if not self.built:
+            return None
+        out = []
+        for (ax,) in self._slots:
+            view = ax.view()
+            view.flags.writeable = False
+            out.append(view)
+        return out
+
+    def assign_average(self, params=None) -> None:
+        """Overwrite the parameters (default: all of them) with their averages ``ax``.
+
+        Every parameter given must be one this optimizer tracks (ValueError otherwise, before
+        anything is written)."""
+        if not self.built:
+            raise ValueError("assign_average needs a built optimizer (nothing is averaged yet)")
+        targets = self._params if params is None else _as_list("params", params, arrays=True)
+        for k, p in enumerate(targets):
+            if id(p) not in self._index:
+                raise ValueError(
+                    f"assign_average got parameter {k} ({show(p)}), which this optimizer does "
+                    "not track; nothing was changed"
+                )
+        for p in targets:
+            p[...] = self._slots[self._index[id(p)]][0]
+
+
 def _learning_rate_power(name: str, value: Any) -> float:
     """FTRL's learning-rate power: a float <= 0 (Keras refuses a positive one, with which the
     per-coordinate rate lr / n^(-power) would grow with the squared gradients)."""
@@ -740,6 +835,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Lion,
         RAdam,
         Rprop,
+        ASGD,
         Muon,
         Lamb,
         Adafactor,

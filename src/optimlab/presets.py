@@ -129,6 +129,7 @@ PEERS = {
     },
     "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
     "Rprop": {"keras": None, "torch": "torch.optim.Rprop", "optax": "optax.rprop"},
+    "ASGD": {"keras": None, "torch": "torch.optim.ASGD", "optax": None},
     "Lamb": {"keras": "keras.optimizers.Lamb", "torch": None, "optax": "optax.lamb"},
     "Adafactor": {
         "keras": "keras.optimizers.Adafactor",
@@ -581,6 +582,17 @@ DEFAULTS["Ftrl"] = {
     # optax has no FTRL: Keras's numbers with optax's conventions (no default learning rate,
     # weight decay as chain(add_decayed_weights, ...), its clipping)
     "optax": {**_FTRL_KERAS, "learning_rate": REQUIRED, "weight_decay_mode": "l2"},
+}
+
+_ASGD_TORCH = dict(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay_mode="l2")
+DEFAULTS["ASGD"] = {
+    # Keras has no ASGD: torch.optim.ASGD's numbers and formulas, Keras's decoupled decay
+    "keras": {**_ASGD_TORCH, "weight_decay_mode": "decoupled"},
+    # torch.optim.ASGD: lr 1e-2, lambd 1e-4, alpha 0.75, t0 1e6, weight_decay as L2
+    "torch": _ASGD_TORCH,
+    # optax has no ASGD: torch's rule, optax's required learning rate, and its decay
+    # (add_decayed_weights before the step, as L2)
+    "optax": {**_ASGD_TORCH, "learning_rate": REQUIRED},
 }
 
 _LBFGS_TORCH = dict(

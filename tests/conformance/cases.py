@@ -82,6 +82,7 @@ LEARNING_RATES = {
     "Muon": (0.02, 0.01),
     "RAdam": (0.01, 0.003),
     "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
+    "ASGD": (0.05, 0.02),  # reaches eta one update late (torch computes it after each step)
     "Lamb": (0.01, 0.003),
     # above 1/sqrt(t) from t = 12 and t = 101: Keras's and torch's relative step min(lr,
     # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
@@ -144,6 +145,16 @@ OWN_OPTIONS = {
         {"eta_minus": 0.3, "eta_plus": 1.5},
         # lr 0.01 > max_step_size: torch clips it at the first update, optax only once it moves
         {"min_step_size": 1e-4, "max_step_size": 0.005},
+    ],
+    # ASGD: the averaging starts at t = t0 + 3; t0 = 20 before the lr change at call 70, 100
+    # between it and the schedule (from call 140), 150 within the schedule; the default 1e6
+    # never averages (ax = p)
+    "ASGD": [
+        {},
+        {"lambd": 0.05},
+        {"alpha": 0.5, "t0": 20.0},
+        {"t0": 100.0, "lambd": 0.01, "alpha": 1.0},
+        {"t0": 150.5},
     ],
     "Lamb": [
         {},
@@ -259,7 +270,7 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False
         if optimizer == "RAdam":  # Keras has no RAdam
             return False
-        if optimizer == "Rprop":  # Keras has no Rprop
+        if optimizer in ("Rprop", "ASGD"):  # Keras has neither
             return False
         if optimizer == "Lamb" and (  # Keras: decay before the step, ratio 1 for NaN norms
             options.get("weight_decay_in_trust_ratio") or options.get("nan_trust_ratio") == "nan"
@@ -302,6 +313,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False  # torch.optim.RAdam has neither Nesterov, eps_root nor a threshold
         return True
     if peer == "optax":
+        if optimizer == "ASGD":  # optax has no ASGD
+            return False
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed
             return False
         if optimizer == "Lamb" and options.get("nan_trust_ratio") == "one":

@@ -39,6 +39,8 @@ contrib.muon / lamb, the decay inside the alias), "l2" otherwise
 (``chain(add_decayed_weights, alias)``). Rprop: ``torch.optim.Rprop`` (``etas``, ``step_sizes``;
 no weight decay) and ``optax.rprop`` (L2 decay through that chain only); Keras has none.
 Ftrl: ``keras.optimizers.Ftrl`` only (neither torch.optim nor optax 0.2.8 has an FTRL).
+ASGD: ``torch.optim.ASGD`` only (``lambd``, ``alpha``, ``t0``; L2 decay); its result also has
+``"average"``, the averaged parameters ``ax`` of its state.
 Missing ``ema_momentum``: 0.99 for torch too (optimlab's
 common default, Keras's; ``get_ema_multi_avg_fn`` would default to 0.999).
 """
@@ -156,6 +158,7 @@ _RULE_KEYS = {
     ),
     "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
     "Rprop": frozenset({"eta_minus", "eta_plus", "min_step_size", "max_step_size"}),
+    "ASGD": frozenset({"lambd", "alpha", "t0"}),
     "Lamb": frozenset(
         {"beta_1", "beta_2", "epsilon", "weight_decay_in_trust_ratio", "nan_trust_ratio"}
     ),
@@ -357,6 +360,11 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         if ours in rule and rule[ours] is not None:
             kw[theirs or ours] = conv(rule[ours])
 
+    if optimizer == "ASGD":
+        put("lambd")
+        put("alpha")
+        put("t0")
+        return torch.optim.ASGD(params, **kw)
     if optimizer == "SGD":
         momentum = float(rule.get("momentum") or 0.0)
         dampening = float(rule.get("dampening") or 0.0)
@@ -536,9 +544,12 @@ def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
         ema_out = None
         if ema is not None:
             ema_out = [p.detach().numpy().copy() for p in ema.module.ps]
+        result = {"params": out, "ema": ema_out}
+        if optimizer == "ASGD":  # the averaged parameters, compared too
+            result["average"] = [opt.state[p]["ax"].detach().numpy().copy() for p in params]
     finally:
         torch.set_default_dtype(previous_default)
-    return {"params": out, "ema": ema_out}
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -641,6 +652,8 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     O = keras.optimizers
     if optimizer == "Rprop":
         raise NotExpressible("Keras has no Rprop")
+    if optimizer == "ASGD":
+        raise NotExpressible("Keras has no ASGD")
     if optimizer == "SGD":
         _require_neutral("Keras", rule, "dampening")
         put("momentum")  # Keras insists on a float
@@ -800,6 +813,8 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
 
     if optimizer == "Ftrl":
         raise NotExpressible("optax 0.2.8 has no FTRL (optax.contrib included)")
+    if optimizer == "ASGD":
+        raise NotExpressible("optax has no ASGD")
     if c.maximize:
         raise NotExpressible("optax has no maximize")
     if c.loss_scale_factor not in (None, 1.0):

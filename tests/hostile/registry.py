@@ -150,6 +150,7 @@ BY_VALIDATOR = {
     optimizers._positive: Real(0.0, low_open=True),
     optimizers._compare_with: Choice(("gradient", "update")),
     optimizers._learning_rate_power: Real(None, 0.0),
+    optimizers._t0: Real(0.0),
     adafactor._non_positive: Real(None, 0.0),
     adafactor._optional_momentum: Real(0.0, 1.0, high_open=True, optional=True),
     adafactor._dimension: Int(0),

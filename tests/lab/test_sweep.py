@@ -143,6 +143,7 @@ VARIANTS = [
     ("Ftrl", {"learning_rate_power": -0.3, "beta": 1.0, "l2_regularization_strength": 0.1}),
     ("ScheduleFreeAdamW", {}),
     ("ScheduleFreeAdamW", {"warmup_steps": 10, "weight_decay": 0.1}),  # the rule's own decay
+    ("ASGD", {"t0": 5.0, "lambd": 0.1}),  # eta and mu: step state computed from each lr
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [

@@ -156,6 +156,12 @@ CASES = [
     case("Rprop", big=True, lr=0.01),
     case("Rprop", lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 0.02)),
     case("Rprop", lr=0.01, maximize=True, step_sizes=(1e-8, 1.0)),
+    # ASGD: lambd, alpha, t0 (crossed at step 53, before the lr change, and at 150, after
+    # it: the averaging starts at t0 + 3), weight_decay, maximize; the state ax compared too
+    # (its parallel kernel: tests/test_fused.py's 200,000 elements, fused against reference)
+    case("ASGD", lr=0.01, t0=50.0),
+    case("ASGD", lr=0.02, lambd=0.05, alpha=0.5, weight_decay=0.1, t0=147.0),
+    case("ASGD", lr=0.01, maximize=True, t0=0.0),
     # Lion (hand-written reference): betas, weight_decay, maximize
     case("Lion", big=True, lr=1e-3),
     case("Lion", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.5),

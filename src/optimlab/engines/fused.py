@@ -34,6 +34,7 @@ from ..rules import (
     adagrad,
     adam,
     adamax,
+    asgd,
     ftrl,
     lion,
     nadam,
@@ -98,6 +99,7 @@ _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
 _rprop = njit(**_OPTS)(rprop.update)
 _ftrl = njit(**_OPTS)(ftrl.update)
+_asgd = njit(**_OPTS)(asgd.update)
 _schedule_free_adamw = njit(**_OPTS)(schedule_free_adamw.update)
 
 
@@ -197,6 +199,14 @@ def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
 def _ftrl_element(i, p, g, n, z, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, n[i], z[i] = _ftrl(pi, gi, n[i], z[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_element(i, p, g, ax, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, ax[i] = _asgd(pi, gi, ax[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -348,6 +358,18 @@ def _ftrl_serial(p, g, n, z, ema, s, pipe):
 
 
 @njit(parallel=True, **_OPTS)
+def _asgd_parallel(p, g, ax, ema, s, pipe):
+    for i in prange(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_serial(p, g, ax, ema, s, pipe):
+    for i in range(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(parallel=True, **_OPTS)
 def _schedule_free_adamw_parallel(p, g, z, v, ema, s, pipe):
     for i in prange(p.size):
         _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
@@ -371,6 +393,7 @@ _LOOPS = {
     radam: (_radam_parallel, _radam_serial),
     rprop: (_rprop_parallel, _rprop_serial),
     ftrl: (_ftrl_parallel, _ftrl_serial),
+    asgd: (_asgd_parallel, _asgd_serial),
     schedule_free_adamw: (_schedule_free_adamw_parallel, _schedule_free_adamw_serial),
 }
 

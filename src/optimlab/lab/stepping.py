@@ -106,7 +106,7 @@ class _Plan:
             except Exception:  # any failure means: not array-safe
                 return False
             for j, (single, single_state) in enumerate(singles):
-                if not _same_state(vector_state, single_state):
+                if not _same_state(vector_state, single_state, j, column.shape):
                     return False
                 if len(vector) != len(single):
                     return False
@@ -129,15 +129,20 @@ def _same_float(a: float, b: float) -> bool:
     return np.float64(a).tobytes() == np.float64(b).tobytes()
 
 
-def _same_state(a, b) -> bool:
+def _same_state(a, b, j: int | None = None, shape: tuple | None = None) -> bool:
+    """Whether step state ``a`` (of the learning-rate column, if ``j`` is given) holds, for
+    learning rate ``j``, exactly the single run's state ``b``: a float that depends on the
+    learning rate (ASGD's step size eta) is a column of ``shape``, read at row ``j``."""
     if a is None or b is None:
         return a is b
     if len(a) != len(b):
         return False
-    return all(
-        isinstance(x, float) and isinstance(y, float) and _same_float(x, y)
-        for x, y in zip(a, b, strict=True)
-    )
+    for x, y in zip(a, b, strict=True):
+        if j is not None and isinstance(x, np.ndarray) and x.shape == shape:
+            x = float(x[j, 0])
+        if not (isinstance(x, float) and isinstance(y, float) and _same_float(x, y)):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ of update k+1 (the rule's own form and bias correction)::
     ScheduleFreeAdamW  eff = lr_t / (sqrt(v / bc2) + eps) of the z step (the "hat" form:
                lr_t sqrt(bc2) / (sqrt(v) + eps)), times g: z_{k+1} = z_k - eff * g without
                decay; the point itself moves to (1 - beta_1) z + beta_1 x
+    ASGD       eff = eta, the step size of update t (lr at the first, then lr_{t-1} / (1 +
+               lambd lr_{t-1} (t - 1))^alpha), times g + lambd * p (the shrinking of the
+               weights by 1 - lambd * eta is the lambd * p part)
 
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum
 (Schedule-Free: z_{k+1} = z_k - eff * preconditioned).
@@ -150,6 +153,9 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
         v_scale, eps, lr_z = numbers[2], numbers[3], numbers[4]
         return lr_z / (np.sqrt(after["v"] / v_scale) + eps), g
+    if base == "ASGD":  # p * (1 - lambd eta) - eta g = p - eta (g + lambd p)
+        numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
+        return np.full(2, numbers[1]), g + hyper["lambd"] * before["__point__"]
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (

@@ -106,6 +106,12 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("warmup_steps", "int", 0, 1000),
         Slider("weight_lr_power", "float", 0.0, 4.0),
     ),
+    "ASGD": (
+        _LR,
+        Slider("lambd", "float", 0.0, 1.0),
+        Slider("alpha", "float", 0.0, 1.0),
+        Slider("t0", "float", 0.0, 1000.0),  # the averaging starts at update t0 + 3
+    ),
 }
 
 

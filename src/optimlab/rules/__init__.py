@@ -43,6 +43,7 @@ from . import (
     adagrad,
     adam,
     adamax,
+    asgd,
     ftrl,
     lamb,
     lbfgs,
@@ -73,6 +74,7 @@ RULES = {
     "adafactor": adafactor,
     "ftrl": ftrl,
     "schedule_free_adamw": schedule_free_adamw,
+    "asgd": asgd,
 }
 
 __all__ = [
@@ -82,6 +84,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "asgd",
     "ftrl",
     "lamb",
     "lbfgs",

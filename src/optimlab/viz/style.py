@@ -59,6 +59,7 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
     "Ftrl": "#053061",  # ColorBrewer RdBu darkest blue
     "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
+    "ASGD": "#B35806",  # ColorBrewer PuOr dark orange
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito
