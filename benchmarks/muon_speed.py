@@ -1,10 +1,13 @@
 """Muon's step on one n x n float32 matrix: optimlab against torch.optim.Muon, side by side.
 
 Each timing is the median of ``--repeats`` steps after a warm-up step, in one process, the
-contenders interleaved so that a change in the machine's load hits both:
+contenders interleaved (in an order that rotates each round) so that a change in the
+machine's load hits all of them; the load average is recorded with the figures:
 
 * ``optimlab Muon``: the Keras-dialect default (Newton-Schulz in float32 on NumPy's BLAS);
 * ``torch.optim.Muon``: torch 2.13 (Newton-Schulz in bfloat16 on torch's CPU kernels);
+* ``optimlab.torch.Muon``: the drop-in, optimlab's rule run by its torch engine (the same
+  bfloat16 torch operations, so the same bits as torch.optim.Muon's, checked here each run);
 * ``optimlab Muon, ns_dtype="bfloat16"`` (``--bfloat16``): torch's bfloat16 arithmetic
   reproduced rounding by rounding (in float64 products: an exactness tool, not a fast path).
 
@@ -47,14 +50,23 @@ def optimlab_step(n: int, rng, **options):
     return step
 
 
-def torch_step(n: int, rng):
-    """A function running one torch.optim.Muon step on an n x n float32 matrix."""
+def torch_steps(n: int, rng):
+    """Two functions running one step of torch.optim.Muon and of optimlab.torch.Muon, each on
+    its own copy of the same n x n float32 matrix and gradient, and a function telling
+    whether the two matrices are still equal bit for bit."""
     import torch
 
-    w = torch.nn.Parameter(torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32)))
-    w.grad = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
-    opt = torch.optim.Muon([w], lr=0.02)
-    return opt.step
+    import optimlab.torch as ot
+
+    w = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
+    g = torch.from_numpy(rng.standard_normal((n, n)).astype(np.float32))
+    steps, weights = [], []
+    for cls in (torch.optim.Muon, ot.Muon):
+        p = torch.nn.Parameter(w.clone())
+        p.grad = g.clone()
+        steps.append(cls([p], lr=0.02).step)
+        weights.append(p)
+    return steps[0], steps[1], lambda: torch.equal(weights[0], weights[1])
 
 
 def main(argv=None) -> dict:
@@ -71,9 +83,11 @@ def main(argv=None) -> dict:
         print(table(saved))
         return saved["seconds"]
     rng = np.random.default_rng(0)
+    theirs, ours, same_bits = torch_steps(args.n, rng)
     contenders = {
         "optimlab Muon (float32 Newton-Schulz)": optimlab_step(args.n, rng),
-        "torch.optim.Muon (bfloat16 Newton-Schulz)": torch_step(args.n, rng),
+        TORCH: theirs,
+        OURS_TORCH: ours,
     }
     if args.bfloat16:
         contenders["optimlab Muon, ns_dtype='bfloat16'"] = optimlab_step(
@@ -82,16 +96,25 @@ def main(argv=None) -> dict:
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for step in contenders.values():
         step()  # warm-up: BLAS threads, torch's kernels
-    for _ in range(args.repeats):
-        for name, step in contenders.items():
+    names = list(contenders)
+    load = [os.getloadavg()[0]]
+    for round_ in range(args.repeats):
+        # the order rotates each round: none always runs right after the same other (BLAS
+        # threads still spinning after NumPy's products slow the next contender down)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             start = time.perf_counter()
-            step()
+            contenders[name]()
             times[name].append(time.perf_counter() - start)
+    load.append(os.getloadavg()[0])
     saved = {
         "n": args.n,
         "repeats": args.repeats,
         "machine": machine(),
+        # the machine's 1-minute load average at the start and at the end of the timed rounds
+        "load average": [round(x, 2) for x in load],
         "seconds": {name: statistics.median(ts) for name, ts in times.items()},
+        # after the same steps from the same matrix and gradient
+        "optimlab.torch equals torch.optim bit for bit": same_bits(),
     }
     print(table(saved))
     if args.json:
@@ -102,6 +125,7 @@ def main(argv=None) -> dict:
 
 
 TORCH = "torch.optim.Muon (bfloat16 Newton-Schulz)"
+OURS_TORCH = "optimlab.torch.Muon (its torch engine: bfloat16 Newton-Schulz)"
 
 
 def table(saved: dict) -> str:
@@ -110,15 +134,20 @@ def table(saved: dict) -> str:
     n = saved["n"]
     flops = 30 * n**3
     reference = saved["seconds"][TORCH]
+    load = saved.get("load average")
+    busy = f"; load average {load[0]:g} to {load[1]:g}" if load else ""
     lines = [
         f"Muon step on a {n} x {n} float32 matrix, median of {saved['repeats']} "
-        f"({saved['machine']})",
+        f"({saved['machine']}{busy})",
         "",
         "| contender | ms per step | GFLOP/s (30 n^3 a step) | torch time / this time |",
         "|---|---:|---:|---:|",
     ]
     for name, t in saved["seconds"].items():
         lines.append(f"| {name} | {t * 1e3:.5g} | {flops / t / 1e9:.4g} | {reference / t:.2f} |")
+    same = saved.get("optimlab.torch equals torch.optim bit for bit")
+    if same is not None:
+        lines += ["", f"optimlab.torch.Muon's matrix equals torch.optim.Muon's bit for bit: {same}"]
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ SIZES = [
 ]
 QUICK_SIZES = [("2", [2]), ("1e5", [100_000]), ("100x100", [100] * 100)]
 
-# optimizer: (optimlab kwargs, torch class and kwargs, (read streams, write streams))
+# optimizer: (optimlab kwargs, torch class and kwargs or None, (read streams, write streams))
 OPTIMIZERS = {
     "SGD": ({"momentum": 0.9}, ("SGD", {"momentum": 0.9}), (3, 2)),
     "Adagrad": ({}, ("Adagrad", {}), (3, 2)),
@@ -52,6 +52,11 @@ OPTIMIZERS = {
     "Adadelta": ({}, ("Adadelta", {}), (4, 3)),
     "RAdam": ({}, ("RAdam", {}), (4, 3)),
     "Rprop": ({}, ("Rprop", {}), (4, 3)),
+    "ASGD": ({}, ("ASGD", {}), (3, 2)),
+    # no torch.optim peer: the probe and optimlab only
+    "Lion": ({}, None, (3, 2)),
+    "Ftrl": ({}, None, (4, 3)),
+    "ScheduleFreeAdamW": ({}, None, (4, 3)),
 }
 QUICK_OPTIMIZERS = ["SGD", "Adam"]
 TORCH_FUSED = {"SGD", "Adagrad", "Adam", "AdamW"}
@@ -79,7 +84,7 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
 
     import optimlab as ol
 
-    ol_kwargs, (torch_name, torch_kwargs), (reads, writes) = OPTIMIZERS[name]
+    ol_kwargs, torch_spec, (reads, writes) = OPTIMIZERS[name]
     n = sum(sizes)
     trials = 3 if quick else 5
     min_time = 0.02 if quick else 0.3
@@ -120,6 +125,9 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
         import torch
     except ImportError:
         return out
+    if torch_spec is None:  # torch.optim has no such optimizer
+        return out
+    torch_name, torch_kwargs = torch_spec
     out["torch_threads"] = torch.get_num_threads()
     tensors = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in arrays.values()]
     for t in tensors:
@@ -216,10 +224,14 @@ def targets(rows: list[dict]) -> str:
     ]
     for r in rows:
         paths = [p for p in TORCH_PATHS if p in r]
-        if not paths:
+        unchecked = r["optimlab fused, no NaN check"]
+        if not paths:  # no torch.optim peer: the bandwidth figure only
+            lines.append(
+                f"| {r['optimizer']} | {r['problem']} | none | - | - | "
+                f"{r['probe'] / unchecked:.3g} |"
+            )
             continue
         best = min(paths, key=lambda p: r[p])
-        unchecked = r["optimlab fused, no NaN check"]
         lines.append(
             f"| {r['optimizer']} | {r['problem']} | {best.removeprefix('torch ')} | "
             f"{r[best] / r['optimlab fused']:.3g} | {r[best] / unchecked:.3g} | "

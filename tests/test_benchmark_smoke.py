@@ -51,7 +51,7 @@ def test_quick_sweep_benchmark_times_every_optimizer():
         assert any(line.startswith(label) for line in done.stdout.splitlines()), label
 
 
-def test_muon_benchmark_times_both_contenders_on_one_matrix(tmp_path):
+def test_muon_benchmark_times_every_contender_on_one_matrix(tmp_path):
     """``benchmarks/muon_speed.py`` at n = 64 (a smoke test: the ratio is printed, never
     asserted): one row per contender, each with a time, a rate and its ratio to torch; the
     saved run prints the same table again."""
@@ -67,8 +67,10 @@ def test_muon_benchmark_times_both_contenders_on_one_matrix(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")][1:]
     cells = {r.strip("|").split("|")[0].strip(): r.strip("|").split("|")[1:] for r in rows}
-    assert len(cells) == 3
+    assert len(cells) == 4
     assert cells["torch.optim.Muon (bfloat16 Newton-Schulz)"][2].strip() == "1.00"
+    assert "optimlab.torch.Muon (its torch engine: bfloat16 Newton-Schulz)" in cells
+    assert "optimlab.torch.Muon's matrix equals torch.optim.Muon's bit for bit: True" in done.stdout
     assert all(float(c) > 0 for row in cells.values() for c in row)
     again = subprocess.run(
         [sys.executable, str(script), "--table-from", str(saved)],

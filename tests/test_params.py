@@ -62,7 +62,7 @@ def test_bad_input_is_refused(kwargs, error, match):
 
 @pytest.mark.parametrize("engine", ["fused", "reference"])
 @pytest.mark.parametrize(
-    "name", ["SGD", "Adam", "AdamW", "Nadam", "RMSprop", "Lion", "RAdam", "Rprop"]
+    "name", ["SGD", "Adam", "AdamW", "Nadam", "RMSprop", "Lion", "RAdam", "Rprop", "Ftrl", "ASGD"]
 )
 def test_step_equals_separate_optimizers_per_group(name, engine):
     groups = {"slow": {"params": ["b"], "lr_scale": 0.5, "weight_decay": 0.0}}

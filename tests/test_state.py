@@ -31,6 +31,10 @@ CONFIGS = [
     ("RAdam", dict(learning_rate=0.01, nesterov=True, use_ema=True, preset="optax")),
     ("Rprop", dict(learning_rate=0.01, preset="torch")),
     ("Rprop", dict(learning_rate=0.01, max_step_size=0.005, preset="optax")),
+    # ASGD's step state (eta and mu of each parameter; the frozen one lags a step) and ax,
+    # averaging from the 4th update
+    ("ASGD", dict(learning_rate=0.05, t0=1.0, lambd=0.1, preset="torch", weight_decay=0.01)),
+    ("ASGD", dict(learning_rate=0.05, t0=2.0, use_ema=True, clipnorm=1.0)),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, use_ema=True)),
     ("Lamb", dict(learning_rate=0.01, weight_decay=0.05, clipnorm=1.0, preset="optax")),
     # Adafactor's state of another shape than the parameter: the (3, 2) matrix keeps its row
@@ -38,6 +42,23 @@ CONFIGS = [
     ("Adafactor", dict(learning_rate=0.1, weight_decay=0.01, gradient_accumulation_steps=2)),
     ("Adafactor", dict(learning_rate=0.01, preset="torch", use_ema=True)),
     ("Adafactor", dict(learning_rate=0.1, preset="optax", momentum=0.9, min_dim_size_to_factor=2)),
+    # Ftrl: the fused engine (a square root), and a general power on the reference engine
+    ("Ftrl", dict(learning_rate=0.1, l1_regularization_strength=0.01, use_ema=True)),
+    (
+        "Ftrl",
+        dict(
+            learning_rate=0.1,
+            learning_rate_power=-0.3,
+            l2_shrinkage_regularization_strength=0.01,
+            gradient_accumulation_steps=2,
+            preset="torch",
+        ),
+    ),
+    # Schedule-Free's step state (lr_max, the sum of the averaging weights) and its z slot,
+    # with a warmup that the resume crosses
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, warmup_steps=8, weight_decay=0.05)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="optax", warmup_steps=8, use_ema=True)),
+    ("ScheduleFreeAdamW", dict(learning_rate=0.01, preset="torch", weight_decay=0.05)),
 ]
 
 

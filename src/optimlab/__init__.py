@@ -8,8 +8,10 @@ opt.apply_gradients(zip(grads, params))                          # NumPy arrays,
 from . import checkpoint, naming, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .optimizers import (
+    ASGD,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -18,6 +20,7 @@ from .optimizers import (
     Adam,
     Adamax,
     AdamW,
+    Ftrl,
     Lamb,
     Lion,
     Muon,
@@ -25,6 +28,7 @@ from .optimizers import (
     RAdam,
     RMSprop,
     Rprop,
+    ScheduleFreeAdamW,
     get,
 )
 from .params import Params
@@ -33,6 +37,7 @@ from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGD",
     "CheckpointError",
     "EWMA",
     "OPTIMIZERS",
@@ -43,6 +48,8 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
+    "LBFGS",
     "Lamb",
     "Lion",
     "LossScaleOptimizer",
@@ -55,6 +62,7 @@ __all__ = [
     "RAdam",
     "RMSprop",
     "Rprop",
+    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
     "get",

@@ -307,6 +307,44 @@ def rprop_conventions():
     return header + [f"step {k + 1}" for k in range(len(grads))], rows
 
 
+ASGD_PLAN = (0.1, 0.1, 0.01, 0.01, 0.01)  # the learning rate of updates 1..5
+
+
+def asgd_step_size():
+    """ASGD's step size eta of updates 1..5 with a learning-rate change at update 3: computed
+    after each update from that update's lr (one update late, torch's and optimlab's), against
+    the same expression from the current lr; and torch's eta as it stores it for float64
+    parameters under its float32 default dtype (rounded to float32)."""
+    from .rules import asgd as asgd_rule
+
+    lambd, alpha = 0.5, 0.75
+    opt = opts.ASGD(learning_rate=ASGD_PLAN[0], lambd=lambd, alpha=alpha, preset="torch")
+    p = np.zeros(1)
+    late, current, rounded = [], [], []
+    for t, lr in enumerate(ASGD_PLAN, start=1):
+        before = opt.state_dict()["step_state"]
+        late.append(lr if t == 1 else before[0][0])
+        current.append(lr / (1.0 + lambd * lr * (t - 1)) ** alpha)
+        previous = ASGD_PLAN[max(t - 2, 0)]
+        rounded.append(
+            float(np.float32(lr))
+            if t == 1
+            else asgd_rule.next_eta_mu(
+                t - 1, previous, lambd=lambd, alpha=alpha, t0=1e6, state_dtype=np.float32
+            )[0]
+        )
+        opt.learning_rate = lr
+        opt.apply_gradients([(np.ones(1), p)])
+    rows = [
+        ["learning rate", *(_fmt(x) for x in ASGD_PLAN)],
+        ["eta (torch, optimlab: one update late)", *(f"{x:.10g}" for x in late)],
+        ["eta from the current lr (neither)", *(f"{x:.10g}" for x in current)],
+        ["eta in torch's float32 state (float64 params)", *(f"{x:.10g}" for x in rounded)],
+    ]
+    header = ["ASGD lambd 0.5, alpha 0.75"] + [f"update {k + 1}" for k in range(len(ASGD_PLAN))]
+    return header, rows
+
+
 def clipping_formulas():
     rows = []
     for preset in ("keras", "torch", "optax"):
@@ -427,6 +465,88 @@ def lamb_weight_decay():
     ], rows
 
 
+def _schedule_free_run(preset, grads, lrs=None, **kwargs):
+    """(y, x) after each step of ScheduleFreeAdamW(preset) on one number from p0 = 1."""
+    opt = opts.ScheduleFreeAdamW(preset=preset, **kwargs)
+    p = np.array([1.0])
+    out = []
+    for step, g in enumerate(grads):
+        if lrs is not None:
+            opt.learning_rate = lrs[step]
+        opt.apply_gradients([(np.array([g]), p)])
+        x = opt.eval_params()[0][0] if opt.beta_1 > 0 else np.nan  # (beta_1 = 0: no x)
+        out.append((float(p[0]), float(x)))
+    return out
+
+
+#: the two Schedule-Free experiments' inputs: g = 1, lr 0.01 for 5 steps, then 0.1
+SCHEDULE_FREE_LRS = [0.01] * 5 + [0.1] * 5
+
+
+def schedule_free_averaging():
+    """x is the mean of the z iterates with c_t = 1/t (Keras) or weighted by lr_max^2
+    (optax): after a rise of the learning rate optax's x follows the new z at once."""
+    rows = []
+    for label, preset, extra in (
+        ("Keras: c_t = 1/t", "keras", {}),
+        ("optax: c_t = lr_max^2 / sum lr_max^2", "optax", {}),
+        ("optax with weight_lr_power=0", "optax", {"weight_lr_power": 0.0}),
+    ):
+        run = _schedule_free_run(preset, [1.0] * 10, SCHEDULE_FREE_LRS, **extra)
+        rows.append([label] + [_fmt(run[i][1]) for i in (4, 5, 9)] + [_fmt(run[9][0])])
+    return [
+        "ScheduleFreeAdamW, g = 1, lr 0.01 (steps 1-5), 0.1 (6-10)",
+        "x after step 5",
+        "x after step 6",
+        "x after step 10",
+        "y after step 10",
+    ], rows
+
+
+def schedule_free_warmup():
+    """The first steps with warmup_steps=10, lr 0.1, g = 1: Keras's z step takes lr * t/10,
+    optax's lr * (t - 1)/10 (its base optimizer counts from 0), so its first step is 0."""
+    rows = []
+    for label, preset in (("Keras: lr * t / W", "keras"), ("optax: lr * (t - 1) / W", "optax")):
+        run = _schedule_free_run(preset, [1.0] * 3, learning_rate=0.1, warmup_steps=10)
+        rows.append([label] + [_fmt(y - 1.0) for y, _ in run])
+    return ["warmup_steps 10, lr 0.1, g = 1", "y - 1 after step 1", "step 2", "step 3"], rows
+
+
+def schedule_free_weight_decay():
+    """g = 0, wd 0.1, lr 0.1: Keras shrinks y before the step (z stays, x absorbs it), optax
+    adds wd * y to the z step."""
+    rows = []
+    for label, preset in (
+        ("Keras: y -= lr*wd*y before the step", "keras"),
+        ("optax: z -= lr*(u + wd*y)", "optax"),
+    ):
+        run = _schedule_free_run(preset, [0.0] * 10, learning_rate=0.1, weight_decay=0.1)
+        rows.append([label] + [_fmt(v) for v in (*run[0], *run[9])])
+    return [
+        "ScheduleFreeAdamW, g = 0, p0 = 1, lr 0.1, wd 0.1",
+        "y after step 1",
+        "x after step 1",
+        "y after step 10",
+        "x after step 10",
+    ], rows
+
+
+def schedule_free_beta_1_zero():
+    """beta_1 = 0: both peers recover x = (y - (1 - 0) z) / 0 = 0 / 0 and give NaN; optimlab
+    takes y = z (AdamW with beta_1 = 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        peers = float(np.float64(0.0) / np.float64(0.0))  # the peers' (y - z) / beta_1 at z = y
+    run = _schedule_free_run("keras", [1.0, 1.0], learning_rate=0.1, beta_1=0.0)
+    adamw = opts.AdamW(0.1, beta_1=0.0, weight_decay=0.0, epsilon=1e-8, epsilon_style="paper")
+    reference = _trajectory(adamw, [1.0, 1.0], p0=1.0)
+    return ["beta_1 = 0, lr 0.1, g = 1, p0 = 1", "y after step 1", "step 2"], [
+        ["Keras, optax: x = (y - z) / 0", _fmt(peers), _fmt(peers)],
+        ["optimlab: y = z", _fmt(run[0][0]), _fmt(run[1][0])],
+        ["optimlab AdamW(beta_1=0)", _fmt(reference[0]), _fmt(reference[1])],
+    ]
+
+
 def lamb_nan_norm():
     """One NaN gradient element (nan_policy="propagate"): Keras's trust ratio of a NaN norm
     is 1, optax's NaN."""
@@ -441,6 +561,77 @@ def lamb_nan_norm():
             opt.apply_gradients([(np.array([np.nan, 1.0]), p)])
         rows.append([label, _fmt(p[0]), _fmt(p[1])])
     return ["Lamb, lr 0.1, p0 = (1, 2), g = (NaN, 1)", "p[0]", "p[1]"], rows
+
+
+def ftrl_weight_decay():
+    """Ftrl's weight decay under each preset: Keras's base class decays p before the step;
+    the torch and optax presets (neither peer has an FTRL) add wd * p to the gradient."""
+    rows = []
+    for label, preset in (
+        ("keras: p -= lr*wd*p, then FTRL", "keras"),
+        ("torch: g + wd*p (no FTRL in torch.optim)", "torch"),
+        ("optax: g + wd*p (no FTRL in optax 0.2.8)", "optax"),
+    ):
+        opt = opts.Ftrl(learning_rate=0.1, weight_decay=0.1, preset=preset)
+        rows.append([label] + [_fmt(x) for x in _trajectory(opt, [1.0] * 3, p0=1.0)])
+    return ["Ftrl, lr 0.1, wd 0.1, g = 1, p0 = 1", "p after step 1", "step 2", "step 3"], rows
+
+
+def _rosenbrock(params):
+    (x,) = params
+    f = float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    g = np.zeros_like(x)
+    g[:-1] += -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
+    g[1:] += 200 * (x[1:] - x[:-1] ** 2)
+    return f, [g]
+
+
+#: the start of the L-BFGS comparison: Rosenbrock in 2 dimensions (tests/test_lbfgs.py's
+#: "rosenbrock2", whose optax answers are stored)
+LBFGS_X0 = tuple(np.random.default_rng(0).uniform(-2, 2, 2).tolist())
+LBFGS_CHECKPOINTS = (1, 5, 10, 25)
+
+
+def lbfgs_runs():
+    """L-BFGS iterations on Rosenbrock 2-d under each convention, one iteration a step (torch's
+    with max_eval=25, so that each line search has the 24 evaluations it has in a step of
+    torch's defaults; the stopping rules off):
+    ``{label: (losses after LBFGS_CHECKPOINTS iterations, evaluations for 25, |x_1 - x_0|)}``."""
+    from .lbfgs import LBFGS
+
+    configs = (
+        ("torch, line_search_fn=None (fixed step lr)", "torch", {"max_eval": 25}),
+        ("torch, 'strong_wolfe'", "torch", {"line_search": "strong_wolfe", "max_eval": 25}),
+        ("optax.lbfgs (zoom)", "optax", {}),
+    )
+    out = {}
+    for label, preset, kw in configs:
+        opt = LBFGS(preset=preset, max_iter=1, tolerance_grad=None, tolerance_change=None, **kw)
+        params = [np.array(LBFGS_X0)]
+        losses, first = [], None
+        for k in range(1, max(LBFGS_CHECKPOINTS) + 1):
+            opt.step(_rosenbrock, params)
+            if k == 1:
+                first = float(np.abs(params[0] - np.array(LBFGS_X0)).max())
+            if k in LBFGS_CHECKPOINTS:
+                losses.append(_rosenbrock(params)[0])
+        out[label] = (losses, opt.state["func_evals"], first)
+    return out
+
+
+def lbfgs_conventions():
+    """The loss after 1, 5, 10 and 25 L-BFGS iterations on Rosenbrock 2-d, the evaluations
+    they cost, and the first step, under torch's and optax's conventions."""
+    header = [
+        "L-BFGS on Rosenbrock 2-d, one iteration a step",
+        *(f"loss after {k}" for k in LBFGS_CHECKPOINTS),
+        "evaluations (25 it.)",
+        "first step max|dx|",
+    ]
+    rows = []
+    for label, (losses, evals, first) in lbfgs_runs().items():
+        rows.append([label, *(f"{v:.3g}" for v in losses), str(evals), _fmt(first)])
+    return header, rows
 
 
 DIFFERENCES = [
@@ -522,6 +713,43 @@ DIFFERENCES = [
         rprop_conventions,
     ),
     Difference(
+        "Ftrl: Keras only, in TensorFlow's form",
+        "keras.optimizers.Ftrl is FTRL-Proximal (McMahan et al. 2013) as TensorFlow wrote it: "
+        "its l2 enters the quadratic twice (the paper's lambda_2 is 2 * l2), beta as beta / lr, "
+        "the accumulator starts at 0.1 (the paper's n at 0), and each step's learning rate "
+        "enters sigma (the paper's alpha is fixed). Neither torch.optim nor optax 0.2.8 "
+        "(optax.contrib included) has an FTRL: optimlab's torch and optax presets keep "
+        "Keras's numbers with those peers' L2 weight decay, g + wd*p, which FTRL, solving p "
+        "from its sums rather than stepping, turns into another path than Keras's decay of p "
+        "before the step.",
+        ftrl_weight_decay,
+    ),
+    Difference(
+        "L-BFGS: torch's iteration and optax's",
+        "torch.optim.LBFGS makes up to max_iter=20 iterations per step with stopping rules "
+        "(tolerance_grad, tolerance_change, max_eval), keeps 100 pairs and skips those with "
+        "y.s <= 1e-10; its first step is min(1, 1/|g|_1) lr along -g, later ones start at lr, "
+        "and without line_search_fn the step is that fixed lr. optax.lbfgs is one iteration "
+        "per update without stopping rules, keeps 10 pairs (all of them: rho = 0 where y.s "
+        "== 0), scales H_0 by min(1, 1/|g|_2) at first, and runs a zoom line search (20 "
+        "evaluations at most, starting at 1, Hager and Zhang's approximate decrease near the "
+        "minimum) whose last value and gradient the next update reuses. optimlab's presets "
+        "reproduce both (optimlab.LBFGS; optimlab.torch.LBFGS is torch's bit for bit). The "
+        "table counts optax's evaluations as optimlab makes them (value_and_grad_from_state "
+        "reuses the line search's); Keras has no L-BFGS.",
+        lbfgs_conventions,
+    ),
+    Difference(
+        "ASGD: the step size takes a new learning rate one update late",
+        "torch.optim.ASGD (the one peer with ASGD) computes eta = lr / (1 + lambd lr t)^alpha "
+        "and the averaging weight mu after each step and keeps them as state, so a scheduler's "
+        "new learning rate reaches the step one update late; optimlab's ASGD does the same "
+        "under every preset. torch keeps eta and mu as tensors of its default dtype: with the "
+        "float32 default, float64 parameters get a float32-rounded eta (6e-8 relative); "
+        "optimlab.torch.ASGD reproduces that, ol.ASGD computes eta in double precision.",
+        asgd_step_size,
+    ),
+    Difference(
         "Norm clipping: three formulas",
         "Keras c*min(1/n, 1/c); PyTorch min(1, c/(n + 1e-6)) (clips a little even at n = c); "
         "optax g if n < c else g*c/n.",
@@ -585,6 +813,42 @@ DIFFERENCES = [
         "move; optax tests ||p|| == 0 or ||r|| == 0, so the ratio is NaN and the whole "
         "parameter turns NaN. optimlab: nan_trust_ratio.",
         lamb_nan_norm,
+    ),
+    Difference(
+        "Schedule-Free AdamW: the averaging weight",
+        "Both peers keep y (the parameter), z and v, and recover x = (y - (1 - beta_1) z) / "
+        "beta_1. Keras 3.15 averages x = (1 - c) x + c z with c = 1/t; optax weights z_t by "
+        "lr_max^2 (weight_lr_power=2, the largest learning rate so far), as the authors' "
+        "code does, so a warmup's small steps count little. optimlab: weight_lr_power "
+        "(0 is Keras's 1/t).",
+        schedule_free_averaging,
+    ),
+    Difference(
+        "Schedule-Free AdamW: the warmup",
+        "Keras multiplies lr by min(t / W, 1), t counted from 1. optax builds "
+        "warmup_constant_schedule(0, lr, W) and evaluates it at t - 1 in the z step (the "
+        "first step is 0) but at t for lr_max; its fraction is a float32 number (for a "
+        "Python-float lr the whole schedule is float32), which XLA computes with fused "
+        "multiply-adds. optimlab: warmup_from_zero, warmup_dtype. (optax evaluates any "
+        "schedule given as its learning rate the same way, at t - 1 and at t; optimlab "
+        "evaluates a schedule once per step, at t - 1, and does not reproduce that.)",
+        schedule_free_warmup,
+    ),
+    Difference(
+        "Schedule-Free AdamW: the weight decay",
+        "Keras's base class shrinks the parameter y by lr * wd * y before the step, with the "
+        "learning rate before warmup; z does not move, so the recovered x takes the decay "
+        "divided by beta_1. optax (and the authors' code) add wd * y to the normalized "
+        "gradient of the z step (with the warmed-up lr). optimlab: weight_decay_style.",
+        schedule_free_weight_decay,
+    ),
+    Difference(
+        "Schedule-Free AdamW with beta_1 = 0",
+        "y = (1 - beta_1) z + beta_1 x is z itself at beta_1 = 0, and the method is AdamW with "
+        "beta_1 = 0 whose average is not kept. Keras and optax recover x by dividing by "
+        "beta_1, 0 / 0, and turn the parameters NaN at the first step; optimlab takes y = z "
+        "(eval_params then refuses: x is not recoverable).",
+        schedule_free_beta_1_zero,
     ),
     Difference(
         "Keras's schedules in float32",

@@ -295,6 +295,21 @@ API_ROWS = [
         "a negative decay grows the weights",
     ),
     ApiRow(
+        "range: Ftrl beta",
+        "Ftrl(beta=-1.0)",
+        "accepted",
+        lambda: outcome(lambda: opts.Ftrl(beta=-1.0)),
+        "Keras checks no beta: a negative one can make FTRL's quadratic 0 (the parameter "
+        "Inf) or negative",
+    ),
+    ApiRow(
+        "range: Ftrl learning rate 0",
+        "Ftrl(learning_rate=0.0)",
+        "accepted",
+        lambda: outcome(lambda: opts.Ftrl(learning_rate=0.0)),
+        "FTRL divides by the learning rate: Keras's parameters turn NaN at the first step",
+    ),
+    ApiRow(
         "integer learning rate",
         "SGD(learning_rate=1)",
         "ValueError",

@@ -149,6 +149,10 @@ IN_PARAMETER_DTYPE = {
     "eta_plus": False,
     "min_step_size": True,
     "max_step_size": False,
+    "l1_regularization_strength": False,
+    "l2_regularization_strength": False,
+    "l2_shrinkage_regularization_strength": False,
+    "beta": False,
 }
 
 #: other libraries' names for hyperparameters: assigning one would change nothing
@@ -214,6 +218,9 @@ class Optimizer(UpdatePipeline, StateIO):
     preset_hyperparameters: dict[str, dict[str, Callable[[str, Any], Any]]] = {}
     #: hyperparameters whose value decides which state buffers exist
     structural: tuple[str, ...] = ()
+    #: whether the rule divides by the learning rate (Ftrl): then 0 is refused, as a number
+    #: and as a schedule's value
+    learning_rate_positive: bool = False
 
     def __init__(
         self,
@@ -252,7 +259,9 @@ class Optimizer(UpdatePipeline, StateIO):
         self._engine = ENGINES.get(engine)
         self._engine_name = engine
         self.name = kind if name is None else str(name)
-        self._learning_rate = check_learning_rate(resolved.pop("learning_rate"), preset, kind)
+        self._learning_rate = check_learning_rate(
+            resolved.pop("learning_rate"), preset, kind, self.learning_rate_positive
+        )
         for key, value in resolved.items():
             self._config[key] = self._validator(key)(key, value)
         self._check_combinations(self._config)
@@ -371,7 +380,9 @@ class Optimizer(UpdatePipeline, StateIO):
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
-        lr = check_learning_rate(value, self._preset, type(self).__name__)
+        lr = check_learning_rate(
+            value, self._preset, type(self).__name__, self.learning_rate_positive
+        )
         self._check_in_dtype(self._config, lr, self._narrowest)
         self._learning_rate = lr
 
@@ -393,13 +404,15 @@ class Optimizer(UpdatePipeline, StateIO):
         value = lr(self._iterations)
         limit = self._lr_limit if limit is None else limit
         if isinstance(value, float) and 0.0 <= value <= limit:
-            return float(value)
+            if value > 0.0 or not self.learning_rate_positive:
+                return float(value)
         return self._checked_schedule_value(lr, value, limit)
 
     def _checked_schedule_value(self, lr: Any, value: Any, limit: float) -> float:
         step = self.iterations
         where = f"learning rate schedule {show(lr)} returned {show(value)} at step {step}"
-        bound = "a finite float >= 0"
+        positive = self.learning_rate_positive
+        bound = "a finite float > 0" if positive else "a finite float >= 0"
         if not math.isinf(limit):
             bound += f" (at most {limit!r}, the largest float of the parameters' dtype)"
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
@@ -410,7 +423,7 @@ class Optimizer(UpdatePipeline, StateIO):
             x = float(value)
         except OverflowError:
             x = math.inf
-        if not (math.isfinite(x) and 0.0 <= x <= limit):
+        if not (math.isfinite(x) and 0.0 <= x <= limit) or (positive and x == 0.0):
             raise ValueError(f"{where}; it must return {bound}")
         return x
 
@@ -476,6 +489,8 @@ class Optimizer(UpdatePipeline, StateIO):
         matrix); None for an optional slot that is switched off."""
         if not self._slot_enabled(name, kind):
             return None
+        if name in getattr(self.rule, "PARAMETER_SLOTS", ()):  # starts as a copy of p
+            return np.array(p, subok=False)
         shape = p.shape
         slot_shape = getattr(self.rule, "slot_shape", None)
         if slot_shape is not None:

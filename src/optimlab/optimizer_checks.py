@@ -19,9 +19,10 @@ from .engines import fused
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
-    """A learning rate is a float >= 0, a schedule, or a callable: ``step -> float``, or a
-    function of no argument as in Keras (see :func:`optimlab.schedules.as_step_function`)."""
+def check_learning_rate(value: Any, preset: str, optimizer: str, positive: bool = False) -> Any:
+    """A learning rate is a float >= 0 (> 0 with ``positive``: a rule that divides by it), a
+    schedule, or a callable: ``step -> float``, or a function of no argument as in Keras (see
+    :func:`optimlab.schedules.as_step_function`)."""
     if value is presets.REQUIRED:
         raise TypeError(
             f"learning_rate is required with preset={preset!r}: "
@@ -31,7 +32,7 @@ def check_learning_rate(value: Any, preset: str, optimizer: str) -> Any:
         callable(value) and not isinstance(value, numbers.Number)
     ):
         return schedules.as_step_function(value)
-    return check_float("learning_rate", value, 0.0)
+    return check_float("learning_rate", value, 0.0, low_open=positive)
 
 
 def _keras_missing_gradients(pairs: list, with_gradient: int) -> None:

@@ -255,9 +255,18 @@ class UpdatePipeline:
         else:
             self._update(items, lr)
 
+    def _rule_fusable(self) -> bool:
+        """Whether the fused kernel computes this configuration of the rule bit for bit as
+        the reference engine does (Ftrl's general learning-rate powers do not)."""
+        return True
+
     def _fused_for(self, items) -> bool:
         """Whether this update runs on the fused engine."""
-        if self._engine_name == "reference" or getattr(self.rule, "TENSOR", False):
+        if (
+            self._engine_name == "reference"
+            or getattr(self.rule, "TENSOR", False)
+            or not self._rule_fusable()
+        ):
             return False
         key = tuple((id(p), id(g), p.shape) for _, p, g in items)
         if key == self._fused_key:  # the same arrays as last time (a Params): same answer
@@ -286,23 +295,26 @@ class UpdatePipeline:
             global_scale = clipping.norm_scale(norm, config["global_clipnorm"], style)
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
         ema_momentum = None if self._ema is None else self._ema_momentum()
+        own_decay = self._rule_takes_decay()  # as in _update: the rule's, after its scalars
         scalars_for = self._scalars_for_update(lr)
         updated = set()
         for i, p, g in items:
             self._param_steps[i] += 1
             lr_i, wd = self._item_options(p, lr)
-            decoupled = wd is not None and decoupled_mode
+            decoupled = wd is not None and decoupled_mode and not own_decay
             scale = global_scale
             if config["clipnorm"]:
                 scale = clipping.norm_scale(fused.l2_norm([g]), config["clipnorm"], style)
             pipe = fused.pipeline(
                 gscale=sign * scale,
                 clipvalue=config["clipvalue"] or None,
-                l2=wd if wd is not None and not decoupled else None,
+                l2=wd if wd is not None and not decoupled_mode else None,
                 decoupled_wdlr=wd * lr_i if decoupled else None,
                 ema_momentum=ema_momentum,
             )
             scalars = scalars_for(i, lr_i)
+            if own_decay:
+                scalars = (*scalars, wd if decoupled_mode else None)
             ema = None if self._ema is None else self._ema[i]
             fused.apply(self.rule, p, np.asarray(g), self._slots[i], scalars, pipe, ema)
             updated.add(i)

@@ -147,7 +147,9 @@ class StateIO:
             if name == "iterations":
                 check_int(where, array.item(), 0, MAX_COUNT)
             elif name == "learning_rate":
-                lr = check_learning_rate(array.item(), self._preset, type(self).__name__)
+                lr = check_learning_rate(
+                    array.item(), self._preset, type(self).__name__, self.learning_rate_positive
+                )
                 self._check_in_dtype(self._config, lr, self._narrowest)
             elif name == "u_product":
                 check_float(where, array.item())

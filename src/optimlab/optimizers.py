@@ -16,6 +16,7 @@ from .adafactor import Adafactor
 from .matrix_optimizers import Lamb, Muon
 from .optimizer import (
     Optimizer,
+    _as_list,
     choice,
     non_negative,
     unit_interval_closed,
@@ -25,6 +26,7 @@ from .optimizer import (
     preset_default as D,
 )
 from .rule_optimizer import RuleOptimizer as _RuleOptimizer
+from .schedule_free import ScheduleFreeAdamW
 
 __all__ = [
     "SGD",
@@ -39,8 +41,11 @@ __all__ = [
     "Muon",
     "RAdam",
     "Rprop",
+    "ASGD",
     "Lamb",
     "Adafactor",
+    "Ftrl",
+    "ScheduleFreeAdamW",
     "OPTIMIZERS",
     "get",
     "serialize",
@@ -627,6 +632,195 @@ class Rprop(_RuleOptimizer):
             )
 
 
+def _t0(name: str, value: Any) -> float:
+    """A float >= 0 (a number of updates; torch's default 1e6 is a float)."""
+    return check_float(name, value, 0.0)
+
+
+class ASGD(_RuleOptimizer):
+    """ASGD, averaged stochastic gradient descent (Polyak & Juditsky 1992), as
+    torch.optim.ASGD: SGD with a decaying step size and a shrinking of the weights, and a
+    running mean ``ax`` of the iterates from update t0 + 3 on (the Polyak-Ruppert average)::
+
+        ASGD(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6, name=None, preset="keras")
+
+        p  = p * (1 - lambd * eta) - eta * g
+        ax = ax + mu * (p - ax)    (mu != 1),    ax = p    (mu == 1)
+        then, for the next update:  eta = lr / (1 + lambd * lr * t)^alpha,
+                                    mu = 1 / max(1, t - t0)
+
+    The first update uses eta = learning_rate and mu = 1; every later one the eta and mu
+    computed after the update before it, so a change of the learning rate reaches the step
+    size one update late, as in torch. eta and mu are per-parameter state, as torch keeps
+    them, under every preset (a parameter's own update count t advances only when it has a
+    gradient). See :mod:`optimlab.rules.asgd`.
+
+    The averaged parameters are :attr:`average` (one read-only array per parameter, zeros
+    before its first update; equal to the parameter until the averaging starts);
+    :meth:`assign_average` copies them into the parameters (at the end of training, where the
+    theory says the average, not the last iterate, converges at the optimal rate).
+
+    Keras and optax have no ASGD: the names are torch's (``lambd``, ``alpha``, ``t0``; the
+    learning rate under Keras's name), and so are the defaults under every preset.
+    ``preset="torch"`` is torch.optim.ASGD (``weight_decay`` is its L2 penalty, g = g + wd *
+    p); ``"keras"`` takes Keras's decoupled weight decay (p = p - lr * wd * p first);
+    ``"optax"`` has no default learning rate and optax's decay (``add_decayed_weights``
+    before the step: L2). Ranges: lambd, alpha, t0 finite floats >= 0.
+    """
+
+    rule = rules.asgd
+    hyperparameters = {"lambd": non_negative, "alpha": non_negative, "t0": _t0}
+
+    def __init__(
+        self,
+        learning_rate=D(0.01),
+        lambd=D(1e-4),
+        alpha=D(0.75),
+        t0=D(1e6),
+        name=None,
+        *,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            lambd=lambd,
+            alpha=alpha,
+            t0=t0,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+        # eta and mu are each parameter's own (torch's state), whatever the preset counts
+        self._conventions = {**self._conventions, "step_counting": "per_parameter"}
+
+    @property
+    def average(self) -> list | None:
+        """The averaged parameters ``ax`` (read-only views, one per parameter in the order of
+        the build), or None before the build."""
+        if not self.built:
+            return None
+        out = []
+        for (ax,) in self._slots:
+            view = ax.view()
+            view.flags.writeable = False
+            out.append(view)
+        return out
+
+    def assign_average(self, params=None) -> None:
+        """Overwrite the parameters (default: all of them) with their averages ``ax``.
+
+        Every parameter given must be one this optimizer tracks (ValueError otherwise, before
+        anything is written)."""
+        if not self.built:
+            raise ValueError("assign_average needs a built optimizer (nothing is averaged yet)")
+        targets = self._params if params is None else _as_list("params", params, arrays=True)
+        for k, p in enumerate(targets):
+            if id(p) not in self._index:
+                raise ValueError(
+                    f"assign_average got parameter {k} ({show(p)}), which this optimizer does "
+                    "not track; nothing was changed"
+                )
+        for p in targets:
+            p[...] = self._slots[self._index[id(p)]][0]
+
+
+def _learning_rate_power(name: str, value: Any) -> float:
+    """FTRL's learning-rate power: a float <= 0 (Keras refuses a positive one, with which the
+    per-coordinate rate lr / n^(-power) would grow with the squared gradients)."""
+    return check_float(name, value, None, 0.0)
+
+
+class Ftrl(_RuleOptimizer):
+    """FTRL-Proximal (McMahan et al. 2013, "Ad Click Prediction"), Keras 3's
+    ``keras.optimizers.Ftrl``: per coordinate the sum of squared gradients n and a linear
+    term z, from which the parameter is solved (exactly 0 wherever |z| <= l1)::
+
+        Ftrl(learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+             l1_regularization_strength=0.0, l2_regularization_strength=0.0,
+             l2_shrinkage_regularization_strength=0.0, beta=0.0, *, name=None,
+             preset="keras")
+
+        g_s = g + 2 * l2_shrinkage * p;   n' = n + g^2
+        z = z + g_s - (n'^(-lr_power) - n^(-lr_power)) / lr * p
+        p = (clip(z, -l1, l1) - z) / (n'^(-lr_power) / lr + 2 * l2 + beta / lr);   n = n'
+
+    (``learning_rate_power=-0.5`` is the paper's alpha / (beta + sqrt(n)), 0 a fixed rate.)
+    Ranges, as Keras's checks: ``learning_rate_power <= 0``; ``initial_accumulator_value``,
+    the three strengths >= 0; and two that Keras does not check: ``beta >= 0``, the paper's
+    smoothing of the per-coordinate rate, and ``learning_rate > 0``, also as a schedule's
+    value (FTRL divides by it: Keras takes 0 and turns the parameters NaN). The state is
+    Keras's: ``accumulator`` (n, starting at ``initial_accumulator_value``) and ``linear`` (z,
+    starting at 0). See :mod:`optimlab.rules.ftrl`.
+
+    Neither torch.optim nor optax (0.2.8, ``optax.contrib`` included) has an FTRL:
+    ``preset="torch"`` and ``"optax"`` take Keras's numbers under those peers' conventions
+    (L2 weight decay, their clipping; optax's preset asks for a learning rate, as its aliases
+    do). Learning-rate powers other than -0.5 and 0 take ``n ** -learning_rate_power``, which
+    NumPy and the compiled kernels round differently in the last bit: such an Ftrl runs on
+    the reference engine (``engine="fused"`` is refused for it).
+    """
+
+    rule = rules.ftrl
+    keras_variable_groups = (("accumulator", "linear"),)
+    learning_rate_positive = True
+    hyperparameters = {
+        "learning_rate_power": _learning_rate_power,
+        "initial_accumulator_value": non_negative,
+        "l1_regularization_strength": non_negative,
+        "l2_regularization_strength": non_negative,
+        "l2_shrinkage_regularization_strength": non_negative,
+        "beta": non_negative,
+    }
+
+    def __init__(
+        self,
+        learning_rate=D(0.001),
+        learning_rate_power=D(-0.5),
+        initial_accumulator_value=D(0.1),
+        l1_regularization_strength=D(0.0),
+        l2_regularization_strength=D(0.0),
+        l2_shrinkage_regularization_strength=D(0.0),
+        beta=D(0.0),
+        *,
+        name=None,
+        preset="keras",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            learning_rate_power=learning_rate_power,
+            initial_accumulator_value=initial_accumulator_value,
+            l1_regularization_strength=l1_regularization_strength,
+            l2_regularization_strength=l2_regularization_strength,
+            l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+            beta=beta,
+            name=name,
+            preset=preset,
+            **kwargs,
+        )
+
+    def _check_combinations(self, config: dict) -> None:
+        super()._check_combinations(config)
+        if self._engine_name == "fused" and not self._fusable(config):
+            raise ValueError(
+                "engine='fused' runs Ftrl with learning_rate_power -0.5 (a square root) or 0 "
+                "(a fixed rate) only: another power is taken by NumPy and the compiled kernel "
+                "with different last bits; got learning_rate_power="
+                f"{config['learning_rate_power']!r} (use engine='auto' or 'reference')"
+            )
+
+    @staticmethod
+    def _fusable(config: dict) -> bool:
+        return rules.ftrl.power_kind(config["learning_rate_power"]) != rules.ftrl.GENERAL
+
+    def _rule_fusable(self) -> bool:
+        return self._fusable(self._config)
+
+    def _slot_initial_value(self, slot: str) -> float:
+        return self._config["initial_accumulator_value"] if slot == "accumulator" else 0.0
+
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__: cls
     for cls in (
@@ -641,9 +835,12 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         Lion,
         RAdam,
         Rprop,
+        ASGD,
         Muon,
         Lamb,
         Adafactor,
+        Ftrl,
+        ScheduleFreeAdamW,
     )
 }
 

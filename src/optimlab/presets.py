@@ -129,11 +129,20 @@ PEERS = {
     },
     "RAdam": {"keras": None, "torch": "torch.optim.RAdam", "optax": "optax.radam"},
     "Rprop": {"keras": None, "torch": "torch.optim.Rprop", "optax": "optax.rprop"},
+    "ASGD": {"keras": None, "torch": "torch.optim.ASGD", "optax": None},
     "Lamb": {"keras": "keras.optimizers.Lamb", "torch": None, "optax": "optax.lamb"},
     "Adafactor": {
         "keras": "keras.optimizers.Adafactor",
         "torch": "torch.optim.Adafactor",
         "optax": "optax.adafactor",
+    },
+    # neither torch.optim nor optax 0.2.8 (optax.contrib included) has an FTRL
+    "Ftrl": {"keras": "keras.optimizers.Ftrl", "torch": None, "optax": None},
+    "LBFGS": {"keras": None, "torch": "torch.optim.LBFGS", "optax": "optax.lbfgs"},
+    "ScheduleFreeAdamW": {
+        "keras": "keras.optimizers.ScheduleFreeAdamW",
+        "torch": None,
+        "optax": "optax.contrib.schedule_free_adamw",
     },
 }
 
@@ -550,6 +559,137 @@ DEFAULTS["Adafactor"] = {
         "mean_dtype": None,
         "momentum_dtype": "float32",
         "weight_decay_style": "unscaled",
+    },
+}
+
+_FTRL_KERAS = dict(
+    learning_rate=0.001,
+    learning_rate_power=-0.5,
+    initial_accumulator_value=0.1,
+    l1_regularization_strength=0.0,
+    l2_regularization_strength=0.0,
+    l2_shrinkage_regularization_strength=0.0,
+    beta=0.0,
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["Ftrl"] = {
+    # keras.optimizers.Ftrl: FTRL-Proximal with Keras's (TensorFlow's) 2 * l2 and beta / lr in
+    # the quadratic, the accumulator starting at 0.1; the base class's decoupled decay
+    "keras": _FTRL_KERAS,
+    # torch.optim has no FTRL: Keras's numbers with torch's conventions (per-parameter steps,
+    # its clipping, weight_decay as L2 on the gradient)
+    "torch": {**_FTRL_KERAS, "weight_decay_mode": "l2"},
+    # optax has no FTRL: Keras's numbers with optax's conventions (no default learning rate,
+    # weight decay as chain(add_decayed_weights, ...), its clipping)
+    "optax": {**_FTRL_KERAS, "learning_rate": REQUIRED, "weight_decay_mode": "l2"},
+}
+
+_ASGD_TORCH = dict(learning_rate=0.01, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay_mode="l2")
+DEFAULTS["ASGD"] = {
+    # Keras has no ASGD: torch.optim.ASGD's numbers and formulas, Keras's decoupled decay
+    "keras": {**_ASGD_TORCH, "weight_decay_mode": "decoupled"},
+    # torch.optim.ASGD: lr 1e-2, lambd 1e-4, alpha 0.75, t0 1e6, weight_decay as L2
+    "torch": _ASGD_TORCH,
+    # optax has no ASGD: torch's rule, optax's required learning rate, and its decay
+    # (add_decayed_weights before the step, as L2)
+    "optax": {**_ASGD_TORCH, "learning_rate": REQUIRED},
+}
+
+_LBFGS_TORCH = dict(
+    learning_rate=1.0,
+    memory_size=100,
+    max_iter=20,
+    max_eval=None,
+    tolerance_grad=1e-7,
+    tolerance_change=1e-9,
+    line_search=None,
+    max_linesearch_steps=None,
+    slope_rtol=1e-4,
+    curv_rtol=0.9,
+    wolfe_tolerance_change=1e-9,
+    initial_guess_strategy="one",
+    max_learning_rate=None,
+    increase_factor=2.0,
+    approx_dec_rtol=1e-6,
+    stepsize_precision=1e-5,
+    tol=0.0,
+    scale_init_precond=True,
+    learning_rate_role="step",
+    first_step="l1",
+    min_curvature=1e-10,
+    secant="step",
+    reuse_value=False,
+    loss_dtype="float64",
+    nan_policy="raise",
+)
+DEFAULTS["LBFGS"] = {
+    # Keras has no L-BFGS: torch.optim.LBFGS's numbers and iteration (see optimlab.lbfgs)
+    "keras": _LBFGS_TORCH,
+    # torch.optim.LBFGS: lr=1 the initial step, max_iter=20 iterations per step, max_eval
+    # None = max_iter * 5 // 4, history_size=100, line_search_fn=None (a fixed step) or
+    # 'strong_wolfe' (c1=1e-4, c2=0.9, a 1e-9 bracket length, max_eval - evaluations made as
+    # its budget); the first step min(1, 1/|g|_1) lr; pairs with y.s <= 1e-10 skipped
+    "torch": _LBFGS_TORCH,
+    # optax.lbfgs: one iteration per update, no stopping rules, memory_size=10, H_0 =
+    # min(1, 1/|g|_2) I at first then (s.y)/(y.y) I, every pair kept, s = x - x_prev;
+    # learning_rate None (scale -1) and scale_by_zoom_linesearch(max_linesearch_steps=20,
+    # initial_guess_strategy='one'); value_and_grad_from_state reuses its last value, grad
+    "optax": {
+        **_LBFGS_TORCH,
+        "memory_size": 10,
+        "max_iter": 1,
+        "tolerance_grad": None,
+        "tolerance_change": None,
+        "line_search": "zoom",
+        "max_linesearch_steps": 20,
+        "learning_rate_role": "direction",
+        "first_step": "l2",
+        "min_curvature": None,
+        "secant": "difference",
+        "reuse_value": True,
+        "loss_dtype": "params",
+    },
+}
+
+_SCHEDULE_FREE_KERAS = dict(
+    learning_rate=0.0025,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    warmup_steps=0,
+    warmup_from_zero=False,
+    weight_lr_power=0.0,
+    weight_decay_style="before_step",
+    warmup_dtype=None,
+    weight_sum_dtype="parameter",
+    epsilon_style="paper",
+    weight_decay_mode="decoupled",
+)
+DEFAULTS["ScheduleFreeAdamW"] = {
+    # keras.optimizers.ScheduleFreeAdamW: c_t = 1 / t in the variable's dtype, lr * min(t / W,
+    # 1), the base class's decay of y (with the learning rate before warmup) before the step
+    "keras": _SCHEDULE_FREE_KERAS,
+    # torch.optim has none: the authors' schedulefree.AdamWScheduleFree (facebookresearch/
+    # schedule_free, as read at its commit 0083572; not run here, no peer test): lr_max^2
+    # weights in Python floats, the decay at y in the z step, the epsilon-hat form
+    # lr * sqrt(bc2) / (sqrt(v) + eps), under torch's conventions
+    "torch": {
+        **_SCHEDULE_FREE_KERAS,
+        "weight_lr_power": 2.0,
+        "weight_decay_style": "in_z_step",
+        "weight_sum_dtype": "float64",
+        "epsilon_style": "hat",
+    },
+    # optax.contrib.schedule_free_adamw: lr_max^2 weights in the parameters' dtype, its
+    # warmup_constant_schedule at t - 1 for the z step and at t for lr_max (its fraction in
+    # float32), weight_decay 0.0
+    # added at y inside the z step (chain(scale_by_rms, add_decayed_weights, scale_by_lr))
+    "optax": {
+        **_SCHEDULE_FREE_KERAS,
+        "warmup_from_zero": True,
+        "warmup_dtype": "float32",
+        "weight_lr_power": 2.0,
+        "weight_decay_style": "in_z_step",
     },
 }
 

@@ -47,6 +47,7 @@ class StepPlan:
         config = opt._config
         if (
             opt._engine_name == "reference"
+            or not opt._rule_fusable()
             or not opt.built
             or config["gradient_accumulation_steps"]
             or config["clipnorm"]
@@ -55,6 +56,7 @@ class StepPlan:
             return None
         groups = []
         decoupled_mode = config["weight_decay_mode"] == "decoupled"
+        own_decay = opt._rule_takes_decay()  # the rule takes the decay after its scalars
         for group, data, grad in params.group_arrays():
             i = opt._index.get(id(data))
             if i is None:
@@ -70,6 +72,9 @@ class StepPlan:
             l2 = wd if wd is not None and not decoupled_mode else None
             decoupled = wd if wd is not None and decoupled_mode else None
             kernel = fused.Kernel(opt.rule, data, grad, slots, ema)
+            if own_decay:
+                kernel = _RuleDecay(kernel, decoupled)
+                decoupled = None
             groups.append((i, kernel, group.lr_scale, l2, decoupled))
         loss_scale = config["loss_scale_factor"]
         check = None
@@ -105,3 +110,15 @@ class StepPlan:
             kernel(scalars_for(i, lr_i), pipe)
         opt._finish_update(self.indices)
         return True
+
+
+class _RuleDecay:
+    """A kernel whose rule takes the decoupled decay itself (``rule.DECAY``): the group's decay
+    (or None) goes after the scalars, as ``Optimizer._update_fused`` passes it."""
+
+    def __init__(self, kernel, decay):
+        self.kernel = kernel
+        self.decay = decay
+
+    def __call__(self, scalars, pipe) -> None:
+        self.kernel((*scalars, self.decay), pipe)

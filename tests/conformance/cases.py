@@ -53,6 +53,13 @@ KNOWN_LIMITS = {
     # order of its own: the last float32 bit of RMS(p) and RMS(U) differs now and then, 6e-8
     # relative. Measured: at most 7.1e-8 over the 12 float64 cases (1.3e-7 with float64 means).
     ("Adafactor", "keras"): {"float64": 2e-7, "float32": TOLERANCE["float32"]},
+    # FTRL solves p = (clip(z, -l1, l1) - z) / quadratic from z, a running sum of g - sigma * p
+    # terms of size 1 whose total is small: float32 rounds z by an absolute 1e-9 or so, which
+    # a parameter that ends near 0 takes as a large relative error. Measured: the EMA case's
+    # scalar ends at 7.4e-5 (the others at 0.06) and deviates by 1.27e-5 relative, 9e-10
+    # absolute, whether the schedule is taken in double or in float32 as Keras does; the other
+    # 15 float32 cases stay within 8.8e-6, the 16 float64 ones within 2.7e-15.
+    ("Ftrl", "keras"): {"float64": TOLERANCE["float64"], "float32": 3e-5},
 }
 
 
@@ -75,10 +82,14 @@ LEARNING_RATES = {
     "Muon": (0.02, 0.01),
     "RAdam": (0.01, 0.003),
     "Rprop": (0.01, 0.003),  # the initial step size: both peers ignore later learning rates
+    "ASGD": (0.05, 0.02),  # reaches eta one update late (torch computes it after each step)
     "Lamb": (0.01, 0.003),
     # above 1/sqrt(t) from t = 12 and t = 101: Keras's and torch's relative step min(lr,
     # 1/sqrt(t)) takes both branches in each phase; optax's lr is absolute
     "Adafactor": (0.3, 0.1),
+    "Ftrl": (0.1, 0.05),
+    # a rise at the change: optax's lr_max (and with it the averaging weights) moves there
+    "ScheduleFreeAdamW": (0.005, 0.02),
 }
 
 # Each optimizer's own options.
@@ -135,6 +146,16 @@ OWN_OPTIONS = {
         # lr 0.01 > max_step_size: torch clips it at the first update, optax only once it moves
         {"min_step_size": 1e-4, "max_step_size": 0.005},
     ],
+    # ASGD: the averaging starts at t = t0 + 3; t0 = 20 before the lr change at call 70, 100
+    # between it and the schedule (from call 140), 150 within the schedule; the default 1e6
+    # never averages (ax = p)
+    "ASGD": [
+        {},
+        {"lambd": 0.05},
+        {"alpha": 0.5, "t0": 20.0},
+        {"t0": 100.0, "lambd": 0.01, "alpha": 1.0},
+        {"t0": 150.5},
+    ],
     "Lamb": [
         {},
         {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
@@ -154,6 +175,37 @@ OWN_OPTIONS = {
         {"multiply_by_parameter_scale": False, "min_dim_size_to_factor": 2},
         {"momentum": 0.9, "min_dim_size_to_factor": 2},
         {"factored": False},
+    ],
+    "Ftrl": [
+        {},
+        {"learning_rate_power": 0.0},  # a fixed rate: n^0 = 1, the accumulator plays no part
+        {"learning_rate_power": -0.3},  # a general power: ** on the reference engine
+        {"initial_accumulator_value": 0.0},
+        # an l1 that holds coordinates at exactly 0 (5 of the 18 at the end, the scalar too)
+        {"l1_regularization_strength": 20.0},
+        {"l2_regularization_strength": 0.5},
+        {"l2_shrinkage_regularization_strength": 0.05},
+        {"beta": 1.0},
+        {  # Keras's own ftrl_test golden configuration
+            "learning_rate_power": -0.2,
+            "initial_accumulator_value": 0.4,
+            "l1_regularization_strength": 0.05,
+            "l2_regularization_strength": 0.15,
+            "l2_shrinkage_regularization_strength": 0.01,
+            "beta": 0.3,
+        },
+    ],
+    "ScheduleFreeAdamW": [
+        {},
+        {"beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3},
+        # still warming up at the learning-rate change (call 70); optax's runner holds the
+        # learning rate in a float64 array (inject_hyperparams): "float32_fraction" there
+        {"warmup_steps": 100},
+        {"warmup_steps": 20, "weight_decay": 0.05},
+        {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+        {"warmup_steps": 20, "weight_decay": 0.05, "warmup_dtype": "float32_fraction"},
+        {"weight_lr_power": 0.0},  # Keras's uniform average (optax: lr_max^0 = 1)
+        {"weight_lr_power": 1.0},  # optax only
     ],
 }
 
@@ -194,6 +246,17 @@ COMMON_OPTIONS = [
 def expressible(peer: str, optimizer: str, options: dict) -> bool:
     """Whether ``peer`` has the means to express ``options`` (the documented limits)."""
     keys = set(options)
+    if optimizer == "Ftrl" and peer != "keras":
+        return False  # neither torch.optim nor optax 0.2.8 has an FTRL
+    if optimizer == "ScheduleFreeAdamW":
+        if peer == "torch":  # torch.optim has none
+            return False
+        if peer == "keras" and (
+            options.get("weight_lr_power", 0.0) != 0.0 or "warmup_dtype" in keys
+        ):
+            return False  # Keras's c_t is 1 / t, its warmup lr * min(t / W, 1)
+        if peer == "optax" and options.get("warmup_steps"):
+            return options.get("warmup_dtype") == "float32_fraction"
     if optimizer == "Adafactor" and peer in ("keras", "torch"):
         # neither has optax's switches; both always clip (torch's d >= 1) and take the
         # relative step
@@ -207,7 +270,7 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False
         if optimizer == "RAdam":  # Keras has no RAdam
             return False
-        if optimizer == "Rprop":  # Keras has no Rprop
+        if optimizer in ("Rprop", "ASGD"):  # Keras has neither
             return False
         if optimizer == "Lamb" and (  # Keras: decay before the step, ratio 1 for NaN norms
             options.get("weight_decay_in_trust_ratio") or options.get("nan_trust_ratio") == "nan"
@@ -250,6 +313,8 @@ def expressible(peer: str, optimizer: str, options: dict) -> bool:
             return False  # torch.optim.RAdam has neither Nesterov, eps_root nor a threshold
         return True
     if peer == "optax":
+        if optimizer == "ASGD":  # optax has no ASGD
+            return False
         if optimizer == "Muon" and keys & {"adam_lr_ratio", "rms_rate"}:  # 0.2 fixed
             return False
         if optimizer == "Lamb" and options.get("nan_trust_ratio") == "one":

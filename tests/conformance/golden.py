@@ -74,10 +74,13 @@ def stored(case, params0, grads, plan) -> dict | None:
         return None
     dtype, shapes = params0[0].dtype, [p.shape for p in params0]
     ema = entry["ema"]
-    return {
+    out = {
         "params": _arrays(entry["params"], dtype, shapes),
         "ema": None if ema is None else _arrays(ema, dtype, shapes),
     }
+    if "average" in entry:  # ASGD's averaged parameters
+        out["average"] = _arrays(entry["average"], dtype, shapes)
+    return out
 
 
 def peer_result(case, params0, grads, plan) -> dict:
@@ -96,11 +99,14 @@ def _entry(result, params0, grads, plan) -> dict:
             None if arrays is None else [np.asarray(a, np.float64).ravel().tolist() for a in arrays]
         )
 
-    return {
+    entry = {
         "digest": digest(params0, grads, plan),
         "params": flat(result["params"]),
         "ema": flat(result["ema"]),
     }
+    if "average" in result:  # only ASGD's entries have the key
+        entry["average"] = flat(result["average"])
+    return entry
 
 
 def write() -> int:

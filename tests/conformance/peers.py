@@ -38,6 +38,9 @@ optax "decoupled" for Adam, AdamW, Nadam, Lion, Muon and Lamb (optax.adamw / nad
 contrib.muon / lamb, the decay inside the alias), "l2" otherwise
 (``chain(add_decayed_weights, alias)``). Rprop: ``torch.optim.Rprop`` (``etas``, ``step_sizes``;
 no weight decay) and ``optax.rprop`` (L2 decay through that chain only); Keras has none.
+Ftrl: ``keras.optimizers.Ftrl`` only (neither torch.optim nor optax 0.2.8 has an FTRL).
+ASGD: ``torch.optim.ASGD`` only (``lambd``, ``alpha``, ``t0``; L2 decay); its result also has
+``"average"``, the averaged parameters ``ax`` of its state.
 Missing ``ema_momentum``: 0.99 for torch too (optimlab's
 common default, Keras's; ``get_ema_multi_avg_fn`` would default to 0.999).
 """
@@ -155,6 +158,7 @@ _RULE_KEYS = {
     ),
     "RAdam": frozenset({"beta_1", "beta_2", "epsilon", "epsilon_root", "threshold", "nesterov"}),
     "Rprop": frozenset({"eta_minus", "eta_plus", "min_step_size", "max_step_size"}),
+    "ASGD": frozenset({"lambd", "alpha", "t0"}),
     "Lamb": frozenset(
         {"beta_1", "beta_2", "epsilon", "weight_decay_in_trust_ratio", "nan_trust_ratio"}
     ),
@@ -169,6 +173,30 @@ _RULE_KEYS = {
             "factored",
             "min_dim_size_to_factor",
             "momentum",
+        }
+    ),
+    "Ftrl": frozenset(
+        {
+            "learning_rate_power",
+            "initial_accumulator_value",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
+            "beta",
+        }
+    ),
+    "ScheduleFreeAdamW": frozenset(
+        {
+            "beta_1",
+            "beta_2",
+            "epsilon",
+            "warmup_steps",
+            "warmup_from_zero",
+            "warmup_dtype",
+            "weight_lr_power",
+            "weight_decay_style",
+            "weight_sum_dtype",
+            "epsilon_style",
         }
     ),
 }
@@ -187,7 +215,7 @@ _OPTAX_ONLY_ADAFACTOR = (
 
 def _default_wd_mode(peer: str, optimizer: str) -> str:
     """The weight-decay mode of each peer when ``weight_decay_mode`` is not given."""
-    if peer == "keras" or optimizer in ("Muon", "Lamb", "Adafactor"):
+    if peer == "keras" or optimizer in ("Muon", "Lamb", "Adafactor", "ScheduleFreeAdamW"):
         return "decoupled"
     if peer == "torch":
         return "decoupled" if optimizer in ("AdamW", "Lion") else "l2"
@@ -301,7 +329,7 @@ def _accumulate(acc, grads):
 def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float):
     import torch
 
-    if optimizer in ("Lion", "Lamb"):
+    if optimizer in ("Lion", "Lamb", "Ftrl", "ScheduleFreeAdamW"):
         raise NotExpressible(f"torch.optim has no {optimizer}")
     if optimizer == "Muon":
         return _torch_muon(c, rule, params, lr0)
@@ -332,6 +360,11 @@ def _torch_optimizer(optimizer: str, c: _Common, rule: dict, params, lr0: float)
         if ours in rule and rule[ours] is not None:
             kw[theirs or ours] = conv(rule[ours])
 
+    if optimizer == "ASGD":
+        put("lambd")
+        put("alpha")
+        put("t0")
+        return torch.optim.ASGD(params, **kw)
     if optimizer == "SGD":
         momentum = float(rule.get("momentum") or 0.0)
         dampening = float(rule.get("dampening") or 0.0)
@@ -511,9 +544,12 @@ def _run_torch(optimizer, kwargs, params0, grads, plan, dtype):
         ema_out = None
         if ema is not None:
             ema_out = [p.detach().numpy().copy() for p in ema.module.ps]
+        result = {"params": out, "ema": ema_out}
+        if optimizer == "ASGD":  # the averaged parameters, compared too
+            result["average"] = [opt.state[p]["ax"].detach().numpy().copy() for p in params]
     finally:
         torch.set_default_dtype(previous_default)
-    return {"params": out, "ema": ema_out}
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,6 +592,32 @@ def _keras_plan_schedule_class():
     return _KERAS_PLAN_SCHEDULE
 
 
+#: the Schedule-Free conventions each peer has, fixed (optimlab's option: the peer's value)
+_KERAS_SCHEDULE_FREE = {
+    "warmup_from_zero": False,
+    "warmup_dtype": None,
+    "weight_lr_power": 0.0,
+    "weight_decay_style": "before_step",
+    "weight_sum_dtype": "parameter",
+    "epsilon_style": "paper",
+}
+_OPTAX_SCHEDULE_FREE = {
+    "warmup_from_zero": True,
+    # inject_hyperparams holds the learning rate in a float64 array: only the warmup's
+    # fraction is float32 (a Python-float learning rate would make all of it float32)
+    "warmup_dtype": "float32_fraction",
+    "weight_decay_style": "in_z_step",
+    "weight_sum_dtype": "parameter",
+    "epsilon_style": "paper",
+}
+
+
+def _schedule_free_refusals(peer: str, rule: dict, fixed: dict) -> None:
+    for key, value in fixed.items():
+        if key in rule and rule[key] != value:
+            raise NotExpressible(f"{peer}'s Schedule-Free AdamW has {key}={value!r} only")
+
+
 def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     import keras
 
@@ -590,6 +652,8 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
     O = keras.optimizers
     if optimizer == "Rprop":
         raise NotExpressible("Keras has no Rprop")
+    if optimizer == "ASGD":
+        raise NotExpressible("Keras has no ASGD")
     if optimizer == "SGD":
         _require_neutral("Keras", rule, "dampening")
         put("momentum")  # Keras insists on a float
@@ -659,6 +723,12 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         put("beta_2")
         put("epsilon")
         cls = O.Lamb
+    elif optimizer == "ScheduleFreeAdamW":
+        _schedule_free_refusals("Keras", rule, _KERAS_SCHEDULE_FREE)
+        for key in ("beta_1", "beta_2", "epsilon"):
+            put(key)
+        put("warmup_steps", int)
+        cls = O.ScheduleFreeAdamW
     elif optimizer == "Adafactor":
         _adafactor_refusals("Keras", rule)
         if "epsilon_1" in rule and rule["epsilon_1"] is None:
@@ -666,6 +736,10 @@ def _keras_optimizer(optimizer: str, c: _Common, rule: dict, lr0: float):
         for key in ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold"):
             put(key)
         cls = O.Adafactor
+    elif optimizer == "Ftrl":
+        for key in _RULE_KEYS["Ftrl"]:
+            put(key)
+        cls = O.Ftrl
     else:  # pragma: no cover
         raise AssertionError(optimizer)
     return cls(**kw)
@@ -737,6 +811,10 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
     """Return ``factory(learning_rate) -> GradientTransformation`` for inject_hyperparams."""
     import optax
 
+    if optimizer == "Ftrl":
+        raise NotExpressible("optax 0.2.8 has no FTRL (optax.contrib included)")
+    if optimizer == "ASGD":
+        raise NotExpressible("optax has no ASGD")
     if c.maximize:
         raise NotExpressible("optax has no maximize")
     if c.loss_scale_factor not in (None, 1.0):
@@ -931,6 +1009,24 @@ def _optax_factory(optimizer: str, c: _Common, rule: dict, eps_in_sqrt: bool | N
 
         def alias(lr):
             return optax.lamb(lr, weight_decay=lamb_wd, **hp)
+
+        alias_wd = alias
+        core = None
+        decoupled = 0.0  # inside the alias
+    elif optimizer == "ScheduleFreeAdamW":
+        from optax import contrib
+
+        _schedule_free_refusals("optax", rule, _OPTAX_SCHEDULE_FREE)
+        put("beta_1", "b1")
+        put("beta_2", "b2")
+        put("epsilon", "eps")
+        put("weight_lr_power")
+        if rule.get("warmup_steps"):
+            hp["warmup_steps"] = int(rule["warmup_steps"])
+        sf_wd = decoupled
+
+        def alias(lr):
+            return contrib.schedule_free_adamw(lr, weight_decay=sf_wd, **hp)
 
         alias_wd = alias
         core = None

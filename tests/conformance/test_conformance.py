@@ -51,7 +51,10 @@ def run_optimlab(case, params0, grads, plan):
                 plan.lr1, decay_steps=plan.decay_steps, decay_rate=plan.decay_rate
             )
         opt.apply(g, params)
-    return {"params": params, "ema": opt.ema}
+    result = {"params": params, "ema": opt.ema}
+    if case.optimizer == "ASGD":  # the averaged parameters (torch's state "ax")
+        result["average"] = [np.array(a) for a in opt.average]
+    return result
 
 
 def deviation(ours, theirs) -> float:
@@ -69,6 +72,8 @@ def answer_deviation(case, ours, theirs) -> float:
     if case.options.get("use_ema"):
         assert theirs["ema"] is not None and ours["ema"] is not None
         dev = max(dev, deviation(ours["ema"], theirs["ema"]))
+    if "average" in theirs:  # ASGD's averaged parameters
+        dev = max(dev, deviation(ours["average"], theirs["average"]))
     return dev
 
 
@@ -114,7 +119,10 @@ def perturbed(answer, level, seed):
             out.append((a.astype(np.float64) + level * scale * signs).astype(a.dtype))
         return out
 
-    return {"params": move(answer["params"]), "ema": move(answer["ema"])}
+    out = {"params": move(answer["params"]), "ema": move(answer["ema"])}
+    if "average" in answer:
+        out["average"] = move(answer["average"])
+    return out
 
 
 # What a stored answer must be able to absorb: float32 at the 1e-6 level (the largest
@@ -141,7 +149,7 @@ def test_matches_peer(case, conformance_record):
     conformance_record(case, dev, source=source, perturbed_source=perturbed_source)
 
 
-# every 26th case: 28 cases spread over the peers, optimizers, options and dtypes
+# every 26th case: the spot checks spread over the peers, optimizers, options and dtypes
 SPOT_CHECKS = CASES[::26]
 
 

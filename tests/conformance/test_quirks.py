@@ -218,6 +218,30 @@ def test_keras_rounds_beta_to_float32_in_the_bias_correction():
     assert abs(factor / exact_factor - 1) > 3e-6
 
 
+def test_asgd_step_size_one_update_late_and_rounded_as_torch_keeps_it():
+    import torch
+
+    header, rows = differences.asgd_step_size()
+    late, current, rounded = ([float(x) for x in row[1:]] for row in rows[1:])
+    assert late[:3] == current[:2] + [late[2]] and late[2] != current[2]  # the change at 3
+    for default, expected in ((torch.float64, late), (torch.float32, rounded)):
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(default)
+        try:
+            t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+            topt = torch.optim.ASGD([t], lr=differences.ASGD_PLAN[0], lambd=0.5, alpha=0.75)
+            for k, lr in enumerate(differences.ASGD_PLAN):
+                topt.param_groups[0]["lr"] = lr
+                t.grad = torch.ones(1, dtype=torch.float64)
+                topt.step()
+                if k + 1 < len(expected):  # the eta of the next update, torch's state now
+                    eta = float(topt.state[t]["eta"])
+                    assert f"{eta:.10g}" == f"{expected[k + 1]:.10g}", (default, k)
+        finally:
+            torch.set_default_dtype(previous)
+    assert max(abs(a / b - 1) for a, b in zip(rounded, late, strict=True)) > 1e-9
+
+
 def test_rprop_clipping_and_optax_late_update_per_peer():
     import jax.numpy as jnp
     import optax

@@ -22,7 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import optimlab as ol
-from optimlab import adafactor, optimizers
+from optimlab import adafactor, optimizers, schedule_free
 from optimlab import optimizer as runtime
 
 MAX_COUNT = 2**63 - 1
@@ -149,9 +149,14 @@ BY_VALIDATOR = {
     optimizers._eta_plus: Real(1.0, low_open=True),
     optimizers._positive: Real(0.0, low_open=True),
     optimizers._compare_with: Choice(("gradient", "update")),
+    optimizers._learning_rate_power: Real(None, 0.0),
+    optimizers._t0: Real(0.0),
     adafactor._non_positive: Real(None, 0.0),
     adafactor._optional_momentum: Real(0.0, 1.0, high_open=True, optional=True),
     adafactor._dimension: Int(0),
+    schedule_free._warmup_steps: Int(0, optional=True),
+    schedule_free._weight_lr_power: Real(0.0),
+    schedule_free._weight_sum_dtype: Choice(("parameter", "float64")),
 }
 BY_NAME = {
     "ema_overwrite_frequency": Int(1, optional=True),
@@ -165,7 +170,13 @@ BY_NAME = {
     "factored_dims": Choice(("last_two", "two_largest")),
     "weight_decay_style": Choice(("before_rms", "after_rms", "unscaled")),
 }
+#: (optimizer, name): where a name means another set of choices than BY_NAME's
+BY_CLASS = {
+    ("ScheduleFreeAdamW", "weight_decay_style"): Choice(("before_step", "in_z_step")),
+}
 LEARNING_RATE = Real(0.0)
+#: the learning rate of a rule that divides by it (Ftrl: ``learning_rate_positive``)
+POSITIVE_LEARNING_RATE = Real(0.0, low_open=True)
 
 #: (optimizer, argument): values the argument accepts on its own that a cross-argument check
 #: may refuse with the defaults of the others (then with a ValueError naming the argument)
@@ -192,14 +203,21 @@ def kind_under(cls, name: str, kind: Any, preset: str) -> Any:
 
 
 #: normalizations of accepted values: 0 weight decay is off, 1 accumulation step is none
-NORMALIZED = {("weight_decay", 0.0): None, ("gradient_accumulation_steps", 1): None}
+NORMALIZED = {
+    ("weight_decay", 0.0): None,
+    ("gradient_accumulation_steps", 1): None,
+    ("warmup_steps", None): 0,  # optax's None: no warmup
+}
 
 
 def hyperparameters(cls) -> dict[str, Any]:
     """name -> kind (Real, Int, Bool, Choice) or None (unknown validator) of every
     hyperparameter of ``cls``, the common ones included."""
     validators = {**runtime.COMMON_HYPERPARAMETERS, **cls.hyperparameters}
-    return {name: BY_NAME.get(name) or BY_VALIDATOR.get(v) for name, v in validators.items()}
+    return {
+        name: BY_CLASS.get((cls.__name__, name)) or BY_NAME.get(name) or BY_VALIDATOR.get(v)
+        for name, v in validators.items()
+    }
 
 
 CASES = [

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 import optimlab as ol
 from optimlab.optimizer import IN_PARAMETER_DTYPE
 
-from .registry import CASES, COMBINATIONS, HOSTILE, LEARNING_RATE, NORMALIZED, kind_under
+from .registry import (
+    CASES,
+    COMBINATIONS,
+    HOSTILE,
+    LEARNING_RATE,
+    NORMALIZED,
+    POSITIVE_LEARNING_RATE,
+    kind_under,
+)
 from .world import accepted, refuses, shown
 
 PRESETS = st.sampled_from(["keras", "torch", "optax"])
@@ -70,8 +78,14 @@ def test_constructor_argument(cls, name, kind, value, preset):
     # and grows like s^(5^k), in torch and Keras as here; so any other finite coefficient
     # may overflow (the refusals above still hold)
     coefficient = name in ("muon_a", "muon_b", "muon_c")
-    _steps_finitely(opt, expected, overflows=coefficient)
+    _steps_finitely(opt, expected, overflows=coefficient or _powers_overflow(name))
     accepted()
+
+
+def _powers_overflow(name) -> bool:
+    """FTRL takes n^(-learning_rate_power) of the accumulator n: a power far from 0 (-1e3 of
+    n = 0.35) underflows to 0 and the quadratic p is divided by with it, in Keras as here."""
+    return name == "learning_rate_power"
 
 
 def _steps_finitely(opt, value, p=None, overflows=False):
@@ -131,7 +145,8 @@ def test_assignment(cls, name, kind, value, build):
     if kind is not None:
         want = expected if (cls is ol.AdamW and name == "weight_decay") else _stored(name, expected)
         assert _same(getattr(opt, name), want)
-    _steps_finitely(opt, expected, p)  # and the optimizer still steps (or names what it refuses)
+    # and the optimizer still steps (or names what it refuses)
+    _steps_finitely(opt, expected, p, overflows=_powers_overflow(name))
     accepted()
 
 
@@ -140,9 +155,10 @@ def test_assignment(cls, name, kind, value, build):
     value=HOSTILE, cls=st.sampled_from(sorted(ol.OPTIMIZERS.values(), key=str)), via=st.booleans()
 )
 def test_learning_rate(value, cls, via):
-    """The learning rate at construction and by assignment: a float >= 0 (schedules and
-    callables are tested with the schedules)."""
-    verdict, expected = LEARNING_RATE.verdict(value)
+    """The learning rate at construction and by assignment: a float >= 0, > 0 where the rule
+    divides by it (Ftrl; schedules and callables are tested with the schedules)."""
+    kind = POSITIVE_LEARNING_RATE if cls.learning_rate_positive else LEARNING_RATE
+    verdict, expected = kind.verdict(value)
     opt = cls(learning_rate=0.5)
     if verdict == "refuse":
         call = (
@@ -150,7 +166,8 @@ def test_learning_rate(value, cls, via):
             if via
             else (lambda: cls(learning_rate=value))
         )
-        refuses(call, world=(opt,), exc=expected, says=("learning_rate", shown(value), ">= 0"))
+        says = ("learning_rate", shown(value), kind.range_text())
+        refuses(call, world=(opt,), exc=expected, says=says)
         return
     if via:
         opt.learning_rate = value

@@ -30,7 +30,9 @@ CONFIGS = [
     ("Adamax", {"weight_decay": 0.01}),
     ("RAdam", {"preset": "torch", "threshold": 6.0}),
     ("Rprop", {"preset": "optax", "learning_rate": 0.05, "max_step_size": 0.02}),
+    ("ASGD", {"preset": "torch", "learning_rate": 0.05, "t0": 1.0}),
     ("Lamb", {"weight_decay": 0.01, "preset": "optax", "learning_rate": 0.05}),
+    ("Ftrl", {"l1_regularization_strength": 0.05, "beta": 0.5, "clipvalue": 0.5}),
 ]
 IDS = [f"{n}-{'-'.join(o) or 'defaults'}" for n, o in CONFIGS]
 

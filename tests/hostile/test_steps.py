@@ -248,7 +248,7 @@ def test_zero_size_and_0d_parameters(shape, name):
     accepted()
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Lion", "Rprop"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Lion", "Rprop", "Ftrl", "ASGD"])
 def test_fortran_and_strided_parameters_match_contiguous_ones(name):
     """Layouts the fused engine cannot take run on the reference engine, with the same
     numbers."""

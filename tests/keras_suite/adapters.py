@@ -12,7 +12,9 @@ the optimizer class (``Adam``...), ``optimizers``, ``schedules``
     optimlab's classes, each optimizer wrapped by :func:`keras_face`, which only translates
     Keras's objects (variables, their names) into NumPy arrays, and maps the few Keras
     attributes the tests read onto optimlab's public API (``ema``, the clipping of the
-    pipeline through a throwaway ``SGD(learning_rate=1)``).
+    pipeline through a throwaway ``SGD(learning_rate=1)``); Muon also answers the internals
+    its Keras test calls (:class:`MuonInternals`: optimlab's Newton-Schulz, shape factor,
+    rule step and weight decay).
 
 Nothing here computes an update: every number the tests check comes from optimlab.
 """
@@ -28,6 +30,8 @@ import numpy as np
 import optimlab
 from optimlab import optimizers as ol_optimizers
 from optimlab import schedules as ol_schedules
+from optimlab.rules import muon as rules_muon
+from optimlab.rules import newton_schulz
 
 FLOATX = "float32"
 
@@ -77,6 +81,12 @@ class Variable:
 
     def __add__(self, other):
         return self.value + np.asarray(other)
+
+    def __sub__(self, other):
+        return self.value - np.asarray(other)
+
+    def __mul__(self, other):
+        return self.value * np.asarray(other)
 
     def __repr__(self) -> str:
         return f"<Variable {self.name} {self.value!r}>"
@@ -172,6 +182,56 @@ def keras_face(cls):
     return Face
 
 
+class MuonInternals:
+    """The Keras internals of ``keras.optimizers.Muon`` that Keras's muon_test calls, each
+    answered by optimlab's own rule or pipeline (nothing computed here):
+
+    ``zeropower_via_newtonschulz5(x, steps)``
+        :func:`optimlab.rules.newton_schulz.orthogonalize` with the optimizer's
+        coefficients, epsilon and norm settings;
+    ``lr_adjust(x)``
+        x times :func:`optimlab.rules.muon.shape_factor` (1 where ``rms_rate`` is None);
+    ``update_step(gradient, variable, learning_rate)``
+        Keras's rule step of one variable at ``learning_rate``, with neither the weight decay
+        nor an iteration counted: one ``apply_gradients`` of a twin loaded with this
+        optimizer's state at that learning rate and no decay, whose new state buffers are
+        loaded back (the counters stay);
+    ``_apply_weight_decay(variables)``
+        the decay alone, as optimlab's pipeline applies it: one step of a fresh twin on a zero
+        gradient (from a zero state Muon and AdamW move nothing; p - lr wd p remains, with
+        ``weight_decay`` for matrices and ``adam_weight_decay`` for the rest).
+    """
+
+    def zeropower_via_newtonschulz5(self, x, steps):
+        c = self.get_config()
+        eps = c["epsilon"] if c["ns_epsilon"] is None else c["ns_epsilon"]
+        return newton_schulz.orthogonalize(
+            _array(x), c["muon_a"], c["muon_b"], c["muon_c"], steps, eps,
+            c["ns_epsilon_style"], c["ns_dtype"], c["ns_norm_dtype"],
+        )  # fmt: skip
+
+    def lr_adjust(self, x):
+        c = self.get_config()
+        scaling = "none" if c["rms_rate"] is None else c["shape_scaling"]
+        x = _array(x)
+        return x * rules_muon.shape_factor(x.shape, scaling, c["rms_rate"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        saved = self.state_dict()
+        config = dict(saved["config"], learning_rate=learning_rate)
+        config.update(weight_decay=None, adam_weight_decay=None)
+        twin = optimlab.Muon()
+        twin.load_state_dict(dict(saved, config=config), params=self.params)
+        twin.apply_gradients([(_array(gradient, unwrap(variable).dtype), unwrap(variable))])
+        self.load_state_dict(dict(saved, slots=twin.state_dict()["slots"]))
+
+    def _apply_weight_decay(self, variables):
+        for variable in variables:
+            array = unwrap(variable)
+            twin = optimlab.Muon.from_config(self.get_config())
+            twin.apply_gradients([(np.zeros_like(array), array)])
+
+
 SGD = keras_face(optimlab.SGD)
 Adagrad = keras_face(optimlab.Adagrad)
 RMSprop = keras_face(optimlab.RMSprop)
@@ -183,6 +243,8 @@ Adadelta = keras_face(optimlab.Adadelta)
 Lion = keras_face(optimlab.Lion)
 Lamb = keras_face(optimlab.Lamb)
 Adafactor = keras_face(optimlab.Adafactor)
+Muon = keras_face(type("Muon", (MuonInternals, optimlab.Muon), {"__doc__": optimlab.Muon.__doc__}))
+Ftrl = keras_face(optimlab.Ftrl)
 
 
 class Counter(int):
@@ -265,6 +327,7 @@ class MultiOptimizer(optimlab.MultiOptimizer):
         }
 
 
+ScheduleFreeAdamW = keras_face(optimlab.ScheduleFreeAdamW)
 FACES = {
     cls.__name__: cls
     for cls in (
@@ -279,8 +342,11 @@ FACES = {
         Lion,
         Lamb,
         Adafactor,
+        Muon,
+        Ftrl,
         LossScaleOptimizer,
         MultiOptimizer,
+        ScheduleFreeAdamW,
     )
 }
 

@@ -34,17 +34,17 @@ MODULES = {
     "lion_test": ("Lion",),
     "lamb_test": ("Lamb",),
     "adafactor_test": ("Adafactor",),
+    "muon_test": ("Muon",),
+    "ftrl_test": ("Ftrl",),
     "loss_scale_optimizer_test": ("LossScaleOptimizer", "SGD"),
     "multi_optimizer_test": ("optimizers",),
+    "schedule_free_adamw_test": ("ScheduleFreeAdamW",),
     "optimizer_test": ("optimizers",),
     "schedules.learning_rate_schedule_test": ("schedules", "optimizers"),
 }
 
 #: Keras test modules of optimizers optimlab does not have yet (another issue's work)
 FUTURE_MODULES = {
-    "ftrl_test": "Ftrl: not in optimlab yet (a later issue)",
-    "muon_test": "Muon: not in optimlab yet (a later issue)",
-    "schedule_free_adamw_test": "ScheduleFreeAdamW: not in optimlab yet (a later issue)",
     "optimizer_sparse_test": "sparse gradients (IndexedSlices, sparse tensors): NumPy has none",
 }
 

@@ -204,8 +204,11 @@ KERAS_NAMES = {
     "Muon": "muon",
     "RAdam": "r_adam",  # no Keras RAdam: what Keras's to_snake_case makes of the name
     "Rprop": "rprop",  # Keras has no Rprop: the name its rule would give
+    "ASGD": "asgd",  # nor ASGD
     "Lamb": "lamb",
     "Adafactor": "adafactor",
+    "Ftrl": "ftrl",
+    "ScheduleFreeAdamW": "schedule_free_adam_w",
 }
 
 

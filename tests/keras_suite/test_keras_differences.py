@@ -194,6 +194,8 @@ KERAS = {
     "range: momentum 1": lambda: keras.optimizers.SGD(momentum=1.0),
     "range: clipnorm": lambda: keras.optimizers.SGD(clipnorm=-1.0),
     "range: weight decay": lambda: keras.optimizers.SGD(weight_decay=-1.0),
+    "range: Ftrl beta": lambda: keras.optimizers.Ftrl(beta=-1.0),
+    "range: Ftrl learning rate 0": lambda: keras.optimizers.Ftrl(learning_rate=0.0),
     "integer learning rate": lambda: keras.optimizers.SGD(learning_rate=1),
     "integer momentum": lambda: keras.optimizers.SGD(momentum=0),
     "accumulation of 1": lambda: keras.optimizers.SGD(gradient_accumulation_steps=1),
@@ -233,6 +235,16 @@ def test_the_whys_that_are_claims_about_keras():
         [(np.full(2, 100.0, np.float32), v)]
     )
     assert np.all(v.numpy() == -100.0)
+    # Ftrl's beta < 0: with n = 1 and beta = -1 the quadratic (sqrt(n) + beta) / lr is 0
+    v = keras.Variable(np.zeros(1, np.float32))
+    keras.optimizers.Ftrl(learning_rate=0.1, beta=-1.0, initial_accumulator_value=0.0).apply(
+        [np.ones(1, np.float32)], [v]
+    )
+    assert np.isneginf(v.numpy()).all()
+    # Ftrl's learning rate 0: sigma and the quadratic divide by it, NaN parameters
+    v = keras.Variable(np.ones(2, np.float32))
+    keras.optimizers.Ftrl(learning_rate=0.0).apply([np.ones(2, np.float32)], [v])
+    assert np.isnan(v.numpy()).all()
     # warmup_steps without warmup_target: no warmup
     assert float(KS.CosineDecay(0.1, 10, warmup_steps=5)(0)) == pytest.approx(0.1, rel=1e-6)
     # t_mul < 1: NaN once the periods (10 + 5 + 2.5 + ... = 20 steps) run out

@@ -27,6 +27,9 @@ CASES = [
     ("Adamax", {}),
     ("Adadelta", {}),
     ("Lion", {}),
+    ("Ftrl", {}),
+    ("Ftrl", {"learning_rate_power": -0.3, "l1_regularization_strength": 0.01, "beta": 0.5}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 3}),  # z (Keras's momentum) and v, per variable
 ]
 
 

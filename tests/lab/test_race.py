@@ -25,6 +25,8 @@ RUNNERS = [
     Runner("RAdam", "optax", 1e-3, {"nesterov": True}),
     Runner("Rprop", learning_rate=0.01),
     Runner("Rprop", "optax", 0.05, {"max_step_size": 0.02}),
+    Runner("Ftrl", learning_rate=0.1, hyperparameters={"l1_regularization_strength": 0.01}),
+    Runner("ASGD", "torch", 1e-3, {"t0": 10.0, "weight_decay": 0.01}),
     Runner("SGD", schedule=schedules.ExponentialDecay(0.01, 50, 0.5)),
     Runner("Adam", "torch", 0.05, {"weight_decay": 0.1}, schedules.CosineDecay(0.05, 200)),
     Runner("SGD", learning_rate=5.0),  # diverges on most surfaces

@@ -138,6 +138,12 @@ VARIANTS = [
     ("RAdam", {"nesterov": True, "threshold": 8.0}),
     ("Rprop", {}),
     ("Rprop", {"max_step_size": 4e-4}),  # lr 1e-3 above it: clipped at once, or not (optax)
+    ("Ftrl", {}),
+    ("Ftrl", {"learning_rate_power": 0.0, "l1_regularization_strength": 0.1}),
+    ("Ftrl", {"learning_rate_power": -0.3, "beta": 1.0, "l2_regularization_strength": 0.1}),
+    ("ScheduleFreeAdamW", {}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 10, "weight_decay": 0.1}),  # the rule's own decay
+    ("ASGD", {"t0": 5.0, "lambd": 0.1}),  # eta and mu: step state computed from each lr
 ]
 # the Optimizer's pipeline around the rule, each switched on explicitly
 PIPELINE = [
@@ -273,8 +279,18 @@ def test_scalars_that_refuse_arrays_run_one_learning_rate_at_a_time(monkeypatch)
     _check_against_separate(result, ROSENBROCK, "SGD", "keras", STARTS, LRS, STEPS, momentum=0.9)
 
 
+#: rules whose step state depends on the learning rate (Schedule-Free's lr_max and sum of
+#: weights): a sweep runs each of their learning rates on its own (the cases above check it)
+LR_STATE = {"ScheduleFreeAdamW"}
+
+
 @pytest.mark.parametrize(
-    "name", [n for n, c in optimlab.OPTIMIZERS.items() if not getattr(c.rule, "TENSOR", False)]
+    "name",
+    [
+        n
+        for n, c in optimlab.OPTIMIZERS.items()
+        if not getattr(c.rule, "TENSOR", False) and n not in LR_STATE
+    ],
 )
 def test_every_rule_takes_an_array_learning_rate(name):
     for preset in PRESETS:

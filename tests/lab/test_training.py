@@ -262,3 +262,23 @@ def test_a_rule_on_whole_tensors_trains_each_parameter_as_its_own_array(name):
         opt.apply_gradients([(grads[k], params[k]) for k in problem.shapes])
     for key in problem.shapes:
         np.testing.assert_array_equal(h.params[key], params[key])
+
+
+def test_schedule_free_is_evaluated_at_its_average_x():
+    """fit() evaluates Schedule-Free AdamW where the model is evaluated (x), not where it takes
+    gradients (y): the same numbers as a hand-written loop that reads eval_params."""
+    problem = problems.get("digits_softmax")
+    h = fit(problem, ol.ScheduleFreeAdamW(learning_rate=0.01), epochs=1, batch_size=300,
+            shuffle=False)  # fmt: skip
+    params = problem.init_params(0)
+    arrays = [params[k] for k in problem.shapes]
+    opt = ol.ScheduleFreeAdamW(learning_rate=0.01)
+    for start in range(0, problem.n_samples, 300):
+        rows = np.arange(start, min(start + 300, problem.n_samples))
+        _, grads = problem.loss_and_grad(dict(zip(problem.shapes, arrays, strict=True)), rows)
+        opt.apply_gradients(zip([grads[k] for k in problem.shapes], arrays, strict=True))
+    x = dict(zip(problem.shapes, opt.eval_params(arrays), strict=True))
+    y = dict(zip(problem.shapes, arrays, strict=True))
+    assert h.loss_per_epoch[-1] == problem.loss(x) != problem.loss(y)
+    for key in problem.shapes:
+        np.testing.assert_array_equal(h.params[key], x[key])

@@ -219,13 +219,15 @@ def test_expression_surfaces_run_like_the_parsed_surface():
 
 
 @pytest.mark.parametrize(
-    "name", ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "RAdam", "Rprop"]
+    "name",
+    ["Adagrad", "RMSprop", "Adam", "Nadam", "Adamax", "Adadelta", "RAdam", "Rprop", "Ftrl", "ASGD"],
 )
 @pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
 def test_anatomy_effective_rate_reproduces_the_step(name, preset):
     # RAdam's first five updates are momentum SGD, lr * m_hat: on Rosenbrock's walls (|g| ~
     # 200) lr 0.01 leaves the region, as SGD does
-    hyper = {"learning_rate": 0.0005 if name == "RAdam" else 0.01}
+    # (ASGD is SGD with a slowly decaying step: as SGD, it leaves the region at lr 0.01)
+    hyper = {"learning_rate": 0.0005 if name in ("RAdam", "ASGD") else 0.01}
     common = {"surface": "rosenbrock", "steps": 30, "gradient_noise": 0.1, "seed": 1}
     trajectory = call(
         "trajectories",
@@ -245,6 +247,20 @@ def test_anatomy_effective_rate_reproduces_the_step(name, preset):
         assert eff.shape == (2,) and (eff > 0).all()
         np.testing.assert_allclose(nxt, p - eff * pre, rtol=1e-12, atol=1e-300)
         assert out["velocity"] is None and out["lookahead"] is None
+
+
+@pytest.mark.parametrize("preset", ["keras", "torch", "optax"])
+def test_anatomy_of_schedule_free_reproduces_the_z_step(preset):
+    """Schedule-Free's effective rate is its z step's: z_{k+1} = z_k - eff * g (no decay)."""
+    hyper = {"learning_rate": 0.01, "warmup_steps": 5}
+    common = {"surface": "rosenbrock", "steps": 12, "gradient_noise": 0.1, "seed": 1}
+    spec = {"name": "ScheduleFreeAdamW", "preset": preset, "hyperparameters": hyper}
+    for k in (0, 3, 11):
+        out = call("anatomy", {**common, "optimizer": spec, "step": k})
+        eff, pre = np.array(out["effective_lr"]), np.array(out["preconditioned"])
+        z, z_next = np.array(out["state"]["z"]), np.array(out["next_state"]["z"])
+        assert eff.shape == (2,) and ((eff > 0).all() or (preset == "optax" and k == 0))
+        np.testing.assert_allclose(z_next, z - eff * pre, rtol=1e-12, atol=1e-300)
 
 
 @pytest.mark.parametrize("epsilon_style", ["hat", "paper"])

@@ -35,6 +35,22 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread_for_muon(request):
+    """One intra-op thread for the Muon cases of the shared grids (optim_db, conformance):
+    its bfloat16 products of small matrices are where torch's spinning OpenMP team
+    costs most on a busy machine (measured: 28 ms for a 4 x 6 product with two threads, 3 us
+    with one). Both libraries run in the same process, so they compare under the same
+    setting."""
+    if torch is None or "Muon" not in request.node.name:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def torch_conformance_record():
     """``record(optimizer, options, engine, dtype, deviation)``."""

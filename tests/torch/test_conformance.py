@@ -10,7 +10,7 @@ tensor's largest |torch| in the run (see ``compare``)
 must stay within 1e-9 in float64 and 1e-5 in float32; step counts must be equal; state keys
 (and their order), dtypes and shapes, and the state_dict's structure and param_groups must be
 identical. Lion (not in torch.optim) is checked against a hand-written torch reference;
-Adafactor runs on its one engine.
+Adafactor and Muon run on their one engine (Muon on matrices only).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-5}
 SHAPES = (((), 1.0), ((7,), 1e-4), ((4, 6), 10.0), ((2, 3, 5), 1.0))
 #: >= PARALLEL_THRESHOLD (32768) elements: the parallel fused loop
 BIG_SHAPE = ((201, 200), 1.0)
+#: an optimizer of matrices only (Muon): a row, a tall, a wide and a square matrix
+MATRIX_SHAPES = (((1, 7), 1.0), ((7, 3), 1e-4), ((4, 6), 10.0), ((16, 16), 1.0))
 
 pytestmark = pytest.mark.conformance
 
@@ -98,6 +100,8 @@ class Case:
 
     @property
     def shapes(self):
+        if getattr(getattr(ot, self.optimizer), "matrices_only", False):
+            return MATRIX_SHAPES
         return SHAPES + (BIG_SHAPE,) if self.big else SHAPES
 
 
@@ -152,6 +156,12 @@ CASES = [
     case("Rprop", big=True, lr=0.01),
     case("Rprop", lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 0.02)),
     case("Rprop", lr=0.01, maximize=True, step_sizes=(1e-8, 1.0)),
+    # ASGD: lambd, alpha, t0 (crossed at step 53, before the lr change, and at 150, after
+    # it: the averaging starts at t0 + 3), weight_decay, maximize; the state ax compared too
+    # (its parallel kernel: tests/test_fused.py's 200,000 elements, fused against reference)
+    case("ASGD", lr=0.01, t0=50.0),
+    case("ASGD", lr=0.02, lambd=0.05, alpha=0.5, weight_decay=0.1, t0=147.0),
+    case("ASGD", lr=0.01, maximize=True, t0=0.0),
     # Lion (hand-written reference): betas, weight_decay, maximize
     case("Lion", big=True, lr=1e-3),
     case("Lion", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.5),
@@ -161,6 +171,9 @@ CASES = [
     case("Adafactor", big=True, lr=0.05),
     case("Adafactor", lr=0.5, beta2_decay=-0.5, eps=(1e-3, 1e-2), weight_decay=0.1),
     case("Adafactor", lr=0.01, d=2.0, maximize=True),
+    # Muon (its bfloat16 Newton-Schulz in torch's own ops: the same bits; its options run in
+    # test_optim_db.py and tests/torch/test_muon.py)
+    case("Muon", lr=0.02, weight_decay=0.3),
 ]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}

@@ -49,12 +49,19 @@ STEPS = 7
 TOL = {torch.float64: 1e-9, torch.float32: 1e-5, torch.complex64: 1e-5}
 #: a 0-d scalar, a vector, a matrix; and a transposed matrix (the torch-ops path)
 SHAPES = ((), (7,), (4, 6))
+#: for an optimizer of matrices only (Muon): a row, a tall and a wide matrix; and the
+#: transposed one
+MATRIX_SHAPES = ((1, 7), (7, 3), (4, 6))
 PEER = "torch.optim vs optimlab.torch (optim_db)"
 
 
-def _make_params(dtype, seed=0):
+def _make_params(dtype, seed=0, info=None):
+    """The parameters of a case (``info``: the optimizer's, for Muon's matrices)."""
     gen = torch.Generator().manual_seed(seed)
-    params = [torch.randn(s, generator=gen, dtype=dtype) for s in SHAPES]
+    matrices = info is not None and getattr(odb.ours(info), "matrices_only", False)
+    params = [
+        torch.randn(s, generator=gen, dtype=dtype) for s in (MATRIX_SHAPES if matrices else SHAPES)
+    ]
     params.append(torch.randn(6, 4, generator=gen, dtype=dtype).t())
     return params
 
@@ -63,9 +70,9 @@ def _clone(params):
     return [p.detach().clone(memory_format=torch.preserve_format) for p in params]
 
 
-def _set_grads(params, twins, gen, step):
+def _set_grads(params, twins, gen, step, sparse=False):
     """The same gradients for two lists of parameters: step 2 leaves one without, step 4
-    gives all zeros."""
+    gives all zeros (``sparse``: as sparse COO tensors)."""
     for i, (p, q) in enumerate(zip(params, twins, strict=True)):
         if step == 2 and i == 1:
             p.grad = q.grad = None
@@ -73,14 +80,21 @@ def _set_grads(params, twins, gen, step):
         g = torch.randn(p.shape, generator=gen, dtype=p.dtype)
         if step == 4:
             g = torch.zeros_like(g)
-        p.grad, q.grad = _grad_like(p, g), _grad_like(q, g)
+        p.grad, q.grad = _grad_like(p, g, sparse), _grad_like(q, g, sparse)
 
 
-def _grad_like(p, g):
+def _grad_like(p, g, sparse=False):
     """``g`` laid out like the parameter ``p``, as autograd's gradients are (torch's fused
     kernels read a transposed parameter and a contiguous gradient element by element in
-    memory, pairing the wrong elements)."""
-    return torch.empty_like(p).copy_(g)
+    memory, pairing the wrong elements); ``sparse``: as a sparse COO tensor, as torch's own
+    tests give an optimizer that ``only_supports_sparse_grads`` (SparseAdam)."""
+    dense = torch.empty_like(p).copy_(g)
+    return dense.to_sparse() if sparse else dense
+
+
+def _sparse_only(config) -> bool:
+    """Whether optim_db's entry takes sparse gradients only (SparseAdam)."""
+    return bool(config.info.only_supports_sparse_grads)
 
 
 def _real(t):
@@ -166,14 +180,14 @@ def _numerics_cases():
 
 @pytest.mark.parametrize(("config", "dtype"), _numerics_cases())
 def test_numerics_match_torch_optim(config, dtype):
-    theirs = _make_params(dtype)
+    theirs = _make_params(dtype, info=config.info)
     ours = _clone(theirs)
     their_opt = odb.theirs(config.info)(theirs, **config.kwargs())
     our_opt = odb.ours(config.info)(ours, **config.kwargs())
     gen = torch.Generator().manual_seed(1)
     worst = 0.0
     for step in range(STEPS):
-        _set_grads(ours, theirs, gen, step)
+        _set_grads(ours, theirs, gen, step, _sparse_only(config))
         their_opt.step()
         our_opt.step()
         worst = max(worst, compare_states(our_opt, their_opt, ours, theirs, TOL[dtype]))
@@ -232,9 +246,9 @@ def test_error_inputs_raise_torchs_exception_and_message(case):
 # -- hooks ----------------------------------------------------------------------------------
 
 
-def _hook_params():
+def _hook_params(sparse=False):
     params = [torch.rand(2, 3, dtype=torch.float32)]
-    params[0].grad = torch.rand(2, 3)
+    params[0].grad = torch.rand(2, 3).to_sparse() if sparse else torch.rand(2, 3)
     return params
 
 
@@ -244,7 +258,7 @@ def test_hooks_run_as_in_torch(config):
     post), state_dict hooks and load_state_dict hooks (a pre hook may return a new dict; a
     prepended one runs first)."""
     calls = []
-    params = _hook_params()
+    params = _hook_params(_sparse_only(config))
     opt = odb.ours(config.info)(params, **config.kwargs())
     handles = [
         register_optimizer_step_pre_hook(lambda *a: calls.append("global pre")),
@@ -295,20 +309,20 @@ def test_hooks_run_as_in_torch(config):
 # -- state dicts ----------------------------------------------------------------------------
 
 
-def _train(opt, params, gen, steps):
+def _train(opt, params, gen, steps, sparse=False):
     for _ in range(steps):
         for p in params:
-            p.grad = _grad_like(p, torch.randn(p.shape, generator=gen, dtype=p.dtype))
+            p.grad = _grad_like(p, torch.randn(p.shape, generator=gen, dtype=p.dtype), sparse)
         opt.step()
 
 
-def _continue_both(first, first_params, second, second_params, seed, steps=3):
+def _continue_both(first, first_params, second, second_params, seed, steps=3, sparse=False):
     """Train two optimizers ``steps`` more steps on the same gradients."""
     gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         for p, q in zip(first_params, second_params, strict=True):
-            p.grad = _grad_like(p, torch.randn(p.shape, generator=gen, dtype=p.dtype))
-            q.grad = _grad_like(q, p.grad)
+            g = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            p.grad, q.grad = _grad_like(p, g, sparse), _grad_like(q, g, sparse)
         first.step()
         second.step()
 
@@ -318,26 +332,27 @@ def test_state_dict_round_trip_and_cross_loading(config):
     """optimlab -> optimlab continues bit for bit; torch.optim -> optimlab and optimlab ->
     torch.optim continue within 1e-5 (float32)."""
     cls, torch_cls = odb.ours(config.info), odb.theirs(config.info)
-    params = _make_params(torch.float32)
+    sparse = _sparse_only(config)
+    params = _make_params(torch.float32, info=config.info)
     opt = cls(params, **config.kwargs())
-    _train(opt, params, torch.Generator().manual_seed(0), 3)
+    _train(opt, params, torch.Generator().manual_seed(0), 3, sparse)
     twin_params = _clone(params)
     twin = cls(twin_params, **config.kwargs())
     saved = copy.deepcopy(opt.state_dict())
     twin.load_state_dict(copy.deepcopy(saved))
-    _continue_both(opt, params, twin, twin_params, seed=1)
+    _continue_both(opt, params, twin, twin_params, seed=1, sparse=sparse)
     compare_states(twin, opt, twin_params, params, 0.0)
     assert_same_layout(twin.state_dict(), opt.state_dict())
 
     worst = 0.0
     for source, target in ((torch_cls, cls), (cls, torch_cls)):
-        params = _make_params(torch.float32, seed=2)
+        params = _make_params(torch.float32, seed=2, info=config.info)
         first = source(params, **config.kwargs())
-        _train(first, params, torch.Generator().manual_seed(3), 3)
+        _train(first, params, torch.Generator().manual_seed(3), 3, sparse)
         loaded_params = _clone(params)
         loaded = target(loaded_params, **config.kwargs())
         loaded.load_state_dict(copy.deepcopy(first.state_dict()))
-        _continue_both(first, params, loaded, loaded_params, seed=4)
+        _continue_both(first, params, loaded, loaded_params, seed=4, sparse=sparse)
         mine, torchs = (loaded, first) if target is cls else (first, loaded)
         my_params, torch_params = (
             (loaded_params, params) if target is cls else (params, loaded_params)
@@ -361,9 +376,10 @@ def test_an_older_checkpoint_loads_as_in_torch(config):
     (``not_og_supported_flags``) and with plain-number steps (older torch versions): both
     libraries load it and take the same next step."""
     cls, torch_cls = odb.ours(config.info), odb.theirs(config.info)
-    params = _make_params(torch.float32)
+    sparse = _sparse_only(config)
+    params = _make_params(torch.float32, info=config.info)
     opt = cls(params, **config.kwargs())
-    _train(opt, params, torch.Generator().manual_seed(0), 3)
+    _train(opt, params, torch.Generator().manual_seed(0), 3, sparse)
     old = copy.deepcopy(opt.state_dict())
     for group in old["param_groups"]:
         for key in config.info.not_og_supported_flags:
@@ -375,6 +391,6 @@ def test_an_older_checkpoint_loads_as_in_torch(config):
     reference = torch_cls(torch_params, **config.kwargs())
     reference.load_state_dict(copy.deepcopy(old))
     opt.load_state_dict(copy.deepcopy(old))
-    _continue_both(opt, params, reference, torch_params, seed=1, steps=1)
+    _continue_both(opt, params, reference, torch_params, seed=1, steps=1, sparse=sparse)
     compare_states(opt, reference, params, torch_params, 1e-5)
     assert_same_layout(opt.state_dict(), reference.state_dict())

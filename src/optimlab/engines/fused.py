@@ -6,7 +6,8 @@ For each element i, in registers, with no temporary arrays::
     g = g * gscale                             (gscale = -1 for maximize, times the clip scale)
     g = min(max(g, -clipvalue), clipvalue)     (if clipvalue)
     g = g + wd * p[i]                          (L2 weight decay)
-    p = p[i] - p[i] * (wd * lr)                (decoupled weight decay)
+    p = p[i] - p[i] * (wd * lr)                (decoupled weight decay, unless the rule
+                                               takes it: DECAY, the decay after the scalars)
     p, s1[i], s2[i], ... = rule.update(p, g, s1[i], s2[i], ..., *scalars)
     ema[i] = mu * ema[i] + (1 - mu) * p        (if an EMA of the weights is kept)
 
@@ -28,7 +29,21 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rules import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, rprop, sgd
+from ..rules import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    asgd,
+    ftrl,
+    lion,
+    nadam,
+    radam,
+    rmsprop,
+    rprop,
+    schedule_free_adamw,
+    sgd,
+)
 
 PARALLEL_THRESHOLD = 32768
 _OPTS = dict(error_model="numpy", boundscheck=False, nogil=True, cache=True)
@@ -83,6 +98,9 @@ _adadelta = njit(**_OPTS)(adadelta.update)
 _lion = njit(**_OPTS)(lion.update)
 _radam = njit(**_OPTS)(radam.update)
 _rprop = njit(**_OPTS)(rprop.update)
+_ftrl = njit(**_OPTS)(ftrl.update)
+_asgd = njit(**_OPTS)(asgd.update)
+_schedule_free_adamw = njit(**_OPTS)(schedule_free_adamw.update)
 
 
 @njit(**_OPTS)
@@ -173,6 +191,31 @@ def _radam_element(i, p, g, m, v, ema, s, pipe):
 def _rprop_element(i, p, g, prev, step_size, ema, s, pipe):
     gi, pi = _prepare(g[i], p[i], pipe)
     pi, prev[i], step_size[i] = _rprop(pi, gi, prev[i], step_size[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _ftrl_element(i, p, g, n, z, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, n[i], z[i] = _ftrl(pi, gi, n[i], z[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_element(i, p, g, ax, ema, s, pipe):
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, ax[i] = _asgd(pi, gi, ax[i], *s)
+    p[i] = pi
+    _average(i, ema, pi, pipe)
+
+
+@njit(**_OPTS)
+def _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe):
+    # s ends with the parameter's decoupled weight decay (None when off): the rule applies it
+    gi, pi = _prepare(g[i], p[i], pipe)
+    pi, z[i], v[i] = _schedule_free_adamw(pi, gi, z[i], v[i], *s)
     p[i] = pi
     _average(i, ema, pi, pipe)
 
@@ -302,6 +345,42 @@ def _rprop_serial(p, g, prev, step_size, ema, s, pipe):
         _rprop_element(i, p, g, prev, step_size, ema, s, pipe)
 
 
+@njit(parallel=True, **_OPTS)
+def _ftrl_parallel(p, g, n, z, ema, s, pipe):
+    for i in prange(p.size):
+        _ftrl_element(i, p, g, n, z, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _ftrl_serial(p, g, n, z, ema, s, pipe):
+    for i in range(p.size):
+        _ftrl_element(i, p, g, n, z, ema, s, pipe)
+
+
+@njit(parallel=True, **_OPTS)
+def _asgd_parallel(p, g, ax, ema, s, pipe):
+    for i in prange(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _asgd_serial(p, g, ax, ema, s, pipe):
+    for i in range(p.size):
+        _asgd_element(i, p, g, ax, ema, s, pipe)
+
+
+@njit(parallel=True, **_OPTS)
+def _schedule_free_adamw_parallel(p, g, z, v, ema, s, pipe):
+    for i in prange(p.size):
+        _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
+
+
+@njit(**_OPTS)
+def _schedule_free_adamw_serial(p, g, z, v, ema, s, pipe):
+    for i in range(p.size):
+        _schedule_free_adamw_element(i, p, g, z, v, ema, s, pipe)
+
+
 _LOOPS = {
     sgd: (_sgd_parallel, _sgd_serial),
     adagrad: (_adagrad_parallel, _adagrad_serial),
@@ -313,6 +392,9 @@ _LOOPS = {
     lion: (_lion_parallel, _lion_serial),
     radam: (_radam_parallel, _radam_serial),
     rprop: (_rprop_parallel, _rprop_serial),
+    ftrl: (_ftrl_parallel, _ftrl_serial),
+    asgd: (_asgd_parallel, _asgd_serial),
+    schedule_free_adamw: (_schedule_free_adamw_parallel, _schedule_free_adamw_serial),
 }
 
 

@@ -28,12 +28,16 @@ CONTENDERS: dict[str, tuple[str, dict]] = {
     "Muon": ("Muon", {}),
     "Lamb": ("Lamb", {}),
     "Adafactor": ("Adafactor", {}),
+    "Ftrl": ("Ftrl", {}),
+    "ScheduleFreeAdamW": ("ScheduleFreeAdamW", {}),
+    "ASGD": ("ASGD", {}),
 }
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper
 #: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop; so is Rprop,
 #: a full-batch method that only reads the signs of the gradients, which noise flips; RAdam,
-#: not in the lecture, is compared by name: the verdict's ten and its measured numbers stay)
+#: ScheduleFreeAdamW and ASGD, not in the lecture, are compared by name: the verdict's ten and
+#: its measured numbers stay; Ftrl, made for sparse linear models with L1, as well)
 DEFAULT_SET = (
     "SGD",
     "Momentum",

@@ -106,7 +106,7 @@ class _Plan:
             except Exception:  # any failure means: not array-safe
                 return False
             for j, (single, single_state) in enumerate(singles):
-                if not _same_state(vector_state, single_state):
+                if not _same_state(vector_state, single_state, j, column.shape):
                     return False
                 if len(vector) != len(single):
                     return False
@@ -129,15 +129,20 @@ def _same_float(a: float, b: float) -> bool:
     return np.float64(a).tobytes() == np.float64(b).tobytes()
 
 
-def _same_state(a, b) -> bool:
+def _same_state(a, b, j: int | None = None, shape: tuple | None = None) -> bool:
+    """Whether step state ``a`` (of the learning-rate column, if ``j`` is given) holds, for
+    learning rate ``j``, exactly the single run's state ``b``: a float that depends on the
+    learning rate (ASGD's step size eta) is a column of ``shape``, read at row ``j``."""
     if a is None or b is None:
         return a is b
     if len(a) != len(b):
         return False
-    return all(
-        isinstance(x, float) and isinstance(y, float) and _same_float(x, y)
-        for x, y in zip(a, b, strict=True)
-    )
+    for x, y in zip(a, b, strict=True):
+        if j is not None and isinstance(x, np.ndarray) and x.shape == shape:
+            x = float(x[j, 0])
+        if not (isinstance(x, float) and isinstance(y, float) and _same_float(x, y)):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +173,11 @@ class _Rows:
         self.seed_index = seed_index
         self.slots = tuple(None if v is None else np.full((rows, 2), v) for v in plan.slot_init)
         self.state = plan.state0
+        # the rule's own decay (rule.DECAY: passed after its scalars) and the slots that start
+        # as a copy of the parameter (rule.PARAMETER_SLOTS: filled at the first step)
+        self.own_decay = bool(getattr(plan.rule, "DECAY", False))
+        names = [name for name, _ in plan.rule.SLOTS]
+        self.from_parameter = [names.index(n) for n in getattr(plan.rule, "PARAMETER_SLOTS", ())]
 
     def advance(self, t: int, p: np.ndarray, g: np.ndarray, noise) -> tuple:
         """(the new points, the gradient the Optimizer checks for finiteness) at step t."""
@@ -189,14 +199,22 @@ class _Rows:
         elif plan.clipvalue is not None:
             g = np.clip(g, -plan.clipvalue, plan.clipvalue)
         q = p
+        if self.from_parameter and t == 1:
+            slots = list(self.slots)
+            for k in self.from_parameter:
+                slots[k] = np.array(p, dtype=np.float64) + slots[k] * 0.0  # rows of the slot
+            self.slots = tuple(slots)
         if self.l2 is not None:
             g = g + self.l2 * p
-        if self.wdlr is not None:
+        if self.wdlr is not None and not self.own_decay:
             q = p - p * self.wdlr
         if plan.state0 is not None:
             numbers_t, self.state = plan.rule.scalars(t, self.lr, self.state, **plan.hyper)
         else:
             numbers_t = plan.rule.scalars(t, self.lr, **plan.hyper)
+        if self.own_decay:  # as Optimizer._update hands it: wd when decoupled, else None
+            decay = plan.weight_decay if plan.weight_decay is not None and plan.decoupled else None
+            numbers_t = (*numbers_t, decay)
         out = plan.rule.update(q, g, *self.slots, *numbers_t)
         self.slots = out[1:]
         return out[0], checked

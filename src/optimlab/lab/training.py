@@ -155,7 +155,11 @@ def fit(
         k-th one, and times the updates alone (``History.eval_updates``, ``eval_loss``,
         ``train_seconds``: what a time-to-target benchmark needs).
 
-        A NaN or Inf gradient raises ``FloatingPointError`` (the optimizer's ``nan_policy``).
+        An optimizer with evaluation parameters of its own (Schedule-Free AdamW's average x,
+    ``eval_params``) is evaluated there: the full-data losses and ``History.params`` are x's,
+    while the gradients are taken where the optimizer keeps the parameters (its y).
+
+    A NaN or Inf gradient raises ``FloatingPointError`` (the optimizer's ``nan_policy``).
     """
     if not isinstance(problem, Problem):
         raise TypeError(
@@ -186,7 +190,17 @@ def fit(
     segments = {s.name: s for s in theta.segments}
     # a rule on whole tensors (Muon, Adafactor, Lamb) takes each parameter as its own array:
     # the views of theta's buffer, updated in place; an elementwise one steps the flat buffer
-    whole_tensors = getattr(optimizer.rule, "TENSOR", False)
+    # an optimizer that evaluates elsewhere than where it takes gradients (Schedule-Free's x,
+    # its eval_params) is evaluated there: it too takes each parameter as its own array
+    evaluates_elsewhere = callable(getattr(optimizer, "eval_params", None))
+    whole_tensors = getattr(optimizer.rule, "TENSOR", False) or evaluates_elsewhere
+
+    def evaluated() -> dict:
+        """The parameters the model is evaluated at (copies for an optimizer's own x)."""
+        if evaluates_elsewhere and optimizer.built:
+            return dict(zip(names, optimizer.eval_params(views), strict=True))
+        return {m: theta[m] for m in names}
+
     views = [theta[m] for m in names]
     grad_views = [theta.grads[m] for m in names]
 
@@ -246,9 +260,9 @@ def fit(
             t += 1
             if eval_every is not None and t % eval_every == 0:
                 eval_at.append(t)
-                eval_loss.append(problem.loss(theta))
+                eval_loss.append(problem.loss(evaluated()))
                 eval_seconds.append(spent)
-        loss_per_epoch[epoch + 1] = problem.loss(theta)
+        loss_per_epoch[epoch + 1] = problem.loss(evaluated())
     wall_time = time.perf_counter() - start
 
     return History(
@@ -260,7 +274,7 @@ def fit(
         wall_time=wall_time,
         epochs=epochs,
         batch_size=k,
-        params={m: np.array(theta[m], copy=True) for m in names},
+        params={m: np.array(v, copy=True) for m, v in evaluated().items()},
         problem=problem.name,
         optimizer=optimizer.name,
         trace=(

@@ -47,6 +47,8 @@ NOT_YET = {
     "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
     "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
     "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
+    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
+    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
 }
 #: factory name -> the dialect class it wraps: every elementwise optimizer of OPTIMIZERS and
 #: those of TENSOR_OPTIMIZERS, but NOT_YET

@@ -19,8 +19,20 @@ of update k+1 (the rule's own form and bias correction)::
     Rprop      eff = the step size (after the update), times sign(g) (0 where the sign flipped);
                optax preset: eff = |prev| before the update (optax 0.2.8 applies the previous
                update), times its sign (0 where the sign flipped, read off prev after = 0)
+    Ftrl       eff = 1 / quadratic = lr / (n^(-lr_power) + beta + 2 l2 lr)  (n after the
+               update), times p_k / eff + z - clip(z, -l1, l1): FTRL solves p_{k+1} =
+               -(z - clip(z)) / quadratic rather than stepping; the factor is g itself where
+               there is no regularization, the learning rate stays and n starts at 0
+               (FTRL-Proximal is then Adagrad with these rates, McMahan et al. 2013)
+    ScheduleFreeAdamW  eff = lr_t / (sqrt(v / bc2) + eps) of the z step (the "hat" form:
+               lr_t sqrt(bc2) / (sqrt(v) + eps)), times g: z_{k+1} = z_k - eff * g without
+               decay; the point itself moves to (1 - beta_1) z + beta_1 x
+    ASGD       eff = eta, the step size of update t (lr at the first, then lr_{t-1} / (1 +
+               lambd lr_{t-1} (t - 1))^alpha), times g + lambd * p (the shrinking of the
+               weights by 1 - lambd * eta is the lambd * p part)
 
-so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum.
+so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum
+(Schedule-Free: z_{k+1} = z_k - eff * preconditioned).
 """
 
 from __future__ import annotations
@@ -123,6 +135,27 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
         prev = before["prev"]
         moved = (prev != 0) & (after["prev"] != 0)
         return np.where(moved, np.abs(prev), step), np.where(moved, np.sign(prev), 0.0)
+    if base == "Ftrl":
+        numbers = opt.rule.scalars(t, lr, **hyper)
+        exponent, root, fixed, fixed_quadratic, l1, l2_total = (
+            numbers[i] for i in (1, 2, 3, 5, 6, 8)
+        )
+        if fixed:
+            quadratic = np.full(2, fixed_quadratic)
+        else:
+            n = after["accumulator"]
+            power = np.sqrt(n) if root else n**exponent
+            quadratic = power / lr + l2_total
+        z = after["linear"]
+        beyond = z - np.clip(z, -l1, l1)
+        return 1.0 / quadratic, before["__point__"] * quadratic + beyond
+    if base == "ScheduleFreeAdamW":
+        numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
+        v_scale, eps, lr_z = numbers[2], numbers[3], numbers[4]
+        return lr_z / (np.sqrt(after["v"] / v_scale) + eps), g
+    if base == "ASGD":  # p * (1 - lambd eta) - eta g = p - eta (g + lambd p)
+        numbers, _ = opt.rule.scalars(t, lr, before["__step_state__"], **hyper)
+        return np.full(2, numbers[1]), g + hyper["lambd"] * before["__point__"]
     if base == "Adadelta":
         eps = hyper["epsilon"]
         eff = (
@@ -185,7 +218,8 @@ def anatomy(body: dict) -> dict:
             )
         opt.apply_gradients([(g.copy(), p)])
         after = _slots(opt)
-        eff, pre = _effective(opt, spec.base, k + 1, lr, g, {**before, **step_state}, after)
+        state = {**before, **step_state, "__point__": point}
+        eff, pre = _effective(opt, spec.base, k + 1, lr, g, state, after)
     return {
         "step": k,
         "label": spec.label,

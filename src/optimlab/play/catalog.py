@@ -89,6 +89,29 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("min_step_size", "float", 1e-9, 1e-2, log=True),
         Slider("max_step_size", "float", 1e-3, 100.0, log=True),
     ),
+    "Ftrl": (
+        _LR,
+        Slider("learning_rate_power", "float", -1.0, 0.0),
+        Slider("initial_accumulator_value", "float", 0.0, 1.0),
+        Slider("l1_regularization_strength", "float", 0.0, 1.0),
+        Slider("l2_regularization_strength", "float", 0.0, 1.0),
+        Slider("l2_shrinkage_regularization_strength", "float", 0.0, 1.0),
+        Slider("beta", "float", 0.0, 2.0),
+    ),
+    "ScheduleFreeAdamW": (
+        _LR,
+        _BETA_1,  # 0: y = z, AdamW with beta_1 = 0
+        _BETA_2,
+        _EPS,
+        Slider("warmup_steps", "int", 0, 1000),
+        Slider("weight_lr_power", "float", 0.0, 4.0),
+    ),
+    "ASGD": (
+        _LR,
+        Slider("lambd", "float", 0.0, 1.0),
+        Slider("alpha", "float", 0.0, 1.0),
+        Slider("t0", "float", 0.0, 1000.0),  # the averaging starts at update t0 + 3
+    ),
 }
 
 

@@ -13,8 +13,9 @@ Each rule module has two functions and one table:
     the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
     It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum``, ``np.sign`` and
     comparisons (Rprop's ``s > zero``, made a number by a product with a float of the
-    parameter's dtype), so the same function runs on whole NumPy arrays (the reference engine),
-    on single numbers (compiled by numba) and on torch tensors.
+    parameter's dtype) and, in Ftrl only, ``**`` (on the reference engine: see
+    :mod:`optimlab.rules.ftrl`), so the same function runs on whole NumPy arrays (the
+    reference engine), on single numbers (compiled by numba) and on torch tensors.
     It has no float literals: ``1 - beta`` and the like come precomputed in the scalars, so that
     a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
     with float32 arrays (a literal ``1.0`` would promote it to float64).
@@ -27,6 +28,11 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
+An elementwise rule may set ``DECAY = True`` too (Schedule-Free AdamW, whose decay at y
+joins its z step): then its ``update`` takes the decay as its last argument on both engines.
+``PARAMETER_SLOTS`` names the slots that start as a copy of the parameter instead of 0
+(Schedule-Free's z).
+
 Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-based number of
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
@@ -37,7 +43,10 @@ from . import (
     adagrad,
     adam,
     adamax,
+    asgd,
+    ftrl,
     lamb,
+    lbfgs,
     lion,
     muon,
     nadam,
@@ -45,6 +54,7 @@ from . import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
     sgd,
 )
 
@@ -62,6 +72,9 @@ RULES = {
     "rprop": rprop,
     "lamb": lamb,
     "adafactor": adafactor,
+    "ftrl": ftrl,
+    "schedule_free_adamw": schedule_free_adamw,
+    "asgd": asgd,
 }
 
 __all__ = [
@@ -71,7 +84,10 @@ __all__ = [
     "adagrad",
     "adam",
     "adamax",
+    "asgd",
+    "ftrl",
     "lamb",
+    "lbfgs",
     "lion",
     "muon",
     "nadam",
@@ -79,5 +95,6 @@ __all__ = [
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
     "sgd",
 ]

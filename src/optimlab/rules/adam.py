@@ -15,6 +15,12 @@ and then, by where epsilon goes,
 The two are the same rule with epsilon_hat = epsilon * sqrt(bc2): at t=1, beta_2=0.999 the
 Keras epsilon acts about 31.6 times larger than the same number in PyTorch.
 
+Two options only change the rounding, for a peer that writes the same equations in another
+order (torch.optim.SparseAdam, on the gathered rows of a sparse gradient)::
+
+    moment_form="increment":  m = m + (1 - beta_1) * (g - m),  v = v + (1 - beta_2) * (g^2 - v)
+    quotient_first=True:      p = p - alpha * (m / (sqrt(v) + epsilon))
+
 AMSGrad (Reddi et al. 2018) replaces v by its running maximum v_max. PyTorch and Keras take the
 maximum of the raw v and bias-correct it afterwards (``amsgrad_max="raw"``); optax takes the
 maximum of the corrected v_hat (``"corrected"``), which is a different sequence.
@@ -49,11 +55,15 @@ def scalars(
     epsilon_style,
     amsgrad_max,
     power_dtype=None,
+    moment_form="weighted",
+    quotient_first=False,
 ):
     """Per-step numbers: (alpha, beta_1, 1 - beta_1, beta_2, 1 - beta_2, root_scale, epsilon,
-    amsgrad, corrected_max, bc2), where the update is
+    amsgrad, corrected_max, bc2, increment, quotient_first), where the update is
     p - alpha * m / (sqrt(v_used) * root_scale + epsilon), with bc1 = 1 - beta_1^t and
-    bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given)."""
+    bc2 = 1 - beta_2^t (the bases rounded to ``power_dtype`` if given); ``increment``: the
+    moments as m + (1 - beta_1) * (g - m) (``moment_form="increment"``), else
+    beta_1 * m + (1 - beta_1) * g (``"weighted"``)."""
     bc1 = 1.0 - rounded(beta_1, power_dtype) ** t if bias_correction else 1.0
     bc2 = 1.0 - rounded(beta_2, power_dtype) ** t if bias_correction else 1.0
     corrected_max = bool(amsgrad) and amsgrad_max == "corrected"
@@ -76,6 +86,8 @@ def scalars(
         bool(amsgrad),
         corrected_max,
         bc2,
+        moment_form == "increment",
+        bool(quotient_first),
     )
 
 
@@ -95,12 +107,21 @@ def update(
     amsgrad,
     corrected_max,
     bc2,
+    increment=False,
+    quotient_first=False,
 ):
     """One Adam update; returns ``(p, m, v, v_max)`` (v_max None without AMSGrad)."""
-    m = beta_1 * m + one_minus_beta_1 * g
-    v = beta_2 * v + one_minus_beta_2 * (g * g)
+    if increment:
+        m = m + one_minus_beta_1 * (g - m)
+        v = v + one_minus_beta_2 * (g * g - v)
+    else:
+        m = beta_1 * m + one_minus_beta_1 * g
+        v = beta_2 * v + one_minus_beta_2 * (g * g)
     v_used = v
     if amsgrad:
         v_max = np.maximum(v_max, v / bc2) if corrected_max else np.maximum(v_max, v)
         v_used = v_max
-    return p - alpha * m / (np.sqrt(v_used) * root_scale + epsilon), m, v, v_max
+    denominator = np.sqrt(v_used) * root_scale + epsilon
+    if quotient_first:
+        return p - alpha * (m / denominator), m, v, v_max
+    return p - alpha * m / denominator, m, v, v_max

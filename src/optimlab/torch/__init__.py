@@ -6,11 +6,14 @@
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step(); sched.step()
 
-SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, Adafactor (torch.optim's
-arguments, defaults, state keys and numerics) and Lion (the authors' reference
-implementation). On CPU float32 and float64 tensors the update is one fused numba pass over the
-tensor's own memory; elsewhere the same rule runs as torch operations. Adafactor's rule works
-on whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Needs
+SGD, Adagrad, RMSprop, Adam, AdamW, NAdam, Adamax, Adadelta, RAdam, Rprop, ASGD, SparseAdam,
+Adafactor, LBFGS, Muon (torch.optim's arguments, defaults, state keys and numerics) and Lion
+(the authors' reference implementation). On CPU float32 and float64 tensors the update is one
+fused numba pass over the tensor's own memory; elsewhere the same rule runs as torch operations
+(SparseAdam's sparse rows always: gathered, updated, written back). Adafactor's rule works on
+whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Muon's
+Newton-Schulz iteration runs in torch's own bfloat16 operations on any device (its rule's
+torch engine, :mod:`optimlab.torch.muon`), to torch.optim.Muon's bits. Needs
 ``pip install 'optimlab[torch]'``.
 """
 
@@ -22,7 +25,9 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from ._base import ENGINES, Optimizer
+from .lbfgs import LBFGS
 from .optimizers import (
+    ASGD,
     OPTIMIZERS,
     SGD,
     Adadelta,
@@ -32,13 +37,16 @@ from .optimizers import (
     Adamax,
     AdamW,
     Lion,
+    Muon,
     NAdam,
     RAdam,
     RMSprop,
     Rprop,
+    SparseAdam,
 )
 
 __all__ = [
+    "ASGD",
     "ENGINES",
     "OPTIMIZERS",
     "SGD",
@@ -48,10 +56,13 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "LBFGS",
     "Lion",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",
     "RMSprop",
     "Rprop",
+    "SparseAdam",
 ]

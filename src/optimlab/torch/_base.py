@@ -97,6 +97,15 @@ class Optimizer(torch.optim.Optimizer):
     #: the values ``engine`` takes (an optimizer whose rule is tensor-level has no fused
     #: kernel and no torch-ops form: only "auto")
     engines: tuple[str, ...] = ENGINES
+    #: whether the fused kernel may run the update (SparseAdam's updates are all sparse: the
+    #: rows of its gradients, gathered, as torch operations)
+    fused_kernel = True
+    #: whether a loaded group that lacks a key of the defaults gets it (torch.optim's
+    #: optimizers set their flags' defaults in ``__setstate__``; SparseAdam sets none and
+    #: reads ``group.get("maximize", False)``)
+    groups_take_defaults = True
+    #: state keys torch.optim keeps as plain numbers (SparseAdam's ``step``, a Python int)
+    plain_state_keys: tuple[str, ...] = ()
 
     def __init__(
         self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
@@ -184,6 +193,7 @@ class Optimizer(torch.optim.Optimizer):
         count = len(self.__dict__.get("param_groups", ()))
         try:
             super().add_param_group(param_group)
+            self._check_new_group(self.param_groups[-1])
             self._ensure_checked(self.param_groups[-1], len(self.param_groups) - 1)
         except Exception:
             del self.param_groups[count:]
@@ -191,6 +201,10 @@ class Optimizer(torch.optim.Optimizer):
                 param_group.clear()
                 param_group.update(before)
             raise
+
+    def _check_new_group(self, group: dict) -> None:
+        """An optimizer's refusal of a group's parameters (Muon: those that are not
+        matrices), raised before the group is kept."""
 
     def __setstate__(self, state: dict) -> None:
         """torch's ``__setstate__`` (unpickling, ``load_state_dict``), then what torch.optim's
@@ -212,8 +226,9 @@ class Optimizer(torch.optim.Optimizer):
             for key, value in self.legacy_defaults.items():
                 if key in self.defaults:
                     group.setdefault(key, value)
-            for key, value in self.defaults.items():
-                group.setdefault(key, value)
+            if self.groups_take_defaults:
+                for key, value in self.defaults.items():
+                    group.setdefault(key, value)
             self._restore_group(group)
             for p in group["params"]:
                 state_ = self.state.get(p)
@@ -297,6 +312,14 @@ class Optimizer(torch.optim.Optimizer):
             for p in group["params"]:
                 state = self.state.get(p, {})
                 for key, value in list(state.items()):
+                    if key in self.plain_state_keys and not isinstance(value, torch.Tensor):
+                        x = _checks.state_number(index, key, value)
+                        if not math.isfinite(x) or x < 0 or x != int(x):
+                            raise ValueError(
+                                f"state of parameter {index}: {key!r} must be a count (an "
+                                f"integer >= 0), got {value!r}"
+                            )
+                        continue
                     if not isinstance(value, torch.Tensor):
                         raise ValueError(
                             f"state of parameter {index}: {key!r} must be a tensor, got "
@@ -414,7 +437,7 @@ class Optimizer(torch.optim.Optimizer):
             self._refuse_group(group)
             keys = self._keys(group)
             stateless = not self.counts_steps and all(k is None for k in keys)
-            use_views = self.engine != "torch" and not differentiable
+            use_views = self.engine != "torch" and not differentiable and self.fused_kernel
             special = fused or capturable or differentiable
             entries = []
             for p in group["params"]:
@@ -563,7 +586,7 @@ class Optimizer(torch.optim.Optimizer):
         shared = type(self).step_scalars is Optimizer.step_scalars
         scalars_of = self.group_scalars(group)
         views = self._views
-        use_fused = self.engine != "torch" and not differentiable
+        use_fused = self.engine != "torch" and not differentiable and self.fused_kernel
         densify = self._densify_sparse(group)
         for p, g, view, array in entries:
             if densify and g.is_sparse:
@@ -645,6 +668,15 @@ class Optimizer(torch.optim.Optimizer):
         values = g._values()
         if maximize:
             values = -values
+        if not index:  # no sparse dimension (a 0-d tensor's to_sparse()): one entry or none
+            if values.shape[0] == 0:
+                return
+            new = _ops.torch_update(self.rule)(p, values[0], *slots, *scalars)
+            p.copy_(new[0])
+            for buffer, value in zip(slots, new[1:], strict=True):
+                if buffer is not None:
+                    buffer.copy_(value)
+            return
         new = _ops.torch_update(self.rule)(
             p[index], values, *(None if s is None else s[index] for s in slots), *scalars
         )

@@ -52,6 +52,7 @@ from ._checks import (
     tensor_lr,
 )
 from .adafactor import Adafactor
+from .muon import Muon
 
 
 class SGD(_base.Optimizer):
@@ -1033,6 +1034,267 @@ class Rprop(_base.Optimizer):
         )
 
 
+def _non_negative(name, value):
+    """A finite float >= 0 (ASGD's lambd, alpha and t0, which torch does not check; used as
+    Python floats, so they need not fit the parameters' dtype)."""
+    x = _checks.number(name, value, ">= 0", _checks.NO_TENSOR)
+    if not (math.isfinite(x) and x >= 0.0):
+        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
+    return x
+
+
+class ASGD(_base.Optimizer):
+    """ASGD, averaged SGD (Polyak & Juditsky 1992), as ``torch.optim.ASGD``::
+
+        g = g + weight_decay * p                          (L2; -g first with maximize)
+        p = p * (1 - lambd * eta) - eta * g
+        ax = ax + mu * (p - ax)  if mu != 1,  else  ax = p
+        eta = lr / (1 + lambd * lr * step)^alpha;   mu = 1 / max(1, step - t0)
+
+    eta and mu are those computed after the step before (eta = lr and mu = 1 at the first),
+    kept as 0-d tensors of torch's default dtype, so they are rounded to it as in torch; a
+    scheduler's new lr reaches eta one step late, as there. ``capturable=True`` keeps torch's
+    tensor arithmetic of eta and mu and always averages (on the CPU a step raises torch's
+    AssertionError, as torch does). State: ``step``, ``eta``, ``mu`` (0-d tensors on the
+    parameter's device), ``ax`` (the averaged parameter). torch checks lr and weight_decay;
+    optimlab also refuses lambd, alpha or t0 that are not finite floats >= 0. See
+    :mod:`optimlab.rules.asgd`.
+    """
+
+    rule = rules.asgd
+    slot_keys = ("ax",)
+    torch_checks = (tensor_lr, in_bound("lr", LR), in_bound("weight_decay", WEIGHT_DECAY))
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "lambd": _non_negative,
+        "alpha": _non_negative,
+        "t0": _non_negative,
+        "weight_decay": bounded(WEIGHT_DECAY),
+        **flags("maximize", "differentiable", "capturable", optional=("foreach",)),
+    }
+    legacy_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    capturable_words = (
+        "params, mus, etas, and state_steps",
+        "params, mus, etas, and state_steps",
+    )
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lambd=1e-4,
+        alpha=0.75,
+        t0=1e6,
+        weight_decay=0,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+        *,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(
+            lr=lr,
+            lambd=lambd,
+            alpha=alpha,
+            t0=t0,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+        super().__init__(params, defaults, engine, nan_policy)
+
+    def _scalar_tensor(self, value, p, group):
+        # torch.optim.ASGD keeps step, eta and mu on the parameter's device
+        return torch.tensor(value, dtype=_base.scalar_dtype(), device=p.device)
+
+    def _extra_state(self, p, state, group):
+        if "eta" not in state:
+            state["eta"] = self._scalar_tensor(_checks.as_float("lr", group["lr"]), p, group)
+        if "mu" not in state:
+            state["mu"] = self._scalar_tensor(1.0, p, group)
+
+    def _tensor_scalars(self, p, state, group, index):
+        super()._tensor_scalars(p, state, group, index)
+        for key in ("eta", "mu"):
+            value = state.get(key)
+            if value is not None and not isinstance(value, torch.Tensor):
+                state[key] = self._scalar_tensor(_checks.state_number(index, key, value), p, group)
+
+    def _group_lr(self, group, differentiable):
+        return float(_checks.as_float("lr", group["lr"]))  # torch: _to_scalar(lr)
+
+    def rule_arguments(self, group):
+        lr = group["lr"]
+        # torch keeps a tensor lr a tensor: eta = lr / (...)^alpha is then computed in its dtype
+        lr_dtype = None
+        if isinstance(lr, torch.Tensor) and not group.get("capturable", False):
+            lr_dtype = np.float64 if lr.dtype == torch.float64 else np.float32
+        return dict(
+            lambd=float(group["lambd"]),
+            alpha=float(group["alpha"]),
+            t0=float(group["t0"]),
+            capturable=bool(group.get("capturable", False)),
+            lr_dtype=lr_dtype,
+        )
+
+    def step_scalars(self, state, t, lr, arguments, p):
+        eta, mu = state["eta"], state["mu"]
+        dtype = np.float64 if eta.dtype == torch.float64 else np.float32
+        scalars, (new_eta, new_mu) = self.rule.scalars(
+            t, lr, (float(eta), float(mu)), state_dtype=dtype, **arguments
+        )
+        eta.fill_(new_eta)
+        mu.fill_(new_mu)
+        return scalars
+
+
+def _positive_check(key: str, words: str):
+    """torch's ``if not 0.0 < x`` of SparseAdam's lr and eps, with its words; a value torch
+    cannot compare is a TypeError naming it."""
+
+    def check(args: dict) -> None:
+        value = args[key]
+        try:
+            refused = not 0.0 < value
+        except Exception:  # noqa: BLE001 - torch's comparison fails on it: optimlab's words
+            _checks.number(key, value, "> 0")
+            raise TypeError(f"{key} must be a float > 0, got {value!r}") from None
+        if refused:
+            raise ValueError(f"{words}: {value}")
+
+    return check
+
+
+class SparseAdam(_base.Optimizer):
+    """SparseAdam, as ``torch.optim.SparseAdam``: Adam made lazy for sparse gradients
+    (``nn.Embedding(sparse=True)``). Only the entries a gradient names (its coalesced indices:
+    an index named twice has its values summed) move, their moments and their parameter;
+    every other row keeps its moments and value. On those entries, with t the parameter's own
+    step count (``step``, a Python int, as torch keeps it)::
+
+        m = m + (1 - beta1) * (g - m);   v = v + (1 - beta2) * (g^2 - v)
+        p = p - lr * sqrt(bc2) / bc1 * (m / (sqrt(v) + eps))
+
+    the rule of :mod:`optimlab.rules.adam` (epsilon-hat form; ``moment_form="increment"`` and
+    ``quotient_first``, torch's order of operations, so the numbers are torch's to the bit),
+    run as torch operations on the gathered rows. Dense gradients are refused with torch's
+    RuntimeError, before anything moves; sparse or complex parameters at construction with
+    torch's ValueError. No weight decay (torch's has none). State: ``step``, ``exp_avg``,
+    ``exp_avg_sq``.
+    """
+
+    rule = rules.adam
+    slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # (the rule's AMSGrad slot: off)
+    torch_checks = (
+        tensor_lr,
+        _positive_check("lr", LR.words),
+        _positive_check("eps", EPS.words),
+        in_bound("betas", BETA, 0),
+        in_bound("betas", BETA, 1),
+    )
+    checks = {
+        "lr": bounded(LR, ANY_TENSOR),
+        "betas": betas_pair,
+        "eps": bounded(EPS),
+        **flags("maximize"),
+    }
+    engines = ("auto",)
+    fused_kernel = False
+    plain_state_keys = ("step",)
+    groups_take_defaults = False
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        maximize=False,
+        *,
+        engine="auto",
+        nan_policy="propagate",
+    ):
+        defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
+        super().__init__(params, defaults, engine, nan_policy)
+        sparse, complex_ = [], []
+        for index, group in enumerate(self.param_groups):
+            for d_index, p in enumerate(group["params"]):
+                if p.is_sparse:
+                    sparse.append([index, d_index])
+                if p.is_complex():
+                    complex_.append([index, d_index])
+        if sparse:
+            raise ValueError(
+                f"Sparse params at indices {sparse}: SparseAdam requires dense parameter tensors"
+            )
+        if complex_:
+            raise ValueError(
+                f"Complex params at indices {complex_}: SparseAdam does not support complex "
+                "parameters"
+            )
+
+    def slot_enabled(self, key, group):
+        return key != "max_exp_avg_sq"
+
+    def _init_state(self, p, state, group):
+        if "step" not in state:
+            state["step"] = 0  # a Python int in torch.optim.SparseAdam
+        for key in self.slot_keys:
+            if key not in state and self.slot_enabled(key, group):
+                state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _tensor_scalars(self, p, state, group, index):
+        pass  # torch keeps the step a plain number
+
+    def _advance(self, state, fresh):
+        state["step"] += 1
+        return float(state["step"])
+
+    def _check_gradient(self, index, p, g, group, fused_only):
+        if not g.is_sparse:
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+        super()._check_gradient(index, p, g, group, fused_only)
+
+    def _sparse_problem(self, p, group):
+        return None
+
+    def group_scalars(self, group):
+        lr = group["lr"]
+        if not isinstance(lr, torch.Tensor):
+            return self.rule.scalars
+        # torch keeps a tensor lr a tensor (_to_scalar): its step size lr * sqrt(bc2) / bc1
+        # is a tensor of lr's dtype, rounded at each operation
+        lr_tensor = lr.detach().reshape(())
+
+        def scalars(t, lr_value, **arguments):
+            numbers = self.rule.scalars(t, lr_value, **arguments)
+            bc1 = 1.0 - arguments["beta_1"] ** t
+            bc2 = 1.0 - arguments["beta_2"] ** t
+            return (float(lr_tensor * math.sqrt(bc2) / bc1), *numbers[1:])
+
+        return scalars
+
+    def rule_arguments(self, group):
+        beta_1, beta_2 = group["betas"]
+        return dict(
+            beta_1=float(beta_1),
+            beta_2=float(beta_2),
+            epsilon=float(group["eps"]),
+            amsgrad=False,
+            bias_correction=True,
+            epsilon_style="hat",
+            amsgrad_max="raw",
+            moment_form="increment",
+            quotient_first=True,
+        )
+
+
 OPTIMIZERS = {
     cls.__name__: cls
     for cls in (
@@ -1047,7 +1309,10 @@ OPTIMIZERS = {
         Lion,
         RAdam,
         Rprop,
+        ASGD,
+        SparseAdam,
         Adafactor,
+        Muon,
     )
 }
 

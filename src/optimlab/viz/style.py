@@ -55,8 +55,11 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "RAdam": "#8C510A",  # ColorBrewer BrBG brown
     "Rprop": "#01665E",  # ColorBrewer BrBG dark teal
     "Muon": "#B2182B",  # ColorBrewer RdBu dark red
-    "Lamb": "#762A83",  # ColorBrewer PRGn dark purple
+    "Lamb": "#C51B7D",  # ColorBrewer PiYG magenta
     "Adafactor": "#5AAE61",  # ColorBrewer PRGn green
+    "Ftrl": "#053061",  # ColorBrewer RdBu darkest blue
+    "ScheduleFreeAdamW": "#762A83",  # ColorBrewer PRGn purple
+    "ASGD": "#B35806",  # ColorBrewer PuOr dark orange
 }
 
 #: colors for other names and repeated optimizers, in this order (Tol muted and Okabe-Ito

@@ -112,6 +112,8 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "verdict": ("verdict", "Verdict: which optimizer to use"),
     "muon": ("beyond", "Beyond the lecture: Muon"),
     "adafactor": ("beyond", "Beyond the lecture: Adafactor"),
+    "schedule_free": ("beyond_training", "Beyond the lecture: Schedule-Free AdamW"),
+    "lbfgs": ("beyond_training", "Beyond the lecture: L-BFGS"),
     "benchmark": ("benchmark", "Beyond the lecture: the verdict re-run"),
 }
 

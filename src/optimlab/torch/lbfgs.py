@@ -1,0 +1,192 @@
+"""``optimlab.torch.LBFGS``: torch.optim.LBFGS's signature, defaults, checks, closure semantics,
+state layout and ``state_dict``, computed by optimlab's L-BFGS (:func:`optimlab.lbfgs.
+lbfgs_step`, with :mod:`optimlab.rules.lbfgs` and :mod:`optimlab.line_search`)::
+
+    opt = optimlab.torch.LBFGS(model.parameters(), lr=1, line_search_fn="strong_wolfe")
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+
+As in torch: one parameter group; the closure is called under ``torch.enable_grad()``; the
+global state lives on the first parameter (``func_evals``, ``n_iter``, ``d``, ``t``,
+``old_dirs``, ``old_stps``, ``ro``, ``H_diag``, ``prev_flat_grad``, ``prev_loss``, ``al``);
+``step`` returns the closure's first loss; a parameter without a gradient counts as zeros;
+``line_search_fn`` other than None or ``'strong_wolfe'`` raises torch's ``RuntimeError`` at the
+first step. The iteration runs on one flat tensor with torch's operations (``TORCH_OPS``);
+parameters must be real CPU float32/float64 tensors of one dtype (others are refused before
+anything moves).
+Beyond torch: ``max_iter`` and ``history_size`` must be integers >= 1 (torch's step does
+nothing with ``max_iter=0`` and fails with an IndexError with ``history_size=0``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import MAX_COUNT, check_int
+from ..lbfgs import lbfgs_step
+from ..presets import DEFAULTS
+
+__all__ = ["LBFGS"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+class TorchOps:
+    """The vector operations of :func:`optimlab.lbfgs.lbfgs_step` as torch.optim.LBFGS
+    computes them on tensors (``add(alpha=)``, ``abs().max()``, ``abs().sum()``), so that the
+    iteration makes torch's roundings."""
+
+    @staticmethod
+    def axpy(x, a, y):
+        """x + a y, torch's ``add(y, alpha=a)``"""
+        return torch.add(x, y, alpha=a)
+
+    @staticmethod
+    def abs_max(v):
+        """max |v_i|"""
+        return v.abs().max()
+
+    @staticmethod
+    def abs_sum(v):
+        """sum |v_i|"""
+        return v.abs().sum()
+
+    @staticmethod
+    def sqrt(x):
+        """the square root of a 0-dim tensor"""
+        return x.sqrt()
+
+
+TORCH_OPS = TorchOps()
+
+
+class LBFGS(torch.optim.Optimizer):
+    """torch.optim.LBFGS, computed by optimlab (see the module docstring).
+
+    Args (torch's, with torch's defaults): ``params``, ``lr=1`` (the initial step of each
+    iteration; the first is min(1, 1/|g|_1) lr), ``max_iter=20`` (iterations per step),
+    ``max_eval=None`` (evaluations per step; None: max_iter * 5 // 4), ``tolerance_grad=1e-7``
+    (stop when max |g| <= it), ``tolerance_change=1e-9`` (stop when g.d, max |t d| or a change
+    of the loss falls below it), ``history_size=100``, ``line_search_fn=None`` (a fixed step)
+    or ``'strong_wolfe'`` (:func:`optimlab.line_search.strong_wolfe`).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | torch.Tensor = 1,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
+    ) -> None:
+        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        max_iter = check_int("max_iter", max_iter, 1, MAX_COUNT)
+        history_size = check_int("history_size", history_size, 1, MAX_COUNT)
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4
+        defaults = {
+            "lr": lr,
+            "max_iter": max_iter,
+            "max_eval": max_eval,
+            "tolerance_grad": tolerance_grad,
+            "tolerance_change": tolerance_change,
+            "history_size": history_size,
+            "line_search_fn": line_search_fn,
+        }
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        self._params = self.param_groups[0]["params"]
+
+    def _check_params(self) -> torch.dtype:
+        dtypes = set()
+        for i, p in enumerate(self._params):
+            if p.device.type != "cpu" or p.dtype not in _DTYPES:
+                raise TypeError(
+                    f"optimlab.torch.LBFGS runs on real CPU float32/float64 tensors; parameter "
+                    f"{i} is {p.dtype} on {p.device}"
+                )
+            dtypes.add(p.dtype)
+        if len(dtypes) > 1:
+            raise TypeError(
+                "optimlab.torch.LBFGS needs one dtype for all parameters, got "
+                f"{sorted(map(str, dtypes))}"
+            )
+        return dtypes.pop()
+
+    def _gather_flat_grad(self) -> torch.Tensor:
+        views = []
+        for p in self._params:
+            if p.grad is None:
+                views.append(p.new_zeros(p.numel()))
+            else:
+                grad = p.grad.to_dense() if p.grad.is_sparse else p.grad
+                views.append(grad.reshape(-1))
+        return torch.cat(views, 0)
+
+    def _set_flat(self, x: torch.Tensor) -> None:
+        offset = 0
+        for p in self._params:
+            n = p.numel()
+            p.copy_(x[offset : offset + n].view_as(p))
+            offset += n
+
+    @torch.no_grad()
+    def step(self, closure):  # type: ignore[override]
+        """One L-BFGS step (torch's ``LBFGS.step``): up to ``max_iter`` iterations, each a
+        two-loop direction d = -H g and x = x + t d; returns the closure's first loss."""
+        group = self.param_groups[0]
+        self._check_params()
+        closure = torch.enable_grad()(closure)
+        lr = group["lr"]
+        lr = lr.squeeze() if isinstance(lr, torch.Tensor) and lr.dim() != 0 else lr  # _to_scalar
+        line_search = group["line_search_fn"]
+        cfg = dict(DEFAULTS["LBFGS"]["torch"])
+        cfg.update(
+            learning_rate=lr,
+            memory_size=group["history_size"],
+            max_iter=group["max_iter"],
+            max_eval=group["max_eval"],
+            tolerance_grad=group["tolerance_grad"],
+            tolerance_change=group["tolerance_change"],
+            line_search=None if line_search is None else "strong_wolfe",
+        )
+        first = []
+
+        def evaluate(x):
+            self._set_flat(x)
+            loss = closure()
+            if not first:
+                first.append(loss)
+            return float(loss), self._gather_flat_grad()
+
+        x0 = torch.cat([p.detach().reshape(-1) for p in self._params])
+        state = self.state[self._params[0]]
+        core = dict(state)
+        if line_search is not None and line_search != "strong_wolfe":
+            # torch evaluates the closure once, then refuses at the first line search
+            loss, grad = evaluate(x0)
+            state["func_evals"] = state.get("func_evals", 0) + 1
+            if grad.abs().max() <= group["tolerance_grad"]:
+                state.setdefault("n_iter", 0)
+                return first[0]
+            state["n_iter"] = state.get("n_iter", 0) + 1
+            raise RuntimeError("only 'strong_wolfe' is supported")
+        try:
+            _, x, core = lbfgs_step(core, x0, evaluate, cfg, ops=TORCH_OPS)
+        except BaseException:
+            self._set_flat(x0)
+            raise
+        self._set_flat(x)
+        state.update(core)
+        return first[0]
