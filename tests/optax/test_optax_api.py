@@ -54,6 +54,7 @@ def test_refusals_are_the_dialects(name, key, value, preset):
         (lambda: olx.adam(0.01, gradient_accumulation_steps=2), ValueError, "MultiSteps"),
         (lambda: olx.adam(0.01, b1=0.5, beta_1=0.5), TypeError, "b1 is optax's name"),
         (lambda: olx.adam(jnp.ones(2)), TypeError, "0-d float JAX array"),
+        (lambda: olx.adam(jnp.asarray(-0.5)), ValueError, "learning_rate"),
         (lambda: olx.adam(0.01, clipnorm=1.0, clipvalue=1.0), ValueError, "at most one"),
     ],
 )

@@ -145,9 +145,13 @@ def _configure(cls, preset: str, learning_rate: Any, arguments: dict):
         ]
     else:
         lr = learning_rate
-    traced = isinstance(lr, jax.Array)
-    if traced:
-        _check_learning_rate_array(lr)
+    traced = False
+    if isinstance(lr, jax.Array):  # a concrete one is checked as its float; a traced one
+        _check_learning_rate_array(lr)  # (optax.inject_hyperparams under jit) cannot be
+        try:
+            lr = learning_rate = float(lr)
+        except jax.errors.ConcretizationTypeError:
+            traced = True
     optimizer = cls(
         learning_rate=0.0 if traced else lr,
         preset=preset,
