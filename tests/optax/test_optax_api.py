@@ -217,3 +217,16 @@ def test_the_optax_preset_is_optax(lr, b1, b2, eps, amsgrad, seed):
             results.append(np.asarray(p[0]))
     scale = float(np.max(np.abs(results[1]))) or 1.0
     assert float(np.max(np.abs(results[0] - results[1]))) / scale <= 1e-13
+
+
+def test_factories_take_no_keras_name():
+    """A factory's dialect optimizer is named explicitly: calling factories (refused or not)
+    leaves Keras's automatic names (optimlab.naming) as they were."""
+    from optimlab import naming
+
+    before = dict(naming._COUNTS)
+    olx.adam(0.01)
+    olx.sgd(0.1, momentum=0.9, preset="keras")
+    with pytest.raises(ValueError):
+        olx.rmsprop(0.01, rho=2.0)
+    assert dict(naming._COUNTS) == before
