@@ -50,7 +50,7 @@ def test_refusals_are_the_dialects(name, key, value, preset):
         (lambda: olx.adam(), TypeError, "learning_rate is required"),
         (lambda: olx.adam(-1.0), ValueError, "learning_rate"),
         (lambda: olx.adam(0.01, nan_policy="raise"), ValueError, "nan_policy='raise'"),
-        (lambda: olx.adam(0.01, use_ema=True), ValueError, "optax.ema"),
+        (lambda: olx.adam(0.01, use_ema=True), ValueError, "optax.incremental_update"),
         (lambda: olx.adam(0.01, gradient_accumulation_steps=2), ValueError, "MultiSteps"),
         (lambda: olx.adam(0.01, b1=0.5, beta_1=0.5), TypeError, "b1 is optax's name"),
         (lambda: olx.adam(jnp.ones(2)), TypeError, "0-d float JAX array"),

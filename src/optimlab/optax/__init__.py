@@ -26,13 +26,13 @@ params)`` on pytrees, traceable by ``jax.jit`` (the count and a schedule's learn
 traced: no host round trip), float32 and float64 (``jax_enable_x64``). ``nan_policy`` is
 ``"propagate"`` (default, as optax) or ``"skip"`` (a step with a non-finite gradient changes
 nothing, as ``optax.apply_if_finite``); ``use_ema`` and ``gradient_accumulation_steps`` are
-refused with what to use instead (``optax.ema``, ``optax.MultiSteps``). A float learning rate
-and every hyperparameter are checked when the factory is called (and against the parameters'
-dtype by ``init``); a schedule's values and an injected learning rate are traced and not
-checked.
+refused with what to use instead (``optax.incremental_update``, ``optax.MultiSteps``). A
+float learning rate and every hyperparameter are checked when the factory is called (and
+against the parameters' dtype by ``init``); a schedule's values and an injected learning rate
+are traced and not checked.
 
 Of the tensor-level rules, Lamb's runs here (its norms are ``jnp.linalg.norm``, its trust
-ratio a ``where``); Muon and Adafactor have no factory yet.
+ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and why.
 """
 
 from __future__ import annotations

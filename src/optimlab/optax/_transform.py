@@ -47,7 +47,8 @@ OPTAX_NAMES = {
 }
 #: dialect options a per-step transformation does not take, with what to use instead
 _NOT_HERE = {
-    "use_ema": "keep the average with optax.ema on the parameters",
+    "use_ema": "keep the average with optax.incremental_update(params, ema_params, "
+    "1 - ema_momentum) after each update",
     "gradient_accumulation_steps": "wrap the transformation in optax.MultiSteps",
 }
 
