@@ -210,7 +210,16 @@ def _chapter(key: str, quick: bool, figures_dir: Path, dpi: int) -> dict:
 
 
 #: the slowest chapters, started first when chapters run in parallel
-_SLOW_FIRST = ("verdict", "momentum_quadratic", "keras_code", "saddle_points", "high_curvature")
+_SLOW_FIRST = (
+    "benchmark",
+    "adafactor",
+    "muon",
+    "verdict",
+    "momentum_quadratic",
+    "keras_code",
+    "saddle_points",
+    "high_curvature",
+)
 
 
 def write_tour(
