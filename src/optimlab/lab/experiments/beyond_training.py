@@ -9,41 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import optimizers
 from .. import problems
 from ..training import updates_per_epoch
 from . import Plot, Result, Table
 from . import claims as C
 from ._text import fmt, plural
-from ._training_runs import tuned_runs
+from ._training_runs import train, tuned_runs
 from ._tuning import tune
 
 
 def schedule_free_curve(problem, lr, *, epochs, batch_size, seed):
-    """Schedule-Free AdamW (Keras's defaults, constant ``lr``) trained by mini-batches in
-    :func:`optimlab.lab.training.fit`'s order of rows: the full-data loss at the evaluation
-    point x (``eval_params``) after each epoch; ``inf`` after a divergence."""
-    names = list(problem.shapes)
-    params = problem.init_params(seed)
-    arrays = [params[k] for k in names]
-    opt = optimizers.get("ScheduleFreeAdamW", learning_rate=float(lr))
-    rng = np.random.default_rng(seed)
-    n = problem.n_samples
-    per_epoch = updates_per_epoch(n, batch_size)
-    curve = [problem.loss(params)]
-    with np.errstate(all="ignore"):
-        for _ in range(epochs):
-            order = rng.permutation(n)
-            for i in range(0, per_epoch * batch_size, batch_size):
-                _, grads = problem.loss_and_grad(dict(zip(names, arrays, strict=True)),
-                                                 order[i : i + batch_size])  # fmt: skip
-                if not all(np.all(np.isfinite(g)) for g in grads.values()):
-                    return np.full(epochs + 1, np.inf)
-                opt.apply_gradients(zip([grads[k] for k in names], arrays, strict=True))
-            x = opt.eval_params(arrays)
-            loss = problem.loss(dict(zip(names, x, strict=True)))
-            curve.append(loss if np.isfinite(loss) else np.inf)
-    return np.array(curve)
+    """Schedule-Free AdamW (Keras's defaults, constant ``lr``) trained by
+    :func:`optimlab.lab.training.fit`: the full-data loss at the evaluation point x (fit reads
+    ``eval_params``) after each epoch; ``inf`` after a divergence."""
+    return train(problem, "ScheduleFreeAdamW", {}, lr, epochs=epochs, batch_size=batch_size,
+                 seed=seed)[0]  # fmt: skip
 
 
 def run_schedule_free(quick: bool = False) -> Result:
