@@ -2,41 +2,55 @@
 stay in step with it: the lab's contenders, the figures' colours, the page's sliders.
 
 A :class:`DerivedTable` is a read-only mapping whose entries a function computes from the
-registry each time the table is read, so an optimizer added to ``OPTIMIZERS`` (by its one
-registry line, or in-process by a test's ``monkeypatch.setitem``) appears in every table at
-once, and leaves them when it is removed: no table is frozen at import time.
+registry when the table is read (again whenever the registry has changed since), so an
+optimizer added to ``OPTIMIZERS`` (by its one registry line, or in-process by a test's
+``monkeypatch.setitem``) appears in every table at once, and leaves them when it is removed:
+no table is frozen at import time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 
 class DerivedTable(Mapping):
-    """``build() -> dict``, re-run on every read (the tables are a few dozen entries: a
-    read costs microseconds). Read-only: the tables are changed through what they derive
-    from (the registry and the hand-written entries next to them)."""
+    """``build() -> dict``, re-run whenever ``key()`` (a cheap fingerprint of everything the
+    table derives from: the registry's names and classes, the hand-written entries) changes;
+    without ``key``, on every read. Read-only: the tables are changed through what they derive
+    from."""
 
-    def __init__(self, build: Callable[[], dict], doc: str = "") -> None:
+    def __init__(
+        self, build: Callable[[], dict], key: Callable[[], Hashable] | None = None
+    ) -> None:
         self._build = build
-        self.__doc__ = doc or build.__doc__
+        self._key = key
+        self._cache: tuple[Hashable, dict] | None = None
+        self.__doc__ = build.__doc__
+
+    def _table(self) -> dict:
+        if self._key is None:
+            return self._build()
+        key = self._key()
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._build())
+        return self._cache[1]
 
     def __getitem__(self, key: Any) -> Any:
-        return self._build()[key]
+        return self._table()[key]
 
     def __iter__(self) -> Iterator:
-        return iter(self._build())
+        return iter(self._table())
 
     def __len__(self) -> int:
-        return len(self._build())
+        return len(self._table())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._build()
+        return key in self._table()
 
     def __repr__(self) -> str:
-        return repr(self._build())
+        return repr(self._table())
 
     def copy(self) -> dict:
         """The table as it is now, as a plain dict."""
-        return dict(self._build())
+        return dict(self._table())

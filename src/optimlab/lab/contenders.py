@@ -59,7 +59,9 @@ def _contenders() -> dict[str, tuple[str, dict]]:
 #: lab name -> (optimlab optimizer, keyword arguments), derived from the registry each time it
 #: is read (a read-only mapping): every optimizer of ``OPTIMIZERS`` under its own name, and the
 #: lab's Momentum and NAG (:data:`LAB_EXTRAS`), in the lab's order (:data:`ORDER`)
-CONTENDERS: Mapping[str, tuple[str, dict]] = DerivedTable(_contenders)
+CONTENDERS: Mapping[str, tuple[str, dict]] = DerivedTable(
+    _contenders, lambda: (tuple(optimizers.OPTIMIZERS.items()), repr(LAB_EXTRAS), ORDER)
+)
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper
 #: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop; so is Rprop,

@@ -116,7 +116,13 @@ def _optimizer_colors() -> dict[str, str]:
 #: the fixed color of each of the lab's optimizers (matched case-insensitively on the first word
 #: of a label, so "Adam lr=0.01" is Adam and "AdamW wd=0.01" is AdamW): a read-only mapping
 #: derived from the contenders each time it is read (see :func:`_optimizer_colors`)
-OPTIMIZER_COLORS: Mapping[str, str] = DerivedTable(_optimizer_colors)
+OPTIMIZER_COLORS: Mapping[str, str] = DerivedTable(_optimizer_colors, lambda: _colors_key())
+
+
+def _colors_key() -> tuple:
+    from ..lab.contenders import CONTENDERS
+
+    return tuple(CONTENDERS), tuple(CHOSEN_COLORS.items()), FALLBACK_COLORS
 
 
 def _free_fallback() -> tuple[str, ...]:
