@@ -5,69 +5,35 @@ opt = ol.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)   # the lecture's 
 opt.apply_gradients(zip(grads, params))                          # NumPy arrays, in place
 """
 
-from . import checkpoint, naming, presets, rules, schedules
+from . import checkpoint, naming, optimizers, presets, rules, schedules
 from .checkpoint import CheckpointError
 from .ewma import EWMA, ewma
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
-from .optimizers import (
-    ASGD,
-    OPTIMIZERS,
-    SGD,
-    Adadelta,
-    Adafactor,
-    Adagrad,
-    Adam,
-    Adamax,
-    AdamW,
-    Ftrl,
-    Lamb,
-    Lion,
-    Muon,
-    Nadam,
-    RAdam,
-    RMSprop,
-    Rprop,
-    ScheduleFreeAdamW,
-    get,
-)
+
+# every optimizer of the registry (optimizers.OPTIMIZERS) by its class name, with OPTIMIZERS,
+# get, serialize and deserialize: optimizers.__all__ lists them, so a new optimizer needs no
+# line here
+from .optimizers import *  # noqa: F403
 from .params import Params
 from .wrappers import LossScaleOptimizer, MultiOptimizer, OptimizerMap
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ASGD",
     "CheckpointError",
     "EWMA",
-    "OPTIMIZERS",
-    "SGD",
-    "Adadelta",
-    "Adafactor",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "Adamax",
-    "Ftrl",
     "LBFGS",
-    "Lamb",
-    "Lion",
     "LossScaleOptimizer",
     "MultiOptimizer",
-    "Muon",
-    "Nadam",
     "Optimizer",
     "OptimizerMap",
     "Params",
-    "RAdam",
-    "RMSprop",
-    "Rprop",
-    "ScheduleFreeAdamW",
     "ewma",
     "checkpoint",
-    "get",
     "naming",
     "presets",
     "rules",
     "schedules",
 ]
+__all__ += optimizers.__all__

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "check_choice",
     "check_in_dtype",
     "check_no_overlap",
+    "Constraint",
+    "constraint_of",
     "describe_range",
     "show",
 ]
@@ -256,3 +260,91 @@ def check_no_overlap(arrays: Sequence[Any], what: str = "parameter") -> None:
                     "updated twice"
                 )
         active.append((hi, i))
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What a validator ``(name, value) -> value`` accepts, as :func:`constraint_of` reads it:
+    ``kind`` is ``"float"`` or ``"int"`` (within ``low``/``high``, ends open where
+    ``low_open``/``high_open``; None: unbounded), ``"bool"``, ``"choice"`` (one of
+    ``choices``) or ``"unknown"``; ``optional``: None passes too (an option switched off)."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    optional: bool = False
+
+
+class _Probe:
+    """A value no validator accepts, whose refusal states the valid values."""
+
+    def __repr__(self) -> str:
+        return "<probe>"
+
+
+_NUMBER = r"-?(?:2\*\*63 - 1|[0-9.]+(?:e[-+]?[0-9]+)?|inf)"
+_RANGE = re.compile(
+    rf"must be an? (?:finite )?(float|integer) (?:"
+    rf"in (?P<left>[\[(])(?P<low>{_NUMBER}), (?P<high>{_NUMBER})(?P<right>[\])])"
+    rf"|(?P<lower>>=?) (?P<lbound>{_NUMBER})"
+    rf"|(?P<upper><=?) (?P<ubound>{_NUMBER})"
+    rf"|\(any finite value\))"
+)
+_CHOICES = re.compile(r"must be one of (?P<listed>.*), got <probe>$")
+
+
+def _number(text: str) -> float:
+    return float(MAX_COUNT) if text == "2**63 - 1" else float(text)
+
+
+def constraint_of(validator: Any) -> Constraint:
+    """Read what ``validator`` accepts from its own refusal of a value it cannot take: the
+    validators of this module word every refusal in one shape (``"x must be a float in [0,
+    1), got ..."``, ``"x must be True or False, ..."``, ``"x must be one of 'a', 'b', got
+    ..."``), so a validator built on them (``unit_interval_open``, ``choice("hat", "paper")``,
+    an optimizer's own ``lambda name, v: check_float(name, v, 1.0, low_open=True)``) states its
+    range this way. Any other validator is ``Constraint("unknown")``."""
+    try:
+        optional = validator("x", None) is None
+    except Exception:
+        optional = False
+    try:
+        validator("x", _Probe())
+    except Exception as error:
+        message = str(error)
+    else:
+        return Constraint("unknown", optional=optional)
+    if "must be True or False" in message:
+        return Constraint("bool", optional=optional)
+    found = _CHOICES.search(message)
+    if found:
+        import ast
+
+        try:
+            choices = ast.literal_eval(f"({found['listed']},)")
+        except (ValueError, SyntaxError):
+            return Constraint("unknown", optional=optional)
+        return Constraint("choice", choices=tuple(choices), optional=optional)
+    found = _RANGE.search(message)
+    if not found:
+        return Constraint("unknown", optional=optional)
+    kind = "float" if found[1] == "float" else "int"
+    if found["left"]:
+        return Constraint(
+            kind,
+            _number(found["low"]),
+            _number(found["high"]),
+            low_open=found["left"] == "(",
+            high_open=found["right"] == ")",
+            optional=optional,
+        )
+    if found["lower"]:
+        low = _number(found["lbound"])
+        return Constraint(kind, low, low_open=found["lower"] == ">", optional=optional)
+    if found["upper"]:
+        high = _number(found["ubound"])
+        return Constraint(kind, high=high, high_open=found["upper"] == "<", optional=optional)
+    return Constraint(kind, optional=optional)

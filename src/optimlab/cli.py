@@ -145,7 +145,7 @@ def _keys(per_preset: dict) -> list[str]:
 def _peer(name: str, preset: str) -> str:
     from . import presets
 
-    return presets.PEERS[name][preset] or f"(no {preset} {name}: {preset} conventions)"
+    return presets.peer(name, preset) or f"(no {preset} {name}: {preset} conventions)"
 
 
 def _presets_table() -> str:
@@ -186,7 +186,7 @@ def _presets_markdown() -> str:
         cells = []
         for p in presets.PRESETS:
             values = ", ".join(f"{k}={_markdown_value(per_preset[p].get(k))}" for k in differing)
-            peer = presets.PEERS[name][p]
+            peer = presets.peer(name, p)
             cells.append((f"`{peer}`" if peer else _peer(name, p)) + f"<br>{values}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ def check_learning_rate(value: Any, preset: str, optimizer: str, positive: bool 
     if value is presets.REQUIRED:
         raise TypeError(
             f"learning_rate is required with preset={preset!r}: "
-            f"{presets.PEERS[optimizer][preset]} has no default learning rate"
+            f"{presets.peer(optimizer, preset) or preset} has no default learning rate"
         )
     if isinstance(value, schedules.LearningRateSchedule) or (
         callable(value) and not isinstance(value, numbers.Number)

@@ -28,30 +28,6 @@ from .optimizer import (
 from .rule_optimizer import RuleOptimizer as _RuleOptimizer
 from .schedule_free import ScheduleFreeAdamW
 
-__all__ = [
-    "SGD",
-    "Adagrad",
-    "RMSprop",
-    "Adam",
-    "AdamW",
-    "Nadam",
-    "Adamax",
-    "Adadelta",
-    "Lion",
-    "Muon",
-    "RAdam",
-    "Rprop",
-    "ASGD",
-    "Lamb",
-    "Adafactor",
-    "Ftrl",
-    "ScheduleFreeAdamW",
-    "OPTIMIZERS",
-    "get",
-    "serialize",
-    "deserialize",
-]
-
 
 def _momentum_style(name: str, value: Any) -> str:
     return choice("lr_inside", "lr_outside")(name, value)
@@ -843,6 +819,10 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
         ScheduleFreeAdamW,
     )
 }
+
+#: every class of the registry, then the helpers: ``from optimlab.optimizers import *`` (and so
+#: ``optimlab``'s own namespace) follows :data:`OPTIMIZERS`
+__all__ = [*OPTIMIZERS, "OPTIMIZERS", "get", "serialize", "deserialize"]
 
 
 def _lookup(name: str, wrappers: bool = False) -> type[Optimizer]:

@@ -83,7 +83,8 @@ CONVENTIONS = {
 }
 
 # The peer each preset reproduces, per optimizer (None: the peer has no such optimizer; the
-# preset then applies that peer's conventions to the rule, see DEFAULTS).
+# preset then applies that peer's conventions to the rule, see DEFAULTS). An optimizer no peer
+# has needs no entry here (peer() answers None); every optimizer needs one in DEFAULTS.
 PEERS = {
     "SGD": {"keras": "keras.optimizers.SGD", "torch": "torch.optim.SGD", "optax": "optax.sgd"},
     "Adagrad": {
@@ -698,6 +699,13 @@ DEFAULTS["AdamW"] = {
     preset: {**values, "weight_decay": wd, "weight_decay_mode": "decoupled"}
     for (preset, values), wd in zip(DEFAULTS["Adam"].items(), (0.004, 0.01, 0.0001), strict=True)
 }
+
+
+def peer(optimizer: str, preset: str) -> str | None:
+    """The peer function ``preset`` reproduces for ``optimizer`` (:data:`PEERS`), or None: that
+    peer has no such optimizer, or the optimizer has no entry in :data:`PEERS` (an optimizer
+    of optimlab's own, which every preset runs with its conventions only)."""
+    return PEERS.get(optimizer, {}).get(preset)
 
 
 def defaults(optimizer: str, preset: str) -> dict:

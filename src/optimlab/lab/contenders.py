@@ -8,30 +8,60 @@ keyword arguments, ``"SGD:momentum=0.5,nesterov=true"``.
 
 from __future__ import annotations
 
-from .. import optimizers
+from collections.abc import Mapping
 
-# lab name -> (optimlab optimizer, keyword arguments); the lecture's order, then the rest
-CONTENDERS: dict[str, tuple[str, dict]] = {
-    "SGD": ("SGD", {}),
+from .. import optimizers
+from .._derived import DerivedTable
+
+#: the lab's own names: optimizers of the registry with fixed arguments (in Keras, the lecture's
+#: Momentum and NAG are SGD(momentum=0.9) and SGD(momentum=0.9, nesterov=True))
+LAB_EXTRAS: dict[str, tuple[str, dict]] = {
     "Momentum": ("SGD", {"momentum": 0.9}),
     "NAG": ("SGD", {"momentum": 0.9, "nesterov": True}),
-    "Adagrad": ("Adagrad", {}),
-    "RMSprop": ("RMSprop", {}),
-    "Adam": ("Adam", {}),
-    "AdamW": ("AdamW", {}),
-    "Nadam": ("Nadam", {}),
-    "Adamax": ("Adamax", {}),
-    "Adadelta": ("Adadelta", {}),
-    "Lion": ("Lion", {}),
-    "RAdam": ("RAdam", {}),
-    "Rprop": ("Rprop", {}),
-    "Muon": ("Muon", {}),
-    "Lamb": ("Lamb", {}),
-    "Adafactor": ("Adafactor", {}),
-    "Ftrl": ("Ftrl", {}),
-    "ScheduleFreeAdamW": ("ScheduleFreeAdamW", {}),
-    "ASGD": ("ASGD", {}),
 }
+
+#: the order the lab lists its names in (the lecture's first, then the others as they came;
+#: the figures, the comparison and the page keep it); a name of the registry not here follows,
+#: in the registry's order
+ORDER: tuple[str, ...] = (
+    "SGD",
+    "Momentum",
+    "NAG",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Nadam",
+    "Adamax",
+    "Adadelta",
+    "Lion",
+    "RAdam",
+    "Rprop",
+    "Muon",
+    "Lamb",
+    "Adafactor",
+    "Ftrl",
+    "ScheduleFreeAdamW",
+    "ASGD",
+)
+
+
+def _contenders() -> dict[str, tuple[str, dict]]:
+    """lab name -> (optimlab optimizer, keyword arguments): every optimizer of
+    ``optimizers.OPTIMIZERS`` under its own name with no arguments, and the
+    :data:`LAB_EXTRAS`, in the order of :data:`ORDER` (then the registry's)."""
+    table = {name: (name, {}) for name in optimizers.OPTIMIZERS}
+    table.update((k, v) for k, v in LAB_EXTRAS.items() if v[0] in optimizers.OPTIMIZERS)
+    names = [n for n in ORDER if n in table] + [n for n in table if n not in ORDER]
+    return {name: (table[name][0], dict(table[name][1])) for name in names}
+
+
+#: lab name -> (optimlab optimizer, keyword arguments), derived from the registry each time it
+#: is read (a read-only mapping): every optimizer of ``OPTIMIZERS`` under its own name, and the
+#: lab's Momentum and NAG (:data:`LAB_EXTRAS`), in the lab's order (:data:`ORDER`)
+CONTENDERS: Mapping[str, tuple[str, dict]] = DerivedTable(
+    _contenders, lambda: (tuple(optimizers.OPTIMIZERS.items()), repr(LAB_EXTRAS), ORDER)
+)
 
 #: the ten a comparison runs by default (Adadelta, which needs no learning rate in its paper
 #: form, is left out: its Keras form takes one, but tuned it behaves like RMSprop; so is Rprop,

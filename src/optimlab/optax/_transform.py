@@ -362,7 +362,7 @@ def make_factory(cls, name: str):
         f"The hyperparameters, their defaults per preset and their checks are those of "
         f"``optimlab.{cls.__name__}`` (optax's names b1, b2, eps, eps_root and decay are taken "
         f"for beta_1, beta_2, epsilon, epsilon_root and rho); ``preset`` defaults to "
-        f'``"optax"`` (optax users expect {presets.PEERS[cls.__name__]["optax"] or "optax"}\'s '
+        f'``"optax"`` (optax users expect {presets.peer(cls.__name__, "optax") or "optax"}\'s '
         f'numbers; ``preset="keras"`` or ``"torch"`` gives that peer\'s). '
         f"``learning_rate``: a float, an optax schedule of the step count, or a 0-d JAX "
         f"array (``optax.inject_hyperparams``).\n\n"

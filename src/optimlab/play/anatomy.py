@@ -31,8 +31,13 @@ of update k+1 (the rule's own form and bias correction)::
                lambd lr_{t-1} (t - 1))^alpha), times g + lambd * p (the shrinking of the
                weights by 1 - lambd * eta is the lambd * p part)
 
+    any other  eff = lr, times (p_k - p_{k+1}) / lr: the step the optimizer took, in units of
+               the learning rate (an optimizer of the registry without a form of its own
+               here; its state shows in the slots)
+
 so that p_{k+1} = p_k - eff * preconditioned where there is no weight decay or momentum
-(Schedule-Free: z_{k+1} = z_k - eff * preconditioned).
+(Schedule-Free: z_{k+1} = z_k - eff * preconditioned). SGD (Momentum, NAG: the velocity and
+the look-ahead show its step) and Lion (a sign step of size lr) have no effective rate.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ _KEYS = (
     "step",
 )
 _BOUND = 1e6
+
+#: the optimizers whose anatomy has no effective learning rate (see the module docstring)
+NO_EFFECTIVE_RATE = ("SGD", "Lion")
 
 
 def _slots(opt) -> dict:
@@ -167,6 +175,14 @@ def _effective(opt, base: str, t: int, lr: float, g, before: dict, after: dict):
     return None, None
 
 
+def _step_in_learning_rates(lr: float, point, next_point):
+    """(lr, (p_k - p_{k+1}) / lr) for both coordinates, or (None, None) where lr is not a
+    positive finite number (a step of size 0 has no direction)."""
+    if not (math.isfinite(lr) and lr > 0.0):
+        return None, None
+    return np.full(2, lr), (point - next_point) / lr
+
+
 def anatomy(body: dict) -> dict:
     """The state of one run at ``step``; see the module docstring."""
     rq.obj(body, "body")
@@ -220,6 +236,8 @@ def anatomy(body: dict) -> dict:
         after = _slots(opt)
         state = {**before, **step_state, "__point__": point}
         eff, pre = _effective(opt, spec.base, k + 1, lr, g, state, after)
+        if eff is None and spec.base not in NO_EFFECTIVE_RATE:
+            eff, pre = _step_in_learning_rates(lr, point, p)
     return {
         "step": k,
         "label": spec.label,

@@ -13,32 +13,53 @@ argument named in ``rate_argument`` is filled in, the others come from ``"argume
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .. import optimizers, presets, schedules
+from .._validation import MAX_COUNT, Constraint, constraint_of
 from ..lab import contenders, surfaces
 from ..viz.style import FALLBACK_COLORS, OPTIMIZER_COLORS
 
 __all__ = [
     "LAB_NAMES",
     "SCHEDULES",
+    "CHOSEN_SLIDERS",
     "SLIDERS",
     "Slider",
     "ScheduleInfo",
     "default_value",
+    "derived_sliders",
+    "lab_names",
     "optimizers_json",
     "surfaces_json",
     "surface_json",
 ]
 
-#: the page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9), those
-#: whose rule is elementwise: the page races and sweeps runs as rows of one array on a 2-D
-#: surface, which a rule on whole matrices (Muon, Lamb, Adafactor) refuses
-LAB_NAMES = tuple(
-    name
-    for name, (base, _) in contenders.CONTENDERS.items()
-    if not getattr(optimizers.OPTIMIZERS[base].rule, "TENSOR", False)
-)
+
+def _elementwise(base: str) -> bool:
+    return not getattr(optimizers.OPTIMIZERS[base].rule, "TENSOR", False)
+
+
+def lab_names() -> tuple[str, ...]:
+    """The page's optimizer names (the lab's: Momentum and NAG are SGD with momentum 0.9),
+    those whose rule is elementwise: the page races and sweeps runs as rows of one array on a
+    2-D surface, which a rule on whole matrices (Muon, Lamb, Adafactor) refuses. Derived from
+    the registry when called (``LAB_NAMES`` is this, read as an attribute)."""
+    return tuple(name for name, (base, _) in contenders.CONTENDERS.items() if _elementwise(base))
+
+
+#: :func:`lab_names`, computed each time the attribute is read (by the module's
+#: ``__getattr__``: the annotation declares the name without binding it)
+LAB_NAMES: tuple[str, ...]
+
+
+def __getattr__(name: str):
+    if name == "LAB_NAMES":
+        return lab_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +91,8 @@ _MOMENTUM = Slider("momentum", "float", 0.0, 0.999)
 _RHO = Slider("rho", "float", 0.0, 0.999)
 _WD = Slider("weight_decay", "float", 0.0, 0.5)
 
-#: the sliders per optimizer of optimlab.OPTIMIZERS (the lab names share their base's)
-SLIDERS: dict[str, tuple[Slider, ...]] = {
+#: the hand-written sliders of the optimizers that have them (their ranges chosen for the page)
+CHOSEN_SLIDERS: dict[str, tuple[Slider, ...]] = {
     "SGD": (_LR, _MOMENTUM, Slider("nesterov", "bool")),
     "Adagrad": (_LR, _EPS, Slider("initial_accumulator_value", "float", 0.0, 1.0)),
     "RMSprop": (_LR, _RHO, _MOMENTUM, _EPS, Slider("centered", "bool")),
@@ -113,6 +134,102 @@ SLIDERS: dict[str, tuple[Slider, ...]] = {
         Slider("t0", "float", 0.0, 1000.0),  # the averaging starts at update t0 + 3
     ),
 }
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _slider(name: str, c: Constraint, default) -> Slider | None:
+    """A control for a hyperparameter whose validator accepts ``c`` and whose default is
+    ``default``, or None (no control: an option off by default, or a validator of unknown
+    range with a default that is not a number).
+
+    bool: a checkbox; choice: a menu of the choices; int: ``[low, high]``, an unbounded top
+    10 * default (at least low + 10), log-scaled from 1 over two decades; float: a log scale
+    ``[default / 1e5, max(1, default * 1e3)]`` for a small positive default (<= 1e-3, an
+    epsilon), else linear ``[low, high]`` with an unbounded end one max(|default|, 1) beyond
+    the default and an open end moved in by 1/1000 of the range (``[0, 1)`` -> ``[0, 0.999]``);
+    the range always holds the default. Unknown validators with a number default: a number box.
+    """
+    if default is None or default is presets.REQUIRED:
+        return None
+    if c.kind == "bool" or (c.kind == "unknown" and isinstance(default, bool)):
+        return Slider(name, "bool") if isinstance(default, bool) else None
+    if c.kind == "choice":
+        choices = tuple(x for x in c.choices if x is not None)
+        return Slider(name, "choice", choices=choices) if default in choices else None
+    if not _real(default):
+        return None
+    if c.kind == "unknown":
+        return Slider(name, "float")
+    d = float(default)
+    if c.kind == "int":
+        low = 0 if c.low is None else math.ceil(c.low)
+        unbounded = c.high is None or c.high >= MAX_COUNT
+        high = max(low + 10, 10 * int(d)) if unbounded else math.floor(c.high)
+        low, high = min(low, int(d)), max(high, int(d))
+        return Slider(name, "int", low, high, log=low >= 1 and high >= 100 * low)
+    if 0.0 < d <= 1e-3 and (c.low is None or c.low <= d / 1e5):
+        high = max(1.0, d * 1e3) if c.high is None else min(c.high, max(1.0, d * 1e3))
+        return Slider(name, "float", d / 1e5, max(high, d), log=True)
+    span = max(abs(d), 1.0)
+    low = d - span if c.low is None else c.low
+    high = d + span if c.high is None else c.high
+    width = high - low
+    if c.low is not None and c.low_open:
+        low += width / 1000
+    if c.high is not None and c.high_open:
+        high -= width / 1000
+    return Slider(name, "float", min(low, d), max(high, d))
+
+
+def derived_sliders(base: str) -> tuple[Slider, ...]:
+    """The page's controls for an optimizer of the registry without hand-written ones: the
+    learning rate, then one per hyperparameter of the class (``cls.hyperparameters``, in
+    order), its kind and range read from the validator (:func:`optimlab._validation.
+    constraint_of`) and its Keras-preset default (see :func:`_slider`)."""
+    cls = optimizers.OPTIMIZERS[base]
+    keras = presets.defaults(base, "keras")  # every hyperparameter has its default there
+    out = [_LR]
+    for name, validator in cls.hyperparameters.items():
+        slider = _slider(name, constraint_of(validator), keras.get(name))
+        if slider is not None:
+            out.append(slider)
+    return tuple(out)
+
+
+class _Sliders(Mapping):
+    """optimizer name -> its sliders: the hand-written ones (:data:`CHOSEN_SLIDERS`), else
+    those :func:`derived_sliders` derives, for every elementwise optimizer of the registry,
+    read when asked for (so that a new optimizer has sliders without a line here)."""
+
+    def _names(self) -> list[str]:
+        names = list(CHOSEN_SLIDERS)
+        return names + [
+            n for n in optimizers.OPTIMIZERS if n not in CHOSEN_SLIDERS and _elementwise(n)
+        ]
+
+    def __getitem__(self, base: str) -> tuple[Slider, ...]:
+        if base in CHOSEN_SLIDERS:
+            return CHOSEN_SLIDERS[base]
+        if base in optimizers.OPTIMIZERS and _elementwise(base):
+            return derived_sliders(base)
+        raise KeyError(base)
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+#: the sliders per optimizer of optimlab.OPTIMIZERS (the lab names share their base's): the
+#: hand-written ones where they exist, else derived from the class (:func:`derived_sliders`)
+SLIDERS: Mapping[str, tuple[Slider, ...]] = _Sliders()
 
 
 @dataclass(frozen=True)
@@ -269,7 +386,7 @@ def optimizers_json() -> dict:
     """``GET /api/optimizers``: presets, optimizers (lab names, with their base optimizer,
     fixed arguments, colour and sliders with per-preset defaults) and schedules."""
     items = []
-    for lab_name in LAB_NAMES:
+    for lab_name in lab_names():
         base, fixed = _base(lab_name)
         sliders = [
             s.to_json({p: default_value(lab_name, s.name, p) for p in presets.PRESETS})

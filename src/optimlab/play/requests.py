@@ -293,7 +293,7 @@ def optimizer_of(value: Any, field: str, steps: int, *, allowed_names=None) -> O
     "label"?}`` by building it with optimlab (every message is optimlab's own)."""
     spec = obj(value, field)
     keys(spec, _OPTIMIZER_KEYS, field)
-    names = allowed_names or catalog.LAB_NAMES
+    names = allowed_names or catalog.lab_names()
     if "name" not in spec:
         raise RequestError(join(field, "name"), f"name is required; valid: {', '.join(names)}")
     raw = spec["name"]

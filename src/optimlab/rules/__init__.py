@@ -37,64 +37,27 @@ Notation in the docstrings: p parameter, g gradient, lr learning rate, t the 1-b
 the update being made, bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t.
 """
 
-from . import (
-    adadelta,
-    adafactor,
-    adagrad,
-    adam,
-    adamax,
-    asgd,
-    ftrl,
-    lamb,
-    lbfgs,
-    lion,
-    muon,
-    nadam,
-    newton_schulz,
-    radam,
-    rmsprop,
-    rprop,
-    schedule_free_adamw,
-    sgd,
-)
+import importlib
+import pkgutil
 
-RULES = {
-    "sgd": sgd,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "nadam": nadam,
-    "adamax": adamax,
-    "adadelta": adadelta,
-    "lion": lion,
-    "muon": muon,
-    "radam": radam,
-    "rprop": rprop,
-    "lamb": lamb,
-    "adafactor": adafactor,
-    "ftrl": ftrl,
-    "schedule_free_adamw": schedule_free_adamw,
-    "asgd": asgd,
-}
 
-__all__ = [
-    "RULES",
-    "adadelta",
-    "adafactor",
-    "adagrad",
-    "adam",
-    "adamax",
-    "asgd",
-    "ftrl",
-    "lamb",
-    "lbfgs",
-    "lion",
-    "muon",
-    "nadam",
-    "newton_schulz",
-    "radam",
-    "rmsprop",
-    "rprop",
-    "schedule_free_adamw",
-    "sgd",
-]
+def _is_rule(module) -> bool:
+    """A rule module: its ``SLOTS`` table and its ``scalars`` and ``update`` functions (the
+    helpers, Muon's Newton-Schulz iteration and the L-BFGS recursion, have no ``SLOTS``)."""
+    return all(hasattr(module, name) for name in ("SLOTS", "scalars", "update"))
+
+
+def discover() -> dict:
+    """``{module name: module}`` of every public module of this package, in alphabetical
+    order, each imported (so that ``optimlab.rules.adam`` is an attribute of the package and
+    ``from optimlab.rules import adam`` works). A new rule is a new module here, nothing else."""
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return {name: importlib.import_module(f"{__name__}.{name}") for name in names}
+
+
+#: every public module of the package: the rules and their helpers
+MODULES = discover()
+#: rule name (its module's name) -> rule module: the modules of :data:`MODULES` that are rules
+RULES = {name: module for name, module in MODULES.items() if _is_rule(module)}
+
+__all__ = ["MODULES", "RULES", "discover", *MODULES]

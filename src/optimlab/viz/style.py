@@ -3,8 +3,9 @@
 Colors come from Okabe & Ito's palette ("Color Universal Design", 2008), Paul Tol's
 "muted" scheme (SRON technical note, 2021) and, for RAdam once those ran out, the brown of
 Brewer's colorblind-safe BrBG scheme (colorbrewer2.org), all designed to stay distinguishable
-with the common color-vision deficiencies. An optimizer keeps its color in every figure: the lab's
-twelve contenders each own one (:data:`OPTIMIZER_COLORS`), and a second curve of the same
+with the common color-vision deficiencies. An optimizer keeps its color in every figure: each of
+the lab's contenders owns one (:data:`OPTIMIZER_COLORS`: hand-picked in :data:`CHOSEN_COLORS`,
+or for an optimizer without one the next color no contender uses), and a second curve of the same
 optimizer in one figure (``"Adam lr=0.01"`` beside ``"Adam lr=0.1"``) keeps the color and
 changes its line style (:func:`linestyles_for`); other names take the next free color of
 :data:`FALLBACK_COLORS`.
@@ -16,9 +17,11 @@ is freed as soon as the caller drops it.
 
 from __future__ import annotations
 
+import colorsys
+import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import matplotlib as mpl
@@ -26,7 +29,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .._derived import DerivedTable
+
 __all__ = [
+    "CHOSEN_COLORS",
     "OPTIMIZER_COLORS",
     "FALLBACK_COLORS",
     "base_name",
@@ -38,9 +44,8 @@ __all__ = [
     "safe_text",
 ]
 
-#: the fixed color of each of the lab's optimizers (matched case-insensitively on the first word
-#: of a label, so "Adam lr=0.01" is Adam and "AdamW wd=0.01" is AdamW)
-OPTIMIZER_COLORS: dict[str, str] = {
+#: the hand-picked color of each of the lab's optimizers that has one
+CHOSEN_COLORS: dict[str, str] = {
     "SGD": "#000000",  # Okabe-Ito black
     "Momentum": "#E69F00",  # Okabe-Ito orange
     "NAG": "#56B4E9",  # Okabe-Ito sky blue
@@ -79,7 +84,54 @@ FALLBACK_COLORS: tuple[str, ...] = (
     "#BBBBBB",  # light gray
 )
 
-_BY_LOWER = {k.lower(): k for k in OPTIMIZER_COLORS}
+
+def _palette() -> Iterator[str]:
+    """The colors an optimizer without a hand-picked one may take, in order:
+    :data:`FALLBACK_COLORS`, then an endless sequence of hues a golden angle apart, at a
+    lightness readable on white."""
+    yield from FALLBACK_COLORS
+    for i in itertools.count():
+        r, g, b = colorsys.hls_to_rgb((0.1 + i * 0.6180339887498949) % 1.0, 0.42, 0.62)
+        yield "#{:02X}{:02X}{:02X}".format(*(round(255 * c) for c in (r, g, b)))
+
+
+def _optimizer_colors() -> dict[str, str]:
+    """lab name -> color, for every contender of :data:`optimlab.lab.contenders.CONTENDERS`
+    (in its order): the hand-picked one of :data:`CHOSEN_COLORS`, else the first color of
+    :func:`_palette` that no contender uses yet. A new optimizer takes the next free color,
+    so the colors of the others never move."""
+    from ..lab.contenders import CONTENDERS
+
+    names = list(CONTENDERS)
+    out = {n: CHOSEN_COLORS[n] for n in names if n in CHOSEN_COLORS}
+    used = {c.upper() for c in out.values()}
+    palette = _palette()
+    for name in names:
+        if name not in out:
+            out[name] = next(c for c in palette if c.upper() not in used)
+            used.add(out[name].upper())
+    return {n: out[n] for n in names}
+
+
+#: the fixed color of each of the lab's optimizers (matched case-insensitively on the first word
+#: of a label, so "Adam lr=0.01" is Adam and "AdamW wd=0.01" is AdamW): a read-only mapping
+#: derived from the contenders each time it is read (see :func:`_optimizer_colors`)
+OPTIMIZER_COLORS: Mapping[str, str] = DerivedTable(_optimizer_colors, lambda: _colors_key())
+
+
+def _colors_key() -> tuple:
+    from ..lab.contenders import CONTENDERS
+
+    return tuple(CONTENDERS), tuple(CHOSEN_COLORS.items()), FALLBACK_COLORS
+
+
+def _free_fallback() -> tuple[str, ...]:
+    """The :data:`FALLBACK_COLORS` that no optimizer owns (all of them if every one is)."""
+    owned = {c.upper() for c in OPTIMIZER_COLORS.values()}
+    free = tuple(c for c in FALLBACK_COLORS if c.upper() not in owned)
+    return free or FALLBACK_COLORS
+
+
 _FIRST_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 #: rcParams every figure is built under (font sizes readable at the default 110 dpi)
@@ -106,7 +158,8 @@ def base_name(label: str) -> str | None:
     match = _FIRST_WORD.match(str(label).strip())
     if match is None:
         return None
-    return _BY_LOWER.get(match.group(0).lower())
+    by_lower = {k.lower(): k for k in OPTIMIZER_COLORS}
+    return by_lower.get(match.group(0).lower())
 
 
 def color_for(label: str) -> str:
@@ -120,7 +173,8 @@ def color_for(label: str) -> str:
     if name is not None:
         return OPTIMIZER_COLORS[name]
     checksum = sum((i + 1) * ord(c) for i, c in enumerate(str(label)))
-    return FALLBACK_COLORS[checksum % len(FALLBACK_COLORS)]
+    free = _free_fallback()
+    return free[checksum % len(free)]
 
 
 def colors_for(labels: Iterable[str]) -> dict[str, str]:
@@ -133,14 +187,19 @@ def colors_for(labels: Iterable[str]) -> dict[str, str]:
     optimizer has the same color in every figure.
     """
     labels = list(dict.fromkeys(str(label) for label in labels))
+    colors = OPTIMIZER_COLORS.copy()
+    by_lower = {k.lower(): k for k in colors}
+    owned = {c.upper() for c in colors.values()}
+    free = tuple(c for c in FALLBACK_COLORS if c.upper() not in owned) or FALLBACK_COLORS
     out: dict[str, str] = {}
     k = 0
     for label in labels:
-        name = base_name(label)
+        match = _FIRST_WORD.match(label.strip())
+        name = by_lower.get(match.group(0).lower()) if match else None
         if name is not None:
-            out[label] = OPTIMIZER_COLORS[name]
+            out[label] = colors[name]
         else:
-            out[label] = FALLBACK_COLORS[k % len(FALLBACK_COLORS)]
+            out[label] = free[k % len(free)]
             k += 1
     return out
 
