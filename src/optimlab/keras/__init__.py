@@ -46,9 +46,24 @@ optimizers; the learning rate is a variable and may change at any time.
 
 from __future__ import annotations
 
-from ..optimizers import OPTIMIZERS
-from ._backends import BACKENDS
-from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class
+try:
+    import keras
+except ImportError as error:  # (Keras's default backend is TensorFlow: its import fails)
+    hint = (
+        "set KERAS_BACKEND=jax or KERAS_BACKEND=torch before importing keras (Keras's default, "
+        "TensorFlow, is not installed)"
+        if getattr(error, "name", None) == "tensorflow"
+        else "pip install 'optimlab[keras]'"
+    )
+    raise ImportError(f"optimlab.keras needs Keras 3 on JAX or torch: {hint} ({error})") from error
+if int(keras.__version__.split(".")[0]) < 3:
+    raise ImportError(
+        f"optimlab.keras needs Keras 3, found keras {keras.__version__}: pip install 'keras>=3.5'"
+    )
+
+from ..optimizers import OPTIMIZERS  # noqa: E402
+from ._backends import BACKENDS  # noqa: E402
+from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class  # noqa: E402
 
 #: the tensor-level optimizers whose rule runs here (Lamb: its norms and trust ratio)
 TENSOR_OPTIMIZERS = ("Lamb",)

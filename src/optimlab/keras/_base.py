@@ -94,6 +94,11 @@ class Optimizer(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate: Any = _UNSET, *, preset: str = "keras", **arguments):
         cls = type(self).dialect
+        if cls is None:
+            raise TypeError(
+                "optimlab.keras.Optimizer is the base class; use one of its optimizers "
+                "(optimlab.keras.Adam, ...; optimlab.keras.CLASSES)"
+            )
         kind = cls.__name__
         backend = _backends.current()
         preset = check_choice("preset", preset, presets.PRESETS)
