@@ -202,6 +202,16 @@ class Optimizer(keras.optimizers.Optimizer):
             optimizer._check_in_dtype(optimizer._config, value, self._narrowest)
         keras.optimizers.Optimizer.learning_rate.fset(self, value)
 
+    def __repr__(self) -> str:
+        lr = self._learning_rate
+        shown = lr if _is_schedule(lr) else float(keras.ops.convert_to_numpy(lr))
+        text = repr(self._optimlab)  # the dialect's: Adam(learning_rate=..., ..., preset=...)
+        text = text.replace(
+            f"learning_rate={self._optimlab._learning_rate!r}", f"learning_rate={shown!r}", 1
+        )
+        text = text.replace(f"name={self._optimlab.name!r}", f"name={self.name!r}", 1)
+        return f"optimlab.keras.{text}"
+
     def get_config(self) -> dict:
         """Keras's configuration (the learning rate as a float or a serialized schedule) with
         every hyperparameter resolved under the preset, and ``preset``: ``from_config``
@@ -418,13 +428,14 @@ def make_class(dialect) -> type:
         Optimizer.__init__(self, **kwargs)
 
     defaults = {p.name: p.default for p in own}
+    defaults.update(name=None, nan_policy="propagate")
     P = inspect.Parameter
     __init__.__signature__ = inspect.Signature(
         [
             P("self", P.POSITIONAL_OR_KEYWORD),
             *(P(k, P.POSITIONAL_OR_KEYWORD, default=defaults.get(k, _UNSET)) for k in positional),
             P("preset", P.KEYWORD_ONLY, default="keras"),
-            *(P(k, P.KEYWORD_ONLY, default=_UNSET) for k in keyword),
+            *(P(k, P.KEYWORD_ONLY, default=defaults.get(k, _UNSET)) for k in keyword),
         ]
     )
     __init__.__qualname__ = f"{kind}.__init__"
