@@ -191,3 +191,18 @@ def test_fit_with_the_torch_preset_is_torch_adam():
         optimizer.step()
     kernel, bias = model.layers[0].get_weights()
     _assert_close([kernel.T, bias], [linear.weight.detach().numpy(), linear.bias.detach().numpy()])
+
+
+@pytest.mark.parametrize("name", ["Adam", "Nadam"])
+def test_float32_variables_follow_keras(name):
+    """float32 variables are updated in float32 (the step numbers cast to it), within float32
+    rounding of Keras's own optimizer (the order of the operations differs)."""
+    runs = []
+    for optimizer in (olk.CLASSES[name](), getattr(keras.optimizers, name)()):
+        variables = [keras.Variable(KERNEL, dtype="float32"), keras.Variable(BIAS, dtype="float32")]
+        for g in GRADIENTS:
+            grads = [keras.ops.convert_to_tensor(x, dtype="float32") for x in g]
+            optimizer.apply(grads, variables)
+        runs.append([keras.ops.convert_to_numpy(v) for v in variables])
+    assert all(v.dtype == np.float32 for v in runs[0])
+    _assert_close(runs[0], runs[1], rtol=1e-6)
