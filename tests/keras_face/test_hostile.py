@@ -111,7 +111,11 @@ def test_not_yet():
     assert set(olk.NOT_YET) <= set(ol.OPTIMIZERS) and not set(olk.NOT_YET) & set(olk.CLASSES)
     with pytest.raises(AttributeError, match="optimlab.keras.Muon does not exist yet"):
         olk.Muon  # noqa: B018
-    assert set(olk.CLASSES) | set(olk.NOT_YET) == set(ol.OPTIMIZERS)
+    # the optimizers optimlab.optax has a factory for (the same traced rules)
+    assert set(olk.CLASSES) == {
+        "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion",
+        "RAdam", "Rprop", "Lamb",
+    }  # fmt: skip
 
 
 def test_optimlab_does_not_import_keras_and_a_missing_keras_says_what_to_install():

@@ -440,7 +440,10 @@ def make_class(dialect) -> type:
     )
     __init__.__qualname__ = f"{kind}.__init__"
     rule_doc = (dialect.rule.__doc__ or "").strip()
-    peers = ", ".join(f"{k}: {v}" for k, v in presets.PEERS[kind].items() if v)
+    peers = (
+        ", ".join(f"{k}: {presets.peer(kind, k)}" for k in presets.PRESETS if presets.peer(kind, k))
+        or "optimlab's own, with each preset's conventions"
+    )
     doc = (
         f"optimlab's {kind} as a ``keras.optimizers.Optimizer`` (``model.compile(optimizer="
         f"optimlab.keras.{kind}(...))``)::\n\n"
