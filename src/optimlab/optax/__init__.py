@@ -20,7 +20,7 @@ hyperparameters and options with its checks and messages, and ``preset``:
     that framework's defaults and formulas, as ``optimlab.Adam(preset=...)`` does.
 
 The update is the rule's own ``update`` and ``scalars`` (:mod:`optimlab.rules`) run on JAX
-arrays (:mod:`optimlab.optax._engine`), in the dialect's pipeline
+arrays (:mod:`optimlab.engines.jax_engine`), in the dialect's pipeline
 (:mod:`optimlab.optax._transform`): pure ``init(params)`` and ``update(updates, state,
 params)`` on pytrees, traceable by ``jax.jit`` (the count and a schedule's learning rate stay
 traced: no host round trip), float32 and float64 (``jax_enable_x64``). ``nan_policy`` is

@@ -10,7 +10,7 @@ refused call builds nothing. The transformation then runs, per update, the diale
     g = -g                                     (maximize)
     clip: clipnorm | global_clipnorm | clipvalue, in the preset's formula (optimlab.clipping)
     g = g + wd * p (weight_decay_mode "l2")  or  p = p - lr * wd * p ("decoupled")
-    p', slots' = rule.update(p, g, *slots, *rule.scalars(t, lr, ...))   (optax._engine)
+    p', slots' = rule.update(p, g, *slots, *rule.scalars(t, lr, ...))   (engines.jax_engine)
     update = p' - p,  count = count + 1
 
 ``t`` is the 1-based number of the update and ``lr`` the learning rate at ``count`` (a float,
@@ -32,8 +32,11 @@ import optax
 
 from .. import presets
 from .._validation import check_choice, show
+from ..engines import jax_engine as _engine
+from ..engines.jax_engine import default_float as _default_float
+from ..engines.jax_engine import l2_norm as _l2_norm
+from ..engines.jax_engine import norm_scale as _norm_scale
 from ..optimizer import COMMON_HYPERPARAMETERS
-from . import _engine
 
 #: the nan_policy values a traced step can honour ("raise" would need the host)
 NAN_POLICIES = ("propagate", "skip")
@@ -72,34 +75,6 @@ class ScaleByRuleState(NamedTuple):
     count: jax.Array
     slots: dict
     step_state: tuple
-
-
-def _default_float():
-    """The float dtype JAX computes Python floats in (float64 under jax_enable_x64)."""
-    return jnp.result_type(float)
-
-
-def _l2_norm(grads):
-    """sqrt(sum of squares) of ``grads`` in JAX's default float, as
-    :func:`optimlab.clipping.l2_norm` (where the squares overflow: m * sqrt(sum((g / m)^2)),
-    m the largest magnitude)."""
-    wide = [jnp.ravel(g).astype(_default_float()) for g in grads]
-    total = sum(jnp.sum(g * g) for g in wide)
-    m = jnp.max(jnp.stack([jnp.max(jnp.abs(g), initial=0.0) for g in wide]))
-    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
-    scaled = m * jnp.sqrt(sum(jnp.sum((g / safe) * (g / safe)) for g in wide))
-    scaled = jnp.where((m > 0) & jnp.isfinite(m), scaled, m)
-    return jnp.where(jnp.isinf(total), scaled, jnp.sqrt(total))
-
-
-def _norm_scale(norm, clip: float, style: str):
-    """:func:`optimlab.clipping.norm_scale` on a traced norm: Keras c * min(1/n, 1/c) (1 for
-    n = 0), PyTorch min(1, c / (n + 1e-6)), optax 1 if n < c else c / n."""
-    if style == "keras":
-        return jnp.where(norm > 0, clip * jnp.minimum(1.0 / norm, 1.0 / clip), 1.0)
-    if style == "torch":
-        return jnp.minimum(1.0, clip / (norm + 1e-6))
-    return jnp.where(norm < clip, 1.0, clip / norm)
 
 
 def _exact_update(p, q, new, rule, g, slots, numbers):

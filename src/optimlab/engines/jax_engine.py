@@ -1,5 +1,10 @@
 """The JAX engine: a rule's own ``scalars`` and ``update`` run on ``jax.numpy`` values.
 
+Shared by the two JAX faces, :mod:`optimlab.optax` (a GradientTransformation) and
+:mod:`optimlab.keras` on Keras's JAX backend (an ``update_step`` inside the jitted train
+step); it imports jax and nothing of optax or keras. Importing :mod:`optimlab` never imports
+it (the engines registry, :data:`optimlab.engines.ENGINES`, holds the NumPy ones only).
+
 As :func:`optimlab.torch._ops.torch_update` does for torch, the functions of a rule module are
 re-created with the module's globals rebound (nothing is rewritten: the same code objects)::
 
@@ -101,3 +106,34 @@ def run_update(rule, p, g, slots, numbers):
                 for new, old in zip(branch, result, strict=True)
             )
     return result
+
+
+# -- the dialect's gradient clipping on traced values (optimlab.clipping's formulas) ---------
+
+
+def default_float():
+    """The float dtype JAX computes Python floats in (float64 under jax_enable_x64)."""
+    return jnp.result_type(float)
+
+
+def l2_norm(grads):
+    """sqrt(sum of squares) of ``grads`` in JAX's default float, as
+    :func:`optimlab.clipping.l2_norm` (where the squares overflow: m * sqrt(sum((g / m)^2)),
+    m the largest magnitude)."""
+    wide = [jnp.ravel(g).astype(default_float()) for g in grads]
+    total = sum(jnp.sum(g * g) for g in wide)
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(g), initial=0.0) for g in wide]))
+    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
+    scaled = m * jnp.sqrt(sum(jnp.sum((g / safe) * (g / safe)) for g in wide))
+    scaled = jnp.where((m > 0) & jnp.isfinite(m), scaled, m)
+    return jnp.where(jnp.isinf(total), scaled, jnp.sqrt(total))
+
+
+def norm_scale(norm, clip: float, style: str):
+    """:func:`optimlab.clipping.norm_scale` on a traced norm: Keras c * min(1/n, 1/c) (1 for
+    n = 0), PyTorch min(1, c / (n + 1e-6)), optax 1 if n < c else c / n."""
+    if style == "keras":
+        return jnp.where(norm > 0, clip * jnp.minimum(1.0 / norm, 1.0 / clip), 1.0)
+    if style == "torch":
+        return jnp.minimum(1.0, clip / (norm + 1e-6))
+    return jnp.where(norm < clip, 1.0, clip / norm)

@@ -1,0 +1,107 @@
+"""optimlab's optimizers as ``keras.optimizers.Optimizer`` subclasses: a preset in ``model.fit``.
+
+::
+
+    import keras, optimlab.keras as olk
+    model.compile(optimizer=olk.Adam(learning_rate=1e-3, preset="torch"), loss="mse")
+    model.fit(x, y)              # torch.optim.Adam's numbers, inside Keras's jitted train step
+
+One class per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is elementwise,
+and Lamb (:data:`CLASSES`: ``SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
+Lion, RAdam, Rprop, Lamb``, the optimizers :mod:`optimlab.optax` has). Each takes Keras's
+arguments in Keras's order (``learning_rate``, the class's own, ``weight_decay``,
+``clipnorm``, ..., ``name``), every hyperparameter of the NumPy dialect with its checks and
+messages, and the keyword-only ``preset``:
+
+``preset="keras"`` (the default)
+    Keras's defaults and formulas (``keras.optimizers.Adam``'s numbers); ``"torch"`` or
+    ``"optax"`` switches to that framework's defaults and formulas, as
+    ``optimlab.Adam(preset=...)`` does (torch's epsilon outside the root of the corrected v,
+    its L2 ``weight_decay``, its clipping formula; optax's has no default learning rate).
+
+The update is the rule's own ``scalars`` and ``update`` (:mod:`optimlab.rules`) in the
+dialect's pipeline (:mod:`optimlab.keras._base`): on Keras's JAX backend on ``jax.numpy``
+arrays with a traced step count and learning rate, so it is compiled with the rest of the
+train step (``jit_compile=True``, Keras's default there); on the torch backend on the
+variables' torch tensors, the step numbers computed on the host (Lamb not yet there);
+TensorFlow is refused (not installed here). Keras keeps what is Keras's: the loss scale
+(``loss_scale_factor``), gradient accumulation, the EMA (``use_ema``), ``iterations``, the
+learning rate variable or ``keras.optimizers.schedules`` schedule, and
+``exclude_from_weight_decay`` (by variable or by name). ``nan_policy`` is ``"propagate"``
+only (a compiled step neither raises nor skips).
+
+The classes are registered (``keras.saving.register_keras_serializable(package="optimlab")``):
+``get_config``/``from_config`` round-trip every hyperparameter and ``preset``, and
+``model.save("m.keras")`` / ``keras.models.load_model`` the optimizer's variables (the slots
+in Keras's order, Nadam's momentum product last) once ``optimlab.keras`` is imported.
+
+Hyperparameters read as attributes (``opt.beta_1``) and may be set (with the dialect's
+checks) before the first update; one that decides which variables exist (SGD's momentum
+switched on or off, ``use_ema``) is refused once the optimizer is built. A train function
+Keras has already compiled keeps the values it was traced with, as with Keras's own
+optimizers; the learning rate is a variable and may change at any time.
+
+:data:`NOT_YET` names the optimizers without a class and why.
+"""
+
+from __future__ import annotations
+
+try:
+    import keras
+except ImportError as error:  # (Keras's default backend is TensorFlow: its import fails)
+    hint = (
+        "set KERAS_BACKEND=jax or KERAS_BACKEND=torch before importing keras (Keras's default, "
+        "TensorFlow, is not installed)"
+        if getattr(error, "name", None) == "tensorflow"
+        else "pip install 'optimlab[keras]'"
+    )
+    raise ImportError(f"optimlab.keras needs Keras 3 on JAX or torch: {hint} ({error})") from error
+if int(keras.__version__.split(".")[0]) < 3:
+    raise ImportError(
+        f"optimlab.keras needs Keras 3, found keras {keras.__version__}: pip install 'keras>=3.5'"
+    )
+
+from ..optimizers import OPTIMIZERS  # noqa: E402
+from ._backends import BACKENDS  # noqa: E402
+from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class  # noqa: E402
+
+#: the tensor-level optimizers whose rule runs here (Lamb: its norms and trust ratio)
+TENSOR_OPTIMIZERS = ("Lamb",)
+#: optimizers with no class yet, and why (as in optimlab.optax: the same traced rules)
+NOT_YET = {
+    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
+    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
+    "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
+    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
+    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
+}
+#: class name -> the optimlab.keras class: every elementwise optimizer of OPTIMIZERS and those
+#: of TENSOR_OPTIMIZERS, but NOT_YET
+CLASSES = {
+    name: make_class(cls)
+    for name, cls in OPTIMIZERS.items()
+    if name not in NOT_YET and (not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS)
+}
+globals().update(CLASSES)
+
+
+def __getattr__(name: str):
+    if name in NOT_YET:
+        raise AttributeError(
+            f"optimlab.keras.{name} does not exist yet: {NOT_YET[name]}; optimlab.{name} runs "
+            "on NumPy arrays"
+        )
+    raise AttributeError(f"module 'optimlab.keras' has no attribute {name!r}")
+
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_NOT_YET",
+    "CLASSES",
+    "KERAS_ARGUMENTS",
+    "NAN_POLICIES",
+    "NOT_YET",
+    "Optimizer",
+    "TENSOR_OPTIMIZERS",
+    *CLASSES,
+]
