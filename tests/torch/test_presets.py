@@ -122,3 +122,169 @@ def test_drop_in_computes_the_dialects_numbers(name, preset):
     ops = _run_torch(name, preset, len(name), "torch")
     for ours, theirs in zip(ops, expected, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+# -- defaults: the explicit arguments win, the others are the preset's -----------------------
+
+
+def _param():
+    return [torch.zeros(3, dtype=torch.float64, requires_grad=True)]
+
+
+def test_torch_is_the_default_preset_and_keeps_torchs_layout():
+    params = _param()
+    params[0].grad = torch.ones(3, dtype=torch.float64)
+    default, explicit = ot.Adam(params), ot.Adam(_param(), preset="torch")
+    assert default.preset == explicit.preset == "torch"
+    assert default.defaults == explicit.defaults == torch.optim.Adam(_param()).defaults
+    default.step()
+    assert "preset" not in default.state_dict()["param_groups"][0]
+
+
+def test_left_out_arguments_take_the_presets_defaults_and_explicit_ones_win():
+    keras = ot.Adam(_param(), preset="keras").defaults
+    assert (keras["lr"], keras["eps"], keras["decoupled_weight_decay"]) == (1e-3, 1e-7, True)
+    assert keras["preset"] == "keras"
+    mine = ot.Adam(_param(), eps=1e-8, decoupled_weight_decay=False, preset="keras").defaults
+    assert (mine["eps"], mine["decoupled_weight_decay"]) == (1e-8, False)
+    assert ot.AdamW(_param(), preset="keras").defaults["weight_decay"] == 0.004
+    assert ot.AdamW(_param(), lr=1.0, preset="optax").defaults["weight_decay"] == 1e-4
+    assert ot.RMSprop(_param(), preset="keras").defaults["alpha"] == 0.9
+    assert ot.NAdam(_param(), lr=1.0, preset="optax").defaults["momentum_decay"] is None
+    assert ot.Lion(_param(), preset="keras").defaults["lr"] == 1e-3
+    with pytest.raises(TypeError, match="lr is required with preset='optax'"):
+        ot.Adam(_param(), preset="optax")
+
+
+def test_an_explicit_l2_decay_under_keras_is_the_dialects_l2():
+    """decoupled_weight_decay=False under preset="keras": weight_decay_mode="l2"."""
+    grads = [np.random.default_rng(0).standard_normal(3) for _ in range(5)]
+    p = np.ones(3)
+    ref = ol.Adam(learning_rate=0.1, weight_decay=0.1, weight_decay_mode="l2", preset="keras")
+    q = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt = ot.Adam([q], lr=0.1, weight_decay=0.1, decoupled_weight_decay=False, preset="keras")
+    for g in grads:
+        ref.apply_gradients([(g, p)])
+        q.grad = torch.tensor(g)
+        opt.step()
+    np.testing.assert_array_equal(q.detach().numpy(), p)
+
+
+def test_lbfgs_keras_preset_is_torchs_iteration():
+    """Keras has no L-BFGS: optimlab's preset is torch's numbers, so the same bits."""
+
+    def run(preset):
+        x = torch.tensor([1.5, -0.5], dtype=torch.float64, requires_grad=True)
+        opt = ot.LBFGS([x], line_search_fn="strong_wolfe", preset=preset)
+
+        def closure():
+            opt.zero_grad()
+            loss = (1 - x[0]) ** 2 + 10 * (x[1] - x[0] ** 2) ** 2
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return x.detach(), opt
+
+    (torchs, _), (keras, opt) = run("torch"), run("keras")
+    assert torch.equal(torchs, keras)
+    assert opt.state_dict()["param_groups"][0]["preset"] == "keras"
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["jax", 3, None, "Torch"])
+def test_an_unknown_preset_is_refused_naming_the_argument(value):
+    for name in ("Adam", "SGD", "SparseAdam", "Muon", "Adafactor"):
+        with pytest.raises(ValueError, match=r"preset must be one of 'keras', 'torch', 'optax'"):
+            ot.OPTIMIZERS[name]([torch.zeros(2, 2)], preset=value)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        ot.LBFGS([torch.zeros(2)], preset=value)
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [("SparseAdam", "keras"), ("SparseAdam", "optax"), ("Muon", "keras"), ("Adafactor", "optax")],
+)
+def test_a_preset_without_such_optimizer_is_refused(name, preset):
+    with pytest.raises(ValueError, match=f"preset must be one of 'torch' .*got '{preset}'"):
+        ot.OPTIMIZERS[name]([torch.zeros(2, 2)], preset=preset)
+    with pytest.raises(ValueError, match="preset must be one of 'torch', 'keras'"):
+        ot.LBFGS([torch.zeros(2)], preset="optax")
+
+
+@pytest.mark.parametrize("flag", ["fused", "capturable", "differentiable"])
+def test_torchs_own_options_are_refused_under_another_preset(flag):
+    with pytest.raises(ValueError, match=f"{flag}=True .* with preset='keras' it must be False"):
+        ot.Adam(_param(), preset="keras", **{flag: True})
+
+
+def _trained(preset, steps=3, **kwargs):
+    params = [torch.ones(4, dtype=torch.float64, requires_grad=True)]
+    opt = ot.Adam(params, lr=0.1, preset=preset, **kwargs)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        params[0].grad = torch.randn(4, dtype=torch.float64, generator=gen)
+        opt.step()
+    return params, opt
+
+
+def _world(opt, params):
+    return (
+        [p.detach().clone() for p in params],
+        {k: v.clone() for k, v in opt.state[params[0]].items()},
+        [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
+    )
+
+
+def _same(a, b):
+    assert all(torch.equal(x, y) for x, y in zip(a[0], b[0], strict=True))
+    assert a[1].keys() == b[1].keys() and all(torch.equal(a[1][k], b[1][k]) for k in a[1])
+    assert a[2] == b[2]
+
+
+def test_a_group_of_another_preset_is_refused_and_nothing_changes():
+    params, opt = _trained("keras")
+    before = _world(opt, params)
+    extra = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="preset must be 'keras'.*got 'torch'"):
+        opt.add_param_group({"params": [extra], "preset": "torch"})
+    assert len(opt.param_groups) == 1
+    opt.param_groups[0]["preset"] = "jax"  # between steps
+    with pytest.raises(ValueError, match="param group 0: preset must be 'keras'.*got 'jax'"):
+        opt.step()
+    opt.param_groups[0]["preset"] = "keras"
+    _same(before, _world(opt, params))
+
+
+@pytest.mark.parametrize(("saved", "loading"), [("keras", "torch"), ("torch", "optax")])
+def test_a_state_dict_of_another_preset_is_refused_and_nothing_changes(saved, loading):
+    _, source = _trained(saved)
+    params, opt = _trained(loading)
+    before = _world(opt, params)
+    with pytest.raises(ValueError, match=f"saved with preset='{saved}'.*nothing was changed"):
+        opt.load_state_dict(source.state_dict())
+    _same(before, _world(opt, params))
+
+
+def test_a_state_dict_round_trip_continues_the_same_run():
+    """Saved after 3 steps and loaded into a fresh optimizer of the preset, 3 more steps are
+    those of the uninterrupted run (the global count and NAdam's product come back too)."""
+    for name, args in (("Adam", dict(lr=0.1)), ("NAdam", dict(lr=0.1))):
+        gen = torch.Generator().manual_seed(1)
+        grads = [torch.randn(4, dtype=torch.float64, generator=gen) for _ in range(6)]
+
+        def run(split):
+            p = torch.ones(4, dtype=torch.float64, requires_grad=True)
+            opt = getattr(ot, name)([p], **args, preset="keras")
+            for k, g in enumerate(grads):
+                if split and k == 3:
+                    saved = opt.state_dict()
+                    opt = getattr(ot, name)([p], **args, preset="keras")
+                    opt.load_state_dict(saved)
+                p.grad = g.clone()
+                opt.step()
+            return p.detach()
+
+        assert torch.equal(run(False), run(True))

@@ -114,6 +114,9 @@ class Optimizer(torch.optim.Optimizer):
     preset_names: dict = {}
     #: the presets this optimizer has (a peer without such an optimizer is refused)
     presets_available: tuple[str, ...] = _presets.PRESETS
+    #: why a preset outside :attr:`presets_available` is refused (None: its peer has no such
+    #: optimizer)
+    preset_refusal: str | None = None
     #: torch.optim's own options that exist only for torch's numerics (refused, when on, with
     #: another preset)
     torch_only_flags: tuple[str, ...] = ("fused", "capturable", "differentiable")
@@ -127,7 +130,9 @@ class Optimizer(torch.optim.Optimizer):
         preset: str = "torch",
     ) -> None:
         kind = self.preset_kind or type(self).__name__
-        preset = _presets.check_preset(preset, type(self).__name__, self.presets_available)
+        preset = _presets.check_preset(
+            preset, type(self).__name__, self.presets_available, self.preset_refusal
+        )
         resolved = _presets.resolve(kind, preset, defaults, self.preset_names)
         defaults.clear()
         defaults.update(resolved)
@@ -316,7 +321,7 @@ class Optimizer(torch.optim.Optimizer):
             self.defaults.pop("differentiable", None)
         self.__dict__.setdefault("engine", "auto")
         self.__dict__.setdefault("nan_policy", "propagate")
-        self.__dict__.setdefault("preset", "torch")
+        self.__dict__.setdefault("preset", self.defaults.get("preset", "torch"))
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_checked", {})
         index = 0

@@ -103,15 +103,17 @@ def plain(value):
 # -- the preset's values -----------------------------------------------------------------------
 
 
-def check_preset(value, kind: str, available=PRESETS) -> str:
+def check_preset(value, kind: str, available=PRESETS, reason: str | None = None) -> str:
     """``preset`` checked: one of ``available`` (ValueError naming the argument, the value and
-    the valid set otherwise; a preset whose peer has no such optimizer is named as such)."""
+    the valid set otherwise, with ``reason``: by default, that the preset's peer has no such
+    optimizer)."""
     preset = check_choice("preset", value, PRESETS)
     if preset not in available:
+        peer = "Keras" if preset == "keras" else "optax"
         raise ValueError(
             f"preset must be one of {', '.join(map(repr, available))} for optimlab.torch."
-            f"{kind}, got {preset!r}: {'Keras' if preset == 'keras' else 'optax'} has no "
-            f"{kind} (see optimlab.presets.PEERS)"
+            f"{kind}, got {preset!r}: "
+            + (reason or f"{peer} has no {kind} (see optimlab.presets.PEERS)")
         )
     return preset
 

@@ -128,6 +128,11 @@ class Adafactor(_base.Optimizer):
     """
 
     rule = rules.adafactor
+    presets_available = ("torch",)
+    preset_refusal = (
+        "optimlab.torch.Adafactor computes torch.optim.Adafactor's numerics only, for now; Keras's "
+        "and optax's are optimlab.Adafactor(preset=...) on NumPy arrays"
+    )
     slot_keys = ("row_var", "col_var", "variance")
     weight_decay_mode = "decoupled"
     engines = ("auto",)
@@ -184,6 +189,7 @@ class Adafactor(_base.Optimizer):
         maximize=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -194,7 +200,7 @@ class Adafactor(_base.Optimizer):
             foreach=foreach,
             maximize=maximize,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     # -- state -----------------------------------------------------------------------------
 

@@ -20,15 +20,22 @@ parameters must be real CPU float32/float64 tensors of one dtype (others are ref
 anything moves).
 Beyond torch: ``max_iter`` and ``history_size`` must be integers >= 1 (torch's step does
 nothing with ``max_iter=0`` and fails with an IndexError with ``history_size=0``).
+
+``preset`` (keyword-only): ``"torch"`` (default) or ``"keras"``, which Keras lacks an L-BFGS
+for and which is torch's numbers in optimlab's dialect too (``optimlab.presets.DEFAULTS``), so
+the same iteration; its param group holds ``"preset": "keras"``, and a state dict loads only
+into an optimizer of the same preset. ``"optax"`` (optax.lbfgs: one iteration per update,
+the zoom line search) is refused for now: use ``optimlab.LBFGS(preset="optax")``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .._validation import MAX_COUNT, check_int
+from .._validation import MAX_COUNT, check_int, show
 from ..lbfgs import lbfgs_step
 from ..presets import DEFAULTS
+from ._presets import check_preset
 
 __all__ = ["LBFGS"]
 
@@ -85,7 +92,17 @@ class LBFGS(torch.optim.Optimizer):
         tolerance_change: float = 1e-9,
         history_size: int = 100,
         line_search_fn: str | None = None,
+        *,
+        preset: str = "torch",
     ) -> None:
+        preset = check_preset(
+            preset,
+            "LBFGS",
+            ("torch", "keras"),
+            "optimlab.torch.LBFGS does not run optax.lbfgs's iteration (one iteration per "
+            "update, its zoom line search) yet; use optimlab.LBFGS(preset='optax') on NumPy "
+            "arrays",
+        )
         if isinstance(lr, torch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if not 0.0 <= lr:
@@ -103,6 +120,9 @@ class LBFGS(torch.optim.Optimizer):
             "history_size": history_size,
             "line_search_fn": line_search_fn,
         }
+        if preset != "torch":
+            defaults["preset"] = preset
+        self.preset = preset
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
@@ -141,6 +161,24 @@ class LBFGS(torch.optim.Optimizer):
             p.copy_(x[offset : offset + n].view_as(p))
             offset += n
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's ``load_state_dict``, refused (before anything changes) for a state dict
+        saved under another preset."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        for index, group in enumerate(groups if isinstance(groups, list | tuple) else ()):
+            saved = group.get("preset", "torch") if isinstance(group, dict) else self.preset
+            if not (type(saved) is str and saved == self.preset):
+                raise ValueError(
+                    f"param group {index} of the state dict was saved with preset={show(saved)}; "
+                    f"this optimizer's preset must be the same, it is {self.preset!r}; nothing "
+                    "was changed"
+                )
+        super().load_state_dict(state_dict)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("preset", self.defaults.get("preset", "torch"))
+
     @torch.no_grad()
     def step(self, closure):  # type: ignore[override]
         """One L-BFGS step (torch's ``LBFGS.step``): up to ``max_iter`` iterations, each a
@@ -151,7 +189,7 @@ class LBFGS(torch.optim.Optimizer):
         lr = group["lr"]
         lr = lr.squeeze() if isinstance(lr, torch.Tensor) and lr.dim() != 0 else lr  # _to_scalar
         line_search = group["line_search_fn"]
-        cfg = dict(DEFAULTS["LBFGS"]["torch"])
+        cfg = dict(DEFAULTS["LBFGS"][self.preset])
         cfg.update(
             learning_rate=lr,
             memory_size=group["history_size"],

@@ -147,6 +147,11 @@ class Muon(_base.Optimizer):
     """
 
     rule = rules.muon
+    presets_available = ("torch",)
+    preset_refusal = (
+        "optimlab.torch.Muon computes torch.optim.Muon's numerics only, for now; Keras's "
+        "and optax's are optimlab.Muon(preset=...) on NumPy arrays"
+    )
     slot_keys = ("momentum_buffer",)
     counts_steps = False
     weight_decay_mode = "decoupled"
@@ -197,6 +202,7 @@ class Muon(_base.Optimizer):
         *,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -208,7 +214,7 @@ class Muon(_base.Optimizer):
             ns_steps=ns_steps,
             adjust_lr_fn=adjust_lr_fn,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _check_new_group(self, group: dict) -> None:
         """torch's refusal of a parameter that is not a matrix (its ValueError and words)."""
