@@ -140,7 +140,10 @@ class Optimizer(torch.optim.Optimizer):
         arguments = {**defaults, "engine": engine, "nan_policy": nan_policy, "preset": preset}
         self.__dict__["preset"] = preset
         _checks.check_arguments(
-            self.torch_checks, self.checks, self._checkable(arguments), self.prepare_defaults,
+            self.torch_checks,
+            self.checks,
+            self._checkable(arguments),
+            self.prepare_defaults,
             self.engines,
         )
         defaults.update((k, arguments[k]) for k in defaults if k in arguments)

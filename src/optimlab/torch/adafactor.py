@@ -29,6 +29,7 @@ from ._checks import (
     number,
     tensor_lr,
 )
+from ._presets import default as D
 
 _NUMPY_DTYPES = (torch.float32, torch.float64)
 
@@ -128,10 +129,18 @@ class Adafactor(_base.Optimizer):
     """
 
     rule = rules.adafactor
-    presets_available = ("torch",)
+    presets_available = ("torch", "keras")
     preset_refusal = (
-        "optimlab.torch.Adafactor computes torch.optim.Adafactor's numerics only, for now; Keras's "
-        "and optax's are optimlab.Adafactor(preset=...) on NumPy arrays"
+        "optimlab.torch.Adafactor does not compute optax.adafactor's numerics (its factoring "
+        "of the two largest axes changes the state's layout) yet; use "
+        "optimlab.Adafactor(preset='optax') on NumPy arrays"
+    )
+    preset_names = dict(
+        lr="learning_rate",
+        beta2_decay="beta_2_decay",
+        eps=("epsilon_1", "epsilon_2"),
+        d="clip_threshold",
+        weight_decay="weight_decay",
     )
     slot_keys = ("row_var", "col_var", "variance")
     weight_decay_mode = "decoupled"
@@ -179,11 +188,11 @@ class Adafactor(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        beta2_decay=-0.8,
-        eps=(None, 1e-3),
-        d=1.0,
-        weight_decay=0.0,
+        lr=D(1e-2),
+        beta2_decay=D(-0.8),
+        eps=D((None, 1e-3)),
+        d=D(1.0),
+        weight_decay=D(0.0),
         *,
         foreach=None,
         maximize=False,
@@ -283,14 +292,19 @@ class Adafactor(_base.Optimizer):
         lr = self._group_lr(group, False)
         wd = as_float("weight_decay", group["weight_decay"])
         maximize = bool(group["maximize"])
-        arguments = self.rule_arguments(group)
+        arguments = self._arguments(group)
+        shared = self.__dict__.get("_step_global") if self.preset != "torch" else None
         if arguments["epsilon_1"] is None and entries:  # torch sets it from the first one
             arguments["epsilon_1"] = float(torch.finfo(entries[0][0].dtype).eps)
         for p, g, _, _ in entries:
             state = self.state[p]
             if not state:
                 self._init_state(p, state, group)
-            t = self._advance(state, False)
+            if shared is not None:  # the optimizer's count (Keras's global step counting)
+                t = shared[0]
+                state["step"].fill_(t)
+            else:
+                t = self._advance(state, False)
             scalars = self.rule.scalars(t, lr, **arguments)
             self._update(p, g, state, scalars, maximize, wd or None)
 

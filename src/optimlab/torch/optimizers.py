@@ -27,7 +27,6 @@ import torch
 
 from .. import rules
 from . import _base, _checks
-from ._presets import default as D
 from ._checks import (
     ALPHA,
     ANY_TENSOR,
@@ -52,6 +51,7 @@ from ._checks import (
     pair,
     tensor_lr,
 )
+from ._presets import default as D
 from .adafactor import Adafactor
 from .muon import Muon
 
@@ -73,7 +73,9 @@ class SGD(_base.Optimizer):
     """
 
     rule = rules.sgd
-    preset_names = dict(lr="learning_rate", momentum="momentum", dampening="dampening", weight_decay="weight_decay")
+    preset_names = dict(
+        lr="learning_rate", momentum="momentum", dampening="dampening", weight_decay="weight_decay"
+    )
     slot_keys = ("momentum_buffer",)
     sparse_slots = ("momentum_buffer",)
     counts_steps = False
@@ -280,7 +282,11 @@ class RMSprop(_base.Optimizer):
 
     rule = rules.rmsprop
     preset_names = dict(
-        lr="learning_rate", alpha="rho", eps="epsilon", weight_decay="weight_decay", momentum="momentum"
+        lr="learning_rate",
+        alpha="rho",
+        eps="epsilon",
+        weight_decay="weight_decay",
+        momentum="momentum",
     )
     slot_keys = ("square_avg", "grad_avg", "momentum_buffer")
     torch_checks = (
