@@ -205,7 +205,7 @@ def test_an_unknown_preset_is_refused_naming_the_argument(value):
 
 @pytest.mark.parametrize(
     ("name", "preset"),
-    [("SparseAdam", "keras"), ("SparseAdam", "optax"), ("Adafactor", "optax")],
+    [("SparseAdam", "keras"), ("SparseAdam", "optax")],
 )
 def test_a_preset_without_such_optimizer_is_refused(name, preset):
     with pytest.raises(ValueError, match=f"preset must be one of 'torch'.*got '{preset}'"):
@@ -290,17 +290,20 @@ def test_a_state_dict_round_trip_continues_the_same_run(name):
     assert torch.equal(run(False), run(True))
 
 
-def test_adafactor_keras_preset_is_the_dialects():
+@pytest.mark.parametrize("preset", ["keras", "optax"])
+def test_adafactor_keras_and_optax_presets_are_the_dialects(preset):
     """Keras's Adafactor (g^2 + 1e-30, float32 means, the decay before RMS(p), the global
-    count) on a matrix and a vector, both run by the same NumPy rule: the same bits."""
+    count) and optax's (no relative step, its two largest axes factored when both have >= 128
+    entries, the decay after the learning rate) on matrices and a vector, both run by the same
+    NumPy rule: the same bits."""
     rng = np.random.default_rng(3)
-    shapes = ((3, 4), (5,))
+    shapes = ((3, 4), (5,), (128, 2, 130))
     initial = [rng.standard_normal(s) for s in shapes]
     grads = [[rng.standard_normal(s) for s in shapes] for _ in range(30)]
     arrays = [p.copy() for p in initial]
-    ref = ol.Adafactor(learning_rate=0.01, weight_decay=0.1, preset="keras")
+    ref = ol.Adafactor(learning_rate=0.01, weight_decay=0.1, preset=preset)
     tensors = [torch.tensor(p, requires_grad=True) for p in initial]
-    opt = ot.Adafactor(tensors, lr=0.01, weight_decay=0.1, preset="keras")
+    opt = ot.Adafactor(tensors, lr=0.01, weight_decay=0.1, preset=preset)
     for step, gs in enumerate(grads):
         if step == 15:
             ref.learning_rate = 0.005
@@ -311,6 +314,15 @@ def test_adafactor_keras_preset_is_the_dialects():
         opt.step()
     for t, p in zip(tensors, arrays, strict=True):
         np.testing.assert_array_equal(t.detach().numpy(), p)
+    # torch's layout of the factors (the averaged axis kept as 1), on the preset's axes
+    shapes = {k: tuple(v.shape) for k, v in opt.state[tensors[2]].items() if k != "step"}
+    small = {k: tuple(v.shape) for k, v in opt.state[tensors[0]].items() if k != "step"}
+    if preset == "keras":  # the last two axes, any size
+        assert shapes == {"row_var": (128, 2, 1), "col_var": (128, 1, 130)}
+        assert small == {"row_var": (3, 1), "col_var": (1, 4)}
+    else:  # optax: the two largest axes (0 and 2), both >= 128; (3, 4) is not factored
+        assert shapes == {"row_var": (128, 2, 1), "col_var": (1, 2, 130)}
+        assert small == {"variance": (3, 4)}
 
 
 @pytest.mark.parametrize("preset", ["keras", "optax"])

@@ -129,12 +129,6 @@ class Adafactor(_base.Optimizer):
     """
 
     rule = rules.adafactor
-    presets_available = ("torch", "keras")
-    preset_refusal = (
-        "optimlab.torch.Adafactor does not compute optax.adafactor's numerics (its factoring "
-        "of the two largest axes changes the state's layout) yet; use "
-        "optimlab.Adafactor(preset='optax') on NumPy arrays"
-    )
     preset_names = dict(
         lr="learning_rate",
         beta2_decay="beta_2_decay",
@@ -213,20 +207,34 @@ class Adafactor(_base.Optimizer):
 
     # -- state -----------------------------------------------------------------------------
 
+    @property
+    def _factoring(self) -> dict:
+        """Which axes of a parameter are factored: the last two (torch, Keras), or optax's two
+        largest, when the shorter of them has at least 128 entries."""
+        if self.__dict__.get("preset", "torch") == "optax":
+            return dict(factored=True, factored_dims="two_largest", min_dim_size_to_factor=128)
+        return dict(factored=True, factored_dims="last_two", min_dim_size_to_factor=0)
+
+    def _axes(self, p: torch.Tensor):
+        return rules.adafactor.factored_axes(tuple(p.shape), **self._factoring)
+
     def slot_shape(self, key: str, p: torch.Tensor) -> tuple[int, ...] | None:
         """torch's shapes: ``row_var`` the parameter's with the last axis 1, ``col_var`` with
-        the second last 1 (two or more dimensions), ``variance`` the parameter's (fewer)."""
-        shape = list(p.shape)
-        if p.dim() > 1:
-            if key == "row_var":
-                return tuple(shape[:-1] + [1])
-            if key == "col_var":
-                return tuple(shape[:-2] + [1] + shape[-1:])
-            return None
-        return tuple(shape) if key == "variance" else None
+        the second last 1 (two or more dimensions), ``variance`` the parameter's (fewer). (Under
+        ``preset="optax"`` the factored axes are optax's, the same layout: ``row_var`` with
+        the column axis 1, ``col_var`` with the row axis 1; ``variance`` for the others.)"""
+        axes = self._axes(p)
+        if axes is None:
+            return tuple(p.shape) if key == "variance" else None
+        r, c = axes
+        if key == "row_var":
+            return tuple(1 if k == c else n for k, n in enumerate(p.shape))
+        if key == "col_var":
+            return tuple(1 if k == r else n for k, n in enumerate(p.shape))
+        return None
 
     def _keys_of(self, p: torch.Tensor) -> tuple[str, ...]:
-        return ("row_var", "col_var") if p.dim() > 1 else ("variance",)
+        return ("row_var", "col_var") if self._axes(p) is not None else ("variance",)
 
     def _init_state(self, p, state, group):
         """torch's initial state, in its order: ``step``, then the factors or the variance."""
@@ -252,6 +260,8 @@ class Adafactor(_base.Optimizer):
             if "step" not in state:
                 raise KeyError("step")
             needed = ("row_var", "col_var") if g.dim() > 1 else ("variance",)
+            if self.preset == "optax":  # optax factors only its two largest, long axes
+                needed = self._keys_of(p)
             if not all(key in state for key in needed):
                 raise AssertionError(
                     "row_var and col_var should be defined when grad is multidimensional"
@@ -331,4 +341,3 @@ class Adafactor(_base.Optimizer):
             if view is not None:
                 view[...] = value.reshape(view.shape)
 
-    _factoring = dict(factored=True, factored_dims="last_two", min_dim_size_to_factor=0)
