@@ -65,12 +65,33 @@ class _DefaultTuple(tuple):
     __slots__ = ()
 
 
-_WRAPPERS = (_DefaultFloat, _DefaultInt, _DefaultBool, _DefaultTuple)
+class _DefaultNone:
+    """A None default (None cannot be subclassed): equal to None, false, shown as None."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return other is None or isinstance(other, _DefaultNone)
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "None"
+
+
+_NONE = _DefaultNone()
+_WRAPPERS = (_DefaultFloat, _DefaultInt, _DefaultBool, _DefaultTuple, _DefaultNone)
 
 
 def default(value):
     """``value`` as a signature default that :func:`resolve` can tell from a passed value
-    (equal to ``value``; ``None`` and strings are returned as they are)."""
+    (equal to ``value``; strings are returned as they are)."""
+    if value is None:
+        return _NONE
     if isinstance(value, bool):
         return _DefaultBool(value)
     if isinstance(value, int):
@@ -97,6 +118,8 @@ def plain(value):
         return float(value)
     if isinstance(value, _DefaultTuple):
         return tuple(value)
+    if isinstance(value, _DefaultNone):
+        return None
     return value
 
 

@@ -340,4 +340,3 @@ class Adafactor(_base.Optimizer):
         for view, value in zip(views, new[1:4], strict=True):
             if view is not None:
                 view[...] = value.reshape(view.shape)
-
