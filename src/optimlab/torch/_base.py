@@ -18,6 +18,14 @@ Complex parameters are updated as pairs of real numbers (``torch.view_as_real``)
 Arguments are checked as torch checks them, with its messages, and then by optimlab's stricter
 rules (:mod:`optimlab.torch._checks`); a step first checks every group and every gradient, so a
 refused step changes nothing.
+
+``preset="keras" | "optax"`` (default ``"torch"``) swaps torch's defaults and formulas for that
+preset's (:mod:`optimlab.torch._presets`): the rule's options, Keras's decoupled decay
+``p - p * (lr * wd)`` (pipeline slot 4 of the fused kernel, ``decay_form="subtract"`` of the
+torch-ops path; torch's ``p * (1 - lr * wd)`` is slot 7), the optimizer's one step count
+(:meth:`Optimizer._global_step`) and Keras's bias-correction powers in the narrowest
+parameter dtype. The preset is optimizer-wide: each param group holds it (none for
+``"torch"``), and a group or a state dict of another preset is refused.
 """
 
 from __future__ import annotations

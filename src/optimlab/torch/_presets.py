@@ -23,6 +23,17 @@ unchanged). With ``"keras"`` or ``"optax"`` the arguments keep torch's names (``
 The state dict keeps torch's layout for ``preset="torch"``; other presets add ``"preset"`` to
 every param group, so that a state dict is only loaded into an optimizer of the same preset.
 
+What stays torch's under every preset: the API (param groups, schedulers, closures, a
+parameter without a gradient skipped silently, where Keras's ``apply_gradients`` warns), the
+constructors' checks and messages, and the refusals. torch.optim's own ``fused=True``,
+``capturable=True`` and ``differentiable=True`` (torch's kernels, CUDA graphs, autograd
+through its arithmetic) exist only under ``preset="torch"`` and are refused with another.
+SparseAdam has no Keras or optax namesake: only ``"torch"``. The optimizer's count under
+``step_counting="global"`` is read from the parameters' ``step`` tensors (the largest one;
+SGD and Lion, which keep no count and read it only as "the first update or not", tell those
+two apart by whether any state exists), so a state dict carries it; NAdam's one momentum
+product is that of a parameter at that count.
+
 How a default is told from an explicit argument: the signature defaults are the values of
 torch's signature wrapped in :func:`default` (a ``float``/``int``/``tuple`` subclass that
 compares equal to torch's value, so ``inspect.signature`` shows torch's defaults); an

@@ -126,6 +126,13 @@ class Adafactor(_base.Optimizer):
     (:mod:`optimlab.rules.adafactor`, ``preset="torch"``), run in NumPy on the tensors'
     memory: CPU float32/float64 parameters only; ``engine`` is ``"auto"``. ``foreach`` is
     accepted and stored.
+
+    ``preset="keras"``: keras.optimizers.Adafactor's numbers (lr 1e-3, eps (1e-30, 1e-3)
+    added to g^2, float32 means, the decay before RMS(p), the optimizer's step count);
+    ``"optax"``: optax.adafactor's (lr 1, no relative step, its two largest axes factored
+    when both have >= 128 entries, kept in torch's layout: ``row_var`` with the column axis 1,
+    ``col_var`` with the row axis 1; the decay added after the learning rate), as
+    ``optimlab.Adafactor(preset=...)`` computes them.
     """
 
     rule = rules.adafactor

@@ -146,6 +146,13 @@ class Muon(_base.Optimizer):
     Beyond torch, refused before anything moves: ns_steps outside [0, 99] and coefficients
     that are not three finite numbers (torch refuses them in the middle of its step),
     momentum outside [0, 1), non-finite values. ``engine`` is ``"auto"`` (the one engine).
+
+    ``preset="keras"`` or ``"optax"``: ``optimlab.Muon(preset=...)``'s rule (Keras's summed
+    momentum, rms shape factor 0.2 sqrt(max(rows, cols)), weight decay 0.004; optax's
+    bias-corrected Nesterov EMA, sqrt(max(1, cols / rows)), no decay), its NumPy code on the
+    memory of CPU float32/float64 matrices (others refused), with a ``step`` in the state (the
+    optimizer's count); ``eps`` is the Newton-Schulz epsilon (optax: None, its Adam
+    epsilon); ``adjust_lr_fn`` left None takes the preset's shape factor.
     """
 
     rule = rules.muon

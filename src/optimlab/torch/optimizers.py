@@ -7,9 +7,12 @@ the same update (see ``tests/torch``, which drives them with torch's own optimiz
 checks and GradScaler protocol; ``capturable`` keeps torch's state layout and its device check
 (on the CPU a step raises torch's AssertionError, as torch does); ``differentiable=True`` lets
 autograd record the step (see :class:`optimlab.torch.Optimizer`). The engine is chosen per
-tensor (see :mod:`optimlab.torch._base`). Two keyword-only arguments are optimlab's own:
-``engine`` and ``nan_policy`` (``"propagate"`` by default, torch's behaviour; ``"raise"`` or
-``"skip"`` check every gradient before anything changes).
+tensor (see :mod:`optimlab.torch._base`). Three keyword-only arguments are optimlab's own:
+``engine``, ``nan_policy`` (``"propagate"`` by default, torch's behaviour; ``"raise"`` or
+``"skip"`` check every gradient before anything changes) and ``preset`` (``"torch"`` by
+default; ``"keras"`` or ``"optax"``: torch's argument names with that library's defaults and
+formulas, as ``optimlab.<Class>(preset=...)`` computes them, on both engines; see
+:mod:`optimlab.torch._presets`).
 
 Arguments are checked as torch checks them, in its order and with its messages
 (``Invalid learning rate: -1``), before ``params`` is read; then optimlab refuses what torch
