@@ -21,20 +21,20 @@ torch = pytest.importorskip("torch")
 import optimlab as ol  # noqa: E402
 import optimlab.torch as ot  # noqa: E402
 
-#: drop-in -> (the dialect's class, torch's arguments, the dialect's same arguments)
+#: drop-in -> (the dialect's class, torch's arguments; the dialect gets the same under its names)
 CASES = {
-    "SGD": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01), None),
-    "Adagrad": ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01), None),
-    "RMSprop": ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01), None),
-    "Adam": ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.01), None),
-    "AdamW": ("AdamW", dict(lr=0.01, betas=(0.8, 0.99)), None),
-    "NAdam": ("Nadam", dict(lr=0.01, weight_decay=0.01), None),
-    "Adamax": ("Adamax", dict(lr=0.01, weight_decay=0.01), None),
-    "Adadelta": ("Adadelta", dict(lr=0.5, weight_decay=0.01), None),
-    "Lion": ("Lion", dict(lr=0.001, weight_decay=0.1), None),
-    "RAdam": ("RAdam", dict(lr=0.01, weight_decay=0.01), None),
-    "Rprop": ("Rprop", dict(lr=0.01, etas=(0.4, 1.3)), None),
-    "ASGD": ("ASGD", dict(lr=0.01, t0=10.0, weight_decay=0.01), None),
+    "SGD": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    "Adagrad": ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01)),
+    "RMSprop": ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01)),
+    "Adam": ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
+    "AdamW": ("AdamW", dict(lr=0.01, betas=(0.8, 0.99))),
+    "NAdam": ("Nadam", dict(lr=0.01, weight_decay=0.01)),
+    "Adamax": ("Adamax", dict(lr=0.01, weight_decay=0.01)),
+    "Adadelta": ("Adadelta", dict(lr=0.5, weight_decay=0.01)),
+    "Lion": ("Lion", dict(lr=0.001, weight_decay=0.1)),
+    "RAdam": ("RAdam", dict(lr=0.01, weight_decay=0.01)),
+    "Rprop": ("Rprop", dict(lr=0.01, etas=(0.4, 1.3))),
+    "ASGD": ("ASGD", dict(lr=0.01, t0=10.0, weight_decay=0.01)),
 }
 
 _NAMES = {
@@ -86,7 +86,7 @@ def _initial(seed: int):
 
 
 def _run_dialect(name, preset, seed):
-    kind, args, _ = CASES[name]
+    kind, args = CASES[name]
     params = [p.copy() for p in _initial(seed)]
     opt = getattr(ol, kind)(**_dialect_arguments(name, args), preset=preset)
     lr = args["lr"]
@@ -100,7 +100,7 @@ def _run_dialect(name, preset, seed):
 
 
 def _run_torch(name, preset, seed, engine):
-    _, args, _ = CASES[name]
+    _, args = CASES[name]
     params = [torch.tensor(p, requires_grad=True) for p in _initial(seed)]
     opt = getattr(ot, name)(params, **args, preset=preset, engine=engine)
     for step, grads in enumerate(_gradients(seed)):
@@ -371,3 +371,23 @@ def test_muon_keras_and_optax_presets_are_the_dialects(preset):
             opt.step()
     for t, p in zip(tensors, arrays, strict=True):
         np.testing.assert_array_equal(t.detach().numpy(), p)
+
+
+@pytest.mark.parametrize("name", ["Adam", "NAdam"])
+def test_float32_keras_takes_the_powers_of_float32_betas(name):
+    """Keras's power_precision: float32 parameters take 1 - float32(beta)^t, as the dialect
+    (optimlab's fused kernel on both sides: the same bits)."""
+    kind, args = CASES[name]
+    rng = np.random.default_rng(7)
+    initial = rng.standard_normal(6).astype(np.float32)
+    grads = [rng.standard_normal(6).astype(np.float32) for _ in range(30)]
+    p = initial.copy()
+    ref = getattr(ol, kind)(**_dialect_arguments(name, args), preset="keras")
+    q = torch.tensor(initial, requires_grad=True)
+    opt = getattr(ot, name)([q], **args, preset="keras", engine="fused")
+    for g in grads:
+        ref.apply_gradients([(g, p)])
+        q.grad = torch.tensor(g)
+        opt.step()
+    np.testing.assert_array_equal(q.detach().numpy(), p)
+    assert opt._arguments(opt.param_groups[0])["power_dtype"] == np.float32
