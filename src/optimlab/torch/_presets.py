@@ -172,9 +172,10 @@ def resolve(kind: str, preset: str, arguments: dict, names: dict) -> dict:
         else:
             value = table[name]
         if value is presets.REQUIRED:
+            peer = presets.PEERS.get(kind, {}).get(preset) or f"the {preset} preset of {kind}"
             raise TypeError(
-                f"{key} is required with preset={preset!r}: {presets.PEERS[kind][preset]} has "
-                f"no default learning rate; pass {key}=..."
+                f"{key} is required with preset={preset!r}: {peer} has no default learning "
+                f"rate; pass {key}=..."
             )
         if name == "weight_decay" and value is None:
             value = 0.0
