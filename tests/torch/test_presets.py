@@ -11,6 +11,7 @@ runs the rule's own code in torch operations (within 1e-12, relative). Then the 
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -391,3 +392,11 @@ def test_float32_keras_takes_the_powers_of_float32_betas(name):
         opt.step()
     np.testing.assert_array_equal(q.detach().numpy(), p)
     assert opt._arguments(opt.param_groups[0])["power_dtype"] == np.float32
+
+
+def test_a_pickled_optimizer_keeps_its_preset():
+    _, opt = _trained("optax")
+    copy = pickle.loads(pickle.dumps(opt))
+    assert copy.preset == "optax" and copy.param_groups[0]["preset"] == "optax"
+    lbfgs = pickle.loads(pickle.dumps(ot.LBFGS([torch.ones(2)], preset="optax")))
+    assert lbfgs.preset == "optax"
