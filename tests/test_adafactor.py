@@ -240,6 +240,7 @@ def test_the_torch_drop_in_has_torchs_signature_defaults_and_state():
     theirs = inspect.signature(torch.optim.Adafactor.__init__).parameters
     ours = dict(inspect.signature(ot.Adafactor.__init__).parameters)
     assert ours.pop("engine").default == "auto" and ours.pop("nan_policy").default == "propagate"
+    assert ours.pop("preset").default == "torch"
     assert list(ours) == list(theirs)
     assert all(ours[k].default == v.default and ours[k].kind == v.kind for k, v in theirs.items())
     params = [torch.nn.Parameter(torch.ones(3, 4)), torch.nn.Parameter(torch.ones(5))]

@@ -88,6 +88,7 @@ def test_signature_defaults_and_group_keys_are_torchs():
     ours = dict(inspect.signature(ot.Muon.__init__).parameters)
     assert ours.pop("engine").default == "auto"
     assert ours.pop("nan_policy").default == "propagate"
+    assert ours.pop("preset").default == "torch"
     assert list(ours) == list(theirs)
     for key, parameter in theirs.items():
         assert (ours[key].kind, ours[key].default) == (parameter.kind, parameter.default), key

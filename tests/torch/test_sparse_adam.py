@@ -131,6 +131,7 @@ def test_signature_and_defaults_are_torchs():
     theirs = inspect.signature(torch.optim.SparseAdam.__init__).parameters
     ours = dict(inspect.signature(ot.SparseAdam.__init__).parameters)
     assert ours.pop("engine").default == "auto" and ours.pop("nan_policy").default == "propagate"
+    assert ours.pop("preset").default == "torch"
     assert list(ours) == list(theirs)
     for key, parameter in theirs.items():
         assert ours[key].default == parameter.default and ours[key].kind == parameter.kind

@@ -15,6 +15,13 @@ whole tensors: it runs in NumPy on the memory of CPU float32/float64 tensors. Mu
 Newton-Schulz iteration runs in torch's own bfloat16 operations on any device (its rule's
 torch engine, :mod:`optimlab.torch.muon`), to torch.optim.Muon's bits. Needs
 ``pip install 'optimlab[torch]'``.
+
+``preset="keras" | "optax"`` (keyword-only, default ``"torch"``) keeps torch's argument names
+and gives that library's numerics, as ``optimlab.<Class>(preset=...)`` computes them: the
+arguments left out take its defaults (``Adam(params, preset="keras")`` has eps 1e-7), and its
+formulas and conventions apply (see :mod:`optimlab.torch._presets`)::
+
+    opt = optim.Adam(model.parameters(), lr=1e-3, preset="keras")   # keras.optimizers.Adam
 """
 
 try:

@@ -18,6 +18,14 @@ Complex parameters are updated as pairs of real numbers (``torch.view_as_real``)
 Arguments are checked as torch checks them, with its messages, and then by optimlab's stricter
 rules (:mod:`optimlab.torch._checks`); a step first checks every group and every gradient, so a
 refused step changes nothing.
+
+``preset="keras" | "optax"`` (default ``"torch"``) swaps torch's defaults and formulas for that
+preset's (:mod:`optimlab.torch._presets`): the rule's options, Keras's decoupled decay
+``p - p * (lr * wd)`` (pipeline slot 4 of the fused kernel, ``decay_form="subtract"`` of the
+torch-ops path; torch's ``p * (1 - lr * wd)`` is slot 7), the optimizer's one step count
+(:meth:`Optimizer._global_step`) and Keras's bias-correction powers in the narrowest
+parameter dtype. The preset is optimizer-wide: each param group holds it (none for
+``"torch"``), and a group or a state dict of another preset is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from typing import Any
 
 import torch
 
-from . import _checks, _ops
+from .._validation import show
+from . import _checks, _ops, _presets
 from ._checks import as_float
 from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_count
 
@@ -106,16 +115,54 @@ class Optimizer(torch.optim.Optimizer):
     groups_take_defaults = True
     #: state keys torch.optim keeps as plain numbers (SparseAdam's ``step``, a Python int)
     plain_state_keys: tuple[str, ...] = ()
+    #: the optimizer's name in :mod:`optimlab.presets` (NAdam: ``"Nadam"``; None: the class's)
+    preset_kind: str | None = None
+    #: torch argument -> the NumPy dialect's name (or pair of names, ``betas``) whose preset
+    #: default it takes when left out (see :mod:`optimlab.torch._presets`)
+    preset_names: dict = {}
+    #: the presets this optimizer has (a peer without such an optimizer is refused)
+    presets_available: tuple[str, ...] = _presets.PRESETS
+    #: why a preset outside :attr:`presets_available` is refused (None: its peer has no such
+    #: optimizer)
+    preset_refusal: str | None = None
+    #: torch.optim's own options that exist only for torch's numerics (refused, when on, with
+    #: another preset)
+    torch_only_flags: tuple[str, ...] = ("fused", "capturable", "differentiable")
 
     def __init__(
-        self, params, defaults: dict, engine: str = "auto", nan_policy: str = "propagate"
+        self,
+        params,
+        defaults: dict,
+        engine: str = "auto",
+        nan_policy: str = "propagate",
+        preset: str = "torch",
     ) -> None:
-        # every argument before ``params`` is read, as torch does
-        arguments = {**defaults, "engine": engine, "nan_policy": nan_policy}
-        _checks.check_arguments(
-            self.torch_checks, self.checks, arguments, self.prepare_defaults, self.engines
+        kind = self.preset_kind or type(self).__name__
+        preset = _presets.check_preset(
+            preset, type(self).__name__, self.presets_available, self.preset_refusal
         )
-        defaults.update((k, arguments[k]) for k in defaults)
+        resolved = _presets.resolve(kind, preset, defaults, self.preset_names)
+        defaults.clear()
+        defaults.update(resolved)
+        # every argument before ``params`` is read, as torch does
+        arguments = {**defaults, "engine": engine, "nan_policy": nan_policy, "preset": preset}
+        self.__dict__["preset"] = preset
+        _checks.check_arguments(
+            self.torch_checks,
+            self.checks,
+            self._checkable(arguments),
+            self.prepare_defaults,
+            self.engines,
+        )
+        defaults.update((k, arguments[k]) for k in defaults if k in arguments)
+        if preset != "torch":
+            for flag in self.torch_only_flags:
+                if defaults.get(flag):
+                    raise ValueError(
+                        f"{flag}={defaults[flag]!r} is torch.optim's own option: with "
+                        f"preset={preset!r} it must be False (left out); use preset='torch'"
+                    )
+            defaults["preset"] = preset
         self.engine = engine
         self.nan_policy = nan_policy
         self.skipped_steps = 0
@@ -131,13 +178,79 @@ class Optimizer(torch.optim.Optimizer):
     def prepare_defaults(self, defaults: dict) -> None:
         """The checked arguments as torch stores them (Adam: 0-d tensor betas)."""
 
+    def _checkable(self, group: dict) -> dict:
+        """The values the checks see (NAdam under ``preset="optax"``: its momentum_decay None,
+        a constant mu_t, as a number the range accepts)."""
+        return group
+
+    # -- the preset ----------------------------------------------------------------------------
+
+    def _preset_info(self) -> dict:
+        """What the preset decides (memoized): its rule options, weight-decay mode and step
+        counting (see :mod:`optimlab.torch._presets`)."""
+        info = self.__dict__.get("_preset_memo")
+        preset = self.__dict__.get("preset", "torch")
+        if info is None or info["preset"] != preset:
+            kind = self.preset_kind or type(self).__name__
+            info = {"preset": preset}
+            if preset == "torch":
+                info.update(options={}, mode=self.weight_decay_mode, counting="per_parameter")
+            else:
+                info.update(
+                    options=_presets.rule_options(
+                        kind, preset, self.rule, self.preset_names, tuple(self.defaults)
+                    ),
+                    mode=_presets.weight_decay_mode(kind, preset),
+                    counting=_presets.step_counting(kind, preset),
+                )
+            info["power"] = "power_dtype" in _presets._keyword_arguments(self.rule.scalars)
+            self.__dict__["_preset_memo"] = info
+        return info
+
+    def _global_values(self, leader):
+        """The step state shared by every parameter under global step counting, read from
+        ``leader`` (a parameter at the optimizer's count, or None) before anything moves
+        (NAdam: its momentum product)."""
+        return None
+
+    def _group_preset_ok(self, group: dict) -> bool:
+        value = group.get("preset", "torch")
+        return type(value) is str and value == self.preset
+
+    def _global_step(self) -> tuple:
+        """``(t, leader)`` of a step under ``step_counting="global"``: t = 1 + the largest
+        step count of any parameter (the optimizer's number of updates), and the state of a
+        parameter that has it (None before the first step). An optimizer without a step count
+        (SGD, Lion) only tells the first update (t = 1) from the others (t = 2)."""
+        leader, best = None, -1.0
+        anything = False
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state.get(p)
+                if not state:
+                    continue
+                anything = True
+                step = state.get("step")
+                if step is not None and self.counts_steps:
+                    value = float(step)
+                    if value > best:
+                        leader, best = state, value
+        if not self.counts_steps:
+            return (2.0 if anything else 1.0), None
+        return (best + 1.0 if leader is not None else 1.0), leader
+
     # -- hyperparameters ---------------------------------------------------------------------
 
     def _check_group(self, group: dict, index: int | None = None) -> None:
         """Validate a group's hyperparameters (ValueError/TypeError naming the group, the key,
         the value and the range)."""
         where = "" if index is None else f"param group {index}: "
-        _checks.check_group(self.checks, group, where)
+        _checks.check_group(self.checks, self._checkable(group), where)
+        if not self._group_preset_ok(group):
+            raise ValueError(
+                f"{where}preset must be {self.preset!r}, this optimizer's (a group cannot take "
+                f"another preset), got {show(group.get('preset'))}"
+            )
 
     def _group_signature(self, group: dict) -> tuple:
         """The group's checked values (a tensor by its value; one of several elements by its
@@ -178,7 +291,7 @@ class Optimizer(torch.optim.Optimizer):
         signature = self._group_signature(group)
         if cached is None or cached[1] != signature:
             self._check_group(group, index)
-            _checks.check_fits(self.checks, group, f"param group {index}: ")
+            _checks.check_fits(self.checks, self._checkable(group), f"param group {index}: ")
         mutable = any(
             isinstance(v, torch.Tensor | list)
             or (isinstance(v, tuple) and any(isinstance(x, torch.Tensor | list) for x in v))
@@ -219,6 +332,7 @@ class Optimizer(torch.optim.Optimizer):
             self.defaults.pop("differentiable", None)
         self.__dict__.setdefault("engine", "auto")
         self.__dict__.setdefault("nan_policy", "propagate")
+        self.__dict__.setdefault("preset", self.defaults.get("preset", "torch"))
         self.__dict__.setdefault("skipped_steps", 0)
         self.__dict__.setdefault("_checked", {})
         index = 0
@@ -252,6 +366,9 @@ class Optimizer(torch.optim.Optimizer):
             state["step"] = self._scalar_tensor(value, p, group)
 
     def _scalar_tensor(self, value: float, p: torch.Tensor, group: dict) -> torch.Tensor:
+        if self.__dict__.get("preset", "torch") != "torch":
+            # the NumPy dialect keeps its counts and products in Python floats
+            return torch.tensor(value, dtype=torch.float64)
         fused = bool(group.get("fused"))
         on_device = fused or bool(group.get("capturable"))
         return torch.tensor(
@@ -292,6 +409,7 @@ class Optimizer(torch.optim.Optimizer):
         buffer has its parameter's shape, every step count is a finite number >= 0 and every
         hyperparameter is in range. On a failure the optimizer keeps its previous state and
         raises ValueError naming the parameter and the key."""
+        self._check_saved_preset(state_dict)
         saved = (self.__dict__["state"], self.__dict__["param_groups"], dict(self.defaults))
         self.__dict__["_loading"] = True
         try:
@@ -304,6 +422,22 @@ class Optimizer(torch.optim.Optimizer):
         finally:
             self.__dict__.pop("_loading", None)
         self._checked.clear()
+
+    def _check_saved_preset(self, state_dict) -> None:
+        """Refuse, before anything changes, a state dict saved under another preset (its
+        groups' ``"preset"``; none: ``"torch"``)."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not isinstance(groups, list | tuple):
+            return  # torch's own refusal follows
+        for index, group in enumerate(groups):
+            if isinstance(group, dict) and not self._group_preset_ok(group):
+                raise ValueError(
+                    f"param group {index} of the state dict was saved with preset="
+                    f"{show(group.get('preset', 'torch'))}; this optimizer's preset must be the "
+                    f"same, it is {self.preset!r}: load it into "
+                    f"{type(self).__name__}(..., preset={group.get('preset', 'torch')!r}); "
+                    "nothing was changed"
+                )
 
     def _check_loaded(self) -> None:
         index = 0
@@ -363,8 +497,19 @@ class Optimizer(torch.optim.Optimizer):
     # -- the step ----------------------------------------------------------------------------
 
     def rule_arguments(self, group: dict) -> dict:
-        """The keyword arguments of ``rule.scalars`` for this group."""
+        """The keyword arguments of ``rule.scalars`` for this group (torch's formulas)."""
         raise NotImplementedError
+
+    def _arguments(self, group: dict) -> dict:
+        """:meth:`rule_arguments` with the preset's formula options and, under Keras's
+        ``power_precision``, the dtype of the bias-correction powers."""
+        arguments = self.rule_arguments(group)
+        if self.preset != "torch":
+            info = self._preset_info()
+            arguments.update(info["options"])
+            if info["power"]:
+                arguments["power_dtype"] = self.__dict__.get("_step_power_dtype")
+        return arguments
 
     def step_scalars(self, state: dict, t: float, lr: float, arguments: dict, p) -> tuple:
         """The rule's scalars for a parameter at its step ``t`` (an optimizer whose scalars
@@ -381,7 +526,8 @@ class Optimizer(torch.optim.Optimizer):
         wd = as_float("weight_decay", group.get("weight_decay", 0.0) or 0.0)
         if wd == 0.0:
             return None, None
-        decoupled = group.get("decoupled_weight_decay", self.weight_decay_mode == "decoupled")
+        mode = self.weight_decay_mode if self.preset == "torch" else self._preset_info()["mode"]
+        decoupled = group.get("decoupled_weight_decay", mode == "decoupled")
         return (None, lr * wd) if decoupled else (wd, None)
 
     def step(self, closure=None):
@@ -395,6 +541,8 @@ class Optimizer(torch.optim.Optimizer):
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             for index, group in enumerate(self.param_groups):  # all valid before any moves
                 self._ensure_checked(group, index)
+                if not self._group_preset_ok(group):
+                    self._check_group(group, index)
             grad_scale = getattr(self, "grad_scale", None)
             found_inf = getattr(self, "found_inf", None)
             plans = self._plan(grad_scale is not None or found_inf is not None)
@@ -402,6 +550,16 @@ class Optimizer(torch.optim.Optimizer):
                 return loss
             skip = found_inf is not None and float(found_inf) != 0.0
             scale = None if grad_scale is None else float(grad_scale)
+            if self.preset != "torch":
+                info = self._preset_info()
+                shared = None
+                if info["counting"] == "global":
+                    t, leader = self._global_step()
+                    shared = (t, self._global_values(leader))
+                self.__dict__["_step_global"] = shared
+                self.__dict__["_step_power_dtype"] = (
+                    _presets.power_dtype(self.preset, self.param_groups) if info["power"] else None
+                )
             for group, plan in zip(self.param_groups, plans, strict=True):
                 self._step_group(group, plan, scale, skip)
         return loss
@@ -560,7 +718,7 @@ class Optimizer(torch.optim.Optimizer):
         lr = self._group_lr(group, differentiable)
         l2, decoupled_wdlr = self._weight_decay(group, lr)
         maximize = bool(group.get("maximize", False))
-        arguments = self.rule_arguments(group)
+        arguments = self._arguments(group)
         fused_group = bool(group.get("fused"))
         loss_scale = grad_scale if fused_group else None
         states = self.state
@@ -571,16 +729,20 @@ class Optimizer(torch.optim.Optimizer):
                         self._init_state(p, states[p], group)
             return
         traced = isinstance(lr, torch.Tensor) or isinstance(decoupled_wdlr, torch.Tensor)
+        # decoupled decay: torch's p * (1 - lr * wd), or Keras's p - p * (lr * wd) (the NumPy
+        # dialect's, under every other preset)
+        subtract = self.preset != "torch"
         pipe = (
             loss_scale,
             -1.0 if maximize else None,
             None,
             l2,
-            None,
+            decoupled_wdlr if subtract and not traced else None,
             0.0,
             1.0,
-            None if decoupled_wdlr is None or traced else 1.0 - decoupled_wdlr,
+            None if decoupled_wdlr is None or traced or subtract else 1.0 - decoupled_wdlr,
         )
+        global_step = self.__dict__.get("_step_global") if subtract else None
         pipe_key = tuple(x is None for x in pipe)
         per_step: dict[float, tuple] = {}  # the scalars of each step count seen in this group
         shared = type(self).step_scalars is Optimizer.step_scalars
@@ -609,7 +771,13 @@ class Optimizer(torch.optim.Optimizer):
                         array = view.grad_array(g)
                     else:
                         views.pop(id(p), None)
-            if view is not None and view.step_array is not None:
+            if global_step is not None:  # the optimizer's count, written to the parameter's
+                t = global_step[0]
+                if view is not None and view.step_array is not None:
+                    view.step_array[()] = t
+                elif self.counts_steps and state is not None and "step" in state:
+                    state["step"].fill_(t)
+            elif view is not None and view.step_array is not None:
                 t = view.advance()
             else:
                 t = self._advance(state, fresh)
@@ -645,6 +813,7 @@ class Optimizer(torch.optim.Optimizer):
             "engine": self.engine,
             "nan_policy": self.nan_policy,
             "skipped_steps": self.skipped_steps,
+            "preset": self.preset,
         }
 
     def _advance(self, state: dict, fresh: bool) -> float:
@@ -706,4 +875,5 @@ class Optimizer(torch.optim.Optimizer):
             decoupled_wdlr=decoupled_wdlr,
             loss_scale=loss_scale,
             differentiable=differentiable,
+            decay_form="factor" if self.preset == "torch" else "subtract",
         )

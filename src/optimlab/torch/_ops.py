@@ -12,7 +12,8 @@ The gradient first goes through the same pipeline as in the fused kernels
     g = g / scale               (GradScaler's scale, handed to a fused=True optimizer)
     g = -g                      (maximize)
     g = g + wd * p              (L2 weight decay, PyTorch's ``weight_decay``)
-    p = p * (1 - lr * wd)       (decoupled weight decay, as torch's AdamW: param.mul_(...))
+    p = p * (1 - lr * wd)       (decoupled weight decay, as torch's AdamW: param.mul_(...);
+                                 under a Keras or optax preset Keras's p = p - p * (lr * wd))
 
 Under ``differentiable=True`` the rule reads copies of the parameter and its state (so that no
 tensor autograd saved is overwritten afterwards) and each new value is written back with one
@@ -74,9 +75,12 @@ def apply(
     decoupled_wdlr=None,
     loss_scale=None,
     differentiable=False,
+    decay_form="factor",
 ) -> None:
     """One update of ``p`` (in place) with torch operations; ``slots`` are the state tensors in
-    the order of ``rule.SLOTS`` (None where off), ``scalars`` the tuple of ``rule.scalars``."""
+    the order of ``rule.SLOTS`` (None where off), ``scalars`` the tuple of ``rule.scalars``.
+    ``decay_form``: ``"factor"`` p * (1 - lr * wd) (torch's), ``"subtract"`` p - p * (lr * wd)
+    (Keras's, the NumPy dialect's)."""
     if loss_scale is not None:
         g = g / loss_scale
     if maximize:
@@ -88,7 +92,9 @@ def apply(
         q, inputs = p, slots
     if l2 is not None:
         g = g + l2 * q
-    if decoupled_wdlr is not None:
+    if decoupled_wdlr is not None and decay_form == "subtract":
+        q = q - q * decoupled_wdlr
+    elif decoupled_wdlr is not None:
         if differentiable:
             q = q * (1.0 - decoupled_wdlr)
         else:

@@ -29,6 +29,7 @@ from ._checks import (
     number,
     tensor_lr,
 )
+from ._presets import default as D
 
 _NUMPY_DTYPES = (torch.float32, torch.float64)
 
@@ -125,9 +126,23 @@ class Adafactor(_base.Optimizer):
     (:mod:`optimlab.rules.adafactor`, ``preset="torch"``), run in NumPy on the tensors'
     memory: CPU float32/float64 parameters only; ``engine`` is ``"auto"``. ``foreach`` is
     accepted and stored.
+
+    ``preset="keras"``: keras.optimizers.Adafactor's numbers (lr 1e-3, eps (1e-30, 1e-3)
+    added to g^2, float32 means, the decay before RMS(p), the optimizer's step count);
+    ``"optax"``: optax.adafactor's (lr 1, no relative step, its two largest axes factored
+    when both have >= 128 entries, kept in torch's layout: ``row_var`` with the column axis 1,
+    ``col_var`` with the row axis 1; the decay added after the learning rate), as
+    ``optimlab.Adafactor(preset=...)`` computes them.
     """
 
     rule = rules.adafactor
+    preset_names = dict(
+        lr="learning_rate",
+        beta2_decay="beta_2_decay",
+        eps=("epsilon_1", "epsilon_2"),
+        d="clip_threshold",
+        weight_decay="weight_decay",
+    )
     slot_keys = ("row_var", "col_var", "variance")
     weight_decay_mode = "decoupled"
     engines = ("auto",)
@@ -174,16 +189,17 @@ class Adafactor(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        beta2_decay=-0.8,
-        eps=(None, 1e-3),
-        d=1.0,
-        weight_decay=0.0,
+        lr=D(1e-2),
+        beta2_decay=D(-0.8),
+        eps=D((None, 1e-3)),
+        d=D(1.0),
+        weight_decay=D(0.0),
         *,
         foreach=None,
         maximize=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -194,24 +210,38 @@ class Adafactor(_base.Optimizer):
             foreach=foreach,
             maximize=maximize,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     # -- state -----------------------------------------------------------------------------
 
+    @property
+    def _factoring(self) -> dict:
+        """Which axes of a parameter are factored: the last two (torch, Keras), or optax's two
+        largest, when the shorter of them has at least 128 entries."""
+        if self.__dict__.get("preset", "torch") == "optax":
+            return dict(factored=True, factored_dims="two_largest", min_dim_size_to_factor=128)
+        return dict(factored=True, factored_dims="last_two", min_dim_size_to_factor=0)
+
+    def _axes(self, p: torch.Tensor):
+        return rules.adafactor.factored_axes(tuple(p.shape), **self._factoring)
+
     def slot_shape(self, key: str, p: torch.Tensor) -> tuple[int, ...] | None:
         """torch's shapes: ``row_var`` the parameter's with the last axis 1, ``col_var`` with
-        the second last 1 (two or more dimensions), ``variance`` the parameter's (fewer)."""
-        shape = list(p.shape)
-        if p.dim() > 1:
-            if key == "row_var":
-                return tuple(shape[:-1] + [1])
-            if key == "col_var":
-                return tuple(shape[:-2] + [1] + shape[-1:])
-            return None
-        return tuple(shape) if key == "variance" else None
+        the second last 1 (two or more dimensions), ``variance`` the parameter's (fewer). (Under
+        ``preset="optax"`` the factored axes are optax's, the same layout: ``row_var`` with
+        the column axis 1, ``col_var`` with the row axis 1; ``variance`` for the others.)"""
+        axes = self._axes(p)
+        if axes is None:
+            return tuple(p.shape) if key == "variance" else None
+        r, c = axes
+        if key == "row_var":
+            return tuple(1 if k == c else n for k, n in enumerate(p.shape))
+        if key == "col_var":
+            return tuple(1 if k == r else n for k, n in enumerate(p.shape))
+        return None
 
     def _keys_of(self, p: torch.Tensor) -> tuple[str, ...]:
-        return ("row_var", "col_var") if p.dim() > 1 else ("variance",)
+        return ("row_var", "col_var") if self._axes(p) is not None else ("variance",)
 
     def _init_state(self, p, state, group):
         """torch's initial state, in its order: ``step``, then the factors or the variance."""
@@ -237,6 +267,8 @@ class Adafactor(_base.Optimizer):
             if "step" not in state:
                 raise KeyError("step")
             needed = ("row_var", "col_var") if g.dim() > 1 else ("variance",)
+            if self.preset == "optax":  # optax factors only its two largest, long axes
+                needed = self._keys_of(p)
             if not all(key in state for key in needed):
                 raise AssertionError(
                     "row_var and col_var should be defined when grad is multidimensional"
@@ -277,14 +309,19 @@ class Adafactor(_base.Optimizer):
         lr = self._group_lr(group, False)
         wd = as_float("weight_decay", group["weight_decay"])
         maximize = bool(group["maximize"])
-        arguments = self.rule_arguments(group)
+        arguments = self._arguments(group)
+        shared = self.__dict__.get("_step_global") if self.preset != "torch" else None
         if arguments["epsilon_1"] is None and entries:  # torch sets it from the first one
             arguments["epsilon_1"] = float(torch.finfo(entries[0][0].dtype).eps)
         for p, g, _, _ in entries:
             state = self.state[p]
             if not state:
                 self._init_state(p, state, group)
-            t = self._advance(state, False)
+            if shared is not None:  # the optimizer's count (Keras's global step counting)
+                t = shared[0]
+                state["step"].fill_(t)
+            else:
+                t = self._advance(state, False)
             scalars = self.rule.scalars(t, lr, **arguments)
             self._update(p, g, state, scalars, maximize, wd or None)
 
@@ -310,5 +347,3 @@ class Adafactor(_base.Optimizer):
         for view, value in zip(views, new[1:4], strict=True):
             if view is not None:
                 view[...] = value.reshape(view.shape)
-
-    _factoring = dict(factored=True, factored_dims="last_two", min_dim_size_to_factor=0)

@@ -20,15 +20,27 @@ parameters must be real CPU float32/float64 tensors of one dtype (others are ref
 anything moves).
 Beyond torch: ``max_iter`` and ``history_size`` must be integers >= 1 (torch's step does
 nothing with ``max_iter=0`` and fails with an IndexError with ``history_size=0``).
+
+``preset`` (keyword-only): ``"torch"`` (default); ``"keras"``, which Keras lacks an L-BFGS
+for and which is torch's numbers in optimlab's dialect too (``optimlab.presets.DEFAULTS``), so
+the same iteration; ``"optax"``: optax.lbfgs's iteration as ``optimlab.LBFGS(preset="optax")``
+runs it (one iteration per step, ``history_size`` 10, no stopping rules, the zoom line search:
+``line_search_fn="zoom"``, the default there; None a fixed step), the arguments left out
+taking its defaults. Other presets' param groups hold ``"preset"``, and a state dict loads
+only into an optimizer of the same preset.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from .._validation import MAX_COUNT, check_int
-from ..lbfgs import lbfgs_step
+from .._validation import MAX_COUNT, check_int, show
+from ..lbfgs import lbfgs_step, validate_config
 from ..presets import DEFAULTS
+from ._presets import check_preset, resolve
+from ._presets import default as D
 
 __all__ = ["LBFGS"]
 
@@ -78,22 +90,53 @@ class LBFGS(torch.optim.Optimizer):
     def __init__(
         self,
         params,
-        lr: float | torch.Tensor = 1,
-        max_iter: int = 20,
-        max_eval: int | None = None,
-        tolerance_grad: float = 1e-7,
-        tolerance_change: float = 1e-9,
-        history_size: int = 100,
-        line_search_fn: str | None = None,
+        lr: float | torch.Tensor = D(1),
+        max_iter: int = D(20),
+        max_eval: int | None = D(None),
+        tolerance_grad: float = D(1e-7),
+        tolerance_change: float = D(1e-9),
+        history_size: int = D(100),
+        line_search_fn: str | None = D(None),
+        *,
+        preset: str = "torch",
     ) -> None:
+        preset = check_preset(preset, "LBFGS")
+        given = resolve(
+            "LBFGS",
+            preset,
+            dict(
+                lr=lr,
+                max_iter=max_iter,
+                max_eval=max_eval,
+                tolerance_grad=tolerance_grad,
+                tolerance_change=tolerance_change,
+                history_size=history_size,
+                line_search_fn=line_search_fn,
+            ),
+            self.preset_names,
+        )
+        lr, max_iter, max_eval = given["lr"], given["max_iter"], given["max_eval"]
+        tolerance_grad, tolerance_change = given["tolerance_grad"], given["tolerance_change"]
+        history_size, line_search_fn = given["history_size"], given["line_search_fn"]
         if isinstance(lr, torch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         max_iter = check_int("max_iter", max_iter, 1, MAX_COUNT)
         history_size = check_int("history_size", history_size, 1, MAX_COUNT)
-        if max_eval is None:
+        if max_eval is None and preset != "optax":  # (optax's: no limit)
             max_eval = max_iter * 5 // 4
+        if preset == "optax":  # optimlab.LBFGS(preset="optax")'s checks of its options
+            self._config(
+                preset,
+                lr,
+                max_iter,
+                max_eval,
+                tolerance_grad,
+                tolerance_change,
+                history_size,
+                line_search_fn,
+            )
         defaults = {
             "lr": lr,
             "max_iter": max_iter,
@@ -103,10 +146,44 @@ class LBFGS(torch.optim.Optimizer):
             "history_size": history_size,
             "line_search_fn": line_search_fn,
         }
+        if preset != "torch":
+            defaults["preset"] = preset
+        self.preset = preset
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+
+    #: torch's argument -> optimlab.LBFGS's option, for the preset's defaults
+    preset_names = dict(
+        lr="learning_rate",
+        max_iter="max_iter",
+        max_eval="max_eval",
+        tolerance_grad="tolerance_grad",
+        tolerance_change="tolerance_change",
+        history_size="memory_size",
+        line_search_fn="line_search",
+    )
+
+    @staticmethod
+    def _config(preset, lr, max_iter, max_eval, tol_grad, tol_change, history, line_search):
+        """optimlab's L-BFGS options of this step: the preset's, with the group's values
+        (validated by :func:`optimlab.lbfgs.validate_config` under ``preset="optax"``)."""
+        cfg = dict(DEFAULTS["LBFGS"][preset])
+        cfg.update(
+            learning_rate=lr,
+            memory_size=history,
+            max_iter=max_iter,
+            max_eval=max_eval,
+            tolerance_grad=tol_grad,
+            tolerance_change=tol_change,
+            line_search=line_search,
+        )
+        if preset == "optax":
+            if isinstance(lr, torch.Tensor):
+                cfg["learning_rate"] = float(lr)
+            cfg = validate_config(cfg)
+        return cfg
 
     def _check_params(self) -> torch.dtype:
         dtypes = set()
@@ -141,6 +218,24 @@ class LBFGS(torch.optim.Optimizer):
             p.copy_(x[offset : offset + n].view_as(p))
             offset += n
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's ``load_state_dict``, refused (before anything changes) for a state dict
+        saved under another preset."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        for index, group in enumerate(groups if isinstance(groups, list | tuple) else ()):
+            saved = group.get("preset", "torch") if isinstance(group, dict) else self.preset
+            if not (type(saved) is str and saved == self.preset):
+                raise ValueError(
+                    f"param group {index} of the state dict was saved with preset={show(saved)}; "
+                    f"this optimizer's preset must be the same, it is {self.preset!r}; nothing "
+                    "was changed"
+                )
+        super().load_state_dict(state_dict)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("preset", self.defaults.get("preset", "torch"))
+
     @torch.no_grad()
     def step(self, closure):  # type: ignore[override]
         """One L-BFGS step (torch's ``LBFGS.step``): up to ``max_iter`` iterations, each a
@@ -151,15 +246,17 @@ class LBFGS(torch.optim.Optimizer):
         lr = group["lr"]
         lr = lr.squeeze() if isinstance(lr, torch.Tensor) and lr.dim() != 0 else lr  # _to_scalar
         line_search = group["line_search_fn"]
-        cfg = dict(DEFAULTS["LBFGS"]["torch"])
-        cfg.update(
-            learning_rate=lr,
-            memory_size=group["history_size"],
-            max_iter=group["max_iter"],
-            max_eval=group["max_eval"],
-            tolerance_grad=group["tolerance_grad"],
-            tolerance_change=group["tolerance_change"],
-            line_search=None if line_search is None else "strong_wolfe",
+        cfg = self._config(
+            self.preset,
+            lr,
+            group["max_iter"],
+            group["max_eval"],
+            group["tolerance_grad"],
+            group["tolerance_change"],
+            group["history_size"],
+            line_search
+            if self.preset == "optax"
+            else (None if line_search is None else "strong_wolfe"),
         )
         first = []
 
@@ -173,7 +270,7 @@ class LBFGS(torch.optim.Optimizer):
         x0 = torch.cat([p.detach().reshape(-1) for p in self._params])
         state = self.state[self._params[0]]
         core = dict(state)
-        if line_search is not None and line_search != "strong_wolfe":
+        if self.preset != "optax" and line_search is not None and line_search != "strong_wolfe":
             # torch evaluates the closure once, then refuses at the first line search
             loss, grad = evaluate(x0)
             state["func_evals"] = state.get("func_evals", 0) + 1
@@ -183,7 +280,13 @@ class LBFGS(torch.optim.Optimizer):
             state["n_iter"] = state.get("n_iter", 0) + 1
             raise RuntimeError("only 'strong_wolfe' is supported")
         try:
-            _, x, core = lbfgs_step(core, x0, evaluate, cfg, ops=TORCH_OPS)
+            with warnings.catch_warnings():
+                # optax's zoom takes np.maximum of its slopes, here 0-d tensors, which NumPy 2
+                # wraps back into tensors with a DeprecationWarning (the same values)
+                warnings.filterwarnings(
+                    "ignore", message="__array_wrap__ must accept", category=DeprecationWarning
+                )
+                _, x, core = lbfgs_step(core, x0, evaluate, cfg, ops=TORCH_OPS)
         except BaseException:
             self._set_flat(x0)
             raise

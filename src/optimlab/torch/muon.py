@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from .. import rules
+from ..engines import ENGINES
 from . import _base
 from ._checks import (
     ANY_TENSOR,
@@ -34,7 +35,8 @@ from ._checks import (
     number,
     tensor_lr,
 )
-from .adafactor import _torch_test
+from ._presets import default as D
+from .adafactor import _torch_test, numpy_problem
 
 #: torch.optim.Muon's default Newton-Schulz coefficients (Keller Jordan's quintic)
 COEFFICIENTS = rules.newton_schulz.COEFFICIENTS
@@ -144,11 +146,25 @@ class Muon(_base.Optimizer):
     Beyond torch, refused before anything moves: ns_steps outside [0, 99] and coefficients
     that are not three finite numbers (torch refuses them in the middle of its step),
     momentum outside [0, 1), non-finite values. ``engine`` is ``"auto"`` (the one engine).
+
+    ``preset="keras"`` or ``"optax"``: ``optimlab.Muon(preset=...)``'s rule (Keras's summed
+    momentum, rms shape factor 0.2 sqrt(max(rows, cols)), weight decay 0.004; optax's
+    bias-corrected Nesterov EMA, sqrt(max(1, cols / rows)), no decay), its NumPy code on the
+    memory of CPU float32/float64 matrices (others refused), with a ``step`` in the state (the
+    optimizer's count); ``eps`` is the Newton-Schulz epsilon (optax: None, its Adam
+    epsilon); ``adjust_lr_fn`` left None takes the preset's shape factor.
     """
 
     rule = rules.muon
+    preset_names = dict(
+        lr="learning_rate",
+        weight_decay="weight_decay",
+        momentum="momentum",
+        ns_coefficients=("muon_a", "muon_b", "muon_c"),
+        eps="ns_epsilon",
+        ns_steps="ns_steps",
+    )
     slot_keys = ("momentum_buffer",)
-    counts_steps = False
     weight_decay_mode = "decoupled"
     engines = ("auto",)
     #: only matrices (torch refuses the others)
@@ -186,17 +202,18 @@ class Muon(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-3,
-        weight_decay=0.1,
-        momentum=0.95,
+        lr=D(1e-3),
+        weight_decay=D(0.1),
+        momentum=D(0.95),
         nesterov=True,
-        ns_coefficients=COEFFICIENTS,
-        eps=1e-7,
-        ns_steps=5,
+        ns_coefficients=D(COEFFICIENTS),
+        eps=D(1e-7),
+        ns_steps=D(5),
         adjust_lr_fn=None,
         *,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -208,7 +225,25 @@ class Muon(_base.Optimizer):
             ns_steps=ns_steps,
             adjust_lr_fn=adjust_lr_fn,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
+
+    @property
+    def counts_steps(self) -> bool:
+        """torch.optim.Muon keeps no step count; another preset's state has one (optax's
+        bias-corrected momentum reads it; Keras's is the optimizer's count)."""
+        return self.__dict__.get("preset", "torch") != "torch"
+
+    def _checkable(self, group):
+        # optax: eps None, Newton-Schulz with the Adam epsilon (its one eps for both)
+        if self.preset != "torch" and group.get("eps", 0.0) is None:
+            return {**group, "eps": 0.0}
+        return group
+
+    def _arguments(self, group: dict) -> dict:
+        arguments = super()._arguments(group)
+        if self.preset != "torch" and group.get("adjust_lr_fn") is not None:
+            arguments["shape_scaling"] = SHAPE_SCALING[group["adjust_lr_fn"]]
+        return arguments
 
     def _check_new_group(self, group: dict) -> None:
         """torch's refusal of a parameter that is not a matrix (its ValueError and words)."""
@@ -217,7 +252,10 @@ class Muon(_base.Optimizer):
                 raise ValueError(_not_a_matrix(p))
 
     def _init_state(self, p, state, group):
-        """torch's state: ``momentum_buffer``, zeros like the gradient (its strides)."""
+        """torch's state: ``momentum_buffer``, zeros like the gradient (its strides); under
+        another preset a ``step`` first."""
+        if self.counts_steps and "step" not in state:
+            state["step"] = self._scalar_tensor(0.0, p, group)
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
 
@@ -231,6 +269,10 @@ class Muon(_base.Optimizer):
         if p.ndim != 2:  # (a parameter reshaped in place since it was added)
             raise ValueError(f"parameter {index}: {_not_a_matrix(p)}; nothing was changed")
         super()._check_gradient(index, p, g, group, False)
+        if self.preset != "torch":  # the NumPy dialect's rule, on the tensors' memory
+            problem = numpy_problem(index, p) or numpy_problem(index, g)
+            if problem:
+                raise TypeError(f"{problem} (preset={self.preset!r})")
 
     def _gradient_error(self, p, g) -> type:
         """torch.optim.Muon meets a gradient that is not a matrix in its ``Param gradient must
@@ -265,6 +307,9 @@ class Muon(_base.Optimizer):
         """Update the (checked) parameters of one group in torch.optim.Muon's operations and
         order. A tensor ``lr`` stays a tensor, as in torch (its decay factor and step are
         then computed in the lr's dtype)."""
+        if self.preset != "torch":
+            self._step_dialect(group, plan)
+            return
         _, _, entries = plan
         lr = group["lr"]
         if isinstance(lr, torch.Tensor) and lr.dim() != 0:
@@ -283,3 +328,27 @@ class Muon(_base.Optimizer):
             step = lr * self.rule.shape_factor(tuple(p.shape), *shape)
             p.mul_(1 - lr * wd)
             p.add_(o, alpha=-step)
+
+    def _step_dialect(self, group: dict, plan: tuple) -> None:
+        """A Keras or optax preset: ``optimlab.Muon(preset=...)``'s update on NumPy views of
+        the (CPU float32/float64) parameter, its gradient and its momentum, with the
+        optimizer's step count: Keras's decoupled decay ``p = p - p * (lr * wd)``, then the
+        rule on the reference engine (the dialect's own path)."""
+        _, _, entries = plan
+        lr = self._group_lr(group, False)
+        wd = as_float("weight_decay", group["weight_decay"]) or None
+        arguments = self._arguments(group)
+        t = self.__dict__["_step_global"][0]
+        scalars = self.rule.scalars(t, lr, **arguments)
+        for p, g, _, _ in entries:
+            state = self.state[p]
+            if not state:
+                self._init_state(p, state, group)
+            state["step"].fill_(t)
+            param = p.detach().numpy()
+            if wd is not None:
+                param -= param * param.dtype.type(wd * lr)
+            grad = g.detach().numpy()
+            ENGINES["reference"].apply(
+                self.rule, param, grad, [state["momentum_buffer"].numpy(), None], scalars
+            )

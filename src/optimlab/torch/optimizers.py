@@ -7,9 +7,12 @@ the same update (see ``tests/torch``, which drives them with torch's own optimiz
 checks and GradScaler protocol; ``capturable`` keeps torch's state layout and its device check
 (on the CPU a step raises torch's AssertionError, as torch does); ``differentiable=True`` lets
 autograd record the step (see :class:`optimlab.torch.Optimizer`). The engine is chosen per
-tensor (see :mod:`optimlab.torch._base`). Two keyword-only arguments are optimlab's own:
-``engine`` and ``nan_policy`` (``"propagate"`` by default, torch's behaviour; ``"raise"`` or
-``"skip"`` check every gradient before anything changes).
+tensor (see :mod:`optimlab.torch._base`). Three keyword-only arguments are optimlab's own:
+``engine``, ``nan_policy`` (``"propagate"`` by default, torch's behaviour; ``"raise"`` or
+``"skip"`` check every gradient before anything changes) and ``preset`` (``"torch"`` by
+default; ``"keras"`` or ``"optax"``: torch's argument names with that library's defaults and
+formulas, as ``optimlab.<Class>(preset=...)`` computes them, on both engines; see
+:mod:`optimlab.torch._presets`).
 
 Arguments are checked as torch checks them, in its order and with its messages
 (``Invalid learning rate: -1``), before ``params`` is read; then optimlab refuses what torch
@@ -51,6 +54,7 @@ from ._checks import (
     pair,
     tensor_lr,
 )
+from ._presets import default as D
 from .adafactor import Adafactor
 from .muon import Muon
 
@@ -72,6 +76,9 @@ class SGD(_base.Optimizer):
     """
 
     rule = rules.sgd
+    preset_names = dict(
+        lr="learning_rate", momentum="momentum", dampening="dampening", weight_decay="weight_decay"
+    )
     slot_keys = ("momentum_buffer",)
     sparse_slots = ("momentum_buffer",)
     counts_steps = False
@@ -96,10 +103,10 @@ class SGD(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-3,
-        momentum=0,
-        dampening=0,
-        weight_decay=0,
+        lr=D(1e-3),
+        momentum=D(0),
+        dampening=D(0),
+        weight_decay=D(0),
         nesterov=False,
         *,
         maximize=False,
@@ -108,6 +115,7 @@ class SGD(_base.Optimizer):
         fused=None,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -120,7 +128,7 @@ class SGD(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _check_group(self, group, index=None):
         super()._check_group(group, index)
@@ -178,6 +186,13 @@ class Adagrad(_base.Optimizer):
     """
 
     rule = rules.adagrad
+    preset_names = dict(
+        lr="learning_rate",
+        lr_decay="lr_decay",
+        weight_decay="weight_decay",
+        initial_accumulator_value="initial_accumulator_value",
+        eps="epsilon",
+    )
     slot_keys = ("sum",)
     torch_checks = (
         tensor_lr,
@@ -200,11 +215,11 @@ class Adagrad(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        lr_decay=0,
-        weight_decay=0,
-        initial_accumulator_value=0,
-        eps=1e-10,
+        lr=D(1e-2),
+        lr_decay=D(0),
+        weight_decay=D(0),
+        initial_accumulator_value=D(0),
+        eps=D(1e-10),
         foreach=None,
         *,
         maximize=False,
@@ -212,6 +227,7 @@ class Adagrad(_base.Optimizer):
         fused=None,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -224,7 +240,7 @@ class Adagrad(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(p, self.state[p], group)
@@ -268,6 +284,13 @@ class RMSprop(_base.Optimizer):
     """
 
     rule = rules.rmsprop
+    preset_names = dict(
+        lr="learning_rate",
+        alpha="rho",
+        eps="epsilon",
+        weight_decay="weight_decay",
+        momentum="momentum",
+    )
     slot_keys = ("square_avg", "grad_avg", "momentum_buffer")
     torch_checks = (
         tensor_lr,
@@ -298,11 +321,11 @@ class RMSprop(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        alpha=0.99,
-        eps=1e-8,
-        weight_decay=0,
-        momentum=0,
+        lr=D(1e-2),
+        alpha=D(0.99),
+        eps=D(1e-8),
+        weight_decay=D(0),
+        momentum=D(0),
         centered=False,
         capturable=False,
         foreach=None,
@@ -311,6 +334,7 @@ class RMSprop(_base.Optimizer):
         *,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -324,7 +348,7 @@ class RMSprop(_base.Optimizer):
             maximize=maximize,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     # torch's order of the state keys
     def _init_state(self, p, state, group):
@@ -365,6 +389,13 @@ class Adam(_base.Optimizer):
     """
 
     rule = rules.adam
+    preset_names = dict(
+        lr="learning_rate",
+        betas=("beta_1", "beta_2"),
+        eps="epsilon",
+        weight_decay="weight_decay",
+        decoupled_weight_decay="weight_decay_mode",
+    )
     slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     torch_checks = (
         _checks.adam_tensor_lr,
@@ -402,10 +433,10 @@ class Adam(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
+        lr=D(1e-3),
+        betas=D((0.9, 0.999)),
+        eps=D(1e-8),
+        weight_decay=D(0),
         amsgrad=False,
         *,
         foreach=None,
@@ -413,9 +444,10 @@ class Adam(_base.Optimizer):
         capturable=False,
         differentiable=False,
         fused=None,
-        decoupled_weight_decay=False,
+        decoupled_weight_decay=D(False),
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -430,7 +462,7 @@ class Adam(_base.Optimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def prepare_defaults(self, defaults):
         # torch keeps a tensor beta as a 0-d tensor
@@ -493,13 +525,15 @@ class AdamW(Adam):
     """AdamW (Loshchilov & Hutter), as ``torch.optim.AdamW``: Adam with decoupled weight
     decay ``p = p - lr * weight_decay * p`` before the Adam step, weight_decay 1e-2."""
 
+    preset_kind = "AdamW"
+
     def __init__(
         self,
         params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=1e-2,
+        lr=D(1e-3),
+        betas=D((0.9, 0.999)),
+        eps=D(1e-8),
+        weight_decay=D(1e-2),
         amsgrad=False,
         *,
         maximize=False,
@@ -509,6 +543,7 @@ class AdamW(Adam):
         fused=None,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         super().__init__(
             params,
@@ -525,6 +560,7 @@ class AdamW(Adam):
             decoupled_weight_decay=True,
             engine=engine,
             nan_policy=nan_policy,
+            preset=preset,
         )
 
     def _restore_group(self, group):
@@ -545,6 +581,15 @@ class NAdam(_base.Optimizer):
     """
 
     rule = rules.nadam
+    preset_kind = "Nadam"
+    preset_names = dict(
+        lr="learning_rate",
+        betas=("beta_1", "beta_2"),
+        eps="epsilon",
+        weight_decay="weight_decay",
+        momentum_decay="momentum_decay",
+        decoupled_weight_decay="weight_decay_mode",
+    )
     slot_keys = ("exp_avg", "exp_avg_sq")
     torch_checks = (
         tensor_lr,
@@ -584,12 +629,12 @@ class NAdam(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=2e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
-        momentum_decay=4e-3,
-        decoupled_weight_decay=False,
+        lr=D(2e-3),
+        betas=D((0.9, 0.999)),
+        eps=D(1e-8),
+        weight_decay=D(0),
+        momentum_decay=D(4e-3),
+        decoupled_weight_decay=D(False),
         *,
         foreach=None,
         maximize=False,
@@ -597,6 +642,7 @@ class NAdam(_base.Optimizer):
         differentiable=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -610,7 +656,7 @@ class NAdam(_base.Optimizer):
             capturable=capturable,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _extra_state(self, p, state, group):
         if "mu_product" not in state:
@@ -623,17 +669,35 @@ class NAdam(_base.Optimizer):
             value = _checks.state_number(index, "mu_product", product)
             state["mu_product"] = self._scalar_tensor(value, p, group)
 
+    def _checkable(self, group):
+        # optax's Nadam: momentum_decay None, a constant mu_t = beta_1 (its preset only)
+        if self.preset == "optax" and group.get("momentum_decay", 0.0) is None:
+            return {**group, "momentum_decay": 0.0}
+        return group
+
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
+        decay = group["momentum_decay"]
         return dict(
             beta_1=float(beta_1),
             beta_2=float(beta_2),
             epsilon=float(group["eps"]),
-            momentum_decay=float(group["momentum_decay"]),
+            momentum_decay=None if decay is None else float(decay),
         )
+
+    def _global_values(self, leader):
+        # one momentum product for the whole optimizer (global step counting): the one of a
+        # parameter that made every step, read before any moves
+        return 1.0 if leader is None else float(leader["mu_product"])
 
     def step_scalars(self, state, t, lr, arguments, p):
         product = state["mu_product"]
+        if self.preset != "torch":  # the NumPy dialect's product, a Python float
+            shared = self.__dict__.get("_step_global")
+            before = float(product) if shared is None else shared[1]
+            scalars, (new_product,) = self.rule.scalars(t, lr, (before,), **arguments)
+            product.fill_(new_product)
+            return scalars
         dtype = np.float64 if product.dtype == torch.float64 else np.float32
         scalars, (new_product,) = self.rule.scalars(
             t, lr, (float(product),), product_dtype=dtype, **arguments
@@ -652,6 +716,9 @@ class Adamax(_base.Optimizer):
     """
 
     rule = rules.adamax
+    preset_names = dict(
+        lr="learning_rate", betas=("beta_1", "beta_2"), eps="epsilon", weight_decay="weight_decay"
+    )
     slot_keys = ("exp_avg", "exp_inf")
     torch_checks = (
         tensor_lr,
@@ -673,10 +740,10 @@ class Adamax(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=2e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
+        lr=D(2e-3),
+        betas=D((0.9, 0.999)),
+        eps=D(1e-8),
+        weight_decay=D(0),
         foreach=None,
         *,
         maximize=False,
@@ -684,6 +751,7 @@ class Adamax(_base.Optimizer):
         capturable=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -695,7 +763,7 @@ class Adamax(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -718,6 +786,7 @@ class Adadelta(_base.Optimizer):
     """
 
     rule = rules.adadelta
+    preset_names = dict(lr="learning_rate", rho="rho", eps="epsilon", weight_decay="weight_decay")
     slot_keys = ("square_avg", "acc_delta")
     torch_checks = (
         tensor_lr,
@@ -739,10 +808,10 @@ class Adadelta(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1.0,
-        rho=0.9,
-        eps=1e-6,
-        weight_decay=0,
+        lr=D(1.0),
+        rho=D(0.9),
+        eps=D(1e-6),
+        weight_decay=D(0),
         foreach=None,
         *,
         capturable=False,
@@ -750,6 +819,7 @@ class Adadelta(_base.Optimizer):
         differentiable=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -761,7 +831,7 @@ class Adadelta(_base.Optimizer):
             foreach=foreach,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def rule_arguments(self, group):
         return dict(rho=float(group["rho"]), epsilon=float(group["eps"]))
@@ -779,6 +849,7 @@ class Lion(_base.Optimizer):
     """
 
     rule = rules.lion
+    preset_names = dict(lr="learning_rate", betas=("beta_1", "beta_2"), weight_decay="weight_decay")
     slot_keys = ("exp_avg",)
     counts_steps = False
     weight_decay_mode = "decoupled"
@@ -794,16 +865,17 @@ class Lion(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-4,
-        betas=(0.9, 0.99),
-        weight_decay=0.0,
+        lr=D(1e-4),
+        betas=D((0.9, 0.99)),
+        weight_decay=D(0.0),
         *,
         maximize=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _advance(self, state, fresh):
         return 1.0  # Lion's update does not depend on the step
@@ -829,6 +901,13 @@ class RAdam(_base.Optimizer):
     """
 
     rule = rules.radam
+    preset_names = dict(
+        lr="learning_rate",
+        betas=("beta_1", "beta_2"),
+        eps="epsilon",
+        weight_decay="weight_decay",
+        decoupled_weight_decay="weight_decay_mode",
+    )
     slot_keys = ("exp_avg", "exp_avg_sq")
     torch_checks = (
         tensor_lr,
@@ -862,11 +941,11 @@ class RAdam(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0,
-        decoupled_weight_decay=False,
+        lr=D(1e-3),
+        betas=D((0.9, 0.999)),
+        eps=D(1e-8),
+        weight_decay=D(0),
+        decoupled_weight_decay=D(False),
         *,
         foreach=None,
         maximize=False,
@@ -874,6 +953,7 @@ class RAdam(_base.Optimizer):
         differentiable=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -886,7 +966,7 @@ class RAdam(_base.Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -965,6 +1045,11 @@ class Rprop(_base.Optimizer):
     """
 
     rule = rules.rprop
+    preset_names = dict(
+        lr="learning_rate",
+        etas=("eta_minus", "eta_plus"),
+        step_sizes=("min_step_size", "max_step_size"),
+    )
     slot_keys = ("prev", "step_size")
     torch_checks = (tensor_lr, in_bound("lr", LR), _rprop_etas)
     checks = {
@@ -979,9 +1064,9 @@ class Rprop(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        etas=(0.5, 1.2),
-        step_sizes=(1e-6, 50),
+        lr=D(1e-2),
+        etas=D((0.5, 1.2)),
+        step_sizes=D((1e-6, 50)),
         *,
         capturable=False,
         foreach=None,
@@ -989,6 +1074,7 @@ class Rprop(_base.Optimizer):
         differentiable=False,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -999,7 +1085,7 @@ class Rprop(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _weight_decay(self, group, lr):
         return None, None  # torch's Rprop has none: a group's "weight_decay" is ignored, as there
@@ -1062,6 +1148,9 @@ class ASGD(_base.Optimizer):
     """
 
     rule = rules.asgd
+    preset_names = dict(
+        lr="learning_rate", lambd="lambd", alpha="alpha", t0="t0", weight_decay="weight_decay"
+    )
     slot_keys = ("ax",)
     torch_checks = (tensor_lr, in_bound("lr", LR), in_bound("weight_decay", WEIGHT_DECAY))
     checks = {
@@ -1081,11 +1170,11 @@ class ASGD(_base.Optimizer):
     def __init__(
         self,
         params,
-        lr=1e-2,
-        lambd=1e-4,
-        alpha=0.75,
-        t0=1e6,
-        weight_decay=0,
+        lr=D(1e-2),
+        lambd=D(1e-4),
+        alpha=D(0.75),
+        t0=D(1e6),
+        weight_decay=D(0),
         foreach=None,
         maximize=False,
         differentiable=False,
@@ -1093,6 +1182,7 @@ class ASGD(_base.Optimizer):
         *,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(
             lr=lr,
@@ -1105,11 +1195,13 @@ class ASGD(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
 
     def _scalar_tensor(self, value, p, group):
-        # torch.optim.ASGD keeps step, eta and mu on the parameter's device
-        return torch.tensor(value, dtype=_base.scalar_dtype(), device=p.device)
+        # torch.optim.ASGD keeps step, eta and mu on the parameter's device (another preset:
+        # in float64, the NumPy dialect's Python floats)
+        dtype = _base.scalar_dtype() if self.preset == "torch" else torch.float64
+        return torch.tensor(value, dtype=dtype, device=p.device)
 
     def _extra_state(self, p, state, group):
         if "eta" not in state:
@@ -1131,7 +1223,11 @@ class ASGD(_base.Optimizer):
         lr = group["lr"]
         # torch keeps a tensor lr a tensor: eta = lr / (...)^alpha is then computed in its dtype
         lr_dtype = None
-        if isinstance(lr, torch.Tensor) and not group.get("capturable", False):
+        if (
+            isinstance(lr, torch.Tensor)
+            and not group.get("capturable", False)
+            and self.preset == "torch"
+        ):
             lr_dtype = np.float64 if lr.dtype == torch.float64 else np.float32
         return dict(
             lambd=float(group["lambd"]),
@@ -1144,6 +1240,8 @@ class ASGD(_base.Optimizer):
     def step_scalars(self, state, t, lr, arguments, p):
         eta, mu = state["eta"], state["mu"]
         dtype = np.float64 if eta.dtype == torch.float64 else np.float32
+        if self.preset != "torch":
+            dtype = None  # the NumPy dialect's eta and mu: Python floats
         scalars, (new_eta, new_mu) = self.rule.scalars(
             t, lr, (float(eta), float(mu)), state_dtype=dtype, **arguments
         )
@@ -1188,6 +1286,7 @@ class SparseAdam(_base.Optimizer):
     """
 
     rule = rules.adam
+    presets_available = ("torch",)  # neither Keras nor optax has a SparseAdam
     slot_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # (the rule's AMSGrad slot: off)
     torch_checks = (
         tensor_lr,
@@ -1217,9 +1316,10 @@ class SparseAdam(_base.Optimizer):
         *,
         engine="auto",
         nan_policy="propagate",
+        preset="torch",
     ):
         defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
-        super().__init__(params, defaults, engine, nan_policy)
+        super().__init__(params, defaults, engine, nan_policy, preset)
         sparse, complex_ = [], []
         for index, group in enumerate(self.param_groups):
             for d_index, p in enumerate(group["params"]):
