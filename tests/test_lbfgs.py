@@ -682,7 +682,9 @@ if __name__ == "__main__":
 @pytest.mark.usefixtures("torch_one_thread")
 def test_differences_lbfgs_numbers_are_the_peers():
     """The table's torch rows are torch.optim.LBFGS's (max_iter=1, max_eval=25, tolerances 0,
-    one step per iteration: losses within 1e-9, the same evaluation count); its optax row is
+    one step per iteration: losses within 1e-9 relative, or 1e-24 absolute once the loss is
+    near 0 (after 25 iterations it is ~5e-22: iterates a few ulps apart, which the CPU's
+    rounding decides, change it by ~1e-26), the same evaluation count); its optax row is
     optax.lbfgs's stored iterates; and the first steps differ as the text says."""
     from optimlab import differences
 
@@ -710,11 +712,13 @@ def test_differences_lbfgs_numbers_are_the_peers():
             if k in differences.LBFGS_CHECKPOINTS:
                 losses.append(float(_rosen_generic(x.detach())))
         ours, evals, _ = runs[label]
-        np.testing.assert_allclose(ours, losses, rtol=1e-9, atol=1e-30)
+        np.testing.assert_allclose(ours, losses, rtol=1e-9, atol=1e-24)
         assert evals == opt.state[x]["func_evals"]
     optax_iterates = _optax_answer("rosenbrock2", "default", "float64")
     theirs = [_rosen_np(optax_iterates[k - 1])[0] for k in differences.LBFGS_CHECKPOINTS]
-    np.testing.assert_allclose(runs["optax.lbfgs (zoom)"][0], theirs, rtol=1e-9, atol=1e-20)
+    # 1e-7: the stored iterates come from another CPU, and 25 iterations on Rosenbrock's valley
+    # amplify last-bit differences of the dot products (8.7e-9 measured on an AMD EPYC)
+    np.testing.assert_allclose(runs["optax.lbfgs (zoom)"][0], theirs, rtol=1e-7, atol=1e-20)
     torch_first = runs["torch, 'strong_wolfe'"][2]
     x0 = np.array(differences.LBFGS_X0)
     g0 = _rosen_np(x0)[1]
