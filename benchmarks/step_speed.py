@@ -11,7 +11,8 @@ For each optimizer and problem size, one fresh process times, side by side:
 * ``torch for-loop``, ``torch foreach``, ``torch fused`` (CPU; fused only where torch has it).
 
 Every figure is the median over trials of the time per step; the ratios come from the same
-process. Thread counts: numba and torch both use all cores (printed).
+process, where the probe and optimlab's two fused columns take their trials in turn. Thread
+counts: numba and torch both use all cores (printed).
 
     python benchmarks/step_speed.py            # the full table (minutes; needs about 2 GB)
     python benchmarks/step_speed.py --quick    # a smoke test: small sizes, one process
@@ -88,6 +89,26 @@ def _median_step_ms(step, min_time=0.2, trials=5):
     return 1e3 * times[len(times) // 2]
 
 
+def _interleaved_step_ms(steps: dict, min_time=0.2, trials=5) -> dict:
+    """``_median_step_ms`` of several steps whose trials take turns (probe, fused, unchecked,
+    probe, ...): a change of the machine's load during the run moves all of them alike, so
+    the ratios between them stay fair on a shared machine."""
+    reps = {}
+    for label, step in steps.items():
+        step()  # warm up: compile, first-touch
+        start = time.perf_counter()
+        step()
+        reps[label] = max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
+    times: dict = {label: [] for label in steps}
+    for _ in range(trials):
+        for label, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(reps[label]):
+                step()
+            times[label].append((time.perf_counter() - start) / reps[label])
+    return {label: 1e3 * sorted(t)[len(t) // 2] for label, t in times.items()}
+
+
 def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     """Time every implementation of one optimizer on one problem (in this process)."""
     import numpy as np
@@ -113,20 +134,21 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     # the probe: the optimizer's streams, trivial math, one parallel pass
     streams = [np.ones(n, np.float32) for _ in range(reads)]
     probe = _probe(reads, writes)
-    out["probe"] = _median_step_ms(lambda: probe(*streams, np.float32(1e-9)), min_time, trials)
-    streams.clear()
 
     params = ol.Params(arrays)
     for k, v in arrays.items():
         params.grads[k][...] = rng.standard_normal(v.shape).astype(np.float32) * 1e-3
     opt = ol.get(name, learning_rate=1e-4, engine="fused", **ol_kwargs)
-    out["optimlab fused"] = _median_step_ms(lambda: opt.step(params), min_time, trials)
     unchecked = ol.get(
         name, learning_rate=1e-4, engine="fused", nan_policy="propagate", **ol_kwargs
     )
-    out["optimlab fused, no NaN check"] = _median_step_ms(
-        lambda: unchecked.step(params), min_time, trials
-    )
+    steps = {
+        "probe": lambda: probe(*streams, np.float32(1e-9)),
+        "optimlab fused": lambda: opt.step(params),
+        "optimlab fused, no NaN check": lambda: unchecked.step(params),
+    }
+    out.update(_interleaved_step_ms(steps, min_time, trials))
+    streams.clear()
     if n <= 16_000_000 and (quick or len(sizes) == 1):
         ref = ol.get(name, learning_rate=1e-4, engine="reference", **ol_kwargs)
         out["optimlab reference"] = _median_step_ms(lambda: ref.step(params), min_time, trials)
