@@ -11,11 +11,22 @@ For each optimizer and problem size, one fresh process times, side by side:
 * ``torch for-loop``, ``torch foreach``, ``torch fused`` (CPU; fused only where torch has it).
 
 Every figure is the median over trials of the time per step; the ratios come from the same
-process. Thread counts: numba and torch both use all cores (printed).
+process, where the probe and optimlab's two fused columns take their trials in turn. Thread
+counts: numba and torch both use all cores (printed).
 
     python benchmarks/step_speed.py            # the full table (minutes; needs about 2 GB)
     python benchmarks/step_speed.py --quick    # a smoke test: small sizes, one process
     python benchmarks/step_speed.py --json out.json --plot out.png
+    python benchmarks/step_speed.py --only Rprop,ASGD --sizes 1.6e7,6.4e7 --repeat 3
+
+``--repeat k`` runs every case in k fresh processes, one after the other, and keeps each
+column's median over them (the figures of one noisy process move the result less).
+
+The probe's streams are each optimizer's state traffic: SGD with momentum reads p, g, buf and
+writes p, buf (3, 2); Adam reads p, g, m, v and writes p, m, v (4, 3); Rprop reads p, g, prev,
+step_size and writes p, prev, step_size (4, 3); ASGD reads p, g, ax and writes p, ax (3, 2).
+(Before its averaging starts, at update t0 + 3, ASGD sets ax = p without reading ax; the
+write of ax still brings its cache lines in first, so the traffic is the probe's.)
 """
 
 from __future__ import annotations
@@ -78,6 +89,26 @@ def _median_step_ms(step, min_time=0.2, trials=5):
     return 1e3 * times[len(times) // 2]
 
 
+def _interleaved_step_ms(steps: dict, min_time=0.2, trials=5) -> dict:
+    """``_median_step_ms`` of several steps whose trials take turns (probe, fused, unchecked,
+    probe, ...): a change of the machine's load during the run moves all of them alike, so
+    the ratios between them stay fair on a shared machine."""
+    reps = {}
+    for label, step in steps.items():
+        step()  # warm up: compile, first-touch
+        start = time.perf_counter()
+        step()
+        reps[label] = max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
+    times: dict = {label: [] for label in steps}
+    for _ in range(trials):
+        for label, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(reps[label]):
+                step()
+            times[label].append((time.perf_counter() - start) / reps[label])
+    return {label: 1e3 * sorted(t)[len(t) // 2] for label, t in times.items()}
+
+
 def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     """Time every implementation of one optimizer on one problem (in this process)."""
     import numpy as np
@@ -103,20 +134,21 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
     # the probe: the optimizer's streams, trivial math, one parallel pass
     streams = [np.ones(n, np.float32) for _ in range(reads)]
     probe = _probe(reads, writes)
-    out["probe"] = _median_step_ms(lambda: probe(*streams, np.float32(1e-9)), min_time, trials)
-    streams.clear()
 
     params = ol.Params(arrays)
     for k, v in arrays.items():
         params.grads[k][...] = rng.standard_normal(v.shape).astype(np.float32) * 1e-3
     opt = ol.get(name, learning_rate=1e-4, engine="fused", **ol_kwargs)
-    out["optimlab fused"] = _median_step_ms(lambda: opt.step(params), min_time, trials)
     unchecked = ol.get(
         name, learning_rate=1e-4, engine="fused", nan_policy="propagate", **ol_kwargs
     )
-    out["optimlab fused, no NaN check"] = _median_step_ms(
-        lambda: unchecked.step(params), min_time, trials
-    )
+    steps = {
+        "probe": lambda: probe(*streams, np.float32(1e-9)),
+        "optimlab fused": lambda: opt.step(params),
+        "optimlab fused, no NaN check": lambda: unchecked.step(params),
+    }
+    out.update(_interleaved_step_ms(steps, min_time, trials))
+    streams.clear()
     if n <= 16_000_000 and (quick or len(sizes) == 1):
         ref = ol.get(name, learning_rate=1e-4, engine="reference", **ol_kwargs)
         out["optimlab reference"] = _median_step_ms(lambda: ref.step(params), min_time, trials)
@@ -142,6 +174,24 @@ def run_case(name: str, sizes: list[int], quick: bool) -> dict:
             out[label] = _median_step_ms(topt.step, min_time, trials)
         del topt
     return out
+
+
+def _selected(values) -> list[str]:
+    """The names of ``--only``/``--sizes``: space- or comma-separated, in the order given."""
+    return [name for value in values or () for name in value.split(",") if name]
+
+
+def _median_row(runs: list[dict]) -> dict:
+    """One row from the same case run in several processes: each time the median over them
+    (the upper median of an even count), the rest from the first run; ``repeats`` counts them."""
+    row = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            times = sorted(r[key] for r in runs if key in r)
+            row[key] = times[len(times) // 2]
+    if len(runs) > 1:
+        row["repeats"] = len(runs)
+    return row
 
 
 def _probe_3_2(njit, prange):
@@ -300,7 +350,21 @@ def plot(rows: list[dict], path: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
-    parser.add_argument("--optimizers", nargs="*", help="a subset, e.g. Adam SGD")
+    parser.add_argument(
+        "--optimizers",
+        "--only",
+        nargs="*",
+        help="a subset, e.g. Adam SGD or Rprop,ASGD (default: all, or SGD and Adam with --quick)",
+    )
+    parser.add_argument(
+        "--sizes", help="the problems to run, comma-separated, e.g. 1.6e7,6.4e7 (default: all)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="fresh processes per case; each column is the median over them (default 1)",
+    )
     parser.add_argument("--json", help="write the measurements to this file")
     parser.add_argument("--plot", help="write the Adam figure to this PNG")
     parser.add_argument("--table-from", help="print the table of a saved --json run")
@@ -330,8 +394,20 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
 
-    names = args.optimizers or (QUICK_OPTIMIZERS if args.quick else list(OPTIMIZERS))
+    names = _selected(args.optimizers) or (QUICK_OPTIMIZERS if args.quick else list(OPTIMIZERS))
+    unknown = [n for n in names if n not in OPTIMIZERS]
+    if unknown:
+        parser.error(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
     sizes = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        known = dict(SIZES + QUICK_SIZES)
+        wanted = _selected([args.sizes])
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            parser.error(f"unknown size(s) {unknown}; choose from {list(known)}")
+        sizes = [(p, known[p]) for p in wanted]
+    if args.repeat < 1:
+        parser.error(f"--repeat must be a whole number >= 1, got {args.repeat}")
     import numba
 
     print(f"# threads: numba {numba.get_num_threads()}, cores {os.cpu_count()}")
@@ -342,8 +418,11 @@ def main(argv=None) -> int:
                 row = dict(run_case(name, case_sizes, quick=True), problem=problem)
             else:
                 cmd = [sys.executable, __file__, "--case", f"{name}:{problem}"]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                row = json.loads(done.stdout.strip().splitlines()[-1])
+                runs = []
+                for _ in range(args.repeat):
+                    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                row = _median_row(runs)
             rows.append(row)
             print(
                 f"  {name:9s} {problem:10s} fused {row['optimlab fused']:9.3f} ms  "

@@ -11,11 +11,12 @@ Each rule module has two functions and one table:
     a float32 computation to float64.
 ``update(p, g, *slots, *scalars) -> (p, *slots)``
     the elementwise math, written like the lecture writes it (``m = beta_1*m + (1-beta_1)*g``).
-    It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum``, ``np.sign`` and
-    comparisons (Rprop's ``s > zero``, made a number by a product with a float of the
-    parameter's dtype) and, in Ftrl only, ``**`` (on the reference engine: see
-    :mod:`optimlab.rules.ftrl`), so the same function runs on whole NumPy arrays (the
-    reference engine), on single numbers (compiled by numba) and on torch tensors.
+    It only uses ``+ - * /``, ``np.sqrt``, ``np.abs``, ``np.maximum``, ``np.sign``,
+    comparisons, ``where`` (:mod:`optimlab.rules._scalar`: Rprop's choices between its
+    cases, ``np.where`` on arrays, a vector select in the compiled kernels, ``torch.where``
+    and ``jax.numpy.where`` in those engines) and, in Ftrl only, ``**`` (on the reference
+    engine: see :mod:`optimlab.rules.ftrl`), so the same function runs on whole NumPy arrays
+    (the reference engine), on single numbers (compiled by numba) and on torch tensors.
     It has no float literals: ``1 - beta`` and the like come precomputed in the scalars, so that
     a compiled kernel given float32 scalars computes in float32 throughout, exactly as NumPy does
     with float32 arrays (a literal ``1.0`` would promote it to float64).

@@ -1,15 +1,48 @@
-"""One helper of the rules' ``scalars``: a choice between two per-step numbers.
+"""One helper of the rules: a choice, ``where(condition, if_true, if_false)``.
 
-``where(condition, if_true, if_false)`` is ``if_true if condition else if_false`` on the host's
-Python numbers (both sides are computed, so neither may raise). It is a function, not an
-``if``, so that an engine whose step count is a traced value (:mod:`optimlab.optax`, under
-``jax.jit``) can bind the name to ``jax.numpy.where`` and run the same ``scalars`` on it; the
-NumPy, numba and torch engines get the very numbers an ``if`` gives.
+On the host's Python numbers (a rule's ``scalars``) it is ``if_true if condition else
+if_false`` (both sides are computed, so neither may raise). On NumPy arrays (a rule's
+``update`` on the reference engine) it is ``np.where``, element by element. It is a function,
+not an ``if``, so that every engine runs the same code with its own choice:
+
+* :mod:`optimlab.optax` binds the name to ``jax.numpy.where`` (a traced step count, JAX arrays);
+* :mod:`optimlab.torch` binds it to ``torch.where`` in ``update`` (tensors);
+* numba compiles it, in the fused engine's per-element kernels, to the conditional expression
+  on single numbers, which LLVM turns into a vector select (``np.where`` itself would allocate
+  an array per element there).
+
+Each engine picks one of the two values as computed, unchanged, so ``where`` adds no rounding
+anywhere. In an ``update``, at least one of the two values must be of the parameter's dtype (an
+array, or in the kernels a scalar of that dtype); the other may be a scalar of the rule, which
+the array's dtype absorbs (``np.where(c, x_float32, 0.0)`` is float32, as in torch and JAX).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+try:  # numba is a dependency of optimlab (the fused engine); the rules do not need it
+    from numba.extending import overload
+except ImportError:  # pragma: no cover
+    overload = None
+
 
 def where(condition, if_true, if_false):
-    """``if_true`` when ``condition`` holds, else ``if_false``."""
+    """``if_true`` where ``condition`` holds, else ``if_false``: element by element when
+    ``condition`` is a NumPy array (``np.where``), else ``if_true if condition else
+    if_false``."""
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, if_true, if_false)
     return if_true if condition else if_false
+
+
+if overload is not None:
+
+    @overload(where)
+    def _where_compiled(condition, if_true, if_false):
+        """``where`` in numba's per-element kernels: the conditional expression (a select)."""
+
+        def impl(condition, if_true, if_false):  # pragma: no cover (compiled by numba)
+            return if_true if condition else if_false
+
+        return impl

@@ -2,9 +2,10 @@
 
 For tensors the fused kernels cannot take (a GPU, float16/bfloat16, a strided layout), the
 update is the rule's ``update`` function itself, executed with ``np.sqrt``, ``np.abs``,
-``np.maximum`` and ``np.sign`` bound to their torch counterparts: the same equation, term for
-term, as the reference and fused engines (see :mod:`optimlab.rules`). Python-float scalars keep
-a tensor's dtype in torch as in NumPy, so a float32 tensor is updated in float32 throughout.
+``np.maximum`` and ``np.sign`` bound to their torch counterparts (and the rules' ``where`` to
+``torch.where``): the same equation, term for term, as the reference and fused engines (see
+:mod:`optimlab.rules`). Python-float scalars keep a tensor's dtype in torch as in NumPy, so a
+float32 tensor is updated in float32 throughout.
 
 The gradient first goes through the same pipeline as in the fused kernels
 (``engines.fused._prepare_args``)::
@@ -51,11 +52,14 @@ _UPDATES: dict = {}
 
 
 def torch_update(rule):
-    """``rule.update`` with its module's ``np`` replaced by torch's functions (memoized)."""
+    """``rule.update`` with its module's ``np`` replaced by torch's functions, and its
+    ``where`` (``rules._scalar``, where the rule uses it) by ``torch.where`` (memoized)."""
     update = _UPDATES.get(rule)
     if update is None:
         source = rule.update
         namespace = dict(source.__globals__, np=_TorchMath)
+        if "where" in namespace:
+            namespace["where"] = torch.where
         update = types.FunctionType(
             source.__code__, namespace, source.__name__, source.__defaults__, source.__closure__
         )
