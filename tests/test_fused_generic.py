@@ -156,3 +156,15 @@ def test_a_slot_of_an_unknown_kind_is_refused_with_its_name(toy, monkeypatch):
     monkeypatch.setattr(toy, "SLOTS", (("accumulator", "required"), ("momentum", "sometimes")))
     with pytest.raises(ValueError, match=r"the slot \('momentum', 'sometimes'\).*'optional'"):
         fused.loop_source(toy)
+
+
+def test_no_two_kernels_share_an_entry_of_numbas_cache():
+    """numba keys its cache by file, name and first line, not by ``parallel=True``: one function
+    compiled both ways would load whichever was compiled first for both (a parallel finite check
+    on a 2-element gradient costs hundreds of microseconds on a busy machine)."""
+    from numba.core.registry import CPUDispatcher
+
+    kernels = [f for f in vars(fused).values() if isinstance(f, CPUDispatcher)]
+    functions = [f.py_func for f in kernels]
+    keys = {(f.__code__.co_filename, f.__qualname__, f.__code__.co_firstlineno) for f in functions}
+    assert len(keys) == len(kernels) >= 7

@@ -20,6 +20,29 @@ order, which can change its last bit).
 Kernels are compiled on first use (``cache=True`` keeps them on disk for the next process);
 importing optimlab compiles nothing. Arrays at or above ``PARALLEL_THRESHOLD`` elements run on
 all numba threads (``prange``), smaller ones serially, which costs about 1.5 microseconds.
+
+The engine knows no optimizer: it runs any rule for which ``elementwise(rule)`` holds (``SLOTS``
+and ``update``, no ``TENSOR``). The element function and its two loops are generated from
+``rule.SLOTS`` alone, how many slots and which of them optional: ``s_k[i]`` is read and written
+back for each slot, and an optional slot that is off arrives as None, the rule sees ``g`` in its
+place and nothing is written back (numba compiles the other branch away). ``loop_source(rule)``
+shows the text; it is written to a file of a cache directory (this package's
+``__pycache__/fused_loops``; else ``NUMBA_CACHE_DIR``, the user's cache, the temporary
+directory) named by the rule and a key, a digest of the text, this module and the rule's file,
+and run as a module of its own, so that numba caches the loops next to that file as it does any
+module's, and a new process loads them instead of compiling.
+
+Why generated source, and not:
+
+* one loop taking the rule's compiled ``update`` as an argument: numba types a dispatcher
+  argument by the dispatcher object itself, so its cache misses in every new process (and grows
+  by an entry each time), and typing that argument costs about 5 microseconds per call (0.5
+  instead of 5 on two elements, numba 0.68), more than the whole step of a small ``Params``;
+* closures made by a factory: numba keys a cached function by its file, name and first line,
+  the same for every closure of one factory, so two rules would load each other's code;
+* a key-less file, or loops cached against this module: numba checks a cached function against
+  its own file only, so loops compiled with the rule inside would keep an edited rule's old
+  arithmetic (as the former hand-written loops of this module did).
 """
 
 from __future__ import annotations
@@ -285,10 +308,16 @@ def _sum_of_squares(g, loss_scale):
     return total
 
 
-def _zero_sum(g):
-    # sum(g * 0): 0 when every g is finite, NaN otherwise (Inf * 0 and NaN * 0 are NaN). Only
-    # reassociation is allowed (so the loop vectorizes): without "no signed zeros" LLVM may not
-    # factor the sum into sum(g) * 0, which would overflow (tests/test_fused.py checks).
+_REDUCE_OPTS = dict(_OPTS, fastmath={"reassoc"})
+
+
+# sum(g * 0): 0 when every g is finite, NaN otherwise (Inf * 0 and NaN * 0 are NaN). Only
+# reassociation is allowed (so the loop vectorizes): without "no signed zeros" LLVM may not
+# factor the sum into sum(g) * 0, which would overflow (tests/test_fused.py checks). Two defs:
+# numba keys its cache by the function's name and line, not by ``parallel``, so one function
+# compiled both ways would load whichever was compiled first for both.
+@njit(parallel=True, **_REDUCE_OPTS)
+def _zero_sum_parallel(g):
     total = g.dtype.type(0)
     zero = g.dtype.type(0)
     for i in prange(g.size):
@@ -296,9 +325,13 @@ def _zero_sum(g):
     return total
 
 
-_REDUCE_OPTS = dict(_OPTS, fastmath={"reassoc"})
-_zero_sum_parallel = njit(parallel=True, **_REDUCE_OPTS)(_zero_sum)
-_zero_sum_serial = njit(**_REDUCE_OPTS)(_zero_sum)
+@njit(**_REDUCE_OPTS)
+def _zero_sum_serial(g):
+    total = g.dtype.type(0)
+    zero = g.dtype.type(0)
+    for i in range(g.size):
+        total += g[i] * zero
+    return total
 
 
 def all_finite(g: np.ndarray, loss_scale: float | None = None) -> bool:
