@@ -9,6 +9,7 @@ on and off, on the serial and the parallel loop.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -106,13 +107,24 @@ def test_the_loops_are_derived_from_slots_and_keyed_by_the_rules_source(toy, tmp
     text = fused.loop_source(toy)
     assert "v1 = gi if s1 is None else s1[i]" in text and "    s0[i] = v0\n" in text
     assert "#   s1: momentum (optional)" in text
-    edited = tmp_path / "edited_rule.py"  # the same rule, one character changed
-    edited.write_text(TOY_RULE.replace("p - lr", "p - (lr)"))
-    other = _import(edited, "optimlab_test_edited_rule")
+    # the same rule edited (one character): a new file and key; the old one is removed
+    name, files = "optimlab_test_keyed_rule", []
     try:
-        assert fused.loop_source(other).split("Key ")[1][:16] != text.split("Key ")[1][:16]
+        for k, source in enumerate([TOY_RULE, TOY_RULE.replace("p - lr", "p - (lr)")]):
+            (tmp_path / str(k)).mkdir()
+            (tmp_path / str(k) / f"{name}.py").write_text(source)
+            rule = _import(tmp_path / str(k) / f"{name}.py", name)
+            loop = fused.loop(rule, 1)  # generated, not compiled
+            files.append(loop.py_func.__code__.co_filename)
+            assert open(files[-1]).read() == fused.loop_source(rule)
+        assert files[0] != files[1] and os.path.exists(files[1])
+        own = os.path.join(os.path.dirname(fused.__file__), "__pycache__", "fused_loops")
+        assert os.path.exists(files[0]) == (os.path.dirname(files[0]) != own)  # (pruned there)
     finally:
-        sys.modules.pop("optimlab_test_edited_rule", None)
+        sys.modules.pop(name, None)
+        for path in files:
+            if os.path.exists(path):
+                os.remove(path)
 
 
 def test_a_second_process_loads_the_loops_from_numbas_cache(toy):
