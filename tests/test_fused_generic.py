@@ -106,7 +106,7 @@ def test_a_new_rule_runs_fused_bit_for_bit_as_numpy(toy, n, dtype, momentum):
 def test_the_loops_are_derived_from_slots_and_keyed_by_the_rules_source(toy, tmp_path):
     text = fused.loop_source(toy)
     assert "v1 = gi if s1 is None else s1[i]" in text and "    s0[i] = v0\n" in text
-    assert "#   s1: momentum (optional)" in text
+    assert "#   s1: 'momentum' (optional)" in text
     # the same rule edited (one character): a new file and key; the old one is removed
     name, files = "optimlab_test_keyed_rule", []
     try:
