@@ -264,7 +264,7 @@ class UpdatePipeline:
         """Whether this update runs on the fused engine."""
         if (
             self._engine_name == "reference"
-            or getattr(self.rule, "TENSOR", False)
+            or not fused.elementwise(self.rule)
             or not self._rule_fusable()
         ):
             return False

@@ -47,6 +47,7 @@ class StepPlan:
         config = opt._config
         if (
             opt._engine_name == "reference"
+            or not fused.elementwise(opt.rule)
             or not opt._rule_fusable()
             or not opt.built
             or config["gradient_accumulation_steps"]

@@ -87,8 +87,7 @@ class FusedView:
         view.size = arrays[0].size
         view.shape = tuple(real(local).shape)
         view.complex = complex_
-        loops = fused._LOOPS[rule]
-        view.loop = loops[0] if view.size >= fused.PARALLEL_THRESHOLD else loops[1]
+        view.loop = fused.loop(rule, view.size)
         view.entry = None
         view.entry_key = None
         return view
