@@ -166,6 +166,24 @@ def test_config_and_state_round_trips(toy):
     assert p.tobytes() == q.tobytes()  # the same numbers through the same operations
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_engine_runs_it_with_no_engine_code(toy, dtype):
+    """engines/fused.py generates the toy's loop from its SLOTS: engine="fused" (and "auto")
+    give the reference engine's numbers bit for bit, parameters and state."""
+    runs = {}
+    for engine in ("reference", "fused", "auto"):
+        opt = toy(learning_rate=0.05, beta=0.7, form="root", lookahead=True, engine=engine)
+        p = np.linspace(-1.0, 1.0, 3).astype(dtype)
+        _steps(opt, p, [g.astype(dtype) for g in GRADS])
+        runs[engine] = (p.tobytes(), opt.state_dict())
+    ref_p, ref_state = runs["reference"]
+    for engine in ("fused", "auto"):
+        p, state = runs[engine]
+        assert p == ref_p, engine
+        assert set(state["slots"]) == set(ref_state["slots"]) == {"m/0"}
+        assert state["slots"]["m/0"].tobytes() == ref_state["slots"]["m/0"].tobytes(), engine
+
+
 def test_contender_of_the_lab_and_its_race(toy):
     assert contenders.CONTENDERS[NAME] == (NAME, {})
     assert list(contenders.CONTENDERS)[: len(contenders.ORDER)] == list(contenders.ORDER)
@@ -175,7 +193,7 @@ def test_contender_of_the_lab_and_its_race(toy):
     runners = [Runner(NAME, learning_rate=0.01), Runner(NAME, "torch", 0.01, {"beta": 0.5})]
     result = race(surface, runners, start=start, steps=20)
     for i, r in enumerate(runners):  # each row is the optimizer stepped by apply_gradients
-        # the reference engine: engines/fused.py compiles the library's rules only, for now
+        # the race steps rows with the reference engine (the fused one: test below)
         opt = ol.get(
             NAME, learning_rate=0.01, preset=r.preset, engine="reference", **r.hyperparameters
         )
