@@ -115,7 +115,7 @@ def test_reference_and_fused_engines_give_the_transcribed_equations(dtype):
 def test_torch_and_jax_engines_give_the_transcribed_equations():
     torch = pytest.importorskip("torch")
     pytest.importorskip("jax")
-    from optimlab.optax import _engine
+    from optimlab.engines import jax_engine as _engine
     from optimlab.torch import _ops
 
     base = _grid(np.float32)
