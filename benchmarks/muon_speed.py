@@ -12,7 +12,11 @@ machine's load hits all of them; the load average is recorded with the figures:
   reproduced rounding by rounding (in float64 products: an exactness tool, not a fast path).
 
 The work is five Newton-Schulz iterations of three n x n products each, about 30 n^3 flops
-(2.1e12 for n = 4096); the elementwise momentum and update are negligible beside them.
+(2.1e12 for n = 4096; 20 n^3 with the two symmetric products as syrk, as NumPy does them);
+the elementwise momentum and update are negligible beside them. The record names NumPy's
+BLAS and the kernels it chose: on this AMD EPYC (Zen 5, family 26) NumPy's OpenBLAS 0.3.31
+picks its AVX2 (Haswell) kernels, at about half the float32 rate of its AVX-512 (SkylakeX)
+ones, which ``OPENBLAS_CORETYPE=SkylakeX`` in the environment selects.
 
     python benchmarks/muon_speed.py               # n = 4096, 3 repeats
     python benchmarks/muon_speed.py --n 1024 --repeats 5
@@ -36,6 +40,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _machine import machine  # noqa: E402
 
 import optimlab as ol  # noqa: E402
+
+
+def numpy_blas() -> str:
+    """The BLAS that runs NumPy's products, its version and the kernels it chose for this
+    CPU (threadpoolctl's report): OpenBLAS picks its kernels when it loads, from the CPU's
+    model (``OPENBLAS_CORETYPE`` overrides the choice), and a CPU newer than the library may
+    get an older family's kernels."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    mine = [i for i in blas if "numpy" in i.get("filepath", "")] or blas
+    if not mine:
+        return "unknown"
+    info = mine[0]
+    kernels = f", {info['architecture']} kernels" if info.get("architecture") else ""
+    return f"{info.get('internal_api', '?')} {info.get('version', '?')}{kernels}"
 
 
 def optimlab_step(n: int, rng, **options):
@@ -110,6 +130,7 @@ def main(argv=None) -> dict:
         "n": args.n,
         "repeats": args.repeats,
         "machine": machine(),
+        "numpy BLAS": numpy_blas(),
         # the machine's 1-minute load average at the start and at the end of the timed rounds
         "load average": [round(x, 2) for x in load],
         "seconds": {name: statistics.median(ts) for name, ts in times.items()},
@@ -136,9 +157,10 @@ def table(saved: dict) -> str:
     reference = saved["seconds"][TORCH]
     load = saved.get("load average")
     busy = f"; load average {load[0]:g} to {load[1]:g}" if load else ""
+    blas = f"; NumPy's BLAS: {saved['numpy BLAS']}" if saved.get("numpy BLAS") else ""
     lines = [
         f"Muon step on a {n} x {n} float32 matrix, median of {saved['repeats']} "
-        f"({saved['machine']}{busy})",
+        f"({saved['machine']}{busy}{blas})",
         "",
         "| contender | ms per step | GFLOP/s (30 n^3 a step) | torch time / this time |",
         "|---|---:|---:|---:|",

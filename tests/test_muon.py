@@ -100,3 +100,33 @@ def test_the_muon_differences_table_shows_the_shape_factors():
     assert [by[p][6] for p in ("keras", "torch", "optax")] == ["0.004", "0.1", "0"]
     turns = [float(by[p][4]) for p in ("keras", "torch", "optax")]
     assert all(0.9 < t < 1.0 for t in turns) and len(set(turns)) == 3
+
+
+def _newton_schulz_as_written(g, steps=5, epsilon=1e-7):
+    """The module docstring's iteration, one new array per operation (the wide orientation;
+    the norm in g's dtype, epsilon added)."""
+    x = g / (np.sqrt(np.sum(g * g)) + epsilon)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = A * x + (B * gram + C * (gram @ gram.T)) @ x
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (40, 40), (33, 70)])
+def test_newton_schulz_in_its_own_buffers_rounds_as_written(shape, dtype):
+    """The iteration works in buffers it allocates once (in-place scaling and sums, products
+    written into preallocated arrays): the same operations in the same order as the formula,
+    so the same bits, and the caller's matrix untouched."""
+    g = np.random.default_rng(shape[1]).standard_normal(shape).astype(dtype)
+    before = g.copy()
+    out = ns.orthogonalize(g, A, B, C, 5, 1e-7)
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(out, _newton_schulz_as_written(g))
+    np.testing.assert_array_equal(g, before)
+    # a tall matrix, and one in Fortran order: x is then laid out as g, not as the buffers
+    tall = ns.orthogonalize(np.ascontiguousarray(g.T), A, B, C, 5, 1e-7)
+    fortran = ns.orthogonalize(np.asfortranarray(g), A, B, C, 5, 1e-7)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(tall, out.T, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(fortran, out, rtol=0, atol=tolerance)
