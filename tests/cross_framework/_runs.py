@@ -26,10 +26,10 @@ NAMES = ("W1", "b1", "W2", "b2")
 #: optimizer -> (learning rate, the arguments the script writes beyond it); the optimizers
 #: the three faces share (optimlab.torch, optimlab.keras, optimlab.optax), and Lamb (no torch)
 OPTIMIZERS = {
-    "SGD": (0.1, {"momentum": 0.9, "nesterov": True}),
+    "SGD": (0.05, {"momentum": 0.9, "nesterov": True}),
     "Adagrad": (0.05, {}),
-    "RMSprop": (3e-3, {}),
-    "Adam": (3e-3, {}),
+    "RMSprop": (1e-3, {}),
+    "Adam": (1e-3, {}),
     "AdamW": (3e-3, {}),
     "Nadam": (3e-3, {}),
     "Adamax": (5e-3, {}),
@@ -261,22 +261,29 @@ def _native_optax(optimizer, learning_rate, extra):
     return getattr(optax, optimizer.lower())(learning_rate, **extra)
 
 
-@functools.cache
 def native_run(optimizer: str, peer: str, learning_rate: float | None = None, **extra):
     """The final parameters of the framework's OWN optimizer (``peer``: "keras" for
     keras.optimizers.<X> in Keras, "torch" for torch.optim.<X>, "optax" for optax.<x> in the
     JAX loop) with its default numerics: the learning rate and the arguments given, nothing
-    else (``extra`` by default: :data:`OPTIMIZERS`'s)."""
-    lr, default_extra = OPTIMIZERS.get(optimizer, (None, {}))
-    lr = lr if learning_rate is None else learning_rate
-    extra = extra or default_extra
-    rates = _rates(optimizer, lr) if optimizer in OPTIMIZERS else porting.learning_rates(lr)
+    else (by default :data:`OPTIMIZERS`'s; the porting chapter's Adam, SGD and RMSprop are
+    these, so that its check and the tests share the runs)."""
+    lr, default_extra = OPTIMIZERS[optimizer]
+    if learning_rate is not None:
+        lr, default_extra = learning_rate, {}
+    extra = {**default_extra, **extra}
+    return _native_run(optimizer, peer, float(lr), tuple(sorted(extra.items())))
+
+
+@functools.cache
+def _native_run(optimizer, peer, lr, extra):
+    extra = dict(extra)
+    rates = _rates(optimizer, lr)
     if peer == "keras":
         return tuple(keras_train(_native_keras(optimizer, lr, extra), rates))
     if peer == "torch":
         return tuple(torch_train(lambda ps: _native_torch(optimizer, ps, lr, extra), rates))
-    learning_rate = lr if optimizer in CONSTANT else None  # rprop: a float, read once
-    return tuple(jax_train(lambda s: _native_optax(optimizer, learning_rate or s, extra), rates))
+    fixed = optimizer in CONSTANT  # optax.rprop's learning rate is a float, read once
+    return tuple(jax_train(lambda s: _native_optax(optimizer, lr if fixed else s, extra), rates))
 
 
 def cells(full: bool | None = None) -> list[tuple[str, str]]:
