@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import optimizers
+from ..._validation import check_bool, check_float
 from .. import problems
 from . import Plot, Result, Table
 from . import claims as C
@@ -74,9 +75,10 @@ def learning_rates(learning_rate: float, constant: bool = False) -> np.ndarray:
     """The learning rate of each update ``t = 1..STEPS``: ``eta`` for ``t <= SWITCH``, then
     ``DROP * eta`` (the product rounded once, in float64; every framework is given these very
     numbers); ``constant``: ``eta`` throughout."""
-    rates = np.full(STEPS, float(learning_rate))
-    if not constant:
-        rates[SWITCH:] = float(learning_rate) * DROP
+    learning_rate = check_float("learning_rate", learning_rate, 0.0, low_open=True)
+    rates = np.full(STEPS, learning_rate)
+    if not check_bool("constant", constant):
+        rates[SWITCH:] = learning_rate * DROP
     return rates
 
 
@@ -97,13 +99,18 @@ def train(optimizer, learning_rate: float, *, constant: bool = False) -> Run:
 
 def deviation(a, b) -> float:
     """The relative gap between two sets of parameters: ``max_k max|a_k - b_k| / max|b_k|``
-    over the tensors ``k`` (dicts by name, or sequences in one order); 0 for identical runs."""
+    over the tensors ``k`` (dicts by name, or sequences in one order; a tensor of zeros in
+    ``b`` divides by the smallest normal float instead); 0 for identical runs."""
     if isinstance(a, dict):
         a, b = [a[k] for k in b], list(b.values())
-    return max(
-        float(np.max(np.abs(np.asarray(x) - np.asarray(y))) / np.max(np.abs(np.asarray(y))))
-        for x, y in zip(a, b, strict=True)
-    )
+    gaps = []
+    for x, y in zip(a, b, strict=True):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.shape != y.shape:
+            raise ValueError(f"deviation: shapes {x.shape} and {y.shape} differ")
+        scale = max(float(np.max(np.abs(y))), np.finfo(np.float64).tiny)
+        gaps.append(float(np.max(np.abs(x - y))) / scale)
+    return max(gaps)
 
 
 def ported(base: str, arguments: dict, preset: str) -> Run:
