@@ -18,10 +18,13 @@ import itertools
 
 import pytest
 
-from optimlab.lab.experiments import porting
+for _module in ("torch", "keras", "jax", "optax"):
+    pytest.importorskip(_module)
 
-from . import _runs
-from .conftest import DEVIATIONS
+from optimlab.lab.experiments import porting  # noqa: E402
+
+from . import _runs  # noqa: E402
+from .conftest import DEVIATIONS  # noqa: E402
 
 RTOL = porting.RTOL
 
