@@ -115,6 +115,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "schedule_free": ("beyond_training", "Beyond the lecture: Schedule-Free AdamW"),
     "lbfgs": ("beyond_training", "Beyond the lecture: L-BFGS"),
     "benchmark": ("benchmark", "Beyond the lecture: the verdict re-run"),
+    "porting": ("porting", "Beyond the lecture: porting between frameworks"),
 }
 
 EXPERIMENTS = tuple(CHAPTERS)

@@ -1,0 +1,76 @@
+"""``python -m tests.cross_framework [--full]``: train the porting chapter's MLP in Keras,
+PyTorch and JAX for the test suite's (optimizer, preset) cells (``--full``: all of them) and
+print the largest relative deviation per cell and pair of frameworks, and of each framework's
+own optimizer against the runs of its preset (run from the repository root with
+``PYTHONPATH=src``); ``--json PATH`` also writes the matrix there (docs/cross_framework.json:
+optimizer -> preset -> comparison -> deviation, with the libraries' versions)."""
+
+import argparse
+import itertools
+import json
+import os
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def main() -> None:
+    """Run the cells and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m tests.cross_framework")
+    parser.add_argument("--full", action="store_true", help="every optimizer x preset")
+    parser.add_argument("--json", metavar="PATH", help="also write the matrix as JSON here")
+    args = parser.parse_args()
+    from . import _runs
+
+    _runs.keras_float64()
+    start = time.perf_counter()
+    deviations = {}
+    for optimizer, preset in _runs.cells(args.full):
+        runs = {f: _runs.face_run(optimizer, preset, f) for f in _runs.frameworks_of(optimizer)}
+        for a, b in itertools.combinations(runs, 2):
+            deviations[optimizer, preset, f"{a} vs {b}"] = _runs.deviation(runs[a], runs[b])
+        if optimizer in _runs.NATIVE[preset]:
+            own = _runs.native_run(optimizer, preset)
+            deviations[optimizer, preset, "own vs faces"] = max(
+                _runs.deviation(run, own) for run in runs.values()
+            )
+    for line in _runs.format_table(deviations):
+        print(line)
+    seconds = time.perf_counter() - start
+    print(f"({seconds:.1f} s)")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(_as_json(deviations, seconds), out, indent=1)
+            out.write("\n")
+
+
+def _as_json(deviations: dict, seconds: float) -> dict:
+    import jax
+    import keras
+    import optax
+    import torch
+
+    matrix: dict = {}
+    for (optimizer, preset, pair), value in deviations.items():
+        matrix.setdefault(optimizer, {}).setdefault(preset, {})[pair] = value
+    return {
+        "model": "digits MLP 64-16-10 tanh, 24 updates of batch 32, lr x 0.3 after 12, float64",
+        "measure": "max over W1, b1, W2, b2 of max|a - b| / max|b|",
+        "versions": {
+            "torch": torch.__version__,
+            "keras": keras.__version__,
+            "jax": jax.__version__,
+            "optax": optax.__version__,
+        },  # fmt: skip
+        "largest": max(deviations.values()),
+        "comparisons": len(deviations),
+        "seconds": seconds,
+        "load average": [round(x, 2) for x in os.getloadavg()[:2]],
+        "deviations": matrix,
+    }
+
+
+if __name__ == "__main__":
+    main()
