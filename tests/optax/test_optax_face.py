@@ -41,6 +41,22 @@ TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
 FLOAT32_LIMITS = {
     "torch-Adadelta-clipnorm=1.0-float32": 4e-6,
     "torch-AdamW-weight_decay=0.1-float32": 2e-6,
+    # ASGD's p * decay - eta * g is one fused multiply-add under jit (eager: bit for bit),
+    # and 210 plain SGD-like steps keep every such bit: 1.3e-6 measured
+    "optax-ASGD-defaults-float32": 2e-6,
+    # Schedule-Free's x = (y - (1 - beta_1) z) / beta_1 each step: XLA's product by the
+    # float32 reciprocal of beta_1 and its fused multiply-adds, 2.1e-6 measured
+    "optax-ScheduleFreeAdamW-defaults-float32": 3e-6,
+}
+#: factories whose eager steps are within a few ulps of p (not bit for bit), and why
+WITHIN_AN_ULP = {
+    # the parameter is solved for (p' = (clip(z) - z) / quadratic), not p - step: optax's
+    # p + (p' - p) need not give p' back; and XLA divides by the scalar lr as a product by
+    # its reciprocal
+    "ftrl": "p + (p' - p), a division by a scalar",
+    # x = (y - (1 - beta_1) z) / beta_1: XLA divides by a scalar as a product by its
+    # reciprocal (x / 0.9 in 4 of 10 elements an ulp off NumPy's), eagerly too
+    "schedulefreeadamw": "a division by a scalar",
 }
 PEER_TOLERANCE = 1e-12  # float64, against the peer's own numbers
 PRESETS = ("optax", "keras", "torch")
@@ -157,12 +173,19 @@ def test_eager_steps_are_bit_identical(name):
     reference, opt = runs.run_reference(
         cls.__name__, preset, options, params0, grads, lambda step: 0.02 if step < 2 else 0.01
     )
-    # (a tensor rule's norms sum in XLA's order, not NumPy's: within an ulp of the norm)
+    # (a tensor rule's norms sum in XLA's order, not NumPy's: within an ulp of the norm; see
+    # WITHIN_AN_ULP for the others)
     same = np.testing.assert_array_equal
     if getattr(cls.rule, "TENSOR", False):
 
         def same(a, b):
             np.testing.assert_allclose(a, b, rtol=4 * np.finfo(a.dtype).eps, atol=0)
+
+    elif name in WITHIN_AN_ULP:
+
+        def same(a, b):
+            scale = 4 * np.finfo(a.dtype).eps * float(np.max(np.abs(params0[0])))
+            np.testing.assert_allclose(a, b, rtol=4 * np.finfo(a.dtype).eps, atol=scale)
 
     same(ours[0], reference[0])
     slots = [n for n, kind in cls.rule.SLOTS if opt._slot_enabled(n, kind)]

@@ -61,27 +61,13 @@ if int(keras.__version__.split(".")[0]) < 3:
         f"optimlab.keras needs Keras 3, found keras {keras.__version__}: pip install 'keras>=3.5'"
     )
 
-from ..optimizers import OPTIMIZERS  # noqa: E402
+from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers  # noqa: E402
 from ._backends import BACKENDS  # noqa: E402
 from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class  # noqa: E402
 
-#: the tensor-level optimizers whose rule runs here (Lamb: its norms and trust ratio)
-TENSOR_OPTIMIZERS = ("Lamb",)
-#: optimizers with no class yet, and why (as in optimlab.optax: the same traced rules)
-NOT_YET = {
-    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
-    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
-    "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
-    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
-    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
-}
 #: class name -> the optimlab.keras class: every elementwise optimizer of OPTIMIZERS and those
-#: of TENSOR_OPTIMIZERS, but NOT_YET
-CLASSES = {
-    name: make_class(cls)
-    for name, cls in OPTIMIZERS.items()
-    if name not in NOT_YET and (not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS)
-}
+#: of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`, as optimlab.optax)
+CLASSES = {name: make_class(cls) for name, cls in traced_optimizers().items()}
 globals().update(CLASSES)
 
 

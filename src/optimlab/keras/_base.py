@@ -267,6 +267,10 @@ class Optimizer(keras.optimizers.Optimizer):
                 ],
             )
             slots.update(zip(names, made, strict=True))
+        for name in getattr(rule, "PARAMETER_SLOTS", ()):  # (Schedule-Free's z: a copy of p)
+            if name in slots:
+                for slot, variable in zip(slots[name], variables, strict=True):
+                    slot.assign(variable)
         self._slot_variables = slots
         self._step_variables = [
             self.add_variable(
@@ -288,6 +292,7 @@ class Optimizer(keras.optimizers.Optimizer):
         if "power_dtype" in hyper:
             dtype_rounds = optimizer._conventions["power_precision"] == "dtype"
             hyper["power_dtype"] = self._narrowest if dtype_rounds else None
+        hyper.update(optimizer._dtype_hyperparameters(self._narrowest))
         return hyper
 
     def _clip_gradients(self, grads):

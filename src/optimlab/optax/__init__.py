@@ -37,26 +37,12 @@ ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and w
 
 from __future__ import annotations
 
-from ..optimizers import OPTIMIZERS
+from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers
 from ._transform import NAN_POLICIES, OPTAX_NAMES, ScaleByRuleState, make_factory, transformation
 
-#: the tensor-level optimizers whose rule runs traced (Lamb: its norms and trust ratio)
-TENSOR_OPTIMIZERS = ("Lamb",)
-#: optimizers with no factory yet, and why (a name not in OPTIMIZERS is ignored)
-NOT_YET = {
-    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
-    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
-    "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
-    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
-    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
-}
 #: factory name -> the dialect class it wraps: every elementwise optimizer of OPTIMIZERS and
-#: those of TENSOR_OPTIMIZERS, but NOT_YET
-CLASSES = {
-    name.lower(): cls
-    for name, cls in OPTIMIZERS.items()
-    if name not in NOT_YET and (not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS)
-}
+#: those of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`)
+CLASSES = {name.lower(): cls for name, cls in traced_optimizers().items()}
 #: factory name -> factory
 FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
 globals().update(FACTORIES)

@@ -128,8 +128,9 @@ def _configure(cls, preset: str, learning_rate: Any, arguments: dict):
             lr = learning_rate = float(lr)
         except jax.errors.ConcretizationTypeError:
             traced = True
+    placeholder = 1.0 if cls.learning_rate_positive else 0.0  # (a traced one: unchecked)
     optimizer = cls(
-        learning_rate=0.0 if traced else lr,
+        learning_rate=placeholder if traced else lr,
         preset=preset,
         engine="reference",
         name=kind.lower(),
@@ -202,12 +203,17 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
     # None, after its scalars instead of p = p - lr * wd * p first
     own_decay = optimizer._rule_takes_decay()
     tensor = getattr(rule, "TENSOR", False)
+    # the update is p' - p where no other candidate can do better: a tensor rule (its step
+    # from a zero parameter is another step) and a rule that solves for p' (FTRL)
+    difference_only = tensor or getattr(rule, "SOLVED", False)
     style = conventions["clip_style"]
 
     def hyperparameters(leaves) -> dict:
         hyper = dict(base_hyper)
+        narrowest = _narrowest(leaves)
         if "power_dtype" in hyper and conventions["power_precision"] == "dtype":
-            hyper["power_dtype"] = _narrowest(leaves)
+            hyper["power_dtype"] = narrowest
+        hyper.update(optimizer._dtype_hyperparameters(narrowest))
         return hyper
 
     def init_fn(params):
@@ -276,7 +282,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
                 q = p - p * jnp.asarray(wd * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
             new = _engine.run_update(rule, q, g, own, these)
-            if tensor:  # (a step from a zero parameter is another step: its norm is 0)
+            if difference_only:
                 new_updates.append(new[0] - p)
             else:
                 new_updates.append(_exact_update(p, q, new[0], rule, g, own, these))
@@ -286,7 +292,12 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         new_state = ScaleByRuleState(
             optax.safe_int32_increment(count),
             {name: treedef.unflatten(values) for name, values in new_slots.items()},
-            tuple(step_state) if step_state is not None else state.step_state,
+            state.step_state
+            if step_state is None  # (in the state's dtypes: a weak float would retrace)
+            else tuple(
+                jnp.asarray(new, old.dtype)
+                for new, old in zip(step_state, state.step_state, strict=True)
+            ),
         )
         new_updates = treedef.unflatten(new_updates)
         if finite is not None:
