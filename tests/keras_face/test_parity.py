@@ -32,6 +32,11 @@ OPTIONS = [
     ("AdamW", {"global_clipnorm": 0.7, "maximize": True}),
     ("Nadam", {"clipvalue": 0.3, "weight_decay": 0.02}),
     ("Lamb", {"weight_decay": 0.01}),
+    # the step's choices: ASGD's averaging from t0 + 3 = 5, FTRL's zeros of l1 (a fixed
+    # rate), Schedule-Free's warmup and its decay
+    ("ASGD", {"t0": 2.0, "lambd": 0.05}),
+    ("Ftrl", {"l1_regularization_strength": 0.3, "learning_rate_power": 0.0}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 4, "weight_decay": 0.1}),
 ]
 
 

@@ -56,7 +56,7 @@ WITHIN_AN_ULP = {
     "ftrl": "p + (p' - p), a division by a scalar",
     # x = (y - (1 - beta_1) z) / beta_1: XLA divides by a scalar as a product by its
     # reciprocal (x / 0.9 in 4 of 10 elements an ulp off NumPy's), eagerly too
-    "schedulefreeadamw": "a division by a scalar",
+    "schedule_free_adamw": "a division by a scalar",
 }
 PEER_TOLERANCE = 1e-12  # float64, against the peer's own numbers
 PRESETS = ("optax", "keras", "torch")
@@ -94,6 +94,21 @@ def _spread() -> list[Case]:
         optimizer, preset = names[(3 * k + 1) % len(names)], PRESETS[k % 3]
         if _valid(optimizer, preset, opts):
             cases.append(Case(preset, optimizer, dict(opts), "float64"))
+    # the step numbers' choices of the rules whose scalars branch (each with a stored peer
+    # answer): ASGD's averaging from t0 + 3 = 103, FTRL's exact zeros of l1 and its general
+    # power, Schedule-Free's warmup across the learning-rate change and its decay
+    cases += [
+        Case("torch", "ASGD", {"t0": 100.0, "lambd": 0.01, "alpha": 1.0}, "float64"),
+        Case("keras", "Ftrl", {"l1_regularization_strength": 20.0}, "float64"),
+        Case("keras", "Ftrl", {"learning_rate_power": -0.3}, "float64"),
+        Case("keras", "ScheduleFreeAdamW", {"warmup_steps": 20, "weight_decay": 0.05}, "float64"),
+        Case(
+            "optax",
+            "ScheduleFreeAdamW",
+            {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+            "float64",
+        ),
+    ]
     return cases
 
 

@@ -38,11 +38,21 @@ ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and w
 from __future__ import annotations
 
 from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers
-from ._transform import NAN_POLICIES, OPTAX_NAMES, ScaleByRuleState, make_factory, transformation
+from ._transform import (
+    NAN_POLICIES,
+    OPTAX_NAMES,
+    ScaleByRuleState,
+    make_factory,
+    schedule_free_eval_params,
+    transformation,
+)
 
+#: optax's name of a factory where it is not the class's name in lowercase
+#: (``optax.contrib.schedule_free_adamw``)
+FACTORY_NAMES = {"ScheduleFreeAdamW": "schedule_free_adamw"}
 #: factory name -> the dialect class it wraps: every elementwise optimizer of OPTIMIZERS and
 #: those of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`)
-CLASSES = {name.lower(): cls for name, cls in traced_optimizers().items()}
+CLASSES = {FACTORY_NAMES.get(name, name.lower()): cls for name, cls in traced_optimizers().items()}
 #: factory name -> factory
 FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
 globals().update(FACTORIES)
@@ -52,9 +62,11 @@ __all__ = [
     "NOT_YET",
     "TENSOR_OPTIMIZERS",
     "FACTORIES",
+    "FACTORY_NAMES",
     "NAN_POLICIES",
     "OPTAX_NAMES",
     "ScaleByRuleState",
+    "schedule_free_eval_params",
     "transformation",
     *FACTORIES,
 ]

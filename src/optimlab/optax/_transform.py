@@ -37,6 +37,7 @@ from ..engines.jax_engine import default_float as _default_float
 from ..engines.jax_engine import l2_norm as _l2_norm
 from ..engines.jax_engine import norm_scale as _norm_scale
 from ..optimizer import COMMON_HYPERPARAMETERS
+from ..rules import schedule_free_adamw as _schedule_free
 
 #: the nan_policy values a traced step can honour ("raise" would need the host)
 NAN_POLICIES = ("propagate", "skip")
@@ -68,13 +69,65 @@ _UNSET = _PresetDefault()
 
 class ScaleByRuleState(NamedTuple):
     """The state of an optimlab transformation: ``count`` (int32, the updates applied),
-    ``slots`` (the rule's state buffers by name, each a pytree like the parameters) and
+    ``slots`` (the rule's state buffers by name, each a pytree like the parameters),
     ``step_state`` (the rule's per-step numbers carried between steps, as Nadam's momentum
-    product; ``()`` for most rules)."""
+    product; ``()`` for most rules) and ``constants`` (numbers a function of the state
+    needs besides the update: Schedule-Free's ``b1`` for :func:`schedule_free_eval_params`,
+    as in optax's ``ScheduleFreeState``; ``{}`` for the others)."""
 
     count: jax.Array
     slots: dict
     step_state: tuple
+    constants: dict = {}  # noqa: RUF012 (a NamedTuple's default, never mutated)
+
+
+def _find_state(state, key: str):
+    """The ScaleByRuleState with ``key`` among its constants in ``state`` (itself, or inside
+    optax's wrappers: ``inject_hyperparams``'s inner state, ``chain``'s tuple), or None."""
+    if isinstance(state, ScaleByRuleState):
+        return state if key in state.constants else None
+    inner = getattr(state, "inner_state", None)
+    if inner is not None:
+        return _find_state(inner, key)
+    if isinstance(state, (tuple, list)):
+        for part in state:
+            found = _find_state(part, key)
+            if found is not None:
+                return found
+    return None
+
+
+def schedule_free_eval_params(state, params):
+    """The evaluation parameters x = (y - (1 - beta_1) z) / beta_1 of Schedule-Free AdamW
+    (Defazio et al. 2024), where the parameters ``params`` hold y and the state z: optax's
+    ``optax.contrib.schedule_free_eval_params(state, params)`` for the state of
+    ``optimlab.optax.schedule_free_adamw`` (itself, or wrapped by ``inject_hyperparams`` or
+    ``chain``), as ``optimlab.ScheduleFreeAdamW.eval_params`` is for the dialect.
+
+    A pytree like ``params``, each leaf in its dtype. Refused (ValueError): a state without
+    Schedule-Free's, and beta_1 = 0 (y is z then, x is not kept) where beta_1 is a concrete
+    number; a traced beta_1 of 0 gives NaN, as optax's does."""
+    found = _find_state(state, "b1")
+    if found is None:
+        raise ValueError(
+            f"schedule_free_eval_params needs the state of optimlab.optax.schedule_free_adamw "
+            f"(or one that holds it), got {type(state).__name__}"
+        )
+    b1 = found.constants["b1"]
+    try:
+        zero = float(b1) == 0.0
+    except jax.errors.ConcretizationTypeError:  # (traced: no check, NaN as optax)
+        zero = False
+    if zero:
+        raise ValueError(
+            "schedule_free_eval_params: with beta_1=0.0 the parameter is z itself and x, the "
+            "average, is not kept (x = (y - (1 - beta_1) z) / beta_1 needs beta_1 > 0)"
+        )
+    return jax.tree.map(
+        lambda y, z: _schedule_free.eval_params(y, z, b1).astype(y.dtype),
+        params,
+        found.slots["z"],
+    )
 
 
 def _exact_update(p, q, new, rule, g, slots, numbers):
@@ -216,6 +269,11 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         hyper.update(optimizer._dtype_hyperparameters(narrowest))
         return hyper
 
+    def constants() -> dict:
+        if hasattr(rule, "eval_params"):  # (Schedule-Free's x, from y, z and beta_1)
+            return {"b1": jnp.asarray(base_hyper["beta_1"], _default_float())}
+        return {}
+
     def init_fn(params):
         leaves = jax.tree.leaves(params)
         _check_params(kind, leaves)
@@ -233,7 +291,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
             for name, value in slots
         }
         step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
-        return ScaleByRuleState(jnp.zeros([], jnp.int32), state_slots, step_state)
+        return ScaleByRuleState(jnp.zeros([], jnp.int32), state_slots, step_state, constants())
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -298,6 +356,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
                 jnp.asarray(new, old.dtype)
                 for new, old in zip(step_state, state.step_state, strict=True)
             ),
+            state.constants,
         )
         new_updates = treedef.unflatten(new_updates)
         if finite is not None:

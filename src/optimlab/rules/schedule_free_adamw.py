@@ -97,7 +97,7 @@ def warmed_up(lr, t, warmup_steps, dtype=None):
     if dtype is None:
         return where(t < warmup_steps, lr * ((t + 0.0) / warmup_steps), lr)
     count = where(t < 0, 0, where(t > warmup_steps, warmup_steps, t))  # min(max(t, 0), W)
-    inverse = float(np.float32(1.0 / warmup_steps))
+    inverse = number(np.float32(1.0 / warmup_steps))
     if warmup_steps >= _EXACT_WARMUP:
         inverse = Fraction(inverse)
         fraction = Fraction(float(np.float32(float(1 - count * inverse))))
