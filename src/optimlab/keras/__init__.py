@@ -8,7 +8,8 @@
 
 One class per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is elementwise,
 and Lamb (:data:`CLASSES`: ``SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
-Lion, RAdam, Rprop, Lamb``, the optimizers :mod:`optimlab.optax` has). Each takes Keras's
+Lion, RAdam, Rprop, ASGD, Lamb, Ftrl, ScheduleFreeAdamW``, the optimizers
+:mod:`optimlab.optax` has; :mod:`optimlab.engines.traced` lists them). Each takes Keras's
 arguments in Keras's order (``learning_rate``, the class's own, ``weight_decay``,
 ``clipnorm``, ..., ``name``), every hyperparameter of the NumPy dialect with its checks and
 messages, and the keyword-only ``preset``:
@@ -33,7 +34,11 @@ only (a compiled step neither raises nor skips).
 The classes are registered (``keras.saving.register_keras_serializable(package="optimlab")``):
 ``get_config``/``from_config`` round-trip every hyperparameter and ``preset``, and
 ``model.save("m.keras")`` / ``keras.models.load_model`` the optimizer's variables (the slots
-in Keras's order, Nadam's momentum product last) once ``optimlab.keras`` is imported.
+in Keras's order, then the rule's scalar step state: Nadam's momentum product, ASGD's eta
+and mu, Schedule-Free's lr_max and weight sum) once ``optimlab.keras`` is imported.
+Schedule-Free's z starts as a copy of each variable, as Keras's does; Keras's own
+ScheduleFreeAdamW keeps no lr_max or weight sum (its c_t is 1 / t), so its saved state
+has two scalars fewer.
 
 Hyperparameters read as attributes (``opt.beta_1``) and may be set (with the dialect's
 checks) before the first update; one that decides which variables exist (SGD's momentum

@@ -20,7 +20,8 @@ with t = ``iterations + 1`` (real updates under accumulation) and lr Keras's lea
 (a variable, a ``keras.optimizers.schedules.LearningRateSchedule`` of the iterations, or a
 callable of no argument). The slots are Keras variables made by
 ``add_optimizer_variables`` in Keras's order (:attr:`optimlab.Optimizer.keras_variable_groups`),
-and Nadam's momentum product a scalar variable after them, so ``model.save`` and
+and the rule's step state (Nadam's momentum product, ASGD's eta and mu, Schedule-Free's
+lr_max and weight sum) scalar variables after them, so ``model.save`` and
 ``keras.models.load_model`` keep the whole state.
 """
 

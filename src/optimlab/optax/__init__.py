@@ -8,9 +8,10 @@
     updates, state = tx.update(grads, state, params)
     params = optax.apply_updates(params, updates)
 
-One lowercase factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
+One factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
 elementwise, and Lamb (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam,
-adamax, adadelta, lion, radam, rprop, lamb``, optax's names. Each takes the NumPy dialect's
+adamax, adadelta, lion, radam, rprop, asgd, lamb, ftrl, schedule_free_adamw``, optax's names
+(those optax lacks, ASGD and FTRL, the class's in lowercase). Each takes the NumPy dialect's
 hyperparameters and options with its checks and messages, and ``preset``:
 
 ``preset="optax"`` (the default)
@@ -30,6 +31,17 @@ refused with what to use instead (``optax.incremental_update``, ``optax.MultiSte
 float learning rate and every hyperparameter are checked when the factory is called (and
 against the parameters' dtype by ``init``); a schedule's values and an injected learning rate
 are traced and not checked.
+
+Where a rule's step numbers depend on the step (ASGD's first update and the start of its
+average, Schedule-Free's warmup and averaging weights) they are ``where``s on the traced
+count, and its carried numbers (ASGD's eta and mu, Schedule-Free's lr_max and weight sum)
+are ``step_state`` leaves of the state, updated inside ``update`` as the rule updates them
+(a change of the learning rate reaches ASGD's eta one update late, as in torch).
+Schedule-Free's evaluation parameters x are :func:`schedule_free_eval_params` (``state,
+params``), optax.contrib's function of the same name; with ``optax.inject_hyperparams``
+its integer ``warmup_steps`` goes in ``static_args``. FTRL solves for the new parameter
+(not p - step): ``optax.apply_updates`` gives it back within an ulp of p, exactly at the
+zeros of l1.
 
 Of the tensor-level rules, Lamb's runs here (its norms are ``jnp.linalg.norm``, its trust
 ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and why.
