@@ -23,7 +23,15 @@ class RuleOptimizer(Optimizer):
             out["lr_outside"] = config["momentum_style"] == "lr_outside"
         if "power_dtype" in names:
             out["power_dtype"] = self._power_dtype()
+        out.update(self._dtype_hyperparameters(self._narrowest))
         return out
+
+    def _dtype_hyperparameters(self, narrowest) -> dict:
+        """The keyword arguments of ``rule.scalars`` that the narrowest parameter dtype
+        decides (``narrowest``: a NumPy dtype, or None before the build), beyond
+        ``power_dtype``: none here. The traced faces (optimlab.optax, optimlab.keras), which
+        know the dtypes but build no dialect optimizer, ask for them by this hook."""
+        return {}
 
 
 _SIGNATURES: dict[Any, tuple[str, ...]] = {}

@@ -127,11 +127,11 @@ class ScheduleFreeAdamW(RuleOptimizer):
 
     # -- the runtime's hooks --------------------------------------------------------------
 
-    def _rule_hyperparameters(self) -> dict:
-        out = super()._rule_hyperparameters()
-        narrow = self._narrowest if self._config["weight_sum_dtype"] == "parameter" else None
-        out["weight_sum_dtype"] = None if narrow is None or narrow == np.float64 else narrow
-        return out
+    def _dtype_hyperparameters(self, narrowest) -> dict:
+        """weight_sum_dtype="parameter": the sums in the narrowest parameter dtype (None, in
+        double precision, for float64 or before the build); "float64": None."""
+        narrow = narrowest if self._config["weight_sum_dtype"] == "parameter" else None
+        return {"weight_sum_dtype": None if narrow is None or narrow == np.float64 else narrow}
 
     def _step(self, pairs, trusted=None, finite=False) -> None:
         self._refuse_while_evaluating()

@@ -114,7 +114,7 @@ def test_not_yet():
     # the optimizers optimlab.optax has a factory for (the same traced rules)
     assert set(olk.CLASSES) == {
         "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion",
-        "RAdam", "Rprop", "Lamb",
+        "RAdam", "Rprop", "ASGD", "Lamb", "Ftrl", "ScheduleFreeAdamW",
     }  # fmt: skip
 
 

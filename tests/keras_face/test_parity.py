@@ -32,6 +32,11 @@ OPTIONS = [
     ("AdamW", {"global_clipnorm": 0.7, "maximize": True}),
     ("Nadam", {"clipvalue": 0.3, "weight_decay": 0.02}),
     ("Lamb", {"weight_decay": 0.01}),
+    # the step's choices: ASGD's averaging from t0 + 3 = 5, FTRL's zeros of l1 (a fixed
+    # rate), Schedule-Free's warmup and its decay
+    ("ASGD", {"t0": 2.0, "lambd": 0.05}),
+    ("Ftrl", {"l1_regularization_strength": 0.3, "learning_rate_power": 0.0}),
+    ("ScheduleFreeAdamW", {"warmup_steps": 4, "weight_decay": 0.1}),
 ]
 
 
@@ -81,8 +86,14 @@ def test_matches_the_dialect(name, preset, arguments):
     assert int(optimizer.iterations) == reference.iterations == STEPS
     # the whole state, in Keras's order: iterations, learning rate, slots, step state
     mine = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-    if preset == "torch" and name == "Nadam":  # per-parameter momentum products there, not
-        mine = mine[:-1]  # variables; one global one here (every variable steps every update)
+    # the step state, last here: the dialect lists only Nadam's momentum product under
+    # global step counting among its variables (Keras's u_product); the others (ASGD's eta
+    # and mu, Schedule-Free's lr_max and weight_sum, per-parameter ones) it keeps per
+    # parameter, the same for every parameter here (each steps every update)
+    steps = len(getattr(reference.rule, "STEP_STATE", ()))
+    if steps and len(mine) == len(reference.variables) + steps:
+        _assert_close(mine[-steps:], reference._step_state[0])
+        mine = mine[:-steps]
     _assert_close(mine[1:], reference.variables[1:])
 
 
@@ -94,8 +105,14 @@ def test_keras_preset_matches_keras(name):
     ours, optimizer = _keras_run(olk.CLASSES[name]())
     theirs, own = _keras_run(getattr(keras.optimizers, name)())
     _assert_close(ours, theirs)
-    # the same variables in the same order (names aside): the same state to save and load
-    assert [tuple(v.shape) for v in optimizer.variables] == [tuple(v.shape) for v in own.variables]
+    # the same variables in the same order (names aside): the same state to save and load;
+    # then the rule's scalar step state where Keras keeps none (Schedule-Free's lr_max and
+    # weight_sum: Keras's c_t = 1 / t needs neither)
+    shapes = [tuple(v.shape) for v in optimizer.variables]
+    theirs = [tuple(v.shape) for v in own.variables]
+    assert shapes[: len(theirs)] == theirs
+    assert shapes[len(theirs) :] == [()] * (len(shapes) - len(theirs))
+    assert len(shapes) - len(theirs) in (0, len(getattr(optimizer.dialect.rule, "STEP_STATE", ())))
 
 
 def _jitted_run(optimizer, gradients=GRADIENTS):

@@ -173,7 +173,7 @@ def test_float32_without_x64():
 
 def test_every_elementwise_optimizer_has_a_documented_factory():
     names = {
-        n.lower()
+        olx.FACTORY_NAMES.get(n, n.lower())
         for n, cls in ol.optimizers.OPTIMIZERS.items()
         if (not cls.rule.__dict__.get("TENSOR") or n in olx.TENSOR_OPTIMIZERS)
         and n not in olx.NOT_YET
@@ -230,3 +230,47 @@ def test_factories_take_no_keras_name():
     with pytest.raises(ValueError):
         olx.rmsprop(0.01, rho=2.0)
     assert dict(naming._COUNTS) == before
+
+
+def test_schedule_free_eval_params_is_optax_and_the_dialect():
+    """olx.schedule_free_eval_params(state, params) is optax.contrib's for optax's
+    schedule_free_adamw run alongside (jitted, inside inject_hyperparams too) and the dialect's
+    eval_params; a state without Schedule-Free's and beta_1 = 0 are refused."""
+    rng = np.random.default_rng(11)
+    params0 = {"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    grads = [{k: rng.standard_normal(v.shape) for k, v in params0.items()} for _ in range(8)]
+    runs_of = {
+        "ours": (olx.schedule_free_adamw(0.01, warmup_steps=3), olx.schedule_free_eval_params),
+        "injected": (
+            optax.inject_hyperparams(olx.schedule_free_adamw, static_args=("warmup_steps",))(
+                learning_rate=0.01, warmup_steps=3
+            ),
+            olx.schedule_free_eval_params,
+        ),
+        "optax": (
+            optax.contrib.schedule_free_adamw(0.01, warmup_steps=3),
+            optax.contrib.schedule_free_eval_params,
+        ),
+    }
+    results = {}
+    for key, (tx, evaluate) in runs_of.items():
+        params = jax.tree.map(jnp.asarray, params0)
+        state = tx.init(params)
+        step = jax.jit(lambda p, s, g, tx=tx: tx.update(g, s, p))
+        for g in grads:
+            updates, state = step(params, state, jax.tree.map(jnp.asarray, g))
+            params = optax.apply_updates(params, updates)
+        results[key] = jax.jit(evaluate)(state, params)
+    dialect = ol.ScheduleFreeAdamW(learning_rate=0.01, warmup_steps=3, preset="optax")
+    ref = [params0["b"].copy(), params0["w"].copy()]
+    for g in grads:
+        dialect.apply([g["b"], g["w"]], ref)
+    ours = [results["ours"]["b"], results["ours"]["w"]]
+    for key in ("injected", "optax"):
+        assert runs.deviation(ours, [results[key]["b"], results[key]["w"]]) <= 1e-12
+    assert runs.deviation(ours, dialect.eval_params()) <= 1e-12
+    with pytest.raises(ValueError, match="needs the state of optimlab.optax.schedule_free_adamw"):
+        olx.schedule_free_eval_params(olx.adam(0.01).init(params0), params0)
+    tx = olx.schedule_free_adamw(0.01, beta_1=0.0)
+    with pytest.raises(ValueError, match="beta_1=0.0"):
+        olx.schedule_free_eval_params(tx.init(params0), params0)

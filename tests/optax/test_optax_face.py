@@ -7,13 +7,14 @@ an exponential schedule from 140, here an optax schedule of the traced count) th
 - the NumPy dialect's reference engine, ``optimlab.<Class>(preset=...)``: float64 within 1e-12
   (XLA contracts a * b + c into one fused multiply-add under jit, so the last bit may differ;
   run eagerly, each operation rounds as NumPy's and the iterates are identical, see
-  ``test_eager_steps_are_bit_identical``), float32 within 1e-6;
+  ``test_eager_steps_are_bit_identical``), float32 within 1e-6 (within the measured
+  FLOAT32_LIMITS and FLOAT32_OPTIMIZER_LIMITS where XLA's roundings accumulate beyond);
 - the peer the preset names, from the stored answers of ``tests/conformance/golden.json``
   (optax run live where no stored answer is valid): float64 within 1e-12.
 
-``OPTIMLAB_OPTAX_FULL=1`` runs every conformance case that optimlab.optax can express (466:
+``OPTIMLAB_OPTAX_FULL=1`` runs every conformance case that optimlab.optax can express (552:
 the elementwise optimizers and Lamb, both dtypes, without use_ema and gradient accumulation),
-instead of the spread below (about 8 minutes on 2 cores).
+instead of the spread below (about 10 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
 FLOAT32_LIMITS = {
     "torch-Adadelta-clipnorm=1.0-float32": 4e-6,
     "torch-AdamW-weight_decay=0.1-float32": 2e-6,
+}
+#: float32 limits of whole optimizers beyond 1e-6, measured over their full grid (86 cases;
+#: float64 within 9.2e-15 of the reference engine and 3.6e-15 of the peers there): ASGD's
+#: p * decay - eta * g is one fused multiply-add under jit, and 210 SGD-like steps keep
+#: every such bit (at most 2.2e-6); Schedule-Free's x = (y - (1 - beta_1) z) / beta_1 is a
+#: product by the float32 reciprocal of beta_1 in XLA (3.6e-6); FTRL divides by the scalar lr
+#: the same way, and its parameters are solved from the sum z, which float32 rounds by an
+#: absolute 1e-9 (its Keras peer is 1.3e-5 off for the same reason: conformance KNOWN_LIMITS)
+#: (8.3e-6)
+FLOAT32_OPTIMIZER_LIMITS = {"ASGD": 3e-6, "ScheduleFreeAdamW": 5e-6, "Ftrl": 1.2e-5}
+#: factories whose eager steps are within a few ulps of p (not bit for bit), and why
+WITHIN_AN_ULP = {
+    # the parameter is solved for (p' = (clip(z) - z) / quadratic), not p - step: optax's
+    # p + (p' - p) need not give p' back; and XLA divides by the scalar lr as a product by
+    # its reciprocal
+    "ftrl": "p + (p' - p), a division by a scalar",
+    # x = (y - (1 - beta_1) z) / beta_1: XLA divides by a scalar as a product by its
+    # reciprocal (x / 0.9 in 4 of 10 elements an ulp off NumPy's), eagerly too
+    "schedule_free_adamw": "a division by a scalar",
 }
 PEER_TOLERANCE = 1e-12  # float64, against the peer's own numbers
 PRESETS = ("optax", "keras", "torch")
@@ -78,6 +98,21 @@ def _spread() -> list[Case]:
         optimizer, preset = names[(3 * k + 1) % len(names)], PRESETS[k % 3]
         if _valid(optimizer, preset, opts):
             cases.append(Case(preset, optimizer, dict(opts), "float64"))
+    # the step numbers' choices of the rules whose scalars branch (each with a stored peer
+    # answer): ASGD's averaging from t0 + 3 = 103, FTRL's exact zeros of l1 and its general
+    # power, Schedule-Free's warmup across the learning-rate change and its decay
+    cases += [
+        Case("torch", "ASGD", {"t0": 100.0, "lambd": 0.01, "alpha": 1.0}, "float64"),
+        Case("keras", "Ftrl", {"l1_regularization_strength": 20.0}, "float64"),
+        Case("keras", "Ftrl", {"learning_rate_power": -0.3}, "float64"),
+        Case("keras", "ScheduleFreeAdamW", {"warmup_steps": 20, "weight_decay": 0.05}, "float64"),
+        Case(
+            "optax",
+            "ScheduleFreeAdamW",
+            {"warmup_steps": 100, "warmup_dtype": "float32_fraction"},
+            "float64",
+        ),
+    ]
     return cases
 
 
@@ -121,7 +156,9 @@ def test_matches_the_reference_engine_and_the_peer(case):
     reference, _ = runs.run_reference(
         case.optimizer, case.peer, case.options, params0, grads, runs.host_schedule(plan)
     )
-    limit = FLOAT32_LIMITS.get(case.id, TOLERANCE[case.dtype])
+    limit = TOLERANCE[case.dtype]
+    if case.dtype == "float32":
+        limit = FLOAT32_LIMITS.get(case.id, FLOAT32_OPTIMIZER_LIMITS.get(case.optimizer, limit))
     assert runs.deviation(ours, reference) <= limit
     for a, p in zip(ours, params0, strict=True):
         assert a.dtype == p.dtype and a.shape == p.shape
@@ -157,12 +194,19 @@ def test_eager_steps_are_bit_identical(name):
     reference, opt = runs.run_reference(
         cls.__name__, preset, options, params0, grads, lambda step: 0.02 if step < 2 else 0.01
     )
-    # (a tensor rule's norms sum in XLA's order, not NumPy's: within an ulp of the norm)
+    # (a tensor rule's norms sum in XLA's order, not NumPy's: within an ulp of the norm; see
+    # WITHIN_AN_ULP for the others)
     same = np.testing.assert_array_equal
     if getattr(cls.rule, "TENSOR", False):
 
         def same(a, b):
             np.testing.assert_allclose(a, b, rtol=4 * np.finfo(a.dtype).eps, atol=0)
+
+    elif name in WITHIN_AN_ULP:
+
+        def same(a, b):
+            scale = 4 * np.finfo(a.dtype).eps * float(np.max(np.abs(params0[0])))
+            np.testing.assert_allclose(a, b, rtol=4 * np.finfo(a.dtype).eps, atol=scale)
 
     same(ours[0], reference[0])
     slots = [n for n, kind in cls.rule.SLOTS if opt._slot_enabled(n, kind)]

@@ -8,9 +8,12 @@ it (the engines registry, :data:`optimlab.engines.ENGINES`, holds the NumPy ones
 As :func:`optimlab.torch._ops.torch_update` does for torch, the functions of a rule module are
 re-created with the module's globals rebound (nothing is rewritten: the same code objects)::
 
-    np     -> jax.numpy            (np.sqrt, np.abs, np.maximum, np.sign of the update)
-    math   -> math with sqrt = jax.numpy.sqrt   (the scalars' square roots of bias corrections)
+    np     -> jax.numpy            (np.sqrt, np.abs, np.maximum, np.sign of the update),
+                                   with np.errstate a no-op (JAX never warns)
+    math   -> math with sqrt, isfinite = jax.numpy's   (the scalars' square roots, checks)
     where  -> jax.numpy.where      (rules._scalar.where: a choice between two step numbers)
+    divide -> jax.numpy.divide     (rules._scalar.divide: IEEE's a / 0, without a warning)
+    number -> an array of JAX's default float   (rules._scalar.number: float(x) on the host)
 
 so that ``scalars(t, lr, ...)`` runs on a traced step count and learning rate under
 ``jax.jit`` (``beta ** t`` of a Python float and a traced integer is a JAX power), and
@@ -24,6 +27,7 @@ False and once True and keeps, element by element, the branch the flag names
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import types
@@ -35,8 +39,33 @@ _TRACED_MATH = types.SimpleNamespace(
     **{k: getattr(math, k) for k in dir(math) if not k.startswith("_")}
 )
 _TRACED_MATH.sqrt = jnp.sqrt
+_TRACED_MATH.isfinite = jnp.isfinite
 
-_OVERRIDES = {"np": jnp, "math": _TRACED_MATH, "where": jnp.where}
+
+class _TracedNumpy(types.ModuleType):
+    """``jax.numpy`` with ``errstate`` a no-op: a rule's ``with np.errstate(...)`` (NumPy's
+    warnings of inf and NaN, which JAX never gives) runs on both engines."""
+
+    def __getattr__(self, name):
+        return getattr(jnp, name)
+
+    @staticmethod
+    def errstate(**_):
+        return contextlib.nullcontext()
+
+
+def _number(value):
+    """rules._scalar.number under JAX: ``value`` in JAX's default float."""
+    return jnp.asarray(value, jnp.result_type(float))
+
+
+_OVERRIDES = {
+    "np": _TracedNumpy("jax.numpy"),
+    "math": _TRACED_MATH,
+    "where": jnp.where,
+    "divide": jnp.divide,
+    "number": _number,
+}
 _NAMESPACES: dict = {}
 
 

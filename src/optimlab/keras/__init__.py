@@ -8,7 +8,8 @@
 
 One class per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is elementwise,
 and Lamb (:data:`CLASSES`: ``SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
-Lion, RAdam, Rprop, Lamb``, the optimizers :mod:`optimlab.optax` has). Each takes Keras's
+Lion, RAdam, Rprop, ASGD, Lamb, Ftrl, ScheduleFreeAdamW``, the optimizers
+:mod:`optimlab.optax` has; :mod:`optimlab.engines.traced` lists them). Each takes Keras's
 arguments in Keras's order (``learning_rate``, the class's own, ``weight_decay``,
 ``clipnorm``, ..., ``name``), every hyperparameter of the NumPy dialect with its checks and
 messages, and the keyword-only ``preset``:
@@ -33,7 +34,11 @@ only (a compiled step neither raises nor skips).
 The classes are registered (``keras.saving.register_keras_serializable(package="optimlab")``):
 ``get_config``/``from_config`` round-trip every hyperparameter and ``preset``, and
 ``model.save("m.keras")`` / ``keras.models.load_model`` the optimizer's variables (the slots
-in Keras's order, Nadam's momentum product last) once ``optimlab.keras`` is imported.
+in Keras's order, then the rule's scalar step state: Nadam's momentum product, ASGD's eta
+and mu, Schedule-Free's lr_max and weight sum) once ``optimlab.keras`` is imported.
+Schedule-Free's z starts as a copy of each variable, as Keras's does; Keras's own
+ScheduleFreeAdamW keeps no lr_max or weight sum (its c_t is 1 / t), so its saved state
+has two scalars fewer.
 
 Hyperparameters read as attributes (``opt.beta_1``) and may be set (with the dialect's
 checks) before the first update; one that decides which variables exist (SGD's momentum
@@ -61,27 +66,13 @@ if int(keras.__version__.split(".")[0]) < 3:
         f"optimlab.keras needs Keras 3, found keras {keras.__version__}: pip install 'keras>=3.5'"
     )
 
-from ..optimizers import OPTIMIZERS  # noqa: E402
+from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers  # noqa: E402
 from ._backends import BACKENDS  # noqa: E402
 from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class  # noqa: E402
 
-#: the tensor-level optimizers whose rule runs here (Lamb: its norms and trust ratio)
-TENSOR_OPTIMIZERS = ("Lamb",)
-#: optimizers with no class yet, and why (as in optimlab.optax: the same traced rules)
-NOT_YET = {
-    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
-    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
-    "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
-    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
-    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
-}
 #: class name -> the optimlab.keras class: every elementwise optimizer of OPTIMIZERS and those
-#: of TENSOR_OPTIMIZERS, but NOT_YET
-CLASSES = {
-    name: make_class(cls)
-    for name, cls in OPTIMIZERS.items()
-    if name not in NOT_YET and (not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS)
-}
+#: of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`, as optimlab.optax)
+CLASSES = {name: make_class(cls) for name, cls in traced_optimizers().items()}
 globals().update(CLASSES)
 
 

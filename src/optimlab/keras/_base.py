@@ -20,7 +20,8 @@ with t = ``iterations + 1`` (real updates under accumulation) and lr Keras's lea
 (a variable, a ``keras.optimizers.schedules.LearningRateSchedule`` of the iterations, or a
 callable of no argument). The slots are Keras variables made by
 ``add_optimizer_variables`` in Keras's order (:attr:`optimlab.Optimizer.keras_variable_groups`),
-and Nadam's momentum product a scalar variable after them, so ``model.save`` and
+and the rule's step state (Nadam's momentum product, ASGD's eta and mu, Schedule-Free's
+lr_max and weight sum) scalar variables after them, so ``model.save`` and
 ``keras.models.load_model`` keep the whole state.
 """
 
@@ -267,6 +268,10 @@ class Optimizer(keras.optimizers.Optimizer):
                 ],
             )
             slots.update(zip(names, made, strict=True))
+        for name in getattr(rule, "PARAMETER_SLOTS", ()):  # (Schedule-Free's z: a copy of p)
+            if name in slots:
+                for slot, variable in zip(slots[name], variables, strict=True):
+                    slot.assign(variable)
         self._slot_variables = slots
         self._step_variables = [
             self.add_variable(
@@ -288,6 +293,7 @@ class Optimizer(keras.optimizers.Optimizer):
         if "power_dtype" in hyper:
             dtype_rounds = optimizer._conventions["power_precision"] == "dtype"
             hyper["power_dtype"] = self._narrowest if dtype_rounds else None
+        hyper.update(optimizer._dtype_hyperparameters(self._narrowest))
         return hyper
 
     def _clip_gradients(self, grads):

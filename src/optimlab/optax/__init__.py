@@ -8,9 +8,10 @@
     updates, state = tx.update(grads, state, params)
     params = optax.apply_updates(params, updates)
 
-One lowercase factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
+One factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
 elementwise, and Lamb (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam,
-adamax, adadelta, lion, radam, rprop, lamb``, optax's names. Each takes the NumPy dialect's
+adamax, adadelta, lion, radam, rprop, asgd, lamb, ftrl, schedule_free_adamw``, optax's names
+(those optax lacks, ASGD and FTRL, the class's in lowercase). Each takes the NumPy dialect's
 hyperparameters and options with its checks and messages, and ``preset``:
 
 ``preset="optax"`` (the default)
@@ -31,32 +32,39 @@ float learning rate and every hyperparameter are checked when the factory is cal
 against the parameters' dtype by ``init``); a schedule's values and an injected learning rate
 are traced and not checked.
 
+Where a rule's step numbers depend on the step (ASGD's first update and the start of its
+average, Schedule-Free's warmup and averaging weights) they are ``where``s on the traced
+count, and its carried numbers (ASGD's eta and mu, Schedule-Free's lr_max and weight sum)
+are ``step_state`` leaves of the state, updated inside ``update`` as the rule updates them
+(a change of the learning rate reaches ASGD's eta one update late, as in torch).
+Schedule-Free's evaluation parameters x are :func:`schedule_free_eval_params` (``state,
+params``), optax.contrib's function of the same name; with ``optax.inject_hyperparams``
+its integer ``warmup_steps`` goes in ``static_args``. FTRL solves for the new parameter
+(not p - step): ``optax.apply_updates`` gives it back within an ulp of p, exactly at the
+zeros of l1.
+
 Of the tensor-level rules, Lamb's runs here (its norms are ``jnp.linalg.norm``, its trust
 ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and why.
 """
 
 from __future__ import annotations
 
-from ..optimizers import OPTIMIZERS
-from ._transform import NAN_POLICIES, OPTAX_NAMES, ScaleByRuleState, make_factory, transformation
+from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers
+from ._transform import (
+    NAN_POLICIES,
+    OPTAX_NAMES,
+    ScaleByRuleState,
+    make_factory,
+    schedule_free_eval_params,
+    transformation,
+)
 
-#: the tensor-level optimizers whose rule runs traced (Lamb: its norms and trust ratio)
-TENSOR_OPTIMIZERS = ("Lamb",)
-#: optimizers with no factory yet, and why (a name not in OPTIMIZERS is ignored)
-NOT_YET = {
-    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
-    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
-    "ScheduleFreeAdamW": "its scalars branch on the warm-up and the weight sum on the host",
-    "ASGD": "its scalars branch on the step (the averaging start) and vectorize a host function",
-    "Ftrl": "its scalars divide under np.errstate and return Python floats of the learning rate",
-}
+#: optax's name of a factory where it is not the class's name in lowercase
+#: (``optax.contrib.schedule_free_adamw``)
+FACTORY_NAMES = {"ScheduleFreeAdamW": "schedule_free_adamw"}
 #: factory name -> the dialect class it wraps: every elementwise optimizer of OPTIMIZERS and
-#: those of TENSOR_OPTIMIZERS, but NOT_YET
-CLASSES = {
-    name.lower(): cls
-    for name, cls in OPTIMIZERS.items()
-    if name not in NOT_YET and (not getattr(cls.rule, "TENSOR", False) or name in TENSOR_OPTIMIZERS)
-}
+#: those of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`)
+CLASSES = {FACTORY_NAMES.get(name, name.lower()): cls for name, cls in traced_optimizers().items()}
 #: factory name -> factory
 FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
 globals().update(FACTORIES)
@@ -66,9 +74,11 @@ __all__ = [
     "NOT_YET",
     "TENSOR_OPTIMIZERS",
     "FACTORIES",
+    "FACTORY_NAMES",
     "NAN_POLICIES",
     "OPTAX_NAMES",
     "ScaleByRuleState",
+    "schedule_free_eval_params",
     "transformation",
     *FACTORIES,
 ]

@@ -37,6 +37,7 @@ from ..engines.jax_engine import default_float as _default_float
 from ..engines.jax_engine import l2_norm as _l2_norm
 from ..engines.jax_engine import norm_scale as _norm_scale
 from ..optimizer import COMMON_HYPERPARAMETERS
+from ..rules import schedule_free_adamw as _schedule_free
 
 #: the nan_policy values a traced step can honour ("raise" would need the host)
 NAN_POLICIES = ("propagate", "skip")
@@ -68,13 +69,65 @@ _UNSET = _PresetDefault()
 
 class ScaleByRuleState(NamedTuple):
     """The state of an optimlab transformation: ``count`` (int32, the updates applied),
-    ``slots`` (the rule's state buffers by name, each a pytree like the parameters) and
+    ``slots`` (the rule's state buffers by name, each a pytree like the parameters),
     ``step_state`` (the rule's per-step numbers carried between steps, as Nadam's momentum
-    product; ``()`` for most rules)."""
+    product; ``()`` for most rules) and ``constants`` (numbers a function of the state
+    needs besides the update: Schedule-Free's ``b1`` for :func:`schedule_free_eval_params`,
+    as in optax's ``ScheduleFreeState``; ``{}`` for the others)."""
 
     count: jax.Array
     slots: dict
     step_state: tuple
+    constants: dict = {}  # noqa: RUF012 (a NamedTuple's default, never mutated)
+
+
+def _find_state(state, key: str):
+    """The ScaleByRuleState with ``key`` among its constants in ``state`` (itself, or inside
+    optax's wrappers: ``inject_hyperparams``'s inner state, ``chain``'s tuple), or None."""
+    if isinstance(state, ScaleByRuleState):
+        return state if key in state.constants else None
+    inner = getattr(state, "inner_state", None)
+    if inner is not None:
+        return _find_state(inner, key)
+    if isinstance(state, (tuple, list)):
+        for part in state:
+            found = _find_state(part, key)
+            if found is not None:
+                return found
+    return None
+
+
+def schedule_free_eval_params(state, params):
+    """The evaluation parameters x = (y - (1 - beta_1) z) / beta_1 of Schedule-Free AdamW
+    (Defazio et al. 2024), where the parameters ``params`` hold y and the state z: optax's
+    ``optax.contrib.schedule_free_eval_params(state, params)`` for the state of
+    ``optimlab.optax.schedule_free_adamw`` (itself, or wrapped by ``inject_hyperparams`` or
+    ``chain``), as ``optimlab.ScheduleFreeAdamW.eval_params`` is for the dialect.
+
+    A pytree like ``params``, each leaf in its dtype. Refused (ValueError): a state without
+    Schedule-Free's, and beta_1 = 0 (y is z then, x is not kept) where beta_1 is a concrete
+    number; a traced beta_1 of 0 gives NaN, as optax's does."""
+    found = _find_state(state, "b1")
+    if found is None:
+        raise ValueError(
+            f"schedule_free_eval_params needs the state of optimlab.optax.schedule_free_adamw "
+            f"(or one that holds it), got {type(state).__name__}"
+        )
+    b1 = found.constants["b1"]
+    try:
+        zero = float(b1) == 0.0
+    except jax.errors.ConcretizationTypeError:  # (traced: no check, NaN as optax)
+        zero = False
+    if zero:
+        raise ValueError(
+            "schedule_free_eval_params: with beta_1=0.0 the parameter is z itself and x, the "
+            "average, is not kept (x = (y - (1 - beta_1) z) / beta_1 needs beta_1 > 0)"
+        )
+    return jax.tree.map(
+        lambda y, z: _schedule_free.eval_params(y, z, b1).astype(y.dtype),
+        params,
+        found.slots["z"],
+    )
 
 
 def _exact_update(p, q, new, rule, g, slots, numbers):
@@ -128,8 +181,9 @@ def _configure(cls, preset: str, learning_rate: Any, arguments: dict):
             lr = learning_rate = float(lr)
         except jax.errors.ConcretizationTypeError:
             traced = True
+    placeholder = 1.0 if cls.learning_rate_positive else 0.0  # (a traced one: unchecked)
     optimizer = cls(
-        learning_rate=0.0 if traced else lr,
+        learning_rate=placeholder if traced else lr,
         preset=preset,
         engine="reference",
         name=kind.lower(),
@@ -202,13 +256,23 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
     # None, after its scalars instead of p = p - lr * wd * p first
     own_decay = optimizer._rule_takes_decay()
     tensor = getattr(rule, "TENSOR", False)
+    # the update is p' - p where no other candidate can do better: a tensor rule (its step
+    # from a zero parameter is another step) and a rule that solves for p' (FTRL)
+    difference_only = tensor or getattr(rule, "SOLVED", False)
     style = conventions["clip_style"]
 
     def hyperparameters(leaves) -> dict:
         hyper = dict(base_hyper)
+        narrowest = _narrowest(leaves)
         if "power_dtype" in hyper and conventions["power_precision"] == "dtype":
-            hyper["power_dtype"] = _narrowest(leaves)
+            hyper["power_dtype"] = narrowest
+        hyper.update(optimizer._dtype_hyperparameters(narrowest))
         return hyper
+
+    def constants() -> dict:
+        if hasattr(rule, "eval_params"):  # (Schedule-Free's x, from y, z and beta_1)
+            return {"b1": jnp.asarray(base_hyper["beta_1"], _default_float())}
+        return {}
 
     def init_fn(params):
         leaves = jax.tree.leaves(params)
@@ -227,7 +291,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
             for name, value in slots
         }
         step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
-        return ScaleByRuleState(jnp.zeros([], jnp.int32), state_slots, step_state)
+        return ScaleByRuleState(jnp.zeros([], jnp.int32), state_slots, step_state, constants())
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -276,7 +340,7 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
                 q = p - p * jnp.asarray(wd * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
             new = _engine.run_update(rule, q, g, own, these)
-            if tensor:  # (a step from a zero parameter is another step: its norm is 0)
+            if difference_only:
                 new_updates.append(new[0] - p)
             else:
                 new_updates.append(_exact_update(p, q, new[0], rule, g, own, these))
@@ -286,7 +350,13 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         new_state = ScaleByRuleState(
             optax.safe_int32_increment(count),
             {name: treedef.unflatten(values) for name, values in new_slots.items()},
-            tuple(step_state) if step_state is not None else state.step_state,
+            state.step_state
+            if step_state is None  # (in the state's dtypes: a weak float would retrace)
+            else tuple(
+                jnp.asarray(new, old.dtype)
+                for new, old in zip(step_state, state.step_state, strict=True)
+            ),
+            state.constants,
         )
         new_updates = treedef.unflatten(new_updates)
         if finite is not None:

@@ -1,4 +1,5 @@
-"""One helper of the rules: a choice, ``where(condition, if_true, if_false)``.
+"""The helpers of the rules: a choice, ``where(condition, if_true, if_false)``, and, for the
+step numbers of ``scalars``, ``divide`` and ``number``.
 
 On the host's Python numbers (a rule's ``scalars``) it is ``if_true if condition else
 if_false`` (both sides are computed, so neither may raise). On NumPy arrays (a rule's
@@ -15,6 +16,17 @@ Each engine picks one of the two values as computed, unchanged, so ``where`` add
 anywhere. In an ``update``, at least one of the two values must be of the parameter's dtype (an
 array, or in the kernels a scalar of that dtype); the other may be a scalar of the rule, which
 the array's dtype absorbs (``np.where(c, x_float32, 0.0)`` is float32, as in torch and JAX).
+
+Two more are for ``scalars`` only, so that the step numbers are computed by the same code on
+the host (Python floats) and traced under ``jax.jit`` (:mod:`optimlab.engines.jax_engine` binds
+both names to its own):
+
+* ``divide(a, b)``: a / b with IEEE's answers where b = 0 (inf, or NaN for 0 / 0) and no
+  warning; on the host a Python float (``np.divide`` under ``np.errstate``), under JAX
+  ``jax.numpy.divide``, which answers so already;
+* ``number(x)``: a step number computed in a narrower dtype (a NumPy scalar or 0-d array, as
+  ``np.asarray(x, "float32") * y`` gives) back as the engine's double: ``float(x)`` on the
+  host, a JAX value of JAX's default float under JAX.
 """
 
 from __future__ import annotations
@@ -46,3 +58,16 @@ if overload is not None:
             return if_true if condition else if_false
 
         return impl
+
+
+def divide(a, b):
+    """a / b with IEEE's answers for b = 0 (inf, or NaN for 0 / 0), as Keras's tensors give,
+    without a warning: a float for floats, an array for arrays (a sweep's learning rates)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.divide(a, b)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def number(value):
+    """``value`` (a NumPy scalar or 0-d array of any float dtype) as a Python float."""
+    return float(value)

@@ -39,9 +39,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._scalar import where
+
 SLOTS = (("ax", "required"),)
 #: eta and mu of the next update (eta 0 until a parameter's first update, which uses lr)
 STEP_STATE = (("eta", 0.0), ("mu", 1.0))
+#: a NumPy array of learning rates (a sweep's column): NumPy's, also where the JAX engine
+#: rebinds ``np`` (a traced learning rate is a JAX array, and takes the plain formula)
+_HOST_ARRAY = np.ndarray
 
 
 def _eta(t, lr, lambd, alpha):
@@ -72,7 +77,7 @@ def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False, 
             eta = f(lr) / (base ** f(alpha))
             mu = f(1.0) / np.maximum(step - f(t0), f(1.0))
         return float(eta), float(mu)
-    if isinstance(lr, np.ndarray):  # a sweep's column of rates: each as a Python float
+    if isinstance(lr, _HOST_ARRAY):  # a sweep's column of rates: each as a Python float
         eta = np.vectorize(lambda x: _eta(t, x, lambd, alpha), otypes=[float])(lr)
     elif lr_dtype is not None:  # lr / ((1 + lambd * lr * step)^alpha) on a 0-d tensor lr
         f = np.dtype(lr_dtype).type
@@ -80,7 +85,7 @@ def next_eta_mu(t, lr, *, lambd, alpha, t0, state_dtype=None, capturable=False, 
             eta = float(f(lr) / ((f(1.0) + f(lambd) * f(lr) * f(t)) ** f(alpha)))
     else:
         eta = _eta(t, lr, lambd, alpha)
-    mu = 1.0 / max(1.0, t - t0)
+    mu = 1.0 / where(t - t0 > 1.0, t - t0, 1.0)  # 1 / max(1, t - t0)
     if state_dtype is not None:
         cast = np.dtype(state_dtype).type
         eta, mu = float(cast(eta)), float(cast(mu))
@@ -92,17 +97,22 @@ def scalars(
 ):
     """Per-step numbers ``(decay, eta, mu, average)`` with p = p * decay - eta * g, decay =
     1 - lambd * eta, and ax moved towards p by mu where ``average`` (mu != 1, or always under
-    ``capturable``), else set to p; and the step state ``(eta, mu)`` of the next update."""
+    ``capturable``), else set to p; and the step state ``(eta, mu)`` of the next update.
+
+    The choices the step decides are ``where``s (the first update, whether mu != 1), so a
+    traced step count runs this too (:mod:`optimlab.engines.jax_engine`: ``average`` is
+    then a traced flag); ``state_dtype``, ``capturable`` and ``lr_dtype`` (optimlab.torch's
+    ASGD) compute on the host."""
     eta, mu = step_state
-    if t == 1:  # a parameter's first update: torch creates eta = lr and mu = 1 then
-        eta = lr if state_dtype is None else float(np.dtype(state_dtype).type(lr))
-        mu = 1.0
+    first = t == 1  # a parameter's first update: torch creates eta = lr and mu = 1 then
+    eta = where(first, lr if state_dtype is None else float(np.dtype(state_dtype).type(lr)), eta)
+    mu = where(first, 1.0, mu)
     if capturable:  # 1 - lambd * eta of a 0-d tensor eta: in its dtype
         f = np.dtype(state_dtype or np.float64).type
         decay = float(f(1.0) - f(lambd) * f(eta))
     else:
         decay = 1.0 - lambd * eta
-    average = capturable or mu != 1.0
+    average = where(capturable or mu != 1.0, True, False)  # a bool (or a traced flag)
     new_state = next_eta_mu(
         t,
         lr,
@@ -113,7 +123,7 @@ def scalars(
         capturable=capturable,
         lr_dtype=lr_dtype,
     )
-    return (decay, eta, mu, bool(average)), new_state
+    return (decay, eta, mu, average), new_state
 
 
 def update(p, g, ax, decay, eta, mu, average):

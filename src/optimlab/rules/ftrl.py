@@ -35,7 +35,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._scalar import divide
+
 SLOTS = (("accumulator", "required"), ("linear", "required"))
+#: the new parameter is solved for from n and z, not the old one minus a step: an additive
+#: update (optax's p + u) reproduces it to the last bit only where p' - p is exact (at the
+#: zeros of l1, p + (-p) = 0 is)
+SOLVED = True
 
 #: how n^(-learning_rate_power) is taken: the square root, the constant 1, or ``**``
 #: (``scalars`` hands the kind to ``update`` as two flags, which the kernels keep as booleans)
@@ -49,14 +55,6 @@ def power_kind(learning_rate_power: float) -> int:
     if learning_rate_power == 0.0:
         return FIXED
     return GENERAL
-
-
-def _divide(a, b):
-    """a / b with IEEE's answers for b = 0 (inf, or NaN for 0 / 0), as Keras's tensors give;
-    a float for floats, an array for the arrays of a sweep's learning rates."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(a, b)
-    return float(out) if np.ndim(out) == 0 else out
 
 
 def scalars(
@@ -77,15 +75,15 @@ def scalars(
     1 / lr + 2 * l2 + beta / lr do not depend on the element: they are taken here, once (on
     the reference engine a sum of two scalars would be a double, in the kernel a float32)."""
     kind = power_kind(learning_rate_power)
-    l2_total = 2.0 * (l2_regularization_strength + _divide(beta, 2.0 * lr))
+    l2_total = 2.0 * (l2_regularization_strength + divide(beta, 2.0 * lr))
     l1 = l1_regularization_strength
     return (
         lr,
         -learning_rate_power,
         kind == ROOT,
         kind == FIXED,
-        _divide(0.0, lr),
-        _divide(1.0, lr) + l2_total,
+        divide(0.0, lr),
+        divide(1.0, lr) + l2_total,
         l1,
         -l1,
         l2_total,

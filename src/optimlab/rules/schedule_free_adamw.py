@@ -58,6 +58,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._scalar import number, where
 from .adam import rounded
 
 SLOTS = (("z", "required"), ("v", "required"))
@@ -67,6 +68,11 @@ PARAMETER_SLOTS = ("z",)
 STEP_STATE = (("lr_max", 0.0), ("weight_sum", 0.0))
 #: the rule takes the decoupled weight decay itself (where it goes is an option)
 DECAY = True
+
+
+#: the warmup lengths below which the float32 schedule's products count * float32(1 / W) are
+#: exact in double precision (24 + 29 bits), so that it is computed in doubles, traced too
+_EXACT_WARMUP = 2**29
 
 
 def warmed_up(lr, t, warmup_steps, dtype=None):
@@ -79,24 +85,30 @@ def warmed_up(lr, t, warmup_steps, dtype=None):
     turned into a product by its float32 reciprocal), and then lr_t = fma(-lr, f, lr): in
     float32 for a Python-float learning rate (``"float32"``: JAX's weak float gives way to the
     float32 fraction, after the warmup too: lr_t = float32(lr)), in double precision for a
-    learning rate held as a float64 array (``"float32_fraction"``: ``inject_hyperparams``)."""
+    learning rate held as a float64 array (``"float32_fraction"``: ``inject_hyperparams``).
+
+    Each fused operation's exact value is rounded to a double, then to float32 where said.
+    For W < 2^29 the doubles compute it: count * float32(1 / W) is exact (24 + 29 bits), and
+    so is 1 - f of a float32 f in [0, 1], so lr * (1 - f) is lr - lr * f rounded once; the
+    choices are ``where``s, so a traced step count and learning rate run it too. Longer
+    warmups take exact fractions on the host."""
     if warmup_steps <= 0:
         return lr
     if dtype is None:
-        return lr * (t / warmup_steps) if t < warmup_steps else lr
-    count = min(max(t, 0), warmup_steps)
-    inverse = Fraction(float(np.float32(1.0 / warmup_steps)))
-    fraction = Fraction(float(np.float32(float(1 - count * inverse))))
+        return where(t < warmup_steps, lr * ((t + 0.0) / warmup_steps), lr)
+    count = where(t < 0, 0, where(t > warmup_steps, warmup_steps, t))  # min(max(t, 0), W)
+    inverse = number(np.float32(1.0 / warmup_steps))
+    if warmup_steps >= _EXACT_WARMUP:
+        inverse = Fraction(inverse)
+        fraction = Fraction(float(np.float32(float(1 - count * inverse))))
+        if dtype == "float32_fraction":
+            return float(Fraction(-lr) * fraction + Fraction(lr))
+        lr32 = Fraction(float(np.float32(lr)))
+        return float(np.float32(float(-lr32 * fraction + lr32)))
+    fraction = number(np.float32(1.0 - count * inverse))
     if dtype == "float32_fraction":
-        return float(Fraction(-lr) * fraction + Fraction(lr))
-    lr32 = Fraction(float(np.float32(lr)))
-    return float(np.float32(float(-lr32 * fraction + lr32)))
-
-
-def _power(base, exponent, cast):
-    """base ** exponent in the dtype of ``cast`` (inf where it overflows, 0 ** 0 = 1)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(cast(base) ** cast(exponent))
+        return lr * (1.0 - fraction)
+    return number(np.float32(number(np.float32(lr)) * (1.0 - fraction)))
 
 
 def averaging_weight(t, lr_w, step_state, *, weight_lr_power, dtype=None):
@@ -105,21 +117,26 @@ def averaging_weight(t, lr_w, step_state, *, weight_lr_power, dtype=None):
     double precision). c_t is 0 where S_t is 0 (every learning rate 0 so far: x stays) or
     where the weights overflow (optax's ``nan_to_num`` of inf / inf). With power 0 every
     weight is 1 (0^0 = 1 too) and c_t = 1 / t, Keras's ``1.0 / local_step``, taken from t
-    itself (a state written back with another ``iterations`` keeps it right)."""
-    cast = np.float64 if dtype is None else np.dtype(dtype).type
+    itself (a state written back with another ``iterations`` keeps it right). The choices
+    are ``where``s: a traced step count and learning rate run it too."""
+    kind = float if dtype is None else dtype
+
+    def cast(value):  # a NumPy scalar of the dtype (its scalar power is the C library's)
+        return np.asarray(value, kind)[()]
+
     lr_max, weight_sum = step_state
-    lr_max = float(max(cast(lr_max), cast(lr_w)))
-    weight = _power(lr_max, weight_lr_power, cast)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        weight_sum = float(cast(weight_sum) + cast(weight))
+        old, new = cast(lr_max), cast(lr_w)
+        lr_max = where(new > old, new, old)  # max(old, new)
+        weight = lr_max ** cast(weight_lr_power)
+        weight_sum = cast(weight_sum) + weight
         if weight_lr_power == 0.0:
-            c = float(cast(1.0) / cast(t))
+            c = cast(1.0) / cast(t)
         else:
-            c = float(cast(weight) / cast(weight_sum)) if weight_sum != 0.0 else 0.0
-        if not math.isfinite(c):
-            c = 0.0
-        one_minus_c = float(cast(1.0) - cast(c))
-    return c, one_minus_c, (lr_max, weight_sum)
+            c = where(weight_sum != 0.0, weight / weight_sum, cast(0.0))
+        c = where(np.isfinite(c), c, cast(0.0))
+        one_minus_c = cast(1.0) - c
+    return number(c), number(one_minus_c), (number(lr_max), number(weight_sum))
 
 
 def scalars(
