@@ -38,19 +38,25 @@ OPTIMIZERS = {
     "RAdam": (3e-3, {}),
     "Rprop": (3e-3, {}),
     "Lamb": (3e-3, {}),
+    "ASGD": (0.05, {}),
+    "Ftrl": (0.05, {"l1_regularization_strength": 1e-4}),
+    "ScheduleFreeAdamW": (3e-3, {"warmup_steps": 4}),
 }
 #: Rprop's learning rate is its initial step size (torch and optax read it once): constant
 CONSTANT = ("Rprop",)
 #: the names torch.optim and optimlab.torch give (where they differ); None: no torch class
-TORCH_NAMES = {"Nadam": "NAdam", "Lamb": None}
+TORCH_NAMES = {"Nadam": "NAdam", "Lamb": None, "Ftrl": None, "ScheduleFreeAdamW": None}
 #: the frameworks' own optimizers, where the preset's peer has one (presets.PEERS)
 NATIVE = {
     "keras": ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta",
-              "Lion", "Lamb"),
+              "Lion", "Lamb", "Ftrl"),
     "torch": ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta",
-              "RAdam", "Rprop"),
-    "optax": tuple(OPTIMIZERS),
+              "RAdam", "Rprop", "ASGD"),
+    "optax": ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta",
+              "Lion", "RAdam", "Rprop", "Lamb"),
 }  # fmt: skip
+#: optimlab.optax's factory names where they are not the class's lower-cased (optax's names)
+FACTORY_NAMES = {"ScheduleFreeAdamW": "schedule_free_adamw"}
 #: the preset of each framework's own numerics
 OWN_PRESET = {"keras": "keras", "torch": "torch", "jax": "optax"}
 
@@ -239,7 +245,7 @@ def face_run(optimizer: str, preset: str, framework: str) -> tuple[np.ndarray, .
         return tuple(torch_train(lambda ps: cls(ps, lr=lr, preset=preset, **extra), rates))
     import optimlab.optax as olx
 
-    factory = getattr(olx, optimizer.lower())
+    factory = getattr(olx, FACTORY_NAMES.get(optimizer, optimizer.lower()))
     return tuple(jax_train(lambda s: factory(s, preset=preset, **extra), rates))
 
 

@@ -271,7 +271,9 @@ class Optimizer(keras.optimizers.Optimizer):
         for name in getattr(rule, "PARAMETER_SLOTS", ()):  # (Schedule-Free's z: a copy of p)
             if name in slots:
                 for slot, variable in zip(slots[name], variables, strict=True):
-                    slot.assign(variable)
+                    # a new buffer: on JAX, assigning the variable itself would share its
+                    # array, which the jitted train step then donates twice (model.fit fails)
+                    slot.assign(keras.ops.copy(variable))
         self._slot_variables = slots
         self._step_variables = [
             self.add_variable(
