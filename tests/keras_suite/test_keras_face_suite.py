@@ -84,5 +84,7 @@ def test_keras_face(test, monkeypatch):
             f"{test.id} fails otherwise than its documented difference "
             f"({difference.failure!r}): {failure}"
         )
-        pytest.xfail(f"documented difference ({difference.why}): {failure[:150]}")
+        pytest.xfail(
+            f"documented difference ({difference.label}): {difference.why}; {failure[:150]}"
+        )
     pytest.fail(f"{test.id} passes now: take it off face_registry.DIFFERENCES")
