@@ -6,10 +6,12 @@ optimizer class names of a module bound to the ``optimlab.keras`` classes (``pre
 the default): ``Adam`` in ``adam_test``, ``SGD`` under Keras's own ``LossScaleOptimizer`` in
 ``loss_scale_optimizer_test``, and in the modules that reach the classes through
 ``keras.src.optimizers`` (``optimizers.Adam(...)``) a copy of that module whose classes are
-``optimlab.keras``'s where it has them (Keras's ``Optimizer``, ``MultiOptimizer``,
-``get``/``serialize`` and schedules stay Keras's). ``backend``, ``ops``, ``layers``,
-``models`` are Keras's own: ``model.fit``, the EMA, ``stateless_apply``, callbacks and
-serialization run as Keras wrote them.
+``optimlab.keras``'s where it has them, and whose ``get`` builds them from Keras's names
+(``get("adamw")``; Keras's ``Optimizer``, ``MultiOptimizer``, ``serialize``/``deserialize``
+and schedules stay Keras's). ``backend``, ``ops``, ``layers``, ``models`` are Keras's own:
+``model.fit``, the EMA, ``stateless_apply``, callbacks and serialization run as Keras wrote
+them, each test in Keras's own configuration (:func:`keras_configuration`: JAX's 32-bit
+mode, floatx float32) and with Keras's own ``skipif`` marks honoured (:func:`keras_skip`).
 
 The optimizers come from :data:`optimlab.keras.CLASSES`, so a class added there joins the
 drive of its Keras module (``driver.MODULES``) with no edit here.
