@@ -1,26 +1,36 @@
 """Run Keras's tests against optimlab and print the count by outcome and reason:
 
-python -m tests.keras_suite
+python -m tests.keras_suite               # against the NumPy dialect (optimlab.Adam, ...)
+python -m tests.keras_suite --face keras  # against optimlab.keras, every test (the explore run)
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+#: face -> (the test file, the parametrized test whose cases are the Keras tests)
+FACES = {
+    "numpy": ("test_keras_suite.py", "test_keras["),
+    "keras": ("test_keras_face_suite.py", "test_keras_face["),
+}
+
 
 class Tally:
-    """Outcomes of the ``test_keras`` cases (the collected Keras tests)."""
+    """Outcomes of the cases of the parametrized test ``prefix`` (the collected Keras tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "test_keras[") -> None:
+        self.prefix = prefix
         self.outcomes: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
 
     def pytest_runtest_logreport(self, report) -> None:
-        if "test_keras[" not in report.nodeid:
+        if f"::{self.prefix}" not in report.nodeid:
             return
         if report.when == "call" and report.passed:
             self.outcomes["passed"] += 1
@@ -34,10 +44,21 @@ class Tally:
             self.outcomes["FAILED"] += 1
 
 
-def main() -> int:
-    tally = Tally()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.keras_suite", description=__doc__)
+    parser.add_argument(
+        "--face",
+        choices=("numpy", "keras"),
+        default="numpy",
+        help="numpy: the NumPy dialect (default); keras: optimlab.keras, every test",
+    )
+    args = parser.parse_args(argv)
+    filename, prefix = FACES[args.face]
+    if args.face == "keras":
+        os.environ["HYPOTHESIS_PROFILE"] = "explore"  # the whole drive, not the default subset
+    tally = Tally(prefix)
     here = Path(__file__).resolve().parent
-    code = pytest.main([str(here / "test_keras_suite.py"), "-q", "-p", "no:cacheprovider"], [tally])
+    code = pytest.main([str(here / filename), "-q", "-p", "no:cacheprovider"], [tally])
     total = sum(tally.outcomes.values())
     run = total - tally.outcomes["not applicable (skipped)"]
     print(f"\nKeras tests collected: {total}; run: {run}")

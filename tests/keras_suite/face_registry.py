@@ -1,0 +1,57 @@
+"""What Keras 3's optimizer tests make of optimlab.keras (:mod:`tests.keras_suite.face`).
+
+``NOT_APPLICABLE``
+    not run, each with its reason.
+``DIFFERENCES``
+    run, and expected to fail in the way given (a regex on ``"<ExceptionType>: <message>"``),
+    each with its reason and measured size. A test here that starts to pass fails.
+everything else
+    run, and must pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NO_OPTIMIZER = "builds no optimizer: it tests Keras's own schedule or wrapper alone"
+
+TENSORBOARD = "keras.callbacks.TensorBoard writes with TensorFlow's summary API: not installed"
+
+NOT_APPLICABLE: dict[str, str] = {
+    "multi_optimizer_test::MultiOptimizerTest::test_tensorboard_logging_with_multi_optimizer": (
+        TENSORBOARD
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A Keras test that fails against optimlab.keras: ``failure`` is a regex the failure
+    must match, ``label`` a short name of the difference, ``why`` the reason (and its
+    measured size)."""
+
+    failure: str
+    label: str
+    why: str
+
+
+#: the right exception (a ValueError naming the argument), in optimlab's words: the argument,
+#: the value and the valid range (the house rule), where Keras's test matches Keras's text
+WORDING = r'^AssertionError: ".*" does not match ".*"'
+_WORDS = ("error wording", "the same ValueError, in optimlab's words (argument, value, range)")
+
+DIFFERENCES: dict[str, Difference] = {
+    "sgd_test::SGDTest::test_invalid_momentum": Difference(WORDING, *_WORDS),
+    "adamw_test::AdamWTest::test_weight_decay_is_none": Difference(WORDING, *_WORDS),
+    "lion_test::LionTest::test_invalid_beta_1": Difference(WORDING, *_WORDS),
+    "optimizer_test::OptimizerTest::test_clip_args": Difference(WORDING, *_WORDS),
+    "nadam_test::NadamTest::test_build_with_empty_var_list": Difference(
+        r"^AttributeError: Nadam has no attribute '_u_product'",
+        "a Keras internal attribute",
+        "the test reads Keras's internal Nadam._u_product; optimlab.keras keeps the momentum "
+        "product as its step variable 'mu_product' (the float of JAX's mode: float32 in "
+        "Keras's configuration, float64 under x64), saved after the slots. Its value: after "
+        "300 float32 updates (lr 0.01) 1.6885406e-20, Keras's 1.6885416e-20 (5.7e-7 "
+        "relative, a few float32 ulps)",
+    ),
+}
