@@ -45,6 +45,16 @@ DIFFERENCES: dict[str, Difference] = {
     "adamw_test::AdamWTest::test_weight_decay_is_none": Difference(WORDING, *_WORDS),
     "lion_test::LionTest::test_invalid_beta_1": Difference(WORDING, *_WORDS),
     "optimizer_test::OptimizerTest::test_clip_args": Difference(WORDING, *_WORDS),
+    **{
+        f"ftrl_test::FtrlTest::test_invalid_{name}": Difference(WORDING, *_WORDS)
+        for name in (
+            "initial_accumulator_value",
+            "learning_rate_power",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
+        )
+    },
     "nadam_test::NadamTest::test_build_with_empty_var_list": Difference(
         r"^AttributeError: Nadam has no attribute '_u_product'",
         "a Keras internal attribute",
