@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -96,6 +97,23 @@ def test_the_keras_suite_tally():
         f"{xfailed} fail" in " ".join(README.split())
     )
     assert f"The other {skipped} test" in README
+
+
+@pytest.mark.skipif(
+    os.environ.get("HYPOTHESIS_PROFILE") != "explore",
+    reason="runs all of Keras's tests against optimlab.keras (minutes): HYPOTHESIS_PROFILE=explore",
+)
+def test_the_keras_face_suite_tally():
+    out = _run("-m", "tests.keras_suite", "--face", "keras")
+    collected, ran = map(int, re.search(r"Keras tests collected: (\d+); run: (\d+)", out).groups())
+    passed = int(re.search(r"(\d+)  passed", out).group(1))
+    xfailed = int(re.search(r"(\d+)  failed on a documented difference", out).group(1))
+    skipped = int(re.search(r"(\d+)  not applicable \(skipped\)", out).group(1))
+    assert "FAILED" not in out.split("Keras tests collected")[-1]
+    words = " ".join(README.split())
+    assert f"counts, of {collected}, {ran} that apply and {passed} that pass" in words
+    assert f"{xfailed} fail on documented differences" in words
+    assert f"{skipped} do not apply" in words
 
 
 def test_the_optim_db_case_count():
