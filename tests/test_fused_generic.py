@@ -127,6 +127,30 @@ def test_the_loops_are_derived_from_slots_and_keyed_by_the_rules_source(toy, tmp
                 os.remove(path)
 
 
+def test_an_edited_helper_of_the_rule_changes_the_key(tmp_path):
+    """A helper the rule's update calls (as rules call ``_scalar.where``) is compiled into the
+    loops: the same rule file beside an edited helper file gets a new key; beside the same
+    helper, the same key."""
+    rule_source = TOY_RULE.replace(
+        "import numpy as np", "import numpy as np\nfrom optimlab_test_helper import half"
+    ).replace("np.sqrt(a + epsilon)", "np.sqrt(half(a) + epsilon)")
+    keys = []
+    try:
+        for k, body in enumerate(["return x", "return x", "return x + 0.0 * x"]):
+            folder = tmp_path / str(k)
+            folder.mkdir()
+            (folder / "optimlab_test_helper.py").write_text(f"def half(x):\n    {body}\n")
+            (folder / "optimlab_test_helped_rule.py").write_text(rule_source)
+            _import(folder / "optimlab_test_helper.py", "optimlab_test_helper")
+            rule = _import(folder / "optimlab_test_helped_rule.py", "optimlab_test_helped_rule")
+            assert fused._helper_files(rule.update) == [str(folder / "optimlab_test_helper.py")]
+            keys.append(fused._generate(rule)[1])
+    finally:
+        sys.modules.pop("optimlab_test_helper", None)
+        sys.modules.pop("optimlab_test_helped_rule", None)
+    assert keys[0] == keys[1] != keys[2]
+
+
 def test_a_second_process_loads_the_loops_from_numbas_cache(toy):
     p = np.zeros(3)
     fused.apply(
