@@ -8,6 +8,7 @@ parameterized case, e.g. ``optimizer_test::OptimizerTest::test_pickleable_optimi
 from __future__ import annotations
 
 import importlib
+import re
 import unittest
 import warnings
 from dataclasses import dataclass
@@ -137,3 +138,21 @@ def run(test: KerasTest, monkeypatch) -> None:
     finally:
         case.tearDown()
         case.doCleanups()
+
+
+def run_documented(run, test_id: str, failure: str | None, note: str, listed_in: str) -> None:
+    """``run()`` one Keras test: with no documented ``failure`` it must pass; with one it must
+    fail with an error matching that regex (then the test is an expected failure, ``note``
+    saying why), and a pass fails, so that a fix shows (``listed_in``: the registry to edit)."""
+    if failure is None:
+        run()  # a new Keras test lands here: it must pass or be listed
+        return
+    try:
+        run()
+    except Exception as error:  # noqa: BLE001 - the failure is checked just below
+        text = f"{type(error).__name__}: {error}"
+        assert re.search(failure, text), (
+            f"{test_id} fails otherwise than its documented difference ({failure!r}): {text}"
+        )
+        pytest.xfail(f"{note}: {text[:150]}" if note else text[:150])
+    pytest.fail(f"{test_id} passes now: take it off {listed_in}")

@@ -15,7 +15,6 @@ every test. The count, every test::
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 import pytest
@@ -74,21 +73,13 @@ def test_keras_face(test, monkeypatch):
     difference = face_registry.DIFFERENCES.get(test.id)
     if not (EVERY_TEST or difference or test.id in DEFAULT):
         pytest.skip(EXPLORE)
-    if difference is None:
-        face.run(test, monkeypatch)  # a new Keras test lands here: it must pass or be listed
-        return
-    try:
-        face.run(test, monkeypatch)
-    except Exception as error:  # noqa: BLE001 - the failure is checked just below
-        failure = f"{type(error).__name__}: {error}"
-        assert re.search(difference.failure, failure), (
-            f"{test.id} fails otherwise than its documented difference "
-            f"({difference.failure!r}): {failure}"
-        )
-        pytest.xfail(
-            f"documented difference ({difference.label}): {difference.why}; {failure[:150]}"
-        )
-    pytest.fail(f"{test.id} passes now: take it off face_registry.DIFFERENCES")
+    driver.run_documented(
+        lambda: face.run(test, monkeypatch),
+        test.id,
+        difference and difference.failure,
+        difference and f"documented difference ({difference.label}): {difference.why}",
+        "face_registry.DIFFERENCES",
+    )
 
 
 @pytest.mark.parametrize("name", ["Adam", "Nadam"])

@@ -11,8 +11,6 @@ and which fail on a documented difference (xfail); all others must pass. The cou
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from . import driver, registry
@@ -43,16 +41,10 @@ def test_keras(test, monkeypatch):
     if reason is not None:
         pytest.skip(f"not applicable: {reason}")
     difference = registry.DIFFERENCES.get(test.id)
-    if difference is None:
-        driver.run(test, monkeypatch)  # a new Keras test lands here: it must pass or be listed
-        return
-    try:
-        driver.run(test, monkeypatch)
-    except Exception as error:  # noqa: BLE001 - the failure is checked just below
-        failure = f"{type(error).__name__}: {error}"
-        assert re.search(difference.failure, failure), (
-            f"{test.id} fails otherwise than its documented difference "
-            f"({difference.failure!r}): {failure}"
-        )
-        pytest.xfail(f"documented difference ({difference.row}): {failure[:150]}")
-    pytest.fail(f"{test.id} passes now: take it off registry.DIFFERENCES")
+    driver.run_documented(
+        lambda: driver.run(test, monkeypatch),
+        test.id,
+        difference and difference.failure,
+        difference and f"documented difference ({difference.row})",
+        "registry.DIFFERENCES",
+    )
