@@ -1,6 +1,8 @@
 """optimlab.keras on Keras's torch backend, in a fresh process (the backend is chosen when
-keras is first imported): the rule on the variables' torch tensors gives the NumPy dialect's
-numbers, and model.fit trains as torch.optim.Adam does."""
+keras is first imported; one process for every test here): the update gives the NumPy
+dialect's numbers, model.fit trains as torch.optim.Adam does, and the fused kernel
+(:mod:`optimlab.keras._torch_fused`) runs where it applies, to the bit of the dialect's fused
+engine and to float rounding of the torch-op chain, which runs everywhere else."""
 
 import json
 import os
@@ -44,6 +46,97 @@ try:
     olk.Lamb()
 except NotImplementedError as error:
     out["lamb"] = str(error)
+
+# the fused kernel against the dialect's fused engine (bits) and the torch-op chain (rounding)
+def keras_run(name, preset, arguments, dtypes, start, grads, kernel=True, excluded=()):
+    optimizer = olk.CLASSES[name](preset=preset, **arguments)
+    optimizer._fused_kernel = kernel
+    variables = [keras.Variable(p.astype(d), dtype=d) for p, d in zip(start, dtypes)]
+    if excluded:
+        optimizer.exclude_from_weight_decay([variables[k] for k in excluded])
+    for g in grads:
+        optimizer.apply([keras.ops.convert_to_tensor(x.astype(d)) for x, d in zip(g, dtypes)],
+                        variables)
+    slots = optimizer._slot_variables
+    names = [n for n, _ in optimizer._optimlab.rule.SLOTS if n in slots]
+    arrays = [keras.ops.convert_to_numpy(v) for v in variables]
+    arrays += [keras.ops.convert_to_numpy(slots[n][i]) for n in names for i in range(len(start))]
+    return arrays, len(optimizer.__dict__.get("_fused_views", {}))
+
+def dialect_run(name, preset, arguments, dtype, start, grads, excluded=()):
+    optimizer = getattr(ol, name)(preset=preset, engine="fused", nan_policy="propagate",
+                                  **arguments)
+    params = [p.astype(dtype) for p in start]
+    if excluded:
+        optimizer.exclude_from_weight_decay([params[k] for k in excluded])
+    for g in grads:
+        optimizer.apply_gradients(zip([x.astype(dtype) for x in g], params))
+    slots = [[s for s in per if s is not None] for per in optimizer._slots]
+    return params + [s[j] for j in range(len(slots[0])) for s in slots]
+
+def compare(name, preset, arguments, dtype="float32", steps=3, excluded=(), nan=False):
+    shapes = [(3, 2), (5,)]
+    start = [rng.normal(size=s) for s in shapes]
+    grads = [[rng.normal(size=s) for s in shapes] for _ in range(steps)]
+    if nan:
+        grads[1][0][1, 1] = np.nan
+    dtypes = [dtype] * len(shapes)
+    fast, views = keras_run(name, preset, arguments, dtypes, start, grads, excluded=excluded)
+    chain, chain_views = keras_run(name, preset, arguments, dtypes, start, grads, False, excluded)
+    exact = dialect_run(name, preset, arguments, dtype, start, grads, excluded)
+    return {
+        "views": views,
+        "chain views": chain_views,
+        "bits": len(fast) == len(exact) and all(
+            a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+            for a, b in zip(fast, exact)),
+        "rounding": max(float(np.nanmax(np.abs(a - b)) / max(1.0, np.nanmax(np.abs(b))))
+                        for a, b in zip(fast, chain)),
+        "same nan": all(np.array_equal(np.isnan(a), np.isnan(b)) for a, b in zip(fast, chain)),
+        "nan": sum(int(np.isnan(a).sum()) for a in fast),
+    }
+
+out["fused"] = {}
+for name, cls in olk.CLASSES.items():
+    if cls.dialect.rule.__name__.endswith("lamb"):
+        continue
+    for preset in ("keras", "torch", "optax"):
+        arguments = {"learning_rate": 0.01} if preset == "optax" else {}
+        out["fused"][f"{name}-{preset}"] = compare(name, preset, arguments, steps=2)
+options = {
+    "SGD maximize clipnorm": ("SGD", "keras", {"momentum": 0.9, "maximize": True,
+                                                "clipnorm": 0.3}),
+    "Adam global_clipnorm l2": ("Adam", "torch", {"global_clipnorm": 0.5, "weight_decay": 0.1}),
+    "RMSprop clipvalue": ("RMSprop", "keras", {"clipvalue": 0.2, "centered": True,
+                                               "momentum": 0.5}),
+    "AdamW decoupled": ("AdamW", "keras", {"weight_decay": 0.1}),
+    "ScheduleFreeAdamW decay": ("ScheduleFreeAdamW", "optax",
+                                {"learning_rate": 0.01, "weight_decay": 0.1}),
+    "Adam loss scale": ("Adam", "keras", {"loss_scale_factor": 8.0}),
+}
+for label, (name, preset, arguments) in options.items():
+    out["fused"][label] = compare(name, preset, arguments, dtype="float64")
+out["fused"]["AdamW excluded"] = compare("AdamW", "torch", {"weight_decay": 0.1}, excluded=(1,))
+out["nan"] = {name: compare(name, "keras", {}, nan=True) for name in ("Adam", "Lion", "Rprop")}
+# Keras's own options around the update: accumulation and the EMA (the chain's numbers)
+shapes = [(3, 2), (5,)]
+start = [rng.normal(size=s) for s in shapes]
+grads = [[rng.normal(size=s) for s in shapes] for _ in range(4)]
+keras_options = {"gradient_accumulation_steps": 2, "use_ema": True}
+fast, views = keras_run("Adam", "keras", keras_options, ["float32"] * 2, start, grads)
+chain, _ = keras_run("Adam", "keras", keras_options, ["float32"] * 2, start, grads, False)
+out["keras options"] = {"views": views,
+                        "rounding": max(float(np.max(np.abs(a - b))) for a, b in zip(fast, chain))}
+# where the kernel does not apply: a float16 variable beside a float32 one; Ftrl's general power
+mixed, views = keras_run("Adam", "keras", {}, ["float16", "float32"], start, grads)
+chain, _ = keras_run("Adam", "keras", {}, ["float16", "float32"], start, grads, False)
+out["fallback"] = {
+    "mixed views": views,
+    "float16 moved": bool(np.any(mixed[0] != start[0].astype("float16"))),
+    "float16 is the chain's": all(np.array_equal(a, b) for a, b in zip(mixed[::2], chain[::2])),
+    "ftrl views": keras_run("Ftrl", "keras", {"learning_rate_power": -0.7}, ["float32"] * 2,
+                            start, grads)[1],
+}
 
 x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
 kernel, bias = rng.normal(size=(3, 2)), rng.normal(size=(2,))
@@ -92,3 +185,46 @@ def test_fit_on_the_torch_backend_is_torch_adam(torch_run):
 
 def test_lamb_is_refused_there(torch_run):
     assert "not available on Keras's torch backend yet" in torch_run["lamb"]
+
+
+def _every_case(torch_run):
+    cases = {**torch_run["fused"], **{f"{k} nan": v for k, v in torch_run["nan"].items()}}
+    # every elementwise optimizer of optimlab.keras (all but Lamb) under each preset, options
+    assert len(cases) == 14 * 3 + 7 + 3
+    return cases
+
+
+def test_the_fused_kernel_runs_and_is_the_dialects_fused_engine_to_the_bit(torch_run):
+    for case, result in _every_case(torch_run).items():
+        assert result["views"] == 2 and result["chain views"] == 0, case  # both variables fused
+        # the same loop on the same numbers: parameters and every slot, bit for bit
+        assert result["bits"], case
+
+
+def test_the_fused_kernel_is_the_torch_op_chain_to_float_rounding(torch_run):
+    for case, result in _every_case(torch_run).items():
+        assert result["same nan"], case
+        assert result["rounding"] <= 1e-6, case  # (0 in most cases: the same IEEE operations)
+
+
+def test_a_nan_gradient_goes_as_documented_on_the_fused_path(torch_run):
+    # nan_policy="propagate" (optimlab.keras's only one): as in the dialect (bits) and the
+    # torch-op chain, a NaN reaches the parameter it belongs to and the slots that read it
+    # (Adam: p, m, v; Lion: p through NumPy's sign(NaN) = NaN, and m), and Rprop holds the
+    # coordinate and its step size (rules/rprop.py: torch's sign of NaN is 0)
+    nan = torch_run["nan"]
+    assert (nan["Adam"]["nan"], nan["Lion"]["nan"], nan["Rprop"]["nan"]) == (3, 2, 0)
+    for name, result in nan.items():
+        assert result["bits"] and result["same nan"], name
+
+
+def test_keras_accumulation_and_ema_around_the_fused_update(torch_run):
+    assert torch_run["keras options"]["views"] == 2
+    assert torch_run["keras options"]["rounding"] <= 1e-6
+
+
+def test_the_torch_op_chain_runs_where_the_kernel_does_not_apply(torch_run):
+    fallback = torch_run["fallback"]
+    assert fallback["mixed views"] == 1 and fallback["float16 moved"]  # float16: the chain
+    assert fallback["float16 is the chain's"]
+    assert fallback["ftrl views"] == 0  # a general learning_rate_power: the dialect's choice

@@ -23,9 +23,12 @@ messages, and the keyword-only ``preset``:
 The update is the rule's own ``scalars`` and ``update`` (:mod:`optimlab.rules`) in the
 dialect's pipeline (:mod:`optimlab.keras._base`): on Keras's JAX backend on ``jax.numpy``
 arrays with a traced step count and learning rate, so it is compiled with the rest of the
-train step (``jit_compile=True``, Keras's default there); on the torch backend on the
-variables' torch tensors, the step numbers computed on the host (Lamb not yet there);
-TensorFlow is refused (not installed here). Keras keeps what is Keras's: the loss scale
+train step (``jit_compile=True``, Keras's default there); on the torch backend, with the
+step numbers computed on the host, by the fused CPU kernel in place on the variables' and
+slots' tensors where they are CPU float32/float64 (the dialect's ``engine="fused"`` numbers to
+the bit), else by the rule's ``update`` in torch operations (:mod:`optimlab.keras._torch_fused`
+says which and why no ``engine=`` argument; Lamb not yet there); TensorFlow is refused (not
+installed here). Keras keeps what is Keras's: the loss scale
 (``loss_scale_factor``), gradient accumulation, the EMA (``use_ema``), ``iterations``, the
 learning rate variable or ``keras.optimizers.schedules`` schedule, and
 ``exclude_from_weight_decay`` (by variable or by name). ``nan_policy`` is ``"propagate"``

@@ -10,10 +10,12 @@ and the clipping, on that backend's tensors.
     variable's dtype.
 ``torch``
     Keras's torch backend runs eagerly: the step count and the learning rate are read on the
-    host, ``rule.scalars`` gives the NumPy engine's very Python floats, and the rule's
-    ``update`` runs on the variables' torch tensors (:func:`optimlab.torch._ops.torch_update`:
-    ``np.sqrt`` and friends bound to torch's). Python floats keep a tensor's dtype in torch as
-    in NumPy.
+    host, ``rule.scalars`` gives the NumPy engine's very Python floats, and the update runs on
+    the variables' torch tensors: the fused numba kernel on CPU float32/float64 tensors of an
+    elementwise rule, in place, else the rule's ``update`` with torch operations
+    (:func:`optimlab.torch._ops.torch_update`: ``np.sqrt`` and friends bound to torch's); see
+    :mod:`optimlab.keras._torch_fused`. Python floats keep a tensor's dtype in torch as in
+    NumPy.
 
 Each backend is a small class of static functions with the same names; :func:`current` picks
 the one of ``keras.backend.backend()`` or refuses the others.
@@ -115,7 +117,14 @@ class _Torch:
         return value  # a Python float: torch computes it in the tensor's dtype
 
     def l2_norm(self, grads):
-        """sqrt(sum of squares) accumulated in float64, a Python float."""
+        """sqrt(sum of squares) accumulated in float64, a Python float: the fused engine's
+        parallel sum where every gradient is a CPU float32/float64 tensor (no float64 copy;
+        :func:`optimlab.keras._torch_fused.l2_norm`), else torch's."""
+        from . import _torch_fused
+
+        norm = _torch_fused.l2_norm(grads)
+        if norm is not None:
+            return norm
         total = sum(self.torch.sum(g.detach().double() ** 2) for g in grads)
         return float(self.torch.sqrt(total)) if grads else 0.0
 

@@ -300,10 +300,18 @@ class Optimizer(keras.optimizers.Optimizer):
 
     def _clip_gradients(self, grads):
         """``maximize``, then the clipping in the preset's formula (Keras's hook, called by
-        ``apply`` before the update)."""
+        ``apply`` before the update). On the torch backend the gradients are returned as they
+        are and the clipping kept for the update (:mod:`optimlab.keras._torch_fused`: the
+        fused kernel's pipeline, or torch operations before ``update_step``)."""
         config = self._optimlab._config
         ops = self._backend
         grads = list(grads)
+        if ops.name == "torch":  # kept for the fused kernel's pipeline (see _torch_fused)
+            from . import _torch_fused
+
+            style = self._optimlab._conventions["clip_style"]
+            self.__dict__["_clipping"] = _torch_fused.Clipping.of(config, style, grads, ops)
+            return grads
         if config["maximize"]:
             grads = [-g for g in grads]
         style = self._optimlab._conventions["clip_style"]
@@ -338,15 +346,15 @@ class Optimizer(keras.optimizers.Optimizer):
                 variable.assign(value)
         self.__dict__["_step"] = (numbers, lr)
         try:
-            if ops.name == "torch":
-                import torch
+            if ops.name == "torch":  # the fused kernel where it applies, else update_step
+                from . import _torch_fused
 
-                with torch.no_grad():
-                    super()._backend_update_step(grads, trainable_variables, learning_rate)
+                _torch_fused.update(self, grads, trainable_variables, learning_rate)
             else:
                 super()._backend_update_step(grads, trainable_variables, learning_rate)
         finally:
             self.__dict__["_step"] = None
+            self.__dict__.pop("_clipping", None)
 
     def update_step(self, gradient, variable, learning_rate) -> None:
         """One variable's update: the weight decay, then the rule with this step's numbers;

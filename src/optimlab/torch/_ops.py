@@ -39,13 +39,19 @@ def _maximum(a, b):
     return max(a, b)
 
 
+def _sign(x):
+    """``np.sign`` on a tensor: -1, 0 or 1, and NaN for NaN (NumPy's and the fused kernel's;
+    ``torch.sign`` gives 0 there, which would stop a NaN gradient at Lion's sign)."""
+    return torch.where(torch.isnan(x), x, torch.sign(x))
+
+
 class _TorchMath:
     """The four NumPy functions the rules use, as torch functions."""
 
     sqrt = staticmethod(torch.sqrt)
     abs = staticmethod(torch.abs)
     maximum = staticmethod(_maximum)
-    sign = staticmethod(torch.sign)
+    sign = staticmethod(_sign)
 
 
 _UPDATES: dict = {}
