@@ -13,7 +13,8 @@ midpoints of neighbouring points, times the scale::
 
 Every operation is in float32, as the peers do it with torch: ``torch.linspace(0.1, 1, n)``
 (start + step * k in the lower half, end - step * (n - 1 - k) in the upper, one FMA each,
-step = (end - start) / (n - 1)), the midpoint (a + b) / 2, the product with the scale rounded to float32.
+step = (end - start) / (n - 1)), the midpoint (a + b) / 2, the product with the scale
+rounded to float32.
 ``tests/test_quantization.py`` checks both codes bit for bit against both peers.
 """
 
