@@ -43,9 +43,9 @@ def inputs(signed: bool) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    import torch
     import bitsandbytes
     import bitsandbytes.functional as bnb_functional
+    import torch
     import torchao
     from torchao.optim import quant_utils
 

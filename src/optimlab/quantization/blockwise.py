@@ -64,7 +64,8 @@ def nearest(y: np.ndarray, code: np.ndarray) -> np.ndarray:
     k = search(y, code)
     up = np.minimum(k + 1, 255)
     low, high = code[k], code[up]
-    go_up = (y - low) >= (high - low) * np.float32(0.5)
+    with np.errstate(invalid="ignore"):  # (inf - inf where y is infinite)
+        go_up = (y - low) >= (high - low) * np.float32(0.5)
     return np.where(go_up, up, k).astype(np.uint8)
 
 
