@@ -83,19 +83,17 @@ def bf16_store(x):
 
 @njit(**_OPTS)
 def nearest_code(y, code, start):
-    """blockwise.nearest for one float32 ``y``, ties up (torchao): the search starts at
-    ``start[bits(y) >> 16]`` (:func:`search_start`, at most the answer) and steps up while
-    ``y >= code[k + 1]``: one or two steps instead of eight dependent halvings."""
-    if y != y:  # NaN (its bucket may be +inf's): the search's 0, as blockwise.nearest
-        return np.uint8(0)
+    """blockwise.nearest for one float32 ``y``, ties up (torchao), without a branch: the
+    search starts at ``start[bits(y) >> 16]`` (:func:`search_start`: the answer or one
+    below it for every finite float32), one step up where ``y >= code[k + 1]``, then the
+    rounding. NaN gives 0, as the reference's search."""
     k = np.int64(start[_float_bits(y) >> np.uint32(16)])
-    while k < 255 and y >= code[k + 1]:
-        k += 1
-    up = k + 1 if k < 255 else 255
+    up = min(k + 1, 255)
+    k = up if y >= code[up] else k
+    up = min(k + 1, 255)
     low = code[k]
-    if (y - low) >= (code[up] - low) * np.float32(0.5):
-        return np.uint8(up)
-    return np.uint8(k)
+    nearest = up if (y - low) >= (code[up] - low) * np.float32(0.5) else k
+    return np.uint8(nearest if y == y else 0)
 
 
 @functools.cache
@@ -103,8 +101,10 @@ def search_start(signed: bool) -> np.ndarray:
     """For each of the 65536 upper halves h of a float32's bits, ``blockwise.search`` of the
     least float32 with that upper half (the most negative one where the sign bit is set),
     uint8: since the search is monotone, at most the answer for every float32 in the bucket,
-    and within a step or two of it (a bucket spans 2^-7 relative, the code's values are at
-    least 1.4% apart). NaN is the caller's to catch: +inf's bucket holds NaNs too."""
+    and at most one below it for every finite one (a bucket spans 2^-7 relative, the code's
+    neighbours are more than that apart: 240 of the 65536 buckets hold two answers;
+    tests/test_quantization.py checks). NaN is the caller's to catch: +inf's bucket holds
+    NaNs too."""
     high = np.arange(65536, dtype=np.uint32) << np.uint32(16)
     negative = (high >> np.uint32(31)).astype(bool)
     least = np.where(negative, high | np.uint32(0xFFFF), high).view(np.float32)
@@ -124,32 +124,39 @@ def nearest_codes(y, code, table):
 
 
 @njit(**_OPTS)
-def requantize_row(row, n, codes, start, scales, b, code, table):
-    """Store ``row[:n]`` (float32) as block ``b`` of an int8 buffer: scale, then codes."""
-    absmax = np.float32(0.0)
-    for j in range(n):
-        a = abs(row[j])
-        if not (a <= absmax):  # NaN propagates, as np.max
-            absmax = a
+def larger(m, x):
+    """max(m, |x|) as ``np.max`` takes it: a NaN, once met, stays (a select, no branch)."""
+    a = abs(x)
+    return m if (m != m or a <= m) else a
+
+
+@njit(**_OPTS)
+def requantize_row(row, n, absmax, codes, scales, b, code, table):
+    """Store ``row[:n]`` (float32, whose largest |value| is ``absmax``) as block ``b`` of an
+    int8 buffer: its scale, then its codes."""
     if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
         absmax = MIN_SCALE
     scales[b] = absmax
     for j in range(n):
-        codes[start + j] = nearest_code(row[j] / absmax, code, table)
+        codes[j] = nearest_code(row[j] / absmax, code, table)
 
 
 _TEMPLATE = """
 
-@njit(**_OPTS)
+@njit(inline="always", **_OPTS)
 def block(b, p, g, {args}, ema, s, pipe, rows):
+    # each array sliced to the block first: indexing the whole arrays from ``start`` kept
+    # LLVM from vectorizing the loop (8 ns an element instead of 1, numba 0.68)
     start = b * BLOCK
     end = min(start + BLOCK, p.size)
-    for i in range(start, end):
-        gi, pi = _prepare(g[i], p[i], pipe)
+    n = end - start
+    pb = p[start:end]
+    gb = g[start:end]
+{slices}    for i in range(n):
+        gi, pi = _prepare(gb[i], pb[i], pipe)
 {reads}        pi, {values} = update(pi, gi, {values}, *s)
-        p[i] = pi
-{writes}        _average(i, ema, pi, pipe)
-{requantize}
+        pb[i] = pi
+{writes}{average}{requantize}
 
 @njit(parallel=True, **_OPTS)
 def parallel(p, g, {args}, ema, s, pipe):
@@ -164,7 +171,8 @@ def parallel(p, g, {args}, ema, s, pipe):
 _LOOPS: dict = {}
 
 
-def _kinds(slots) -> tuple[str, ...]:
+def _kinds(slots, ema) -> tuple[str, ...]:
+    """The key of a loop: per slot its buffer's kind, then whether an EMA is kept."""
     kinds = []
     for buffer in slots:
         if buffer is None:
@@ -175,40 +183,53 @@ def _kinds(slots) -> tuple[str, ...]:
             kinds.append("bf16")
         else:
             kinds.append("plain")
-    return tuple(kinds)
+    return (*kinds, "ema" if ema is not None else "no ema")
 
 
 def loop_source(rule, kinds: tuple[str, ...]) -> str:
     """The generated source of ``rule``'s loop for slot buffers of ``kinds`` (per slot:
-    ``"int8"``, ``"bf16"``, ``"plain"`` float32, or ``"off"``)."""
-    args, reads, writes, requantize = [], [], [], []
+    ``"int8"``, ``"bf16"``, ``"plain"`` float32, or ``"off"``; last ``"ema"`` or
+    ``"no ema"``)."""
+    args, slices, reads, writes, requantize = [], [], [], [], []
     row = 0
-    for k, kind in enumerate(kinds):
+    *slots, ema = kinds
+    for k, kind in enumerate(slots):
         if kind == "int8":
             args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
-            reads.append(f"        v{k} = q{k}[c{k}[i]] * a{k}[b]\n")
-            writes.append(f"        rows[{row}, i - start] = v{k}\n")
-            requantize.append(
-                f"    requantize_row(rows[{row}], end - start, c{k}, start, a{k}, b, q{k}, t{k})\n"
+            slices.append(
+                f"    c{k}b = c{k}[start:end]\n    r{k} = rows[{row}]\n"
+                f"    scale{k} = a{k}[b]\n    m{k} = np.float32(0.0)\n"
             )
+            reads.append(f"        v{k} = q{k}[c{k}b[i]] * scale{k}\n")
+            writes.append(f"        r{k}[i] = v{k}\n        m{k} = larger(m{k}, v{k})\n")
+            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, q{k}, t{k})\n")
             row += 1
         elif kind == "bf16":
             args.append(f"h{k}")
-            reads.append(f"        v{k} = bf16_load(h{k}[i])\n")
-            writes.append(f"        h{k}[i] = bf16_store(v{k})\n")
+            slices.append(f"    h{k}b = h{k}[start:end]\n")
+            reads.append(f"        v{k} = bf16_load(h{k}b[i])\n")
+            writes.append(f"        h{k}b[i] = bf16_store(v{k})\n")
         elif kind == "plain":
             args.append(f"s{k}")
-            reads.append(f"        v{k} = s{k}[i]\n")
-            writes.append(f"        s{k}[i] = v{k}\n")
+            slices.append(f"    s{k}b = s{k}[start:end]\n")
+            reads.append(f"        v{k} = s{k}b[i]\n")
+            writes.append(f"        s{k}b[i] = v{k}\n")
         else:
             args.append(f"n{k}")
             reads.append(f"        v{k} = gi\n")
+    if ema == "ema":
+        slices.append("    eb = ema[start:end]\n")
+        average = "        _average(i, eb, pi, pipe)\n"
+    else:
+        average = ""
     return _TEMPLATE.format(
         args=", ".join(args),
-        values=", ".join(f"v{k}" for k in range(len(kinds))),
+        values=", ".join(f"v{k}" for k in range(len(slots))),
+        slices="".join(slices),
         reads="".join(reads),
         writes="".join(writes),
-        requantize="".join(requantize) or "    pass\n",
+        average=average,
+        requantize="".join(requantize),
         rows=max(row, 1),
     )
 
@@ -247,6 +268,7 @@ def _make(rule, kinds):
         bf16_load=bf16_load,
         bf16_store=bf16_store,
         requantize_row=requantize_row,
+        larger=larger,
         update=fused._compiled_update(rule, opts),
     )
     __import__("sys").modules[module.__name__] = module
@@ -257,7 +279,7 @@ def _make(rule, kinds):
 
 def _arguments(slots, kinds):
     out = []
-    for buffer, kind in zip(slots, kinds, strict=True):
+    for buffer, kind in zip(slots, kinds[:-1], strict=True):
         if kind == "int8":
             code, table = dynamic_code(buffer.signed), search_start(buffer.signed)
             out += [buffer.codes.reshape(-1), buffer.scales, code, table]
@@ -273,7 +295,7 @@ def _arguments(slots, kinds):
 def apply(rule, p, g, slots, scalars, pipe=fused.NO_PIPELINE, ema=None) -> None:
     """One fused step of ``rule`` on float32 ``p`` (in place) whose ``slots`` hold narrow
     buffers (:class:`Int8State`, :class:`Bfloat16State`), float32 arrays or None."""
-    kinds = _kinds(slots)
+    kinds = _kinds(slots, ema)
     loop = _LOOPS.get((rule, kinds)) or _make(rule, kinds)
     dtype = p.dtype
     loop(
