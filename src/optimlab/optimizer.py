@@ -48,6 +48,7 @@ from .optimizer_checks import (  # noqa: F401 (FLOAT_DTYPES, check_learning_rate
 )
 from .optimizer_pipeline import UpdatePipeline
 from .optimizer_state import StateIO
+from .quantization import state as narrow_state
 
 NAN_POLICIES = ("raise", "skip", "propagate")
 _UNSET = object()
@@ -207,6 +208,12 @@ class Optimizer(UpdatePipeline, StateIO):
     engine
         ``"auto"`` (default): the fused numba engine for float32/float64 C-contiguous arrays,
         the NumPy reference engine otherwise; ``"fused"`` or ``"reference"`` forces one.
+    state_dtype
+        how the slots of the rule's ``QUANTIZED_SLOTS`` are stored: ``"float32"`` (default: the
+        parameter's dtype), ``"bfloat16"`` or ``"int8"`` (blockwise dynamic 8-bit); see
+        :mod:`optimlab.quantization.state`. Narrow state needs float32 parameters; those of
+        fewer than 4096 elements keep float32 state. A storage choice, not part of the saved
+        state: ``load_state_dict`` converts a state saved with another ``state_dtype``.
     """
 
     #: the update rule (a module of :mod:`optimlab.rules`)
@@ -228,11 +235,13 @@ class Optimizer(UpdatePipeline, StateIO):
         name: str | None = None,
         preset: str = "keras",
         engine: str = "auto",
+        state_dtype: str = "float32",
         **arguments: Any,
     ) -> None:
         kind = type(self).__name__
         preset = check_choice("preset", preset, presets.PRESETS)
         engine = check_choice("engine", engine, ENGINE_CHOICES)
+        state_dtype = self._checked_state_dtype(state_dtype)
         if engine == "fused" and getattr(self.rule, "TENSOR", False):
             raise ValueError(
                 f"engine='fused' is not available for {kind}: its rule works on whole "
@@ -254,6 +263,7 @@ class Optimizer(UpdatePipeline, StateIO):
             raise RuntimeError(f"preset {preset!r} of {kind} lacks {missing}")
 
         object.__setattr__(self, "_preset", preset)
+        object.__setattr__(self, "_state_dtype", state_dtype)
         object.__setattr__(self, "_config", {})
         self._conventions = presets.CONVENTIONS[preset]
         self._engine = ENGINES.get(engine)
@@ -268,6 +278,31 @@ class Optimizer(UpdatePipeline, StateIO):
         self._reset_state()
         if name is None:  # only once every check has passed: a refused call uses no name
             self.name = naming.auto_name(kind)
+
+    # -- state storage --------------------------------------------------------------------
+
+    @classmethod
+    def _checked_state_dtype(cls, value: Any) -> str:
+        """``state_dtype`` checked: one of :data:`~optimlab.quantization.state.STATE_DTYPES`
+        where the rule declares ``QUANTIZED_SLOTS`` (and runs element by element), else only
+        ``"float32"``."""
+        narrow = getattr(cls.rule, "QUANTIZED_SLOTS", None) and not getattr(
+            cls.rule, "TENSOR", False
+        )
+        if narrow:
+            return check_choice("state_dtype", value, narrow_state.STATE_DTYPES)
+        if isinstance(value, str) and value in narrow_state.STATE_DTYPES[1:]:
+            raise ValueError(
+                f"state_dtype={value!r} is not available for {cls.__name__}: its rule declares "
+                "no QUANTIZED_SLOTS; valid: 'float32'"
+            )
+        return check_choice("state_dtype", value, ("float32",))
+
+    @property
+    def state_dtype(self) -> str:
+        """How the rule's quantizable slots are stored: ``"float32"``, ``"bfloat16"`` or
+        ``"int8"`` (fixed at construction)."""
+        return self._state_dtype
 
     # -- hyperparameters ------------------------------------------------------------------
 
@@ -491,6 +526,13 @@ class Optimizer(UpdatePipeline, StateIO):
             return None
         if name in getattr(self.rule, "PARAMETER_SLOTS", ()):  # starts as a copy of p
             return np.array(p, subok=False)
+        signs = getattr(self.rule, "QUANTIZED_SLOTS", {})
+        if (
+            self._state_dtype != "float32"
+            and name in signs
+            and not narrow_state.stays_float32(p.size)
+        ):
+            return narrow_state.new_state(self._state_dtype, p.shape, signs[name] == "signed")
         shape = p.shape
         slot_shape = getattr(self.rule, "slot_shape", None)
         if slot_shape is not None:
@@ -511,6 +553,13 @@ class Optimizer(UpdatePipeline, StateIO):
                 raise ValueError(f"parameter {i} appears twice in params")
             seen.add(id(p))
         check_no_overlap(params)
+        if self._state_dtype != "float32":
+            for i, p in enumerate(params):
+                if p.dtype != np.float32:
+                    raise TypeError(
+                        f"state_dtype={self._state_dtype!r} keeps float32 moments narrow: "
+                        f"parameter {i} must be float32, got {p.dtype}"
+                    )
         return params
 
     def build(self, params: Sequence[np.ndarray]) -> None:
@@ -613,7 +662,12 @@ class Optimizer(UpdatePipeline, StateIO):
         return self._config_dict(allow_callables=False)
 
     def _config_dict(self, allow_callables: bool) -> dict:
-        config = {"name": self.name, "preset": self._preset, "engine": self._engine_name}
+        config = {
+            "name": self.name,
+            "preset": self._preset,
+            "engine": self._engine_name,
+            "state_dtype": self._state_dtype,
+        }
         lr = self._learning_rate
         if isinstance(lr, float):
             config["learning_rate"] = lr

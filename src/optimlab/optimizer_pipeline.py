@@ -272,7 +272,9 @@ class UpdatePipeline:
         if key == self._fused_key:  # the same arrays as last time (a Params): same answer
             return True
         ok = all(
-            fused.supports(p, np.asarray(g), *(s for s in self._slots[i] if s is not None))
+            fused.supports(
+                p, np.asarray(g), *(s for s in self._slots[i] if isinstance(s, np.ndarray))
+            )
             for i, p, g in items
         )
         if ok:

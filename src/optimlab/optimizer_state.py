@@ -25,6 +25,7 @@ from .optimizer_checks import (
     _check_param,
     check_learning_rate,
 )
+from .quantization.state import is_narrow
 
 if TYPE_CHECKING:  # the class that has StateIO as a base
     from .optimizer import Optimizer
@@ -88,7 +89,9 @@ class StateIO:
             for i, buffers in enumerate(self._slots):
                 for name in group:
                     buf = buffers[names.index(name)]
-                    if buf is not None:
+                    if is_narrow(buf):  # as float32 (Keras's variables hold the moments)
+                        out.append((f"{name}/{i}", buf.dequantize(), buf.assign))
+                    elif buf is not None:
                         out.append((f"{name}/{i}", buf, _writer(buf)))
         global_steps = len(self._step_state) == 1 and self._params
         if global_steps and "mu_product" in dict(getattr(self.rule, "STEP_STATE", ())):
@@ -174,7 +177,10 @@ class StateIO:
         if self.built:
             for i, buffers in enumerate(self._slots):
                 for (name, _), buf in zip(self.rule.SLOTS, buffers, strict=True):
-                    if buf is not None:
+                    if is_narrow(buf):  # its stored arrays, bit for bit: m/0, m.scales/0
+                        for suffix, array in buf.arrays().items():
+                            slots[f"{name}{suffix}/{i}"] = array.copy()
+                    elif buf is not None:
                         slots[f"{name}/{i}"] = buf.copy()
         sched_state = None
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
@@ -279,6 +285,8 @@ class StateIO:
         if not isinstance(config, dict):
             raise TypeError(f"state['config'] must be a dict from get_config(), got {show(config)}")
         config = dict(config)
+        # the storage is this optimizer's own choice: a state saved with another converts
+        config["state_dtype"] = self._state_dtype
         if isinstance(config.get("learning_rate"), schedules.LearningRateSchedule):
             config["learning_rate"] = copy.deepcopy(config["learning_rate"])  # not shared
         probe = type(self).from_config(config)  # validates every value
@@ -314,6 +322,7 @@ class StateIO:
             for (name, _), buf in zip(probe.rule.SLOTS, buffers, strict=True):
                 if buf is not None:
                     targets[f"{name}/{i}"] = buf
+        slots = _slot_values(slots, targets, probe.rule)
         if set(slots) != set(targets):
             raise ValueError(
                 f"state['slots'] do not match the optimizer's buffers: missing "
@@ -321,7 +330,16 @@ class StateIO:
                 f"[{', '.join(sorted(show(k) for k in slots if k not in targets))}]"
             )
         for key, buf in targets.items():
-            buf[...] = _array_field(f"state['slots'][{key!r}]", slots[key], buf)
+            value = slots[key]
+            if isinstance(value, NarrowSaved):  # the same storage: its arrays, bit for bit
+                for suffix, target in buf.arrays().items():
+                    where = f"state['slots'][{value.key(suffix)!r}]"
+                    target[...] = _array_field(where, value.arrays[suffix], target)
+            elif is_narrow(buf):  # a float32 (or other narrow) state: requantized
+                like = np.empty(buf.shape, np.float32)
+                buf.assign(_array_field(f"state['slots'][{key!r}]", value, like))
+            else:
+                buf[...] = _array_field(f"state['slots'][{key!r}]", value, buf)
         for what, buffers in (("accumulators", probe._accumulators), ("ema", probe._ema)):
             saved = state[what]
             if (saved is None) != (buffers is None):
@@ -394,6 +412,52 @@ class StateIO:
         from . import checkpoint
 
         checkpoint.restore(path, self, params=params)
+
+
+class NarrowSaved:
+    """The saved arrays of one narrow slot (``m/0`` and ``m.scales/0``), matched to a narrow
+    buffer of the same kind: loaded bit for bit."""
+
+    def __init__(self, name: str, index: str, arrays: dict) -> None:
+        self.name, self.index, self.arrays = name, index, arrays
+
+    def key(self, suffix: str) -> str:
+        return f"{self.name}{suffix}/{self.index}"
+
+
+def _slot_values(saved: dict, targets: dict, rule) -> dict:
+    """``state['slots']`` by the keys of ``targets`` (``name/i``): a plain array, a
+    :class:`NarrowSaved` where the saved slot and the buffer are stored alike (int8 codes with
+    their ``.scales``, or bfloat16 bits), or the saved narrow slot dequantized to float32
+    where they differ (an int8 state loading into a float32 or bfloat16 optimizer)."""
+    from .quantization import state as narrow
+
+    out = dict(saved)
+    for key, buf in targets.items():
+        name, index = key.rsplit("/", 1)
+        scales_key = f"{name}.scales/{index}"
+        value = saved.get(key)
+        kind = "int8" if scales_key in saved else None
+        if kind is None and isinstance(value, np.ndarray) and value.dtype == np.uint16:
+            kind = "bfloat16"
+        if kind is None:
+            continue
+        out.pop(scales_key, None)
+        if is_narrow(buf) and buf.kind == kind:
+            arrays = (
+                {"": value} if kind == "bfloat16" else {"": value, ".scales": saved[scales_key]}
+            )
+            out[key] = NarrowSaved(name, index, arrays)
+            continue
+        signed = getattr(rule, "QUANTIZED_SLOTS", {}).get(name) == "signed"
+        stored = narrow.new_state(kind, np.shape(value), signed)
+        for suffix, target in stored.arrays().items():
+            part = value if suffix == "" else saved[scales_key]
+            target[...] = _array_field(
+                f"state['slots'][{name + suffix + '/' + index!r}]", part, target
+            )
+        out[key] = stored.dequantize()
+    return out
 
 
 def _writer(buffer: np.ndarray) -> Callable[[np.ndarray], None]:

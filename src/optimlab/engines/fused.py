@@ -486,7 +486,14 @@ def _cast(values, dtype):
 
 
 def apply(rule, p, g, slots, scalars, pipe=NO_PIPELINE, ema=None) -> None:
-    """One fused step of ``rule`` on ``p`` (in place), with its ``slots`` (None where off)."""
+    """One fused step of ``rule`` on ``p`` (in place), with its ``slots`` (None where off;
+    narrow state, ``state_dtype="int8"`` or ``"bfloat16"``, runs the block loops of
+    :mod:`optimlab.quantization.kernels`)."""
+    if any(s is not None and not isinstance(s, np.ndarray) for s in slots):
+        from ..quantization import kernels
+
+        kernels.apply(rule, p, g, slots, scalars, pipe, ema)
+        return
     dtype = p.dtype
     if p.ndim != 1:
         p, g = p.reshape(-1), g.reshape(-1)

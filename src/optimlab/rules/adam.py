@@ -34,6 +34,9 @@ import math
 import numpy as np
 
 SLOTS = (("m", "required"), ("v", "required"), ("v_max", "optional"))
+#: the slots ``state_dtype="int8"`` / ``"bfloat16"`` may store narrow, and the code each needs
+#: (m takes both signs; v and its running maximum are >= 0)
+QUANTIZED_SLOTS = {"m": "signed", "v": "unsigned", "v_max": "unsigned"}
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,0 +1,192 @@
+"""Adam with narrow state (issue 16): int8 and bfloat16 moments against float32, in one run.
+
+Contenders, each stepping the same float32 parameters with the same gradient, timed in turn
+(interleaved trials, the median of each):
+
+* ``torch fused fp32``: ``torch.optim.Adam(fused=True)`` on CPU, the reference of the ratios;
+* ``optimlab fused fp32``: ``ol.Adam`` (the fused numba engine, ``nan_policy="propagate"`` as
+  torch checks nothing);
+* ``optimlab fused int8`` / ``optimlab fused bf16``: ``ol.Adam(state_dtype="int8" |
+  "bfloat16")``: one pass per block of 256 (dequantize, update, requantize);
+* ``bitsandbytes Adam8bit`` (its CPU backend: dequantize all, update, requantize: several
+  passes) and ``torchao AdamW8bit`` (torch.compile on CPU) where they install and run.
+
+State bytes are those of the moments (m and v) as each optimizer holds them. Every ratio is a
+time of torch fused fp32 over the contender's (above 1: faster than torch), from the same
+process.
+
+    python benchmarks/quant_speed.py                      # 1.6e7 and 6.4e7 (about 3 GB)
+    python benchmarks/quant_speed.py --quick              # a smoke test: 1e5, few trials
+    python benchmarks/quant_speed.py --json docs/quant_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _machine import machine  # noqa: E402
+
+
+def _optimlab(p, g, state_dtype):
+    import optimlab as ol
+
+    opt = ol.Adam(learning_rate=1e-3, nan_policy="propagate", state_dtype=state_dtype)
+    grads, params = [g], [p]
+
+    def step():
+        opt.apply(grads, params)
+
+    def state_bytes():
+        return sum(s.nbytes for s in opt._slots[0] if s is not None)
+
+    return step, state_bytes
+
+
+def _torch(p, g):
+    import torch
+
+    tp = torch.from_numpy(p)
+    tp.grad = torch.from_numpy(g)
+    opt = torch.optim.Adam([tp], lr=1e-3, fused=True)
+
+    def state_bytes():
+        state = opt.state[tp]
+        return sum(state[k].nbytes for k in ("exp_avg", "exp_avg_sq"))
+
+    return opt.step, state_bytes
+
+
+def _bitsandbytes(p, g):
+    import bitsandbytes as bnb
+    import torch
+
+    tp = torch.from_numpy(p)
+    tp.grad = torch.from_numpy(g)
+    opt = bnb.optim.Adam8bit([tp], lr=1e-3)
+
+    def state_bytes():
+        state = opt.state[tp]
+        return sum(v.nbytes for k, v in state.items() if torch.is_tensor(v) and k != "step")
+
+    return opt.step, state_bytes
+
+
+def _torchao(p, g):
+    import torch
+    from torchao.optim import AdamW8bit
+
+    tp = torch.from_numpy(p)
+    tp.grad = torch.from_numpy(g)
+    opt = AdamW8bit([tp], lr=1e-3, weight_decay=0.0)
+
+    def state_bytes():
+        state = opt.state[tp]
+        total = 0
+        for k in ("exp_avg", "exp_avg_sq"):
+            s = state[k]
+            total += s.codes.nbytes + s.scale.nbytes if hasattr(s, "codes") else s.nbytes
+        return total
+
+    return opt.step, state_bytes
+
+
+CONTENDERS = {
+    "torch fused fp32": lambda p, g: _torch(p, g),
+    "optimlab fused fp32": lambda p, g: _optimlab(p, g, "float32"),
+    "optimlab fused int8": lambda p, g: _optimlab(p, g, "int8"),
+    "optimlab fused bf16": lambda p, g: _optimlab(p, g, "bfloat16"),
+    "bitsandbytes Adam8bit": _bitsandbytes,
+    "torchao AdamW8bit": _torchao,
+}
+
+
+def measure(n: int, trials: int, skip: set[str]) -> dict:
+    """Median step time (ms) and state bytes of each contender at ``n`` parameters."""
+    rng = np.random.default_rng(16)
+    p = rng.standard_normal(n, dtype=np.float32)
+    g = rng.standard_normal(n, dtype=np.float32) * np.float32(1e-2)
+    steps, rows = {}, {}
+    for name, make in CONTENDERS.items():
+        if name in skip:
+            continue
+        try:
+            step, state_bytes = make(p, g)
+            start = time.perf_counter()
+            step()  # the first step: builds state, compiles
+            first = time.perf_counter() - start
+            step()
+        except Exception as error:  # a peer that does not install or run on this CPU
+            rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
+            continue
+        steps[name] = step
+        rows[name] = {"first_step_s": first, "state_bytes": int(state_bytes()), "times": []}
+    for _ in range(trials):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            rows[name]["times"].append(time.perf_counter() - start)
+    base = statistics.median(rows["torch fused fp32"]["times"]) if steps else None
+    for name in steps:
+        times = rows[name].pop("times")
+        median = statistics.median(times)
+        rows[name].update(
+            median_ms=median * 1e3,
+            speed_vs_torch_fused=base / median,
+            state_vs_torch=rows["torch fused fp32"]["state_bytes"] / rows[name]["state_bytes"],
+        )
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1e5 parameters, 3 trials")
+    parser.add_argument("--sizes", default="1.6e7,6.4e7")
+    parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--skip", default="", help="comma-separated contenders to leave out")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args(argv)
+    sizes = [100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
+    trials = 3 if args.quick else args.trials
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.quick:
+        skip |= {"bitsandbytes Adam8bit", "torchao AdamW8bit"}
+    import numba
+    import torch
+
+    record = {
+        "machine": machine(),
+        "load_average": list(os.getloadavg()),
+        "threads": {"numba": numba.get_num_threads(), "torch": torch.get_num_threads()},
+        "trials": trials,
+        "sizes": {},
+    }
+    print(f"{record['machine']}; load average {record['load_average']}; {trials} trials")
+    header = f"{'params':>8}  {'contender':<22} {'ms/step':>9} {'vs torch':>9} {'state MB':>9}"
+    print(header)
+    for n in sizes:
+        rows = measure(n, trials, skip)
+        record["sizes"][str(n)] = rows
+        for name, row in rows.items():
+            if "error" in row:
+                print(f"{n:>8.2g}  {name:<22} {'-':>9} {'-':>9} {'-':>9}  ({row['error']})")
+                continue
+            print(
+                f"{n:>8.2g}  {name:<22} {row['median_ms']:>9.2f} "
+                f"{row['speed_vs_torch_fused']:>8.2f}x {row['state_bytes'] / 1e6:>9.1f}"
+            )
+    record["load_average_after"] = list(os.getloadavg())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

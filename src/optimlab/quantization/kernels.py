@@ -1,0 +1,308 @@
+"""The fused engine for narrow state: one compiled pass per block of 256 elements.
+
+For each block, in registers and a scratch row of 256 float32 per narrow slot (allocated once
+per chunk of 64 blocks, per thread; no full-size temporary)::
+
+    for each element i of the block:
+        g, p = the pipeline of engines.fused (loss scale, sign, clipping, weight decay)
+        s_k  = code_k[codes_k[i]] * scale_k[b]          (int8 slots)
+             | float32(bits_k[i] << 16)                 (bfloat16 slots)
+             | s_k[i]                                   (float32 slots)
+        p, s_0, s_1, ... = rule.update(p, g, s_0, s_1, ...)   (the float32 moments)
+        p[i] = p;  ema[i] = ...                          (as engines.fused)
+        bits_k[i] = bfloat16 nearest s_k;  row_k[i - start] = s_k;  absmax_k = max(absmax_k, |s_k|)
+    for each int8 slot k:  scale_k[b] = max(absmax_k, 1e-12);  codes_k[i] = nearest(row_k / scale)
+
+with every operation that of :mod:`optimlab.quantization.blockwise` and
+:mod:`optimlab.quantization.state` (the reference), so that the two engines agree bit for bit
+(the max of a block is exact in any order). The element function is generated from the rule's
+``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused` generates its
+loops (and cached on disk the same way).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from ..engines import fused
+from . import blockwise
+from .blockwise import MIN_SCALE
+from .codes import BLOCK_SIZE, dynamic_code
+from .state import Bfloat16State, Int8State
+
+#: blocks per task of the parallel loop (one scratch allocation each)
+CHUNK_BLOCKS = 64
+_OPTS = fused._OPTS
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The uint32 bit pattern of a float32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, x):
+    """The float32 of a uint32 bit pattern."""
+    if x != types.uint32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@njit(**_OPTS)
+def bf16_load(bits):
+    """float32 of bfloat16 bits (exact)."""
+    return _bits_float(np.uint32(np.uint32(bits) << np.uint32(16)))
+
+
+@njit(**_OPTS)
+def bf16_store(x):
+    """The bfloat16 bits nearest float32 ``x`` (ties to even; NaN -> 0x7FC0 with x's sign)."""
+    b = np.uint32(_float_bits(x))
+    high = b >> np.uint32(16)
+    quiet = (high & np.uint32(0x8000)) | np.uint32(0x7FC0)
+    rounded = np.uint32(b + (np.uint32(0x7FFF) + (high & np.uint32(1)))) >> np.uint32(16)
+    return np.uint16(quiet if x != x else rounded)  # (a select: the loop stays branch-free)
+
+
+@njit(**_OPTS)
+def nearest_code(y, code, start):
+    """blockwise.nearest for one float32 ``y``, ties up (torchao), without a branch: the
+    search starts at ``start[bits(y) >> 16]`` (:func:`search_start`: the answer or one
+    below it for every finite float32), one step up where ``y >= code[k + 1]``, then the
+    rounding. NaN gives 0, as the reference's search."""
+    k = np.int64(start[_float_bits(y) >> np.uint32(16)])
+    up = min(k + 1, 255)
+    k = up if y >= code[up] else k
+    up = min(k + 1, 255)
+    low = code[k]
+    nearest = up if (y - low) >= (code[up] - low) * np.float32(0.5) else k
+    return np.uint8(nearest if y == y else 0)
+
+
+@functools.cache
+def search_start(signed: bool) -> np.ndarray:
+    """For each of the 65536 upper halves h of a float32's bits, ``blockwise.search`` of the
+    least float32 with that upper half (the most negative one where the sign bit is set),
+    uint8: since the search is monotone, at most the answer for every float32 in the bucket,
+    and at most one below it for every finite one (a bucket spans 2^-7 relative, the code's
+    neighbours are more than that apart: 240 of the 65536 buckets hold two answers;
+    tests/test_quantization.py checks). NaN is the caller's to catch: +inf's bucket holds
+    NaNs too."""
+    high = np.arange(65536, dtype=np.uint32) << np.uint32(16)
+    negative = (high >> np.uint32(31)).astype(bool)
+    least = np.where(negative, high | np.uint32(0xFFFF), high).view(np.float32)
+    table = blockwise.search(least, dynamic_code(signed)).astype(np.uint8)
+    table.setflags(write=False)
+    return table
+
+
+@njit(**_OPTS)
+def nearest_codes(y, code, table):
+    """:func:`nearest_code` of every float32 of ``y`` (uint8): the kernels' search on an
+    array, for tests against ``blockwise.nearest``."""
+    out = np.empty(y.size, np.uint8)
+    for i in range(y.size):
+        out[i] = nearest_code(y[i], code, table)
+    return out
+
+
+@njit(**_OPTS)
+def larger(m, x):
+    """max(m, |x|) as ``np.max`` takes it: a NaN, once met, stays (a select, no branch)."""
+    a = abs(x)
+    return m if (m != m or a <= m) else a
+
+
+@njit(**_OPTS)
+def requantize_row(row, n, absmax, codes, scales, b, code, table):
+    """Store ``row[:n]`` (float32, whose largest |value| is ``absmax``) as block ``b`` of an
+    int8 buffer: its scale, then its codes."""
+    if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
+        absmax = MIN_SCALE
+    scales[b] = absmax
+    for j in range(n):
+        codes[j] = nearest_code(row[j] / absmax, code, table)
+
+
+_TEMPLATE = """
+
+@njit(inline="always", **_OPTS)
+def block(b, p, g, {args}, ema, s, pipe, rows):
+    # each array sliced to the block first: indexing the whole arrays from ``start`` kept
+    # LLVM from vectorizing the loop (8 ns an element instead of 1, numba 0.68)
+    start = b * BLOCK
+    end = min(start + BLOCK, p.size)
+    n = end - start
+    pb = p[start:end]
+    gb = g[start:end]
+{slices}    for i in range(n):
+        gi, pi = _prepare(gb[i], pb[i], pipe)
+{reads}        pi, {values} = update(pi, gi, {values}, *s)
+        pb[i] = pi
+{writes}{average}{requantize}
+
+@njit(parallel=True, **_OPTS)
+def parallel(p, g, {args}, ema, s, pipe):
+    blocks = (p.size + BLOCK - 1) // BLOCK
+    chunks = (blocks + CHUNK - 1) // CHUNK
+    for c in prange(chunks):
+        rows = np.empty(({rows}, BLOCK), dtype=np.float32)
+        for b in range(c * CHUNK, min(blocks, (c + 1) * CHUNK)):
+            block(b, p, g, {args}, ema, s, pipe, rows)
+"""
+
+_LOOPS: dict = {}
+
+
+def _kinds(slots, ema) -> tuple[str, ...]:
+    """The key of a loop: per slot its buffer's kind, then whether an EMA is kept."""
+    kinds = []
+    for buffer in slots:
+        if buffer is None:
+            kinds.append("off")
+        elif isinstance(buffer, Int8State):
+            kinds.append("int8")
+        elif isinstance(buffer, Bfloat16State):
+            kinds.append("bf16")
+        else:
+            kinds.append("plain")
+    return (*kinds, "ema" if ema is not None else "no ema")
+
+
+def loop_source(rule, kinds: tuple[str, ...]) -> str:
+    """The generated source of ``rule``'s loop for slot buffers of ``kinds`` (per slot:
+    ``"int8"``, ``"bf16"``, ``"plain"`` float32, or ``"off"``; last ``"ema"`` or
+    ``"no ema"``)."""
+    args, slices, reads, writes, requantize = [], [], [], [], []
+    row = 0
+    *slots, ema = kinds
+    for k, kind in enumerate(slots):
+        if kind == "int8":
+            args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
+            slices.append(
+                f"    c{k}b = c{k}[start:end]\n    r{k} = rows[{row}]\n"
+                f"    scale{k} = a{k}[b]\n    m{k} = np.float32(0.0)\n"
+            )
+            reads.append(f"        v{k} = q{k}[c{k}b[i]] * scale{k}\n")
+            writes.append(f"        r{k}[i] = v{k}\n        m{k} = larger(m{k}, v{k})\n")
+            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, q{k}, t{k})\n")
+            row += 1
+        elif kind == "bf16":
+            args.append(f"h{k}")
+            slices.append(f"    h{k}b = h{k}[start:end]\n")
+            reads.append(f"        v{k} = bf16_load(h{k}b[i])\n")
+            writes.append(f"        h{k}b[i] = bf16_store(v{k})\n")
+        elif kind == "plain":
+            args.append(f"s{k}")
+            slices.append(f"    s{k}b = s{k}[start:end]\n")
+            reads.append(f"        v{k} = s{k}b[i]\n")
+            writes.append(f"        s{k}b[i] = v{k}\n")
+        else:
+            args.append(f"n{k}")
+            reads.append(f"        v{k} = gi\n")
+    if ema == "ema":
+        slices.append("    eb = ema[start:end]\n")
+        average = "        _average(i, eb, pi, pipe)\n"
+    else:
+        average = ""
+    return _TEMPLATE.format(
+        args=", ".join(args),
+        values=", ".join(f"v{k}" for k in range(len(slots))),
+        slices="".join(slices),
+        reads="".join(reads),
+        writes="".join(writes),
+        average=average,
+        requantize="".join(requantize),
+        rows=max(row, 1),
+    )
+
+
+def _make(rule, kinds):
+    text = loop_source(rule, kinds)
+    digest = hashlib.sha256(text.encode())
+    digest.update(fused._own_source())
+    with open(__file__, "rb") as f:
+        digest.update(f.read())
+    source = fused._source_file(rule.update)
+    if source is not None:
+        with open(source, "rb") as f:
+            digest.update(f.read())
+    for helper in fused._helper_files(rule.update):
+        with open(helper, "rb") as f:
+            digest.update(f.read())
+    key = digest.hexdigest()[:16]
+    stem = "narrow_" + "".join(c if c.isalnum() else "_" for c in fused._name(rule))
+    stem += "_" + "".join(kind[0] for kind in kinds)
+    header = f"# Generated by optimlab.quantization.kernels for {fused._name(rule)}, {kinds}.\n"
+    text = header + f"# Key {key}. Do not edit.\n" + text
+    path = fused._write(stem, key, text) if source is not None else None
+    opts = _OPTS if path is not None else dict(_OPTS, cache=False)
+    module = __import__("types").ModuleType(f"optimlab_narrow_loops_{stem}_{key}")
+    module.__file__ = path
+    module.__dict__.update(
+        njit=njit,
+        prange=prange,
+        np=np,
+        _OPTS=opts,
+        BLOCK=BLOCK_SIZE,
+        CHUNK=CHUNK_BLOCKS,
+        _prepare=fused._prepare,
+        _average=fused._average,
+        bf16_load=bf16_load,
+        bf16_store=bf16_store,
+        requantize_row=requantize_row,
+        larger=larger,
+        update=fused._compiled_update(rule, opts),
+    )
+    __import__("sys").modules[module.__name__] = module
+    exec(compile(text, path or f"<{stem}>", "exec"), module.__dict__)
+    _LOOPS[(rule, kinds)] = module.parallel
+    return module.parallel
+
+
+def _arguments(slots, kinds):
+    out = []
+    for buffer, kind in zip(slots, kinds[:-1], strict=True):
+        if kind == "int8":
+            code, table = dynamic_code(buffer.signed), search_start(buffer.signed)
+            out += [buffer.codes.reshape(-1), buffer.scales, code, table]
+        elif kind == "bf16":
+            out.append(buffer.bits.reshape(-1))
+        elif kind == "plain":
+            out.append(buffer.reshape(-1))
+        else:
+            out.append(None)
+    return out
+
+
+def apply(rule, p, g, slots, scalars, pipe=fused.NO_PIPELINE, ema=None) -> None:
+    """One fused step of ``rule`` on float32 ``p`` (in place) whose ``slots`` hold narrow
+    buffers (:class:`Int8State`, :class:`Bfloat16State`), float32 arrays or None."""
+    kinds = _kinds(slots, ema)
+    loop = _LOOPS.get((rule, kinds)) or _make(rule, kinds)
+    dtype = p.dtype
+    loop(
+        p.reshape(-1),
+        g.reshape(-1),
+        *_arguments(slots, kinds),
+        None if ema is None else ema.reshape(-1),
+        fused._cast(scalars, dtype),
+        fused._cast_pipeline(pipe, dtype),
+    )
