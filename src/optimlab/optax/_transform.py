@@ -144,6 +144,22 @@ def _exact_update(p, q, new, rule, g, slots, numbers):
     )
 
 
+def _new_slot(rule, name: str, value: float, p, hyperparameters: dict):
+    """The initial state buffer ``name`` of parameter ``p``: a copy of p (the rule's
+    ``PARAMETER_SLOTS``, Schedule-Free's z), else ``value`` in the shape the rule's
+    ``slot_shape`` gives (Adafactor's factored rows and columns), or None where the parameter
+    has no such buffer (Muon's second moment of a matrix; a leaf of nothing in the state)."""
+    if name in getattr(rule, "PARAMETER_SLOTS", ()):
+        return jnp.array(p)
+    shape = jnp.shape(p)
+    slot_shape = getattr(rule, "slot_shape", None)
+    if slot_shape is not None:
+        shape = slot_shape(name, shape, **hyperparameters)
+        if shape is None:
+            return None
+    return jnp.full(shape, value, p.dtype)
+
+
 def _check_learning_rate_array(value: Any) -> None:
     if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.floating):
         raise TypeError(
@@ -280,14 +296,10 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         narrowest = _narrowest(leaves)
         if narrowest is not None:
             optimizer._check_in_dtype(config, lr if isinstance(lr, float) else None, narrowest)
-        copies = getattr(rule, "PARAMETER_SLOTS", ())  # slots that start as a copy of p
+        optimizer._check_parameter_shapes([jnp.shape(p) for p in leaves])
+        hyper = hyperparameters(leaves)
         state_slots = {
-            name: jax.tree.map(
-                (lambda p: jnp.array(p))
-                if name in copies
-                else (lambda p, v=value: jnp.full(jnp.shape(p), v, p.dtype)),
-                params,
-            )
+            name: jax.tree.map(lambda p, n=name, v=value: _new_slot(rule, n, v, p, hyper), params)
             for name, value in slots
         }
         step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
@@ -332,12 +344,13 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         new_slots = {name: [] for name, _ in slots}
         for k, (p, g) in enumerate(zip(leaves, grads, strict=True)):
             q, these = p, numbers
-            if wd is not None and not decoupled:
-                g = g + jnp.asarray(wd, g.dtype) * p
+            decay = optimizer._shape_weight_decay(jnp.shape(p), wd)  # (Muon's non-matrices)
+            if decay is not None and not decoupled:
+                g = g + jnp.asarray(decay, g.dtype) * p
             if own_decay:
-                these = (*numbers, wd if decoupled else None)
-            elif wd is not None and decoupled:
-                q = p - p * jnp.asarray(wd * rate, p.dtype)
+                these = (*numbers, decay if decoupled else None)
+            elif decay is not None and decoupled:
+                q = p - p * jnp.asarray(decay * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
             new = _engine.run_update(rule, q, g, own, these)
             if difference_only:

@@ -154,7 +154,7 @@ def scalars(
             root = rounded_to(1.0, "float32") / np.sqrt(rounded_to(t, "float32"))
             rho = number(where(root < lr32, root, lr32))
         else:
-            root = 1.0 / math.sqrt(t)
+            root = 1.0 / math.sqrt(number(t))
             rho = where(root < lr, root, lr)
     one_minus_momentum = None if momentum is None else 1.0 - momentum
     step = (
