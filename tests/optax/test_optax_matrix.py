@@ -130,3 +130,24 @@ def test_refusals_change_nothing():
         tx.init([jnp.ones((2, 2)), jnp.ones(5)])
     state = tx.init([jnp.ones((2, 2))])  # the same transformation still works
     assert _shapes(dict(enumerate(state.slots["m"]))) == {0: (2, 2)}
+
+
+def test_optax_names_of_muon_and_adafactor():
+    """optax.contrib.muon's beta, adam_b1, adam_b2 and optax.adafactor's eps,
+    clipping_threshold, weight_decay_rate are taken for optimlab's names; both at once are
+    refused."""
+    params = {"w": jnp.asarray(PARAMS["kernel"])}
+    grads = {"w": jnp.asarray(GRADS[0]["kernel"])}
+    pairs = [
+        (olx.muon(0.1, beta=0.8, adam_b1=0.5), olx.muon(0.1, momentum=0.8, adam_beta_1=0.5)),
+        (
+            olx.adafactor(eps=1e-20, clipping_threshold=2.0, min_dim_size_to_factor=2),
+            olx.adafactor(epsilon_1=1e-20, clip_threshold=2.0, min_dim_size_to_factor=2),
+        ),
+    ]
+    for theirs, ours in pairs:
+        a = theirs.update(grads, theirs.init(params), params)[0]["w"]
+        b = ours.update(grads, ours.init(params), params)[0]["w"]
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(TypeError, match="beta is optax's name of momentum"):
+        olx.muon(0.1, beta=0.9, momentum=0.9)

@@ -13,7 +13,8 @@ and the clipping, on that backend's tensors.
     host, ``rule.scalars`` gives the NumPy engine's very Python floats, and the rule's
     ``update`` runs on the variables' torch tensors (:func:`optimlab.torch._ops.torch_update`:
     ``np.sqrt`` and friends bound to torch's). Python floats keep a tensor's dtype in torch as
-    in NumPy.
+    in NumPy. A tensor-level rule (Muon, Adafactor) runs its NumPy ``update`` on the tensors'
+    memory (``run_tensor_update``: matrix products and means over whole axes).
 
 Each backend is a small class of static functions with the same names; :func:`current` picks
 the one of ``keras.backend.backend()`` or refuses the others.
