@@ -45,7 +45,7 @@ def test_the_state_holds_slots_of_the_rules_shapes():
     assert _shapes(state.slots["v"]) == {"kernel": None, "bias": (5,), "scale": ()}
 
 
-@pytest.mark.parametrize(("name", "preset"), [("Muon", "keras"), ("Adafactor", "optax")])
+@pytest.mark.parametrize(("name", "preset"), [("Muon", "optax"), ("Adafactor", "optax")])
 def test_jit_with_an_injected_learning_rate_is_the_dialect(name, preset):
     """Under jax.jit, the learning rate a traced hyperparameter (optax.inject_hyperparams):
     one trace, the dialect's numbers (float64)."""

@@ -9,7 +9,9 @@ place wherever a rule calls it)::
 
     rules.newton_schulz.orthogonalize   X = G / ||G||;  k times: A = X X^T, B = b A + c A A,
                                         X = a X + B X   (the wide orientation; bfloat16 with
-                                        every product rounded once, as torch.optim.Muon)
+                                        every product rounded once, as torch.optim.Muon;
+                                        norm_dtype "float32": Keras's own norm, of G in
+                                        float32 summed by XLA, its epsilon added there)
     rules.muon.lerp                     start + w (end - start), torch's lerp: one rounding
                                         (computed in float64 for float32 under x64)
     rules.adafactor.mean                the mean, or with mean_dtype "float32" Keras's
@@ -62,17 +64,20 @@ def round_to_bfloat16(x):
 def orthogonalize(g, a, b, c, steps, epsilon, epsilon_style="add", dtype=None, norm_dtype=None):
     """:func:`optimlab.rules.newton_schulz.orthogonalize` on a JAX array (the same arguments):
     ``dtype`` None in g's dtype, ``"bfloat16"`` as torch.optim.Muon; ``norm_dtype``
-    ``"float32"``: the norm rounded to float32 (Keras's)."""
+    ``"float32"``: Keras's norm, ``jnp.linalg.norm`` of g in float32 (the NumPy form rounds
+    the exact norm to float32 and adds epsilon in g's dtype: within an ulp or so of this
+    norm, whose value XLA's sum of the whole matrix decides)."""
     if dtype == "bfloat16":
         return _orthogonalize_bfloat16(g, a, b, c, steps, epsilon, epsilon_style)
     tall = g.shape[0] > g.shape[1]
     x = g.T if tall else g
-    if norm_dtype == "float32":
-        wide = x.astype(_wide(x.dtype))
-        norm = jnp.sqrt(jnp.sum(wide * wide)).astype(jnp.float32).astype(x.dtype)
+    if norm_dtype == "float32":  # Keras's ops.norm itself: of x in float32, in XLA's order
+        norm = jnp.linalg.norm(x.astype(jnp.float32))
     else:
         norm = jnp.sqrt(jnp.sum(x * x))
-    x = x / (jnp.maximum(norm, epsilon) if epsilon_style == "clamp" else norm + epsilon)
+    # (a float32 norm: its epsilon added in float32, then x / it in x's dtype, as Keras's)
+    guard = jnp.maximum(norm, epsilon) if epsilon_style == "clamp" else norm + epsilon
+    x = x / guard.astype(x.dtype)
     for _ in range(steps):
         gram = _matmul(x, x.T)
         update = _matmul(gram, gram.T) * c + gram * b
