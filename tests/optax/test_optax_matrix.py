@@ -5,6 +5,7 @@ float32 step numbers traced), optax's own optimizers live, and the refusals."""
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import jax
@@ -138,16 +139,16 @@ def test_optax_names_of_muon_and_adafactor():
     refused."""
     params = {"w": jnp.asarray(PARAMS["kernel"])}
     grads = {"w": jnp.asarray(GRADS[0]["kernel"])}
-    pairs = [
-        (olx.muon(0.1, beta=0.8, adam_b1=0.5), olx.muon(0.1, momentum=0.8, adam_beta_1=0.5)),
-        (
-            olx.adafactor(eps=1e-20, clipping_threshold=2.0, min_dim_size_to_factor=2),
-            olx.adafactor(epsilon_1=1e-20, clip_threshold=2.0, min_dim_size_to_factor=2),
-        ),
-    ]
-    for theirs, ours in pairs:
-        a = theirs.update(grads, theirs.init(params), params)[0]["w"]
-        b = ours.update(grads, ours.init(params), params)[0]["w"]
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    theirs = olx.adafactor(eps=1e-20, clipping_threshold=0.5, weight_decay_rate=0.1)
+    ours = olx.adafactor(epsilon_1=1e-20, clip_threshold=0.5, weight_decay=0.1)
+    other = olx.adafactor(epsilon_1=1e-20, weight_decay=0.1)  # (the names matter here)
+    a, b, c = (
+        np.asarray(tx.update(grads, tx.init(params), params)[0]["w"])
+        for tx in (theirs, ours, other)
+    )
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    names = inspect.signature(olx.muon).parameters
+    assert {"beta", "adam_b1", "adam_b2", "eps"} <= set(names)
     with pytest.raises(TypeError, match="beta is optax's name of momentum"):
         olx.muon(0.1, beta=0.9, momentum=0.9)
