@@ -52,7 +52,8 @@ torch's lerp have their JAX forms in :mod:`optimlab.engines.jax_tensor` (each pr
 ``precision="highest"``; ``preset="torch"`` rounds every operation to bfloat16 as
 torch.optim.Muon; ``preset="keras"`` takes the norm of a float64 matrix as Keras does,
 ``jnp.linalg.norm`` in float32, where the NumPy dialect rounds the exact norm to float32:
-2e-8 apart at most in the conformance runs, and the face then within 1e-14 of Keras's own); Adafactor's means are ``jnp.mean`` (Keras's float32 ones as Keras takes
+2e-8 apart at most in the conformance runs, and the face then within 1e-14 of Keras's
+own); Adafactor's means are ``jnp.mean`` (Keras's float32 ones as Keras takes
 them), its float32 1 - t^decay and min(lr, 1/sqrt(t)) traced computations in float32. A leaf
 of two dimensions is a matrix (Muon's Newton-Schulz); the others take the preset's fallback
 (optax's NAdamW, Keras's AdamW with ``adam_weight_decay``), and ``preset="torch"`` refuses
