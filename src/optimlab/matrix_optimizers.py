@@ -160,26 +160,30 @@ class Muon(RuleOptimizer):
             out["shape_scaling"] = "none"
         return out
 
-    def _checked_build_params(self, params) -> list:
-        """The build's checks; with ``non_matrix="raise"`` (torch) a parameter that is not 2-D
-        is refused, as torch.optim.Muon refuses it, and nothing is built."""
-        params = super()._checked_build_params(params)
+    def _check_parameter_shapes(self, shapes) -> None:
+        """With ``non_matrix="raise"`` (torch) a parameter that is not 2-D is refused, as
+        torch.optim.Muon refuses it, and nothing is built."""
         if self._config["non_matrix"] == "raise":
-            for i, p in enumerate(params):
-                if p.ndim != 2:
+            for i, shape in enumerate(shapes):
+                if len(shape) != 2:
                     raise ValueError(
                         f"Muon with non_matrix='raise' (torch.optim.Muon) takes only 2-D "
-                        f"parameters; parameter {i} has shape {show(tuple(p.shape))}. Give "
+                        f"parameters; parameter {i} has shape {show(tuple(shape))}. Give "
                         "the others to another optimizer, or use non_matrix='adamw'"
                     )
-        return params
 
-    def _item_options(self, p, lr: float):
+    def _shape_weight_decay(self, shape, wd):
         """Matrices decay by ``weight_decay``, the others by ``adam_weight_decay`` (Keras's
         ``Muon._apply_weight_decay``); both at the unscaled learning rate."""
+        if len(shape) != 2:
+            return self._config["adam_weight_decay"] or None
+        return wd
+
+    def _item_options(self, p, lr: float):
+        """The decay of :meth:`_shape_weight_decay` for a parameter not excluded."""
         lr_i, wd = super()._item_options(p, lr)
-        if p.ndim != 2 and id(p) not in self._excluded:
-            wd = self._config["adam_weight_decay"] or None
+        if id(p) not in self._excluded:
+            wd = self._shape_weight_decay(p.shape, wd)
         return lr_i, wd
 
 

@@ -541,6 +541,11 @@ class Optimizer(UpdatePipeline, StateIO):
                 return None
         return np.full(shape, self._slot_initial_value(name), dtype=p.dtype)
 
+    def _check_parameter_shapes(self, shapes: Sequence[tuple]) -> None:
+        """Refuse parameters of shapes the rule cannot take (nothing here; Muon under
+        ``non_matrix="raise"`` takes matrices only): a ValueError naming the parameter.
+        :meth:`build` asks it, and the traced faces, which hold no NumPy parameters."""
+
     def _checked_build_params(self, params: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The checks of :meth:`build` on its parameters (nothing changes): the list."""
         if self.built:
@@ -560,6 +565,7 @@ class Optimizer(UpdatePipeline, StateIO):
                         f"state_dtype={self._state_dtype!r} keeps float32 moments narrow: "
                         f"parameter {i} must be float32, got {p.dtype}"
                     )
+        self._check_parameter_shapes([p.shape for p in params])
         return params
 
     def build(self, params: Sequence[np.ndarray]) -> None:

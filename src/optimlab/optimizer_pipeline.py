@@ -392,6 +392,13 @@ class UpdatePipeline:
             wd = group_wd or None
         return lr * lr_scale, wd
 
+    def _shape_weight_decay(self, shape: tuple, wd: float | None) -> float | None:
+        """The weight decay of a parameter of ``shape`` (not excluded) whose decay would be
+        ``wd`` (the optimizer's or its group's; None: off): ``wd`` itself here; Muon gives
+        the parameters that are not matrices ``adam_weight_decay``. The traced faces, which
+        hold no NumPy parameters, ask by this hook."""
+        return wd
+
     def _scalars_for_update(self, lr: float):
         """``scalars_for(i, lr_i)``: the rule's scalars of parameter ``i`` at learning rate
         ``lr_i``. With one global step count the step state (Nadam's momentum product) advances

@@ -77,3 +77,30 @@ def test_model_save_and_load_keep_the_optimizer_state(tmp_path):
         m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("name", "preset"), [("Muon", "keras"), ("Adafactor", "optax")])
+def test_model_save_and_load_keep_a_tensor_rules_state(tmp_path, name, preset):
+    """Slots shaped unlike their variable (Adafactor's factored row and column of the kernel
+    with min_dim_size_to_factor=2, Muon's second moment of the bias only) are saved and
+    loaded, and the loaded model continues exactly as the saved one."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    options = {"min_dim_size_to_factor": 2} if name == "Adafactor" else {}
+    model = _model(olk.CLASSES[name](learning_rate=0.05, preset=preset, **options))
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    shapes = [tuple(v.shape) for v in model.optimizer.variables]
+    # iterations, learning rate; Muon: m, (v) per variable; Adafactor (optax's factoring:
+    # the rows of its second largest axis, 1, and the columns of its largest, 0): the row
+    # and the column of the (3, 2) kernel, v of the (2,) bias
+    assert shapes[2:] == ([(3, 2), (2,), (2,)] if name == "Muon" else [(2,), (3,), (2,)])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.optimizer) is olk.CLASSES[name] and loaded.optimizer.preset == preset
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for m in (model, loaded):
+        m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -109,13 +109,14 @@ def test_update_step_needs_apply():
 
 def test_not_yet():
     assert set(olk.NOT_YET) <= set(ol.OPTIMIZERS) and not set(olk.NOT_YET) & set(olk.CLASSES)
-    with pytest.raises(AttributeError, match="optimlab.keras.Muon does not exist yet"):
-        olk.Muon  # noqa: B018
-    # the optimizers optimlab.optax has a factory for (the same traced rules)
+    with pytest.raises(AttributeError, match="has no attribute 'Muonn'"):
+        olk.Muonn  # noqa: B018
+    # every optimizer of OPTIMIZERS, as optimlab.optax has a factory for each (the same rules)
     assert set(olk.CLASSES) == {
         "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion",
-        "RAdam", "Rprop", "ASGD", "Lamb", "Ftrl", "ScheduleFreeAdamW",
+        "Muon", "RAdam", "Rprop", "ASGD", "Lamb", "Adafactor", "Ftrl", "ScheduleFreeAdamW",
     }  # fmt: skip
+    assert set(olk.CLASSES) == set(ol.OPTIMIZERS)
 
 
 def test_optimlab_does_not_import_keras_and_a_missing_keras_says_what_to_install():
@@ -140,3 +141,35 @@ def test_optimlab_does_not_import_keras_and_a_missing_keras_says_what_to_install
 def test_the_base_class_is_not_an_optimizer():
     with pytest.raises(TypeError, match="base class"):
         olk.Optimizer()
+
+
+def test_torchs_muon_refuses_a_non_matrix_and_builds_nothing():
+    """Muon with the torch preset takes matrices only (torch.optim.Muon's refusal): the build
+    names the variable's shape and creates no variable; the optimizer then builds on
+    matrices."""
+    optimizer = olk.Muon(preset="torch")
+    before = list(optimizer.variables)  # (Keras's iterations and learning rate)
+    with pytest.raises(ValueError, match=r"parameter 1 has shape \(3,\)"):
+        optimizer.build([keras.Variable(np.ones((2, 2))), keras.Variable(np.ones(3))])
+    assert not optimizer.built and optimizer.variables == before
+    optimizer.build([keras.Variable(np.ones((2, 2)))])
+    assert [tuple(v.shape) for v in optimizer.variables] == [(), (), (2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "words"),
+    [
+        ("Adafactor", {"beta_2_decay": 0.5}, ["beta_2_decay", "0.5"]),
+        ("Adafactor", {"factored_dims": "all"}, ["factored_dims", "'all'"]),
+        ("Muon", {"ns_steps": 100}, ["ns_steps", "100"]),
+        ("Muon", {"non_matrix": "sgd"}, ["non_matrix", "'sgd'"]),
+    ],
+)
+def test_tensor_rules_refuse_as_the_dialect(name, arguments, words):
+    with pytest.raises(ValueError) as caught:
+        olk.CLASSES[name](**arguments)
+    with pytest.raises(ValueError) as dialect:
+        getattr(ol, name)(**arguments)
+    assert str(caught.value) == str(dialect.value)
+    for word in words:
+        assert word in str(caught.value)

@@ -30,7 +30,9 @@ cases = [("Adam", "torch", {"amsgrad": True, "weight_decay": 0.1}), ("Nadam", "k
          ("AdamW", "optax", {"learning_rate": 0.01, "clipnorm": 0.3}),
          ("Ftrl", "keras", {"l1_regularization_strength": 0.05}),
          ("ASGD", "torch", {"t0": 2.0, "lambd": 0.01}),
-         ("ScheduleFreeAdamW", "optax", {"learning_rate": 0.01, "warmup_steps": 3})]
+         ("ScheduleFreeAdamW", "optax", {"learning_rate": 0.01, "warmup_steps": 3}),
+         ("Muon", "torch", {}), ("Muon", "optax", {"learning_rate": 0.01}),
+         ("Adafactor", "keras", {"weight_decay": 0.1}), ("Adafactor", "torch", {})]
 for name, preset, arguments in cases:
     optimizer = olk.CLASSES[name](preset=preset, **arguments)
     variables = [keras.Variable(p) for p in start]
@@ -173,7 +175,7 @@ def torch_run():
 
 def test_the_rule_on_torch_tensors_matches_the_dialect(torch_run):
     assert torch_run["backend"] == "torch"
-    assert len(torch_run["apply"]) == 9
+    assert len(torch_run["apply"]) == 13
     for case, error in torch_run["apply"].items():
         assert error <= 1e-12, case  # (0 where measured: the host's step numbers, IEEE ops)
 

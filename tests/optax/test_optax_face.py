@@ -31,7 +31,7 @@ import optimlab as ol
 import optimlab.optax as olx
 
 from ..conformance import golden, peers
-from ..conformance.cases import Case, all_cases, make_problem
+from ..conformance.cases import KNOWN_LIMITS, Case, all_cases, make_problem
 from . import runs
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
@@ -62,7 +62,19 @@ WITHIN_AN_ULP = {
     # reciprocal (x / 0.9 in 4 of 10 elements an ulp off NumPy's), eagerly too
     "schedule_free_adamw": "a division by a scalar",
 }
+#: float64 cases whose reference engine models XLA's float32 sums only in part: Keras's
+#: Adafactor takes its means in float32 (mean_dtype="float32"), which the face computes
+#: with XLA's own reduction (as Keras does) and the reference engine in index order, exact
+#: for the short axes only; a whole tensor's sum (RMS(p), RMS(U)) differs in the last
+#: float32 bit now and then (the conformance limit of the reference against Keras, 2e-7)
+#: Muon's Frobenius norm likewise (Keras's ops.norm in float32; the reference engine rounds
+#: the exact norm to float32: 2e-8 against Keras)
+REFERENCE_LIMITS = {"keras-Adafactor": 2e-7, "keras-Muon": 2e-8}
 PEER_TOLERANCE = 1e-12  # float64, against the peer's own numbers
+#: where the reference engine itself is further from the peer (tests/conformance KNOWN_LIMITS:
+#: Keras's float32 norm of Muon's float64 matrices, Adafactor's float32 means, torch's
+#: bfloat16 Newton-Schulz), that limit
+PEER_LIMITS = {key: limits["float64"] for key, limits in KNOWN_LIMITS.items()}
 PRESETS = ("optax", "keras", "torch")
 NAMES = {cls.__name__: name for name, cls in olx.CLASSES.items()}
 #: the dialect options a GradientTransformation has no place for (see optimlab.optax)
@@ -157,6 +169,8 @@ def test_matches_the_reference_engine_and_the_peer(case):
         case.optimizer, case.peer, case.options, params0, grads, runs.host_schedule(plan)
     )
     limit = TOLERANCE[case.dtype]
+    if case.dtype == "float64":
+        limit = REFERENCE_LIMITS.get(f"{case.peer}-{case.optimizer}", limit)
     if case.dtype == "float32":
         limit = FLOAT32_LIMITS.get(case.id, FLOAT32_OPTIMIZER_LIMITS.get(case.optimizer, limit))
     assert runs.deviation(ours, reference) <= limit
@@ -165,7 +179,8 @@ def test_matches_the_reference_engine_and_the_peer(case):
     if case.dtype == "float64":
         answer = _peer_answer(case, params0, grads, plan)
         if answer is not None:
-            assert runs.deviation(ours, answer["params"]) <= PEER_TOLERANCE
+            limit = PEER_LIMITS.get((case.optimizer, case.peer), PEER_TOLERANCE)
+            assert runs.deviation(ours, answer["params"]) <= limit
 
 
 @pytest.mark.parametrize("name", list(olx.FACTORIES))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import sys
 import types
 
 import jax
@@ -59,32 +60,62 @@ def _number(value):
     return jnp.asarray(value, jnp.result_type(float))
 
 
+def _rounded_to(value, dtype):
+    """rules._scalar.rounded_to under JAX: ``value`` rounded to ``dtype``, a JAX array."""
+    return jnp.asarray(value).astype(dtype)
+
+
 _OVERRIDES = {
     "np": _TracedNumpy("jax.numpy"),
     "math": _TRACED_MATH,
     "where": jnp.where,
     "divide": jnp.divide,
     "number": _number,
+    "rounded_to": _rounded_to,
 }
 _NAMESPACES: dict = {}
+_RULES_PACKAGE = "optimlab.rules"
+
+
+def _of_rules(obj) -> bool:
+    """Whether ``obj`` (a module or a function) belongs to :mod:`optimlab.rules`."""
+    name = obj.__name__ if isinstance(obj, types.ModuleType) else obj.__module__
+    return name == _RULES_PACKAGE or name.startswith(_RULES_PACKAGE + ".")
 
 
 def rebound(rule) -> dict:
-    """The rule module's namespace with ``np``, ``math`` and ``where`` bound to JAX, and each
-    function defined in the module re-created on it (memoized per rule)."""
+    """The rule module's namespace with ``np``, ``math``, ``where``, ``divide``, ``number``
+    and ``rounded_to`` bound to JAX, and each function defined in the module re-created on it
+    (memoized per rule). What the module takes from the other modules of
+    :mod:`optimlab.rules` is rebound too (Muon's fallback calls Adam's ``scalars`` and
+    ``update``): a helper with a JAX form (:data:`optimlab.engines.jax_tensor.KERNELS`,
+    Newton-Schulz) is replaced by it, another function by its rebound copy, a module by a
+    namespace of its rebound functions."""
     namespace = _NAMESPACES.get(rule)
     if namespace is None:
+        from .jax_tensor import KERNELS
+
         source = vars(rule)
         namespace = dict(source)
+        _NAMESPACES[rule] = namespace  # (before the helpers: a cycle finds it)
         namespace.update((k, v) for k, v in _OVERRIDES.items() if k in source)
         for name, obj in source.items():
-            if isinstance(obj, types.FunctionType) and obj.__globals__ is source:
+            if name.startswith("__") or name in _OVERRIDES:
+                continue
+            if isinstance(obj, types.FunctionType) and obj in KERNELS:
+                namespace[name] = KERNELS[obj]
+            elif isinstance(obj, types.FunctionType) and obj.__globals__ is source:
                 copy = types.FunctionType(
                     obj.__code__, namespace, obj.__name__, obj.__defaults__, obj.__closure__
                 )
                 copy.__kwdefaults__ = obj.__kwdefaults__
                 namespace[name] = copy
-        _NAMESPACES[rule] = namespace
+            elif isinstance(obj, types.FunctionType) and _of_rules(obj):
+                helper = rebound(sys.modules[obj.__module__])
+                namespace[name] = helper.get(obj.__name__, obj)
+            elif isinstance(obj, types.ModuleType) and _of_rules(obj) and obj is not rule:
+                namespace[name] = types.SimpleNamespace(**rebound(obj))
+        # (a function created above reads its globals at call time: the replacements hold)
     return namespace
 
 

@@ -3,22 +3,22 @@
 with the step numbers on the host) take the same rules, so they have the same list.
 
 A rule runs traced when its ``scalars`` take a traced step count and learning rate (a
-``where`` for a choice the step decides, ``rules._scalar.divide`` and ``number`` for IEEE
-divisions and narrower dtypes) and its ``update`` is elementwise, or is one of
-:data:`TENSOR_OPTIMIZERS`. This module imports neither jax nor keras.
+``where`` for a choice the step decides, ``rules._scalar.divide``, ``number`` and ``rounded_to``
+for IEEE divisions and narrower dtypes) and its ``update`` is elementwise, or is one of
+:data:`TENSOR_OPTIMIZERS` (whose ``update`` casts each step number to the parameter's dtype
+itself, ``np.asarray(x, p.dtype)``, and whose NumPy-specific helpers have a JAX form in
+:mod:`optimlab.engines.jax_tensor`). This module imports neither jax nor keras.
 """
 
 from __future__ import annotations
 
 from ..optimizers import OPTIMIZERS
 
-#: the tensor-level optimizers whose rule runs traced (Lamb: its norms and trust ratio)
-TENSOR_OPTIMIZERS = ("Lamb",)
+#: the tensor-level optimizers whose rule runs traced (Lamb: its norms and trust ratio;
+#: Muon: Newton-Schulz, :mod:`optimlab.engines.jax_tensor`; Adafactor: its factored means)
+TENSOR_OPTIMIZERS = ("Lamb", "Muon", "Adafactor")
 #: optimizers the faces do not have yet, and why (a name not in OPTIMIZERS is ignored)
-NOT_YET = {
-    "Muon": "a tensor-level rule: Newton-Schulz in bfloat16 arithmetic, a non-matrix AdamW",
-    "Adafactor": "a tensor-level rule: host casts of the step numbers, sequential float32 sums",
-}
+NOT_YET: dict = {}
 
 
 def traced_optimizers() -> dict:

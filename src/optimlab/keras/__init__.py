@@ -6,10 +6,10 @@
     model.compile(optimizer=olk.Adam(learning_rate=1e-3, preset="torch"), loss="mse")
     model.fit(x, y)              # torch.optim.Adam's numbers, inside Keras's jitted train step
 
-One class per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is elementwise,
-and Lamb (:data:`CLASSES`: ``SGD, Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta,
-Lion, RAdam, Rprop, ASGD, Lamb, Ftrl, ScheduleFreeAdamW``, the optimizers
-:mod:`optimlab.optax` has; :mod:`optimlab.engines.traced` lists them). Each takes Keras's
+One class per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` (:data:`CLASSES`: ``SGD,
+Adagrad, RMSprop, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RAdam, Rprop, ASGD, Muon, Lamb,
+Adafactor, Ftrl, ScheduleFreeAdamW``, the optimizers :mod:`optimlab.optax` has;
+:mod:`optimlab.engines.traced` lists them). Each takes Keras's
 arguments in Keras's order (``learning_rate``, the class's own, ``weight_decay``,
 ``clipnorm``, ..., ``name``), every hyperparameter of the NumPy dialect with its checks and
 messages, and the keyword-only ``preset``:
@@ -49,7 +49,17 @@ switched on or off, ``use_ema``) is refused once the optimizer is built. A train
 Keras has already compiled keeps the values it was traced with, as with Keras's own
 optimizers; the learning rate is a variable and may change at any time.
 
-:data:`NOT_YET` names the optimizers without a class and why.
+Muon and Adafactor (tensor-level rules): a variable of two dimensions is a matrix and takes
+Muon's Newton-Schulz step, the others its fallback (Keras's AdamW with
+``adam_weight_decay``; ``preset="torch"`` refuses them at the build, as torch.optim.Muon);
+Keras's own Muon also takes AdamW for variables named by ``exclude_layers`` or like an
+embedding, which optimlab.keras.Muon does not take (by shape alone, as optimlab.Muon: an
+Embedding's table is a matrix here). Adafactor's slots are a row and a column of each factored
+variable and a full ``v`` of the others, no more: Keras's own Adafactor also keeps a full-size
+V of each factored variable (never read back), so its saved state has those variables more;
+and its ``relative_step=False`` is the paper's absolute step (Keras 3.15 ignores it).
+
+:data:`NOT_YET` names the optimizers without a class and why (none now).
 """
 
 from __future__ import annotations
@@ -74,7 +84,7 @@ from ._backends import BACKENDS  # noqa: E402
 from ._base import BACKEND_NOT_YET, KERAS_ARGUMENTS, NAN_POLICIES, Optimizer, make_class  # noqa: E402
 
 #: class name -> the optimlab.keras class: every elementwise optimizer of OPTIMIZERS and those
-#: of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`, as optimlab.optax)
+#: of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`, as optimlab.optax): all
 CLASSES = {name: make_class(cls) for name, cls in traced_optimizers().items()}
 globals().update(CLASSES)
 

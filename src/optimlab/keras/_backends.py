@@ -16,6 +16,8 @@ and the clipping, on that backend's tensors.
     (:func:`optimlab.torch._ops.torch_update`: ``np.sqrt`` and friends bound to torch's); see
     :mod:`optimlab.keras._torch_fused`. Python floats keep a tensor's dtype in torch as in
     NumPy.
+    A tensor-level rule (Muon, Adafactor) runs its NumPy ``update`` on the tensors' memory
+    (``run_tensor_update``: matrix products and means over whole axes).
 
 Each backend is a small class of static functions with the same names; :func:`current` picks
 the one of ``keras.backend.backend()`` or refuses the others.
@@ -69,6 +71,11 @@ class _Jax:
     def run_update(self, rule, p, g, slots, numbers):
         return self.engine.run_update(rule, p, g, slots, numbers)
 
+    def run_tensor_update(self, rule, p, g, slots, numbers):
+        """A tensor-level rule (Lamb, Muon, Adafactor): the same JAX engine (its helpers'
+        JAX forms, :mod:`optimlab.engines.jax_tensor`)."""
+        return self.engine.run_update(rule, p, g, slots, numbers)
+
     def number(self, value, dtype):
         """``value`` (a Python float or a traced number) as a 0-d array of ``dtype``."""
         return self.jnp.asarray(value, dtype)
@@ -112,6 +119,25 @@ class _Torch:
 
     def run_update(self, rule, p, g, slots, numbers):
         return self.torch_update(rule)(p, g, *slots, *numbers)
+
+    def run_tensor_update(self, rule, p, g, slots, numbers):
+        """A tensor-level rule (Muon, Adafactor): the NumPy dialect's own ``update`` on the
+        tensors' memory (``Tensor.numpy()`` of a CPU copy: matrix products and means over
+        whole axes, which the torch-ops form of the elementwise rules cannot run), with the
+        host's step numbers; the results back as tensors of each input's device and dtype.
+        A NaN or an infinity propagates without NumPy's warnings, as in torch."""
+        import numpy as np
+
+        def host(tensor):
+            return None if tensor is None else tensor.detach().cpu().numpy()
+
+        with np.errstate(all="ignore"):
+            new = rule.update(host(p), host(g), *(host(s) for s in slots), *numbers)
+        like = (p, *slots)
+        return tuple(
+            None if value is None else self.torch.as_tensor(np.asarray(value)).to(ref.device)
+            for value, ref in zip(new, like, strict=True)
+        )
 
     def number(self, value, dtype):
         return value  # a Python float: torch computes it in the tensor's dtype

@@ -249,6 +249,7 @@ class Optimizer(keras.optimizers.Optimizer):
             lr = self._learning_rate
             number = None if _is_schedule(lr) else float(keras.ops.convert_to_numpy(lr))
             optimizer._check_in_dtype(optimizer._config, number, narrowest)
+        optimizer._check_parameter_shapes([tuple(v.shape) for v in variables])
         super().build(variables)
         self._narrowest = narrowest
         rule = optimizer.rule
@@ -259,14 +260,13 @@ class Optimizer(keras.optimizers.Optimizer):
             names = [name for name in group if name in enabled]
             if not names:
                 continue
-            made = self.add_optimizer_variables(
-                variables,
-                names,
-                initializer=[
-                    keras.initializers.Constant(optimizer._slot_initial_value(name))
-                    for name in names
-                ],
-            )
+            initializers = [
+                keras.initializers.Constant(optimizer._slot_initial_value(name)) for name in names
+            ]
+            if hasattr(rule, "slot_shape"):  # (Adafactor's rows and columns, Muon's v)
+                made = self._shaped_slots(variables, names, initializers)
+            else:
+                made = self.add_optimizer_variables(variables, names, initializer=initializers)
             slots.update(zip(names, made, strict=True))
         for name in getattr(rule, "PARAMETER_SLOTS", ()):  # (Schedule-Free's z: a copy of p)
             if name in slots:
@@ -284,6 +284,36 @@ class Optimizer(keras.optimizers.Optimizer):
             )
             for name, value in getattr(rule, "STEP_STATE", ())
         ]
+
+    def _shaped_slots(self, variables, names, initializers) -> tuple:
+        """The slots ``names`` of a rule whose ``slot_shape`` decides each one's shape, per
+        variable and interleaved as ``add_optimizer_variables`` makes them (Keras's order):
+        a variable of the variable's shape where the rule's shape is it, one of the rule's
+        shape (Adafactor's factored rows and columns) otherwise, None where the variable
+        has no such buffer (Muon's second moment of a matrix) or Keras overwrites it with
+        its gradient."""
+        hyperparameters = self._rule_hyperparameters()
+        made = tuple([] for _ in names)
+        for variable in variables:
+            for k, (name, initializer) in enumerate(zip(names, initializers, strict=True)):
+                shape = tuple(variable.shape)
+                wanted = self._optimlab.rule.slot_shape(name, shape, **hyperparameters)
+                if wanted is None or self._overwrite_variable_with_gradient(variable):
+                    made[k].append(None)
+                elif tuple(wanted) == shape:
+                    made[k].append(
+                        self.add_variable_from_reference(variable, name, initializer=initializer)
+                    )
+                else:
+                    made[k].append(
+                        self.add_variable(
+                            shape=tuple(wanted),
+                            initializer=initializer,
+                            dtype=variable.dtype,
+                            name=f"{variable.path.replace('/', '_')}_{name}",
+                        )
+                    )
+        return made
 
     # -- the update ---------------------------------------------------------------------
 
@@ -371,7 +401,11 @@ class Optimizer(keras.optimizers.Optimizer):
         ops = self._backend
         p = variable.value
         g = keras.ops.cast(gradient, variable.dtype)
-        decay = config["weight_decay"] if self._use_weight_decay(variable) else None
+        decay = None
+        if self._use_weight_decay(variable):  # (Muon: adam_weight_decay for non-matrices)
+            decay = optimizer._shape_weight_decay(
+                tuple(variable.shape), config["weight_decay"] or None
+            )
         decoupled = config["weight_decay_mode"] == "decoupled"
         q = p
         if decay is not None and not decoupled:
@@ -385,9 +419,8 @@ class Optimizer(keras.optimizers.Optimizer):
             self._slot_variables[name][i] if name in self._slot_variables else None
             for name, _ in optimizer.rule.SLOTS
         ]
-        new = ops.run_update(
-            optimizer.rule, q, g, [None if s is None else s.value for s in own], numbers
-        )
+        run = ops.run_tensor_update if getattr(optimizer.rule, "TENSOR", False) else ops.run_update
+        new = run(optimizer.rule, q, g, [None if s is None else s.value for s in own], numbers)
         self.assign(variable, new[0])
         for slot, value in zip(own, new[1:], strict=True):
             if slot is not None:

@@ -8,11 +8,14 @@
     updates, state = tx.update(grads, state, params)
     params = optax.apply_updates(params, updates)
 
-One factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` whose rule is
-elementwise, and Lamb (:data:`FACTORIES`): ``sgd, adagrad, rmsprop, adam, adamw, nadam,
-adamax, adadelta, lion, radam, rprop, asgd, lamb, ftrl, schedule_free_adamw``, optax's names
-(those optax lacks, ASGD and FTRL, the class's in lowercase). Each takes the NumPy dialect's
-hyperparameters and options with its checks and messages, and ``preset``:
+One factory per optimizer of :data:`optimlab.optimizers.OPTIMIZERS` (:data:`FACTORIES`):
+``sgd, adagrad, rmsprop, adam, adamw, nadam, adamax, adadelta, lion, radam, rprop, asgd,
+muon, lamb, adafactor, ftrl, schedule_free_adamw``, optax's names (``muon`` is
+``optax.contrib.muon``'s; those optax lacks, ASGD and FTRL, the class's in lowercase). Each
+takes the NumPy dialect's hyperparameters and options with its checks and messages (and
+optax's names of some: b1, b2, eps, eps_root, decay; Muon's beta, adam_b1, adam_b2;
+Adafactor's eps, clipping_threshold, weight_decay_rate: :func:`optax_names`), and
+``preset``:
 
 ``preset="optax"`` (the default)
     an optax user reaching for ``optimlab.optax.adam`` expects ``optax.adam``'s numbers, and
@@ -43,8 +46,23 @@ its integer ``warmup_steps`` goes in ``static_args``. FTRL solves for the new pa
 (not p - step): ``optax.apply_updates`` gives it back within an ulp of p, exactly at the
 zeros of l1.
 
-Of the tensor-level rules, Lamb's runs here (its norms are ``jnp.linalg.norm``, its trust
-ratio a ``where``); :data:`NOT_YET` names the optimizers without a factory and why.
+The tensor-level rules run here too (:data:`TENSOR_OPTIMIZERS`): Lamb's norms are
+``jnp.linalg.norm`` and its trust ratio a ``where``; Muon's Newton-Schulz iteration and
+torch's lerp have their JAX forms in :mod:`optimlab.engines.jax_tensor` (each product at
+``precision="highest"``; ``preset="torch"`` rounds every operation to bfloat16 as
+torch.optim.Muon; ``preset="keras"`` takes the norm of a float64 matrix as Keras does,
+``jnp.linalg.norm`` in float32, where the NumPy dialect rounds the exact norm to float32:
+2e-8 apart at most in the conformance runs, and the face then within 1e-14 of Keras's
+own); Adafactor's means are ``jnp.mean`` (Keras's float32 ones as Keras takes
+them), its float32 1 - t^decay and min(lr, 1/sqrt(t)) traced computations in float32. A leaf
+of two dimensions is a matrix (Muon's Newton-Schulz); the others take the preset's fallback
+(optax's NAdamW, Keras's AdamW with ``adam_weight_decay``), and ``preset="torch"`` refuses
+them at ``init``, as torch.optim.Muon. The state holds each rule's slots in the shape the
+rule gives (``ScaleByRuleState.slots``): Adafactor's ``v_row`` and ``v_col`` are the
+parameter's shape without one axis, and a parameter without such a buffer (Adafactor's
+``v`` of a factored matrix, Muon's second moment of a matrix) has ``None`` there, a pytree
+node of no leaves. :data:`NOT_YET` names the optimizers without a factory and why (none
+now).
 """
 
 from __future__ import annotations
@@ -53,8 +71,10 @@ from ..engines.traced import NOT_YET, TENSOR_OPTIMIZERS, traced_optimizers
 from ._transform import (
     NAN_POLICIES,
     OPTAX_NAMES,
+    OPTAX_NAMES_OF,
     ScaleByRuleState,
     make_factory,
+    optax_names,
     schedule_free_eval_params,
     transformation,
 )
@@ -63,7 +83,7 @@ from ._transform import (
 #: (``optax.contrib.schedule_free_adamw``)
 FACTORY_NAMES = {"ScheduleFreeAdamW": "schedule_free_adamw"}
 #: factory name -> the dialect class it wraps: every elementwise optimizer of OPTIMIZERS and
-#: those of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`)
+#: those of TENSOR_OPTIMIZERS, but NOT_YET (:mod:`optimlab.engines.traced`): all of them
 CLASSES = {FACTORY_NAMES.get(name, name.lower()): cls for name, cls in traced_optimizers().items()}
 #: factory name -> factory
 FACTORIES = {name: make_factory(cls, name) for name, cls in CLASSES.items()}
@@ -77,6 +97,8 @@ __all__ = [
     "FACTORY_NAMES",
     "NAN_POLICIES",
     "OPTAX_NAMES",
+    "OPTAX_NAMES_OF",
+    "optax_names",
     "ScaleByRuleState",
     "schedule_free_eval_params",
     "transformation",

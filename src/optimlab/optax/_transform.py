@@ -49,6 +49,24 @@ OPTAX_NAMES = {
     "eps_root": "epsilon_root",
     "decay": "rho",
 }
+#: optax's names of one optimizer's hyperparameters, beyond OPTAX_NAMES (optax.contrib.muon's
+#: beta, adam_b1, adam_b2; optax.adafactor's eps, clipping_threshold, weight_decay_rate,
+#: dtype_momentum is not one: optimlab's momentum_dtype takes "float32" or None)
+OPTAX_NAMES_OF = {
+    "Muon": {"beta": "momentum", "adam_b1": "adam_beta_1", "adam_b2": "adam_beta_2"},
+    "Adafactor": {
+        "eps": "epsilon_1",
+        "clipping_threshold": "clip_threshold",
+        "weight_decay_rate": "weight_decay",
+    },
+}
+
+
+def optax_names(kind: str) -> dict:
+    """optax's name -> optimlab's, of the optimizer ``kind`` (a dialect class name)."""
+    return {**OPTAX_NAMES, **OPTAX_NAMES_OF.get(kind, {})}
+
+
 #: dialect options a per-step transformation does not take, with what to use instead
 _NOT_HERE = {
     "use_ema": "keep the average with optax.incremental_update(params, ema_params, "
@@ -69,7 +87,9 @@ _UNSET = _PresetDefault()
 
 class ScaleByRuleState(NamedTuple):
     """The state of an optimlab transformation: ``count`` (int32, the updates applied),
-    ``slots`` (the rule's state buffers by name, each a pytree like the parameters),
+    ``slots`` (the rule's state buffers by name, each a pytree like the parameters: a leaf in
+    the shape the rule's ``slot_shape`` gives, Adafactor's factored rows and columns, and
+    None where a parameter has no such buffer),
     ``step_state`` (the rule's per-step numbers carried between steps, as Nadam's momentum
     product; ``()`` for most rules) and ``constants`` (numbers a function of the state
     needs besides the update: Schedule-Free's ``b1`` for :func:`schedule_free_eval_params`,
@@ -144,6 +164,22 @@ def _exact_update(p, q, new, rule, g, slots, numbers):
     )
 
 
+def _new_slot(rule, name: str, value: float, p, hyperparameters: dict):
+    """The initial state buffer ``name`` of parameter ``p``: a copy of p (the rule's
+    ``PARAMETER_SLOTS``, Schedule-Free's z), else ``value`` in the shape the rule's
+    ``slot_shape`` gives (Adafactor's factored rows and columns), or None where the parameter
+    has no such buffer (Muon's second moment of a matrix; a leaf of nothing in the state)."""
+    if name in getattr(rule, "PARAMETER_SLOTS", ()):
+        return jnp.array(p)
+    shape = jnp.shape(p)
+    slot_shape = getattr(rule, "slot_shape", None)
+    if slot_shape is not None:
+        shape = slot_shape(name, shape, **hyperparameters)
+        if shape is None:
+            return None
+    return jnp.full(shape, value, p.dtype)
+
+
 def _check_learning_rate_array(value: Any) -> None:
     if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.floating):
         raise TypeError(
@@ -158,8 +194,8 @@ def _configure(cls, preset: str, learning_rate: Any, arguments: dict):
     (a float, a callable or a JAX array) and the nan policy the transformation uses."""
     kind = cls.__name__
     arguments = dict(arguments)
-    allowed = set(cls.hyperparameters)
-    for theirs, ours in OPTAX_NAMES.items():
+    allowed = {*cls.hyperparameters, *COMMON_HYPERPARAMETERS}
+    for theirs, ours in optax_names(kind).items():
         if theirs in arguments and ours in allowed:
             if ours in arguments:
                 raise TypeError(
@@ -280,14 +316,10 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         narrowest = _narrowest(leaves)
         if narrowest is not None:
             optimizer._check_in_dtype(config, lr if isinstance(lr, float) else None, narrowest)
-        copies = getattr(rule, "PARAMETER_SLOTS", ())  # slots that start as a copy of p
+        optimizer._check_parameter_shapes([jnp.shape(p) for p in leaves])
+        hyper = hyperparameters(leaves)
         state_slots = {
-            name: jax.tree.map(
-                (lambda p: jnp.array(p))
-                if name in copies
-                else (lambda p, v=value: jnp.full(jnp.shape(p), v, p.dtype)),
-                params,
-            )
+            name: jax.tree.map(lambda p, n=name, v=value: _new_slot(rule, n, v, p, hyper), params)
             for name, value in slots
         }
         step_state = tuple(jnp.asarray(v, _default_float()) for v in step_state0)
@@ -332,12 +364,13 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
         new_slots = {name: [] for name, _ in slots}
         for k, (p, g) in enumerate(zip(leaves, grads, strict=True)):
             q, these = p, numbers
-            if wd is not None and not decoupled:
-                g = g + jnp.asarray(wd, g.dtype) * p
+            decay = optimizer._shape_weight_decay(jnp.shape(p), wd)  # (Muon's non-matrices)
+            if decay is not None and not decoupled:
+                g = g + jnp.asarray(decay, g.dtype) * p
             if own_decay:
-                these = (*numbers, wd if decoupled else None)
-            elif wd is not None and decoupled:
-                q = p - p * jnp.asarray(wd * rate, p.dtype)
+                these = (*numbers, decay if decoupled else None)
+            elif decay is not None and decoupled:
+                q = p - p * jnp.asarray(decay * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
             new = _engine.run_update(rule, q, g, own, these)
             if difference_only:
@@ -373,6 +406,15 @@ def _default_doc(cls) -> str:
     return (cls.__doc__ or "").strip()
 
 
+def _names_doc(cls) -> str:
+    """ " (optax's names b1, ... are taken for beta_1, ...)" of the class's optax names."""
+    own = {*cls.hyperparameters, *COMMON_HYPERPARAMETERS}
+    names = {k: v for k, v in optax_names(cls.__name__).items() if v in own}
+    if not names:
+        return ""
+    return f" (optax's names {', '.join(names)} are taken for {', '.join(names.values())})"
+
+
 def make_factory(cls, name: str):
     """The lowercase factory ``name(learning_rate, *, preset="optax", **hyperparameters)`` of
     the dialect optimizer ``cls``, with the rule's equations in its docstring."""
@@ -385,7 +427,7 @@ def make_factory(cls, name: str):
     # every hyperparameter keyword-only, its default the preset's
     keyword = inspect.Parameter.KEYWORD_ONLY
     names = [*cls.hyperparameters, *COMMON_HYPERPARAMETERS]
-    names += [k for k, v in OPTAX_NAMES.items() if v in cls.hyperparameters]
+    names += [k for k, v in optax_names(cls.__name__).items() if v in names and k not in names]
     factory.__signature__ = inspect.Signature(
         [
             inspect.Parameter(
@@ -405,8 +447,7 @@ def make_factory(cls, name: str):
         f"optimlab's {cls.__name__} as an ``optax.GradientTransformation``::\n\n"
         f'    optimlab.optax.{name}(learning_rate, *, preset="optax", **hyperparameters)\n\n'
         f"The hyperparameters, their defaults per preset and their checks are those of "
-        f"``optimlab.{cls.__name__}`` (optax's names b1, b2, eps, eps_root and decay are taken "
-        f"for beta_1, beta_2, epsilon, epsilon_root and rho); ``preset`` defaults to "
+        f"``optimlab.{cls.__name__}``{_names_doc(cls)}; ``preset`` defaults to "
         f'``"optax"`` (optax users expect {presets.peer(cls.__name__, "optax") or "optax"}\'s '
         f'numbers; ``preset="keras"`` or ``"torch"`` gives that peer\'s). '
         f"``learning_rate``: a float, an optax schedule of the step count, or a 0-d JAX "

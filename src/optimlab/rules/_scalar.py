@@ -25,8 +25,11 @@ both names to its own):
   warning; on the host a Python float (``np.divide`` under ``np.errstate``), under JAX
   ``jax.numpy.divide``, which answers so already;
 * ``number(x)``: a step number computed in a narrower dtype (a NumPy scalar or 0-d array, as
-  ``np.asarray(x, "float32") * y`` gives) back as the engine's double: ``float(x)`` on the
-  host, a JAX value of JAX's default float under JAX.
+  ``np.asarray(x, "float32") * y`` gives), or the step count, back as the engine's double:
+  ``float(x)`` on the host, a JAX value of JAX's default float under JAX;
+* ``rounded_to(x, dtype)``: a step number rounded to a narrower dtype, to compute on in that
+  dtype (Adafactor's float32 1 - t^decay, as optax and Keras take it): a NumPy scalar of
+  ``dtype`` on the host, a JAX array of ``dtype`` under JAX.
 """
 
 from __future__ import annotations
@@ -69,5 +72,13 @@ def divide(a, b):
 
 
 def number(value):
-    """``value`` (a NumPy scalar or 0-d array of any float dtype) as a Python float."""
+    """``value`` (a NumPy scalar or 0-d array of any float dtype, or the step count) as a
+    Python float."""
     return float(value)
+
+
+def rounded_to(value, dtype):
+    """``value`` (a Python or NumPy number) rounded to ``dtype`` once: a NumPy scalar of it,
+    on which NumPy then computes in ``dtype`` (``np.float32(1) - w`` is a float32
+    subtraction)."""
+    return np.dtype(dtype).type(value)

@@ -67,6 +67,9 @@ import math
 
 import numpy as np
 
+from ._scalar import number, rounded_to, where
+from .adam import rounded
+
 #: the update needs whole arrays (means over axes): no elementwise (fused) engine
 TENSOR = True
 #: the rule applies decoupled weight decay itself: the runtime passes wd (or None) after the
@@ -83,9 +86,10 @@ def factored_axes(shape, factored, factored_dims, min_dim_size_to_factor):
         return None
     if factored_dims == "last_two":
         r, c = len(shape) - 2, len(shape) - 1
-    else:  # "two_largest": optax's _factored_dims (d1, d0)
-        order = np.argsort(shape)
-        r, c = int(order[-2]), int(order[-1])
+    else:  # "two_largest": optax's _factored_dims (d1, d0), np.argsort's order (a stable
+        # sort for fewer than 17 axes: its insertion sort), in Python (the shape is static)
+        order = sorted(range(len(shape)), key=lambda k: shape[k])
+        r, c = order[-2], order[-1]
     if min(shape[r], shape[c]) < min_dim_size_to_factor:
         return None
     return r, c
@@ -128,25 +132,30 @@ def scalars(
     power_dtype=None,
 ):
     """Per-step numbers: ``step`` (lr, rho, the step-size options), ``moment`` (beta_2 and
-    1 - beta_2, epsilon_1, the factoring); see the module docstring."""
-    narrow = np.float32 if beta_2_dtype == "float32" else None
-    if power_dtype is not None and np.dtype(power_dtype) == np.float32:
-        narrow = np.float32  # Keras: ops.power of the step in the variables' dtype
-    if narrow is not None:
+    1 - beta_2, epsilon_1, the factoring); see the module docstring. Written for a step count
+    and a learning rate that may be traced (:mod:`optimlab.engines.jax_engine`): the powers
+    of ``number(t)``, the float32 ones on ``rounded_to(..., "float32")``, the minimum a
+    ``where``."""
+    float32_power = power_dtype is not None and np.dtype(power_dtype) == np.float32
+    if beta_2_dtype == "float32" or float32_power:  # Keras: ops.power in the variables' dtype
         # 1 - t^decay with float32 operands: the power correctly rounded (XLA's float32 pow,
         # which optax and Keras use, is, for every t tested), then float32 subtractions
-        w = narrow(float(t) ** float(narrow(beta_2_decay)))
-        beta = narrow(1) - w
-        beta, one_minus_beta = float(beta), float(narrow(1) - beta)
+        one = rounded_to(1.0, "float32")
+        w = rounded_to(number(t) ** rounded(beta_2_decay, "float32"), "float32")
+        beta = one - w
+        beta, one_minus_beta = number(beta), number(one - beta)
     else:
-        one_minus_beta = float(t) ** beta_2_decay  # torch's lerp weight
+        one_minus_beta = number(t) ** beta_2_decay  # torch's lerp weight
         beta = 1.0 - one_minus_beta
     rho = lr
-    if relative_step:
-        if power_dtype is not None and np.dtype(power_dtype) == np.float32:
-            rho = float(min(np.float32(lr), np.float32(1) / np.sqrt(np.float32(t))))
+    if relative_step:  # rho = min(lr, 1 / sqrt(t)), Python's min: lr unless the root is less
+        if float32_power:
+            lr32 = rounded_to(lr, "float32")
+            root = rounded_to(1.0, "float32") / np.sqrt(rounded_to(t, "float32"))
+            rho = number(where(root < lr32, root, lr32))
         else:
-            rho = min(lr, 1.0 / math.sqrt(t))
+            root = 1.0 / math.sqrt(number(t))
+            rho = where(root < lr, root, lr)
     one_minus_momentum = None if momentum is None else 1.0 - momentum
     step = (
         lr,
@@ -206,13 +215,17 @@ def factored_second_moment(
     V = R C / mean_r(R) (``floor``: PyTorch's max(mean_r(R), epsilon_1)); returns
     ``(V, R, C)``."""
     r, c = axes
-    dtype = g2.dtype.type
-    v_row = dtype(beta) * v_row + dtype(one_minus_beta) * mean(g2, c, mean_dtype=mean_dtype)
-    v_col = dtype(beta) * v_col + dtype(one_minus_beta) * mean(g2, r, mean_dtype=mean_dtype)
+    dtype = g2.dtype
+    v_row = np.asarray(beta, dtype) * v_row + np.asarray(one_minus_beta, dtype) * mean(
+        g2, c, mean_dtype=mean_dtype
+    )
+    v_col = np.asarray(beta, dtype) * v_col + np.asarray(one_minus_beta, dtype) * mean(
+        g2, r, mean_dtype=mean_dtype
+    )
     # R has lost axis c: r keeps its index if it comes first, else moves down by one
     row_mean = mean(v_row, r if r < c else r - 1, keepdims=True, mean_dtype=mean_dtype)
     if floor is not None:
-        row_mean = np.maximum(row_mean, dtype(floor))
+        row_mean = np.maximum(row_mean, np.asarray(floor, dtype))
     estimate = np.expand_dims(v_row / row_mean, c) * np.expand_dims(v_col, r)
     return estimate, v_row, v_col
 
@@ -235,23 +248,23 @@ def update(p, g, v_row, v_col, v, m, step, moment, decay):
         at_least,
     ) = step
     beta, one_minus_beta, epsilon_1, epsilon_1_style, factoring, mean_dtype = moment
-    dtype = p.dtype.type
+    dtype = p.dtype
     if epsilon_1 is None:  # PyTorch's default: the machine epsilon of the parameter's dtype
         epsilon_1 = float(np.finfo(p.dtype).eps)
     clamp = epsilon_1_style == "clamp"
     if decay is not None and decay_style == "before_rms":
-        p = p - p * dtype(decay * lr)
-    alpha = dtype(rho)
+        p = p - p * np.asarray(decay * lr, dtype)
+    alpha = np.asarray(rho, dtype)
     if epsilon_2 is not None:
-        alpha = alpha * at_least(dtype(epsilon_2), rms(p, mean_dtype))
+        alpha = alpha * at_least(np.asarray(epsilon_2, dtype), rms(p, mean_dtype))
     p_before = p
     if decay is not None and decay_style == "after_rms":
-        p = p * dtype(1.0 - lr * decay)
+        p = p * np.asarray(1.0 - lr * decay, dtype)
 
-    g2 = g * g if clamp else g * g + dtype(epsilon_1)
+    g2 = g * g if clamp else g * g + np.asarray(epsilon_1, dtype)
     axes = factored_axes(p.shape, *factoring)
     if axes is None:
-        v = dtype(beta) * v + dtype(one_minus_beta) * g2
+        v = np.asarray(beta, dtype) * v + np.asarray(one_minus_beta, dtype) * g2
         estimate = v
     else:
         floor = epsilon_1 if clamp else None
@@ -259,15 +272,15 @@ def update(p, g, v_row, v_col, v, m, step, moment, decay):
             g2, v_row, v_col, axes, beta, one_minus_beta, floor, mean_dtype
         )
     if clamp:  # max(sqrt(V), epsilon_1), as PyTorch's clamp of V at epsilon_1^2
-        estimate = np.maximum(estimate, dtype(epsilon_1 * epsilon_1))
+        estimate = np.maximum(estimate, np.asarray(epsilon_1 * epsilon_1, dtype))
     u = g / np.sqrt(estimate)
     if clip is not None:
-        u = u / at_least(dtype(1), rms(u, mean_dtype) / dtype(clip))
+        u = u / at_least(np.asarray(1, dtype), rms(u, mean_dtype) / np.asarray(clip, dtype))
     u = alpha * u
     if momentum is not None:
         u, m = _momentum(u, m, momentum, one_minus_momentum, momentum_dtype)
     if decay is not None and decay_style == "unscaled":
-        return p - (u + dtype(decay) * p_before), v_row, v_col, v, m
+        return p - (u + np.asarray(decay, dtype) * p_before), v_row, v_col, v, m
     return p - u, v_row, v_col, v, m
 
 
@@ -275,10 +288,12 @@ def _momentum(u, m, momentum, one_minus_momentum, momentum_dtype):
     """optax's ``ema(momentum, debias=False, accumulator_dtype)``: the new average is the
     step; the buffer keeps it rounded to ``momentum_dtype`` ("float32": a float32 buffer,
     whose product with momentum is taken in float32, as JAX promotes it)."""
-    dtype = u.dtype.type
+    dtype = u.dtype
     if momentum_dtype == "float32" and u.dtype != np.float32:
         kept = m.astype(np.float32)
-        new = dtype(one_minus_momentum) * u + (np.float32(momentum) * kept).astype(u.dtype)
+        new = np.asarray(one_minus_momentum, dtype) * u + (np.float32(momentum) * kept).astype(
+            u.dtype
+        )
         return new, new.astype(np.float32).astype(u.dtype)
-    new = dtype(one_minus_momentum) * u + dtype(momentum) * m
+    new = np.asarray(one_minus_momentum, dtype) * u + np.asarray(momentum, dtype) * m
     return new, new

@@ -143,28 +143,38 @@ def lerp(start, end, weight):
 
 
 def update(p, g, m, v, muon, ns, shape, non_matrix, fallback, adam_moments):
-    """One Muon update of a whole parameter; returns ``(p, m, v)``."""
+    """One Muon update of a whole parameter; returns ``(p, m, v)``. Each step number meets
+    the arrays as a 0-d array of the parameter's dtype (``np.asarray(x, dtype)``, the same
+    rounding as NumPy's of a Python float against the array), so that a traced one
+    (:mod:`optimlab.engines.jax_engine`) casts the same way."""
     if p.ndim != 2:
         return _fallback(p, g, m, v, non_matrix, fallback, adam_moments)
     lr, momentum, blend, nesterov, c_g, c_m, style = muon
-    dtype = p.dtype.type
+    dtype = p.dtype
     if style == "ema":  # torch: buf.lerp_(g, 1 - momentum); g.lerp(buf, momentum)
         m = lerp(m, g, 1.0 - momentum)
         u = lerp(g, m, momentum) if nesterov else m
     else:
-        m = dtype(momentum) * m + (g if blend == 1.0 else dtype(blend) * g)
-        u = dtype(c_g) * g + dtype(c_m) * m if nesterov else (m if c_m == 1.0 else dtype(c_m) * m)
+        m = np.asarray(momentum, dtype) * m + (g if blend == 1.0 else np.asarray(blend, dtype) * g)
+        if nesterov:
+            u = np.asarray(c_g, dtype) * g + np.asarray(c_m, dtype) * m
+        else:  # (c_m is 1 but for "ema_corrected")
+            u = np.asarray(c_m, dtype) * m if style == "ema_corrected" else m
     o = orthogonalize(u, *ns).astype(p.dtype, copy=False)
     step = lr * shape_factor(p.shape, *shape)
-    return p - dtype(step) * o, m, v
+    return p - np.asarray(step, dtype) * o, m, v
 
 
 def _fallback(p, g, m, v, non_matrix, fallback, adam_moments):
-    """The step of a parameter that is not a matrix: AdamW (Keras) or NAdamW (optax)."""
-    beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon = adam_moments
+    """The step of a parameter that is not a matrix: AdamW (Keras) or NAdamW (optax), their
+    step numbers as 0-d arrays of the parameter's dtype (the flags as they are)."""
+    cast = [x if isinstance(x, bool) else np.asarray(x, p.dtype) for x in fallback]
+    beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon = (
+        np.asarray(x, p.dtype) for x in adam_moments
+    )
     if non_matrix == "nadamw":
-        c_g, c_m, inv_bc2 = fallback
+        c_g, c_m, inv_bc2 = cast
         moments = (beta_1, one_minus_beta_1, beta_2, one_minus_beta_2)
         return nadam.update(p, g, m, v, c_g, c_m, *moments, inv_bc2, epsilon)
-    p, m, v, _ = adam.update(p, g, m, v, None, *fallback)
+    p, m, v, _ = adam.update(p, g, m, v, None, *cast)
     return p, m, v
