@@ -100,7 +100,7 @@ def compare(name, preset, arguments, dtype="float32", steps=3, excluded=(), nan=
 
 out["fused"] = {}
 for name, cls in olk.CLASSES.items():
-    if cls.dialect.rule.__name__.endswith("lamb"):
+    if getattr(cls.dialect.rule, "TENSOR", False):  # Lamb, Muon, Adafactor: no fused kernel
         continue
     for preset in ("keras", "torch", "optax"):
         arguments = {"learning_rate": 0.01} if preset == "optax" else {}
