@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 
@@ -15,3 +16,11 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} cores"
+
+
+def save_json(path: str, record) -> None:
+    """Write a benchmark's record to ``path`` as indented JSON ending in a newline (the form
+    every saved run in docs/ has, so that a rerun diffs line by line)."""
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")

@@ -54,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _machine import machine  # noqa: E402
+from _machine import machine, save_json  # noqa: E402
 
 BATCH = 64
 PRESETS = ("torch", "keras", "optax")
@@ -562,9 +562,7 @@ def main(argv=None) -> int:
     print(tables(run))
     print(f"# wall time: {time.perf_counter() - start:.1f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(run, f, indent=1)
-            f.write("\n")
+        save_json(args.json, run)
     return 0
 
 

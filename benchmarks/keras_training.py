@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 
-from _machine import machine
+from _machine import machine, save_json
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Nadam", "Lion")
 BACKENDS = ("jax", "torch")
@@ -245,9 +245,7 @@ def main(argv=None) -> int:
             "steps per round": steps,
             "backends": backends,
         }
-        with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
-            f.write("\n")
+        save_json(args.json, record)
     return 0
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _machine import machine  # noqa: E402
+from _machine import machine, save_json  # noqa: E402
 
 import optimlab as ol  # noqa: E402
 
@@ -139,9 +139,7 @@ def main(argv=None) -> dict:
     }
     print(table(saved))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(saved, f, indent=1)
-            f.write("\n")
+        save_json(args.json, saved)
     return saved["seconds"]
 
 

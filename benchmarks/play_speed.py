@@ -22,7 +22,6 @@ chromium driven by Playwright:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -34,7 +33,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _machine import machine  # noqa: E402
+from _machine import machine, save_json  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -178,8 +177,7 @@ def main(argv=None) -> int:
     server.send_signal(signal.SIGINT)
     server.wait(timeout=20)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "load": load, "results": results}, f, indent=2)
+        save_json(args.json, {"machine": machine(), "load": load, "results": results})
     return 0
 
 

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from _machine import machine
+from _machine import machine, save_json
 
 SIZES = [
     ("2", [2]),  # a 2-D surface: the fixed cost of a step
@@ -438,8 +438,7 @@ def main(argv=None) -> int:
         print(f"# torch threads: {rows[0]['torch_threads']}")
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        save_json(args.json, rows)
     if args.plot:
         plot(rows, args.plot)
     return 0
