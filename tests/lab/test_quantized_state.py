@@ -147,3 +147,20 @@ def test_entry_points_refuse_nonsense_by_name():
         Q.train("mlp", "int8", epochs=1, engine="gpu")
     with pytest.raises(SystemExit):
         Q.main([])
+
+
+def test_the_saved_table_is_of_this_experiment():
+    """docs/quantized_state.json (the README's table, ``--save``) has this experiment's
+    columns, epochs and rows; rerun ``--save`` when the experiment changes."""
+    from pathlib import Path
+
+    saved = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs" / "quantized_state.json").read_text()
+    )
+    assert saved["columns"] == list(Q.COLUMNS) and saved["epochs"] == Q.EPOCHS
+    assert [row[1] for row in saved["rows"]] == list(Q.STATE_DTYPES) * 2
+    assert [row[7] for row in saved["rows"]] == ["none", "W1 64x128", "W1 64x128"] + [
+        "none",
+        "W 432x10",
+        "W 432x10",
+    ]
