@@ -145,6 +145,8 @@ def test_entry_points_refuse_nonsense_by_name():
         Q.quality(epochs=0)
     with pytest.raises(ValueError, match="engine"):
         Q.train("mlp", "int8", epochs=1, engine="gpu")
+    with pytest.raises(ValueError, match="state_dtype"):
+        Q.stored(np.ones(3, np.float32), "int4", True)
     with pytest.raises(SystemExit):
         Q.main([])
 
