@@ -161,6 +161,13 @@ class LayerState:
     below: int
     spread: dict
 
+    def median_error(self, slot: str, state_dtype: str, low: float, high: float) -> float:
+        """The median relative error of ``slot`` in ``state_dtype`` over the entries with
+        ``low <= position < high`` (NaN where there are none)."""
+        err = self.errors[slot, state_dtype]
+        inside = err.relative[(err.position >= low) & (err.position < high)]
+        return float(np.median(inside)) if inside.size else float("nan")
+
     @property
     def size(self) -> int:
         return int(self.m.size)

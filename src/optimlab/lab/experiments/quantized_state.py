@@ -457,6 +457,8 @@ def _claims(q: Quality, layer: LayerState, same_as_plain: bool) -> list:
         for d in ("bfloat16", "int8")
         for k, _ in c.narrow
     )
+    bf_near = layer.median_error("v", "bfloat16", 0.1, np.inf)
+    bf_far = layer.median_error("v", "bfloat16", 0.0, 1e-3)
     zeros_kept = all(
         np.all(stored(values, d, signed_code)[values == 0] == 0)
         for values, signed_code in ((layer.m, True), (layer.v, False))
@@ -531,6 +533,13 @@ def _claims(q: Quality, layer: LayerState, same_as_plain: bool) -> list:
             "the block's scale exceeds 3 times its median within a decade of the scale",
             layer.far_below > 3 * layer.near_top,
             f"{fmt(layer.far_below)} against {fmt(layer.near_top)}",
+        ),
+        C.check(
+            "bfloat16's error does not depend on the place in the block: v's median error "
+            "more than three decades below the scale is within a factor of 2 of its median "
+            "within a decade of it",
+            0.5 <= bf_far / bf_near <= 2.0,
+            f"{fmt(bf_far)} against {fmt(bf_near)}",
         ),
         C.check(
             "The v entries int8 stores as 0 are exactly those below half the unsigned code's "
@@ -627,16 +636,19 @@ def _figures(q: Quality, layer: LayerState) -> dict:
            .flushed else "."),
     )  # fmt: skip
     edges = np.logspace(-9, 0, 28)
-    near = {f"{s} int8": median_by_position(e[s, "int8"], edges) for s in "mv"}
+    near = {
+        f"{s} {d}": median_by_position(e[s, d], edges) for s in "mv" for d in ("bfloat16", "int8")
+    }
     least = quantization.dynamic_code(False)[1]
     figures["near_zero"] = Plot(
         lines_figure(
             near,
             xlabel="|x| / its block's scale",
-            ylabel="median relative error of int8",
-            title="int8's error against the entry's place in its block",
+            ylabel="median relative error",
+            title="The error against the entry's place in its int8 block",
             log_x=True,
         ),
+        "bfloat16's error does not depend on the place (its lines are flat); int8's does: "
         f"near 1 (the block's largest entries) v's median error is {fmt(layer.near_top)} "
         "within a decade; it grows towards 0 decade by decade (the teeth: the code's points "
         "are spread evenly within each decade), and is 1 (stored as 0) below half the "
