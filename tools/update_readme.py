@@ -8,6 +8,7 @@ and holds exactly the command's output; ``tests/test_readme.py`` fails when one 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -21,17 +22,24 @@ BLOCK = re.compile(r"(<!-- BEGIN: (.+?) -->\n)(.*?)(<!-- END: \2 -->)", re.S)
 
 
 def command_output(command: str) -> str:
-    """The stdout of ``optimlab ...`` (run in this process) or ``python benchmarks/...``."""
+    """The stdout of ``optimlab ...`` (run in this process), ``python benchmarks/...`` or
+    ``python -m optimlab.<module> ...`` (run as a script of the repository's ``src``)."""
     from optimlab.cli import main
 
     argv = shlex.split(command)
-    if argv[:2] == ["python", argv[1]] and argv[1].startswith("benchmarks/"):
+    script = argv[0] == "python" and len(argv) > 1 and argv[1].startswith("benchmarks/")
+    module = argv[:2] == ["python", "-m"] and len(argv) > 2 and argv[2].startswith("optimlab.")
+    if script or module:
+        env = dict(os.environ)
+        src = str(README.parent / "src")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
         done = subprocess.run(
             [sys.executable, *argv[1:]],
             cwd=README.parent,
             capture_output=True,
             text=True,
             check=True,
+            env=env if module else None,
         )
         return done.stdout.rstrip("\n") + "\n"
     if argv[0] != "optimlab":

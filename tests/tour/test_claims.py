@@ -75,3 +75,20 @@ def test_the_readme_states_the_claim_count(tour_claims):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     total = sum(len(claims) for claims in tour_claims.values())
     assert f"The full tour states {total} claims and all {total} hold." in readme
+
+
+def test_the_quantized_state_numbers(tour_numbers):
+    """What 8 bits do to Adam's state: the page's numbers are the runs' own (the float32 run
+    has no gap to itself; the narrow share is W1's 8192 of the MLP's 9610, the CNN's W's 4320
+    of 4810; v's flushed entries are the ones below the line)."""
+    q = tour_numbers["quantized_state"]
+    assert q["mlp: share of parameters with narrow state"] == 8192 / 9610
+    assert q["cnn: share of parameters with narrow state"] == 4320 / 4810
+    for name in ("mlp", "cnn"):
+        assert q[f"{name} float32: max loss gap"] == 0.0
+        assert q[f"{name} int8: max loss gap"] > q[f"{name} bfloat16: max loss gap"] > 0
+    assert (
+        q["v int8: nonzero entries flushed to 0"]
+        == q["v int8: entries below half the least code times the scale"]
+    )
+    assert q["m bfloat16: nonzero entries flushed to 0"] == 0

@@ -116,6 +116,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "lbfgs": ("beyond_training", "Beyond the lecture: L-BFGS"),
     "benchmark": ("benchmark", "Beyond the lecture: the verdict re-run"),
     "porting": ("porting", "Beyond the lecture: porting between frameworks"),
+    "quantized_state": ("quantized_state", "Beyond the lecture: what 8 bits do to Adam's state"),
 }
 
 EXPERIMENTS = tuple(CHAPTERS)
