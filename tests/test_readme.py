@@ -56,6 +56,7 @@ def test_generated_sections_are_current():
         "python benchmarks/muon_speed.py --table-from docs/muon_speed.json",
         "python benchmarks/keras_training.py --table-from docs/keras_training.json",
         "python benchmarks/faces_speed.py --table-from docs/faces_speed.json",
+        "python -m optimlab.lab.experiments.quantized_state --table-from docs/quantized_state.json",
     }
     for command, content in blocks:
         assert content == update_readme.command_output(command), (
