@@ -15,6 +15,9 @@ import numpy as np
 from .adam import rounded
 
 SLOTS = (("m", "required"), ("u", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: m takes both signs; the infinity norm u is a maximum
+#: of |g| values, >= 0, so the unsigned code (fine near 0, where small coordinates are)
+QUANTIZED_SLOTS = {"m": "signed", "u": "unsigned"}
 
 
 def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max, power_dtype=None):

@@ -20,6 +20,20 @@ from __future__ import annotations
 import numpy as np
 
 SLOTS = (("velocity", "required"), ("average_gradient", "optional"), ("momentum", "optional"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: v is >= 0; the momentum buffer takes both signs.
+#: Not with ``centered=True`` (:func:`narrow_state_refusal`), so gbar is never stored narrow
+QUANTIZED_SLOTS = {"velocity": "unsigned", "average_gradient": "signed", "momentum": "signed"}
+
+
+def narrow_state_refusal(*, centered, **_):
+    """Why these hyperparameters cannot take narrow state (None where they can): centered,
+    d = v - gbar^2 is a small difference of two large numbers, and v and gbar rounded apart
+    (int8: a few percent; bfloat16: 2^-9) make it negative where the gradient's variance is
+    small against its mean, and sqrt(d + epsilon) NaN. bitsandbytes' RMSprop8bit refuses
+    centered too."""
+    if centered:
+        return "centered=True (v - gbar^2 of separately rounded moments falls below 0)"
+    return None
 
 
 def scalars(t, lr, *, rho, momentum, centered, epsilon, epsilon_in_sqrt, lr_outside):
