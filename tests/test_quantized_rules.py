@@ -314,24 +314,28 @@ def test_float32_state_loads_narrow_and_back(case, kind):
 @pytest.mark.parametrize("case", ["SGD", "RMSprop", "Nadam", "Lion", "ScheduleFreeAdamW"])
 def test_config_and_params(case, kind):
     """get_config/from_config keep state_dtype; ``step(Params)`` (one flat parameter per
-    group) is ``apply`` on that flat buffer, bit for bit, with its slots stored narrow."""
+    group) is ``apply`` on those flat buffers, bit for bit: the big group's slots narrow, the
+    small group's (300 elements) float32."""
     opt = make(case, kind)
     assert opt.get_config()["state_dtype"] == kind
     assert type(opt).from_config(opt.get_config()).state_dtype == kind
     r = np.random.default_rng(2)
     arrays = {"w": r.standard_normal((64, 70)), "b": r.standard_normal(300)}
-    params = ol.Params(arrays, dtype=np.float32)
-    ((_, data, grad),) = params.group_arrays()
-    flat = data.copy()
+    params = ol.Params(arrays, dtype=np.float32, groups={"bias": {"params": ["b"]}})
+    groups = params.group_arrays()
+    flats = [data.copy() for _, data, _ in groups]
     other = make(case, kind)
     for k in range(3):
         for name in arrays:
             params.grads[name][...] = np.random.default_rng(k).standard_normal(arrays[name].shape)
-        g = grad.copy()
+        grads = [grad.copy() for _, _, grad in groups]
         opt.step(params)
-        other.apply([g], [flat])
-    assert np.array_equal(bits(data), bits(flat)) and flat.size >= MIN_QUANTIZED_SIZE
-    assert any(is_narrow(s) for s in opt._slots[0]) and slots_equal(opt, other)
+        other.apply(grads, flats)
+    for (_, data, _), flat in zip(groups, flats, strict=True):
+        assert np.array_equal(bits(data), bits(flat))
+    assert slots_equal(opt, other)
+    big, small = (opt._slots[opt._index[id(data)]] for _, data, _ in groups)
+    assert any(is_narrow(s) for s in big) and not any(is_narrow(s) for s in small)
 
 
 # -- hostile input -----------------------------------------------------------------------------

@@ -16,6 +16,12 @@ peers do: what it saves is nothing, and small tensors such as biases and norms a
 cost the most precision). Each step dequantizes the state to float32, computes the update from
 those float32 moments (the parameter moves by the unrounded new moments), and only then stores
 the new moments in the narrow format: bitsandbytes' and torchao's order.
+
+The buffers start at 0; a slot that starts elsewhere (Adagrad's ``initial_accumulator_value``)
+is assigned its start right after creation, so it holds the start as its format stores it
+(a block of equal values is exact in int8: the code's 1 times the scale; 0.1 is 0.10009766 in
+bfloat16). Which slots of which rules may be narrow, and why the others are not:
+:mod:`optimlab.rules` (``QUANTIZED_SLOTS``, ``FLOAT32_STATE``, ``narrow_state_refusal``).
 """
 
 from __future__ import annotations
