@@ -473,3 +473,20 @@ def test_round_trip_error_is_at_most_half_a_gap(x, signed):
     )
     rounded = from_bfloat16_bits(to_bfloat16_bits(x)).astype(np.float64)
     assert np.all(np.abs(rounded - x) <= np.maximum(half, 2.0**-134))
+
+
+def test_a_decay_below_half_a_gap_holds():
+    """The documented limit of rounding to nearest (:mod:`optimlab.quantization.state`):
+    Adamax's u = max(beta_2 * u, |g|) of a coordinate without gradient decays by 0.1% a
+    step in float32, and holds still in bfloat16 (half a gap at 0.5 is 0.2%)."""
+    held = {}
+    for kind in ("float32", "bfloat16"):
+        p, g = np.zeros(BIG, np.float32), np.full(BIG, 0.5, np.float32)
+        opt = ol.Adamax(state_dtype=kind)
+        opt.apply([g], [p])
+        for _ in range(20):
+            opt.apply([np.zeros_like(g)], [p])
+        u = opt._slots[0][1]
+        held[kind] = u if kind == "float32" else u.dequantize()
+    assert np.all(held["bfloat16"] == np.float32(0.5))
+    assert np.allclose(held["float32"], 0.5 * 0.999**20, rtol=1e-5)
