@@ -28,7 +28,7 @@ format's gap there holds still: a decay by beta_2 = 0.999 (0.1% a step) is below
 half gap (2^-9 to 2^-8 relative) and int8's near the top of a block (up to 0.7%), so without
 gradients Adam's v and Adamax's u keep their value instead of decaying (they err large, the
 step errs small), and Adagrad's sum stops growing where g^2 is below half a gap of it.
-bitsandbytes' 8-bit state rounds to nearest as well (no stochastic rounding of state).
+The peers' blockwise codes round to nearest as well (:mod:`~optimlab.quantization.blockwise`).
 """
 
 from __future__ import annotations

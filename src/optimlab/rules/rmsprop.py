@@ -28,9 +28,9 @@ QUANTIZED_SLOTS = {"velocity": "unsigned", "average_gradient": "signed", "moment
 def narrow_state_refusal(*, centered, **_):
     """Why these hyperparameters cannot take narrow state (None where they can): centered,
     d = v - gbar^2 is a small difference of two large numbers, and v and gbar rounded apart
-    (int8: a few percent; bfloat16: 2^-9) make it negative where the gradient's variance is
-    small against its mean, and sqrt(d + epsilon) NaN. bitsandbytes' RMSprop8bit refuses
-    centered too."""
+    (int8: up to a few percent; bfloat16: up to 2^-8) make it negative where the gradient's
+    variance is small against its mean, and sqrt(d + epsilon) NaN. bitsandbytes' RMSprop
+    (8-bit and 32-bit) refuses centered altogether."""
     if centered:
         return "centered=True (v - gbar^2 of separately rounded moments falls below 0)"
     return None
