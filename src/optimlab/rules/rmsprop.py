@@ -21,8 +21,8 @@ import numpy as np
 
 SLOTS = (("velocity", "required"), ("average_gradient", "optional"), ("momentum", "optional"))
 #: ``state_dtype="int8"`` / ``"bfloat16"``: v is >= 0; the momentum buffer takes both signs.
-#: Not with ``centered=True`` (:func:`narrow_state_refusal`), so gbar is never stored narrow
-QUANTIZED_SLOTS = {"velocity": "unsigned", "average_gradient": "signed", "momentum": "signed"}
+#: gbar is not among them: narrow state refuses ``centered=True`` (:func:`narrow_state_refusal`)
+QUANTIZED_SLOTS = {"velocity": "unsigned", "momentum": "signed"}
 
 
 def narrow_state_refusal(*, centered, **_):
