@@ -148,9 +148,9 @@ def test_state_dtype_refused():
     for bad in ("int4", "float16", 8, None):
         with pytest.raises(ValueError, match=r"state_dtype.*'float32', 'bfloat16', 'int8'"):
             ol.Adam(state_dtype=bad)
-    with pytest.raises(ValueError, match=r"state_dtype='int8' is not available for SGD"):
-        ol.SGD(momentum=0.9, state_dtype="int8")
-    assert ol.SGD(state_dtype="float32").get_config()["state_dtype"] == "float32"
+    with pytest.raises(ValueError, match=r"state_dtype='int8' is not available for Ftrl"):
+        ol.Ftrl(state_dtype="int8")
+    assert ol.Ftrl(state_dtype="float32").get_config()["state_dtype"] == "float32"
     opt = ol.Adam(state_dtype="int8")
     with pytest.raises(TypeError, match=r"state_dtype='int8'.*parameter 0 must be float32"):
         opt.apply([np.ones(5000)], [np.zeros(5000)])

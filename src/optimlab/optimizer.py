@@ -212,8 +212,11 @@ class Optimizer(UpdatePipeline, StateIO):
         how the slots of the rule's ``QUANTIZED_SLOTS`` are stored: ``"float32"`` (default: the
         parameter's dtype), ``"bfloat16"`` or ``"int8"`` (blockwise dynamic 8-bit); see
         :mod:`optimlab.quantization.state`. Narrow state needs float32 parameters; those of
-        fewer than 4096 elements keep float32 state. A storage choice, not part of the saved
-        state: ``load_state_dict`` converts a state saved with another ``state_dtype``.
+        fewer than 4096 elements keep float32 state. A slot that starts at a nonzero value
+        (Adagrad's initial accumulator) starts at that value as the narrow format stores it.
+        Rules that declare no such slots (ASGD, Ftrl) say why when refusing. A storage
+        choice, not part of the saved state: ``load_state_dict`` converts a state saved with
+        another ``state_dtype``.
     """
 
     #: the update rule (a module of :mod:`optimlab.rules`)
@@ -292,9 +295,11 @@ class Optimizer(UpdatePipeline, StateIO):
         if narrow:
             return check_choice("state_dtype", value, narrow_state.STATE_DTYPES)
         if isinstance(value, str) and value in narrow_state.STATE_DTYPES[1:]:
+            reason = getattr(cls.rule, "FLOAT32_STATE", None)
+            reason = reason or "its rule declares no QUANTIZED_SLOTS"
             raise ValueError(
-                f"state_dtype={value!r} is not available for {cls.__name__}: its rule declares "
-                "no QUANTIZED_SLOTS; valid: 'float32'"
+                f"state_dtype={value!r} is not available for {cls.__name__}: {reason}; valid: "
+                "'float32'"
             )
         return check_choice("state_dtype", value, ("float32",))
 
@@ -324,6 +329,15 @@ class Optimizer(UpdatePipeline, StateIO):
             config["weight_decay"] = None
         if config["gradient_accumulation_steps"] == 1:
             config["gradient_accumulation_steps"] = None
+        refusal = getattr(self.rule, "narrow_state_refusal", None)
+        state_dtype = self.__dict__.get("_state_dtype", "float32")
+        if refusal is not None and state_dtype != "float32":
+            reason = refusal(**config)
+            if reason is not None:
+                raise ValueError(
+                    f"state_dtype={state_dtype!r} is not available for {type(self).__name__} "
+                    f"with {reason}; valid: 'float32'"
+                )
 
     def __getattr__(self, key: str) -> Any:
         config = self.__dict__.get("_config")
@@ -526,20 +540,24 @@ class Optimizer(UpdatePipeline, StateIO):
             return None
         if name in getattr(self.rule, "PARAMETER_SLOTS", ()):  # starts as a copy of p
             return np.array(p, subok=False)
-        signs = getattr(self.rule, "QUANTIZED_SLOTS", {})
-        if (
-            self._state_dtype != "float32"
-            and name in signs
-            and not narrow_state.stays_float32(p.size)
-        ):
-            return narrow_state.new_state(self._state_dtype, p.shape, signs[name] == "signed")
         shape = p.shape
         slot_shape = getattr(self.rule, "slot_shape", None)
         if slot_shape is not None:
             shape = slot_shape(name, p.shape, **self._rule_hyperparameters())
             if shape is None:
                 return None
-        return np.full(shape, self._slot_initial_value(name), dtype=p.dtype)
+        initial = self._slot_initial_value(name)
+        signs = getattr(self.rule, "QUANTIZED_SLOTS", {})
+        if (
+            self._state_dtype != "float32"
+            and name in signs
+            and not narrow_state.stays_float32(p.size)
+        ):
+            buffer = narrow_state.new_state(self._state_dtype, shape, signs[name] == "signed")
+            if initial != 0.0:  # (Adagrad's 0.1: stored as the narrow format holds it)
+                buffer.assign(np.full(shape, initial, dtype=np.float32))
+            return buffer
+        return np.full(shape, initial, dtype=p.dtype)
 
     def _check_parameter_shapes(self, shapes: Sequence[tuple]) -> None:
         """Refuse parameters of shapes the rule cannot take (nothing here; Muon under

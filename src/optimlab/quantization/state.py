@@ -16,6 +16,19 @@ peers do: what it saves is nothing, and small tensors such as biases and norms a
 cost the most precision). Each step dequantizes the state to float32, computes the update from
 those float32 moments (the parameter moves by the unrounded new moments), and only then stores
 the new moments in the narrow format: bitsandbytes' and torchao's order.
+
+The buffers start at 0; a slot that starts elsewhere (Adagrad's ``initial_accumulator_value``)
+is assigned its start right after creation, so it holds the start as its format stores it
+(a block of equal values is exact in int8: the code's 1 times the scale; 0.1 is 0.10009766 in
+bfloat16). Which slots of which rules may be narrow, and why the others are not:
+:mod:`optimlab.rules` (``QUANTIZED_SLOTS``, ``FLOAT32_STATE``, ``narrow_state_refusal``).
+
+Rounding to nearest after every step, a value whose change in one step is below half its
+format's gap there holds still: a decay by beta_2 = 0.999 (0.1% a step) is below bfloat16's
+half gap (2^-9 to 2^-8 relative) and int8's near the top of a block (up to 0.7%), so without
+gradients Adam's v and Adamax's u keep their value instead of decaying (they err large, the
+step errs small), and Adagrad's sum stops growing where g^2 is below half a gap of it.
+The peers' blockwise codes round to nearest as well (:mod:`~optimlab.quantization.blockwise`).
 """
 
 from __future__ import annotations

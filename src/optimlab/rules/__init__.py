@@ -29,6 +29,13 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
+Narrow state (``state_dtype="int8"`` or ``"bfloat16"``, :mod:`optimlab.quantization.state`):
+``QUANTIZED_SLOTS`` maps the slots that may be stored narrow to the code their values need,
+``"signed"`` or ``"unsigned"`` (>= 0); the other slots stay float32. A rule that declares none
+may say why in ``FLOAT32_STATE`` (the refusal's message), and one whose hyperparameters decide
+may define ``narrow_state_refusal(**hyperparameters)``: the reason, or None where narrow state
+is fine (RMSprop's centered form).
+
 An elementwise rule may set ``DECAY = True`` too (Schedule-Free AdamW, whose decay at y
 joins its z step): then its ``update`` takes the decay as its last argument on both engines.
 ``PARAMETER_SLOTS`` names the slots that start as a copy of the parameter instead of 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 SLOTS = (("accumulated_grad", "required"), ("accumulated_delta", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: both are averages of squares, >= 0
+QUANTIZED_SLOTS = {"accumulated_grad": "unsigned", "accumulated_delta": "unsigned"}
 
 
 def scalars(t, lr, *, rho, epsilon):

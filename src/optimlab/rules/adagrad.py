@@ -17,6 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 SLOTS = (("accumulator", "required"),)
+#: ``state_dtype="int8"`` / ``"bfloat16"``: the sum of squares is >= 0. Its start, the initial
+#: accumulator value, is stored as the narrow format holds it (0.1 in bfloat16 is 0.10009766;
+#: a block of equal values is exact in int8, whose code holds 1 * scale). A g^2 below half a
+#: gap of G is lost: in narrow state the sum stops growing where the gradient has become small
+QUANTIZED_SLOTS = {"accumulator": "unsigned"}
 
 
 def scalars(t, lr, *, epsilon, lr_decay, epsilon_in_sqrt):

@@ -15,6 +15,11 @@ import numpy as np
 from .adam import rounded
 
 SLOTS = (("m", "required"), ("u", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: m takes both signs; the infinity norm u is a maximum
+#: of |g| values, >= 0, so the unsigned code (fine near 0, where small coordinates are). Its
+#: decay by beta_2 (0.1% a step) is below half a narrow gap: without a new |g| a narrow u holds
+#: instead of decaying (:mod:`optimlab.quantization.state`), which only makes steps smaller
+QUANTIZED_SLOTS = {"m": "signed", "u": "unsigned"}
 
 
 def scalars(t, lr, *, beta_1, beta_2, epsilon, epsilon_in_max, power_dtype=None):

@@ -42,6 +42,13 @@ import numpy as np
 from ._scalar import where
 
 SLOTS = (("ax", "required"),)
+#: why ``state_dtype`` stays "float32": ax is a parameter (the average of the iterates), not a
+#: moment, and its increments mu * (p - ax) shrink as 1/k below the narrow formats' gaps, so a
+#: rounded ax would stop moving (peers quantize moments only)
+FLOAT32_STATE = (
+    "ax is the average of the parameters, not a moment: its shrinking increments "
+    "mu * (p - ax) fall below the narrow formats' gaps and a rounded ax stops moving"
+)
 #: eta and mu of the next update (eta 0 until a parameter's first update, which uses lr)
 STEP_STATE = (("eta", 0.0), ("mu", 1.0))
 #: a NumPy array of learning rates (a sweep's column): NumPy's, also where the JAX engine

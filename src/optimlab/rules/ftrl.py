@@ -38,6 +38,13 @@ import numpy as np
 from ._scalar import divide
 
 SLOTS = (("accumulator", "required"), ("linear", "required"))
+#: why ``state_dtype`` stays "float32": p is solved from z (p = -(z - sign(z) l1) / quadratic),
+#: so a rounded z is a rounded parameter, and its exact zeros (|z| <= l1) move; the sigmas add
+#: up to n^(-lr_power) / lr only while n is kept exactly
+FLOAT32_STATE = (
+    "the parameter is solved from the linear term z (a rounded z is a rounded weight, its "
+    "sparsity |z| <= l1 moves), and the sigmas telescope only with an exact accumulator"
+)
 #: the new parameter is solved for from n and z, not the old one minus a step: an additive
 #: update (optax's p + u) reproduces it to the last bit only where p' - p is exact (at the
 #: zeros of l1, p + (-p) = 0 is)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 SLOTS = (("m", "required"),)
+#: ``state_dtype="int8"`` / ``"bfloat16"``: m takes both signs (bitsandbytes' Lion8bit); only
+#: sign(c) moves p, so rounding m only matters where c is near 0
+QUANTIZED_SLOTS = {"m": "signed"}
 
 
 def scalars(t, lr, *, beta_1, beta_2):

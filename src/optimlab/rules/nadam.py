@@ -20,6 +20,9 @@ import numpy as np
 from .adam import rounded
 
 SLOTS = (("m", "required"), ("v", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: m takes both signs, v is >= 0 (Adam's); mu_product
+#: is a step number (``STEP_STATE``), one per optimizer, never stored narrow
+QUANTIZED_SLOTS = {"m": "signed", "v": "unsigned"}
 STEP_STATE = (("mu_product", 1.0),)
 
 

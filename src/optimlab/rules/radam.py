@@ -43,6 +43,8 @@ from ._scalar import where
 from .adam import rounded
 
 SLOTS = (("m", "required"), ("v", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: m takes both signs, v is >= 0 (Adam's moments)
+QUANTIZED_SLOTS = {"m": "signed", "v": "unsigned"}
 
 
 def rectification(t, *, beta_2, threshold, threshold_inclusive, power_dtype=None):

@@ -20,6 +20,20 @@ from __future__ import annotations
 import numpy as np
 
 SLOTS = (("velocity", "required"), ("average_gradient", "optional"), ("momentum", "optional"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: v is >= 0; the momentum buffer takes both signs.
+#: gbar is not among them: narrow state refuses ``centered=True`` (:func:`narrow_state_refusal`)
+QUANTIZED_SLOTS = {"velocity": "unsigned", "momentum": "signed"}
+
+
+def narrow_state_refusal(*, centered, **_):
+    """Why these hyperparameters cannot take narrow state (None where they can): centered,
+    d = v - gbar^2 is a small difference of two large numbers, and v and gbar rounded apart
+    (int8: up to a few percent; bfloat16: up to 2^-8) make it negative where the gradient's
+    variance is small against its mean, and sqrt(d + epsilon) NaN. bitsandbytes' RMSprop
+    (8-bit and 32-bit) refuses centered altogether."""
+    if centered:
+        return "centered=True (v - gbar^2 of separately rounded moments falls below 0)"
+    return None
 
 
 def scalars(t, lr, *, rho, momentum, centered, epsilon, epsilon_in_sqrt, lr_outside):

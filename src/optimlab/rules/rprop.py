@@ -51,6 +51,12 @@ from __future__ import annotations
 from ._scalar import where
 
 SLOTS = (("prev", "required"), ("step_size", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: prev only, which takes both signs and whose sign is
+#: what s = g * prev reads (a value rounded to 0 holds its step size, as a zero gradient does;
+#: under ``delayed_update`` the applied update is the rounded one). The step sizes stay float32:
+#: 0 marks one not yet started, and int8 rounds sizes under about 1.6e-7 of their block's largest
+#: to 0 (min_step_size / max_step_size is 2e-8 by default), which would restart them at lr
+QUANTIZED_SLOTS = {"prev": "signed"}
 
 
 def scalars(

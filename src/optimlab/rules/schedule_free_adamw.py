@@ -62,6 +62,11 @@ from ._scalar import number, where
 from .adam import rounded
 
 SLOTS = (("z", "required"), ("v", "required"))
+#: ``state_dtype="int8"`` / ``"bfloat16"``: v only (>= 0). z is a parameter sequence (the base
+#: iterates, and x is recovered from it): its steps lr * u are far below the narrow formats'
+#: gaps (bfloat16's half gap at |z| = 1 is 2^-9, lr is 1e-3), so a rounded z would stop moving;
+#: peers quantize moments only
+QUANTIZED_SLOTS = {"v": "unsigned"}
 #: slots that start as a copy of the parameter (z_1 = y_1 = x_1, as in both peers)
 PARAMETER_SLOTS = ("z",)
 #: lr_max (the largest learning rate so far) and the running sum of the averaging weights

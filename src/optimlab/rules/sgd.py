@@ -27,6 +27,9 @@ from __future__ import annotations
 from ._scalar import where
 
 SLOTS = (("momentum", "optional"),)
+#: ``state_dtype="int8"`` / ``"bfloat16"``: the momentum buffer takes both signs (bitsandbytes'
+#: SGD8bit stores the same buffer in 8 bits)
+QUANTIZED_SLOTS = {"momentum": "signed"}
 
 
 def scalars(t, lr, *, momentum, nesterov, dampening, lr_outside):
