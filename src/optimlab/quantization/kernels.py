@@ -22,7 +22,6 @@ loops (and cached on disk the same way).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 import numpy as np
@@ -82,63 +81,62 @@ def bf16_store(x):
 
 
 @njit(**_OPTS)
-def nearest_code(y, code, start):
-    """blockwise.nearest for one float32 ``y``, ties up (torchao), without a branch: the
-    search starts at ``start[bits(y) >> 16]`` (:func:`search_start`: the answer or one
-    below it for every finite float32), one step up where ``y >= code[k + 1]``, then the
-    rounding. NaN gives 0, as the reference's search."""
-    k = np.int64(start[_float_bits(y) >> np.uint32(16)])
-    up = min(k + 1, 255)
-    k = up if y >= code[up] else k
-    up = min(k + 1, 255)
-    low = code[k]
-    nearest = up if (y - low) >= (code[up] - low) * np.float32(0.5) else k
-    return np.uint8(nearest if y == y else 0)
-
-
-@functools.cache
-def search_start(signed: bool) -> np.ndarray:
-    """For each of the 65536 upper halves h of a float32's bits, ``blockwise.search`` of the
-    least float32 with that upper half (the most negative one where the sign bit is set),
-    uint8: since the search is monotone, at most the answer for every float32 in the bucket,
-    and at most one below it for every finite one (a bucket spans 2^-7 relative, the code's
-    neighbours are more than that apart: 240 of the 65536 buckets hold two answers;
-    tests/test_quantization.py checks). NaN is the caller's to catch: +inf's bucket holds
-    NaNs too."""
-    high = np.arange(65536, dtype=np.uint32) << np.uint32(16)
-    negative = (high >> np.uint32(31)).astype(bool)
-    least = np.where(negative, high | np.uint32(0xFFFF), high).view(np.float32)
-    table = blockwise.search(least, dynamic_code(signed)).astype(np.uint8)
-    table.setflags(write=False)
-    return table
+def nearest_code(y, table):
+    """blockwise.nearest for one float32 ``y`` in O(1) (:mod:`optimlab.quantization.lookup`):
+    ``(table[key >> 16] + (key & 0xFFFF)) >> 16`` of y's order key ``key``, 0 for NaN; no
+    branch."""
+    b = _float_bits(y)
+    key = b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000))
+    index = (table[np.int64(key >> np.uint32(16))] + (key & np.uint32(0xFFFF))) >> np.uint32(16)
+    return np.uint8(index if y == y else 0)
 
 
 @njit(**_OPTS)
-def nearest_codes(y, code, table):
-    """:func:`nearest_code` of every float32 of ``y`` (uint8): the kernels' search on an
+def nearest_codes(y, table):
+    """:func:`nearest_code` of every float32 of ``y`` (uint8): the kernels' lookup on an
     array, for tests against ``blockwise.nearest``."""
     out = np.empty(y.size, np.uint8)
     for i in range(y.size):
-        out[i] = nearest_code(y[i], code, table)
+        out[i] = nearest_code(y[i], table)
     return out
 
 
 @njit(**_OPTS)
-def larger(m, x):
-    """max(m, |x|) as ``np.max`` takes it: a NaN, once met, stays (a select, no branch)."""
-    a = abs(x)
-    return m if (m != m or a <= m) else a
+def dequantize_row(codes, code, scale, row):
+    """``row[i] = code[codes[i]] * scale`` for the ``codes`` of one block (float32)."""
+    for i in range(codes.size):
+        row[i] = code[codes[i]] * scale
 
 
 @njit(**_OPTS)
-def requantize_row(row, n, absmax, codes, scales, b, code, table):
-    """Store ``row[:n]`` (float32, whose largest |value| is ``absmax``) as block ``b`` of an
-    int8 buffer: its scale, then its codes."""
+def absmax_row(row, n):
+    """max |row[:n]| as ``np.max(np.abs(.))`` gives it (0 for n = 0), by the integers
+    ``bits & 0x7FFFFFFF`` (for non-NaN floats their order is that of |x|, and the loop
+    vectorizes); with a NaN, the first NaN met, its sign cleared (as the loop it replaces)."""
+    m = np.uint32(0)
+    for i in range(n):
+        m = max(m, np.uint32(_float_bits(row[i]) & np.uint32(0x7FFFFFFF)))
+    if m > np.uint32(0x7F800000):
+        for i in range(n):
+            a = np.uint32(_float_bits(row[i]) & np.uint32(0x7FFFFFFF))
+            if a > np.uint32(0x7F800000):
+                return _bits_float(a)
+    return _bits_float(np.uint32(m))
+
+
+@njit(**_OPTS)
+def requantize_row(row, n, codes, scales, b, table):
+    """Store ``row[:n]`` (float32) as block ``b`` of an int8 buffer: its scale
+    ``max(absmax, 1e-12)``, then its codes ``nearest(row / scale)`` (the row is overwritten
+    with the quotients: one vectorized division loop, then the lookups)."""
+    absmax = absmax_row(row, n)
     if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
         absmax = MIN_SCALE
     scales[b] = absmax
     for j in range(n):
-        codes[j] = nearest_code(row[j] / absmax, code, table)
+        row[j] = row[j] / absmax
+    for j in range(n):
+        codes[j] = nearest_code(row[j], table)
 
 
 _TEMPLATE = """
@@ -198,11 +196,11 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
             args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
             slices.append(
                 f"    c{k}b = c{k}[start:end]\n    r{k} = rows[{row}]\n"
-                f"    scale{k} = a{k}[b]\n    m{k} = np.float32(0.0)\n"
+                f"    dequantize_row(c{k}b, q{k}, a{k}[b], r{k})\n"
             )
-            reads.append(f"        v{k} = q{k}[c{k}b[i]] * scale{k}\n")
-            writes.append(f"        r{k}[i] = v{k}\n        m{k} = larger(m{k}, v{k})\n")
-            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, q{k}, t{k})\n")
+            reads.append(f"        v{k} = r{k}[i]\n")
+            writes.append(f"        r{k}[i] = v{k}\n")
+            requantize.append(f"    requantize_row(r{k}, n, c{k}b, a{k}, b, t{k})\n")
             row += 1
         elif kind == "bf16":
             args.append(f"h{k}")
@@ -267,8 +265,8 @@ def _make(rule, kinds):
         _average=fused._average,
         bf16_load=bf16_load,
         bf16_store=bf16_store,
+        dequantize_row=dequantize_row,
         requantize_row=requantize_row,
-        larger=larger,
         update=fused._compiled_update(rule, opts),
     )
     __import__("sys").modules[module.__name__] = module
@@ -281,7 +279,7 @@ def _arguments(slots, kinds):
     out = []
     for buffer, kind in zip(slots, kinds[:-1], strict=True):
         if kind == "int8":
-            code, table = dynamic_code(buffer.signed), search_start(buffer.signed)
+            code, table = dynamic_code(buffer.signed), blockwise.nearest_table(buffer.signed)
             out += [buffer.codes.reshape(-1), buffer.scales, code, table]
         elif kind == "bf16":
             out.append(buffer.bits.reshape(-1))
