@@ -81,13 +81,20 @@ def bf16_store(x):
 
 
 @njit(**_OPTS)
+def order_key(y):
+    """The order key of float32 ``y`` (uint32, :func:`optimlab.quantization.lookup.float_keys`):
+    its bits xor 0xFFFFFFFF where the sign is set, xor 0x80000000 where not."""
+    b = _float_bits(y)
+    return np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
+
+
+@njit(**_OPTS)
 def nearest_code(y, table):
     """blockwise.nearest for one float32 ``y`` in O(1) (:mod:`optimlab.quantization.lookup`):
     ``(table[key >> 16] + (key & 0xFFFF)) >> 16`` of y's order key ``key``, 0 for NaN; no
     branch."""
-    b = _float_bits(y)
-    key = b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000))
-    index = (table[np.int64(key >> np.uint32(16))] + (key & np.uint32(0xFFFF))) >> np.uint32(16)
+    key = order_key(y)
+    index = (table[key >> np.uint32(16)] + (key & np.uint32(0xFFFF))) >> np.uint32(16)
     return np.uint8(index if y == y else 0)
 
 
@@ -102,47 +109,63 @@ def nearest_codes(y, table):
 
 
 @njit(**_OPTS)
-def dequantize_row(codes, code, scale, row):
-    """``row[i] = code[codes[i]] * scale`` for the ``codes`` of one block (float32)."""
+def dequantize_row(codes, code, row):
+    """``row[i] = code[codes[i]]`` for the ``codes`` of one block (float32; the kernel's
+    update loop multiplies by the block's scale, vectorized)."""
     for i in range(codes.size):
-        row[i] = code[codes[i]] * scale
+        row[i] = code[codes[i]]
 
 
 @njit(**_OPTS)
-def absmax_row(row, n):
-    """max |row[:n]| as ``np.max(np.abs(.))`` gives it (0 for n = 0), by the integers
-    ``bits & 0x7FFFFFFF`` (for non-NaN floats their order is that of |x|, and the loop
-    vectorizes); with a NaN, the first NaN met, its sign cleared (as the loop it replaces)."""
-    m = np.uint32(0)
-    for i in range(n):
-        m = max(m, np.uint32(_float_bits(row[i]) & np.uint32(0x7FFFFFFF)))
+def abs_bits(x):
+    """The bits of |x| (uint32): for non-NaN floats their order is that of |x|, so the max of
+    a block is an integer max (a reduction LLVM vectorizes, unlike a float max that must keep
+    NaN); a NaN's are above 0x7F800000 (+inf's)."""
+    return np.uint32(_float_bits(x) & np.uint32(0x7FFFFFFF))
+
+
+@njit(**_OPTS)
+def absmax_from_bits(row, n, m):
+    """max |row[:n]| as ``np.max(np.abs(.))`` gives it, from ``m``, the max of
+    :func:`abs_bits` over the row (0 for n = 0); with a NaN, the first NaN met, its sign
+    cleared (as a running float max that keeps its first NaN)."""
     if m > np.uint32(0x7F800000):
         for i in range(n):
-            a = np.uint32(_float_bits(row[i]) & np.uint32(0x7FFFFFFF))
+            a = abs_bits(row[i])
             if a > np.uint32(0x7F800000):
                 return _bits_float(a)
     return _bits_float(np.uint32(m))
 
 
 @njit(**_OPTS)
-def requantize_row(row, n, codes, scales, b, table):
-    """Store ``row[:n]`` (float32) as block ``b`` of an int8 buffer: its scale
-    ``max(absmax, 1e-12)``, then its codes ``nearest(row / scale)`` (the row is overwritten
-    with the quotients: one vectorized division loop, then the lookups)."""
-    absmax = absmax_row(row, n)
+def requantize_row(row, n, m, codes, scales, b, table, keys):
+    """Store ``row[:n]`` (float32; ``m`` the max of its :func:`abs_bits`) as block ``b`` of an
+    int8 buffer: its scale ``s = max(absmax, 1e-12)``, then its codes ``nearest(row / s)`` by
+    :func:`nearest_code`'s lookup, split in three loops so that only the table load runs
+    element by element (LLVM does not gather here): the quotients and their order keys
+    (vectorized; ``row`` and the uint32 scratch ``keys`` are overwritten),
+    ``table[key >> 16] + (key & 0xFFFF)`` (scalar), the shift and the NaN select
+    (vectorized)."""
+    absmax = absmax_from_bits(row, n, m)
     if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
         absmax = MIN_SCALE
     scales[b] = absmax
     for j in range(n):
-        row[j] = row[j] / absmax
+        y = row[j] / absmax
+        row[j] = y
+        keys[j] = order_key(y)
     for j in range(n):
-        codes[j] = nearest_code(row[j], table)
+        key = keys[j]
+        keys[j] = table[key >> np.uint32(16)] + (key & np.uint32(0xFFFF))
+    for j in range(n):
+        y = row[j]
+        codes[j] = np.uint8((keys[j] >> np.uint32(16)) if y == y else 0)
 
 
 _TEMPLATE = """
 
 @njit(inline="always", **_OPTS)
-def block(b, p, g, {args}, ema, s, pipe, rows):
+def block(b, p, g, {args}, ema, s, pipe, rows, keys):
     # each array sliced to the block first: indexing the whole arrays from ``start`` kept
     # LLVM from vectorizing the loop (8 ns an element instead of 1, numba 0.68)
     start = b * BLOCK
@@ -162,8 +185,9 @@ def parallel(p, g, {args}, ema, s, pipe):
     chunks = (blocks + CHUNK - 1) // CHUNK
     for c in prange(chunks):
         rows = np.empty(({rows}, BLOCK), dtype=np.float32)
+        keys = np.empty(BLOCK, dtype=np.uint32)
         for b in range(c * CHUNK, min(blocks, (c + 1) * CHUNK)):
-            block(b, p, g, {args}, ema, s, pipe, rows)
+            block(b, p, g, {args}, ema, s, pipe, rows, keys)
 """
 
 _LOOPS: dict = {}
@@ -196,11 +220,12 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
             args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
             slices.append(
                 f"    c{k}b = c{k}[start:end]\n    r{k} = rows[{row}]\n"
-                f"    dequantize_row(c{k}b, q{k}, a{k}[b], r{k})\n"
+                f"    scale{k} = a{k}[b]\n    m{k} = np.uint32(0)\n"
+                f"    dequantize_row(c{k}b, q{k}, r{k})\n"
             )
-            reads.append(f"        v{k} = r{k}[i]\n")
-            writes.append(f"        r{k}[i] = v{k}\n")
-            requantize.append(f"    requantize_row(r{k}, n, c{k}b, a{k}, b, t{k})\n")
+            reads.append(f"        v{k} = r{k}[i] * scale{k}\n")
+            writes.append(f"        r{k}[i] = v{k}\n        m{k} = max(m{k}, abs_bits(v{k}))\n")
+            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, t{k}, keys)\n")
             row += 1
         elif kind == "bf16":
             args.append(f"h{k}")
@@ -266,6 +291,7 @@ def _make(rule, kinds):
         bf16_load=bf16_load,
         bf16_store=bf16_store,
         dequantize_row=dequantize_row,
+        abs_bits=abs_bits,
         requantize_row=requantize_row,
         update=fused._compiled_update(rule, opts),
     )
