@@ -26,8 +26,8 @@ step (those where a plain per-bucket answer would be ambiguous). NaN is the call
 bucket holds NaNs too (the kernels and :func:`nearest_by_table` select 0 for NaN, as the
 definition does).
 
-The approach is the bucketed lookup of bitsandbytes' ``BinSearch`` (csrc/common.h), made exact:
-its buckets give an approximate start, this table the answer.
+bitsandbytes' CPU search (``BinSearch``, csrc/common.h) buckets the floats too, for an
+approximate start; here the buckets carry the exact answer.
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ def steps(nearest) -> np.ndarray:
     """The keys U_1..U_255 (int64) of the steps of ``nearest`` (a function of a float32
     array giving code indices, non-decreasing on the non-NaN floats, 0 at -inf, 255 at +inf):
     U_j the least key of a float it rounds to j or more, by bisection over the keys, all 255
-    at once (32 rounds)."""
+    at once (32 rounds). Monotonicity itself is the caller's to prove (for
+    blockwise.nearest: the module's docstring and tests/test_quantization_lookup.py)."""
     j = np.arange(1, 256)
     lo = np.full(255, LOWEST_KEY, np.int64)
     hi = np.full(255, HIGHEST_KEY, np.int64)
     if np.any(nearest(key_floats(hi)) != 255) or np.any(nearest(key_floats(lo)) != 0):
-        raise AssertionError("nearest must give 0 at -inf and 255 at +inf")
+        raise ValueError(f"nearest={nearest!r} must give 0 at -inf and 255 at +inf")
     while np.any(lo < hi):
         mid = (lo + hi) // 2
         reached = nearest(key_floats(mid)).astype(np.int64) >= j
@@ -71,16 +72,23 @@ def steps(nearest) -> np.ndarray:
 
 
 def build_table(nearest) -> np.ndarray:
-    """The 65536-entry uint32 table of ``nearest`` (see the module's docstring), read-only;
-    raises AssertionError where a bucket would hold two steps."""
+    """The 65536-entry uint32 table of ``nearest`` (see the module's docstring), read-only.
+    Refused (ValueError): a function that skips a code index (two steps at one key), or
+    whose steps lie so close that a bucket would hold two."""
     u = steps(nearest)
     if np.any(np.diff(u) <= 0):
-        raise AssertionError("nearest must be non-decreasing with 255 distinct steps")
+        raise ValueError(
+            f"nearest={nearest!r} must be non-decreasing and take every code index "
+            "0..255 (two of its steps coincide)"
+        )
     first = np.arange(65536, dtype=np.int64) << 16
     base = np.searchsorted(u, first, side="right")
     inside = np.searchsorted(u, first + 65535, side="right") - base
     if inside.max() > 1:
-        raise AssertionError(f"a bucket holds {inside.max()} steps: the table cannot be exact")
+        raise ValueError(
+            f"nearest={nearest!r}: a bucket of 2^16 floats holds {inside.max()} of its steps "
+            "(at most 1 for an exact table)"
+        )
     holds = inside == 1
     t = np.full(65536, 65536, np.int64)
     t[holds] = u[base[holds]] & 0xFFFF
@@ -92,6 +100,12 @@ def build_table(nearest) -> np.ndarray:
 def nearest_by_table(y: np.ndarray, table: np.ndarray) -> np.ndarray:
     """``(table[key >> 16] + (key & 0xFFFF)) >> 16`` of each float32 of ``y``, 0 for NaN,
     uint8 (NumPy; the kernels do the same per element)."""
+    table = np.asarray(table)
+    if table.shape != (65536,) or table.dtype != np.uint32:
+        raise ValueError(
+            f"table={type(table).__name__} of shape {table.shape} and dtype {table.dtype}: "
+            "expected the 65536 uint32 entries of build_table"
+        )
     y = np.ascontiguousarray(y, dtype=np.float32)
     key = float_keys(y)
     index = (table[key >> np.uint32(16)] + (key & np.uint32(0xFFFF))) >> np.uint32(16)
