@@ -1,23 +1,30 @@
 """The fused engine for narrow state: one compiled pass per block of 256 elements.
 
-For each block, in registers and a scratch row of 256 float32 per narrow slot (allocated once
-per chunk of 64 blocks, per thread; no full-size temporary)::
+For each block b, in registers and a scratch row of 256 float32 per int8 slot (allocated once
+per chunk of 64 blocks, per thread, with one uint32 row of keys; no full-size temporary)::
 
-    for each element i of the block:
+    row_k = code_k[codes_k]                              (int8 slots: a scalar loop)
+    for each element i of the block:                     (vectorized)
         g, p = the pipeline of engines.fused (loss scale, sign, clipping, weight decay)
-        s_k  = code_k[codes_k[i]] * scale_k[b]          (int8 slots)
-             | float32(bits_k[i] << 16)                 (bfloat16 slots)
-             | s_k[i]                                   (float32 slots)
+        s_k  = row_k[i] * scale_k[b]                     (int8 slots)
+             | float32(bits_k[i] << 16)                  (bfloat16 slots)
+             | s_k[i]                                    (float32 slots)
         p, s_0, s_1, ... = rule.update(p, g, s_0, s_1, ...)   (the float32 moments)
         p[i] = p;  ema[i] = ...                          (as engines.fused)
-        bits_k[i] = bfloat16 nearest s_k;  row_k[i - start] = s_k;  absmax_k = max(absmax_k, |s_k|)
-    for each int8 slot k:  scale_k[b] = max(absmax_k, 1e-12);  codes_k[i] = nearest(row_k / scale)
+        bits_k[i] = bfloat16 nearest s_k;  row_k[i] = s_k;  m_k = max(m_k, bits(|s_k|))
+    for each int8 slot k:
+        scale_k[b] = max(absmax_k, 1e-12)                (absmax_k: the float of m_k)
+        codes_k = nearest(row_k / scale_k[b])            (the table of quantization.lookup)
 
 with every operation that of :mod:`optimlab.quantization.blockwise` and
 :mod:`optimlab.quantization.state` (the reference), so that the two engines agree bit for bit
-(the max of a block is exact in any order). The element function is generated from the rule's
-``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused` generates its
-loops (and cached on disk the same way).
+(the max of a block is exact in any order; the quotient is a true division: a product by the
+reciprocal rounds differently). Only the two table loads (code_k[c] and the nearest-code
+table) run element by element: numba's LLVM does not gather on these CPUs (and an explicit
+AVX2 gather was measured no faster than the scalar loads). The element function is generated
+from the rule's ``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused`
+generates its loops (and cached on disk the same way, by its ``_key`` and
+``_load_generated``).
 """
 
 from __future__ import annotations
