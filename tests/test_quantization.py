@@ -81,14 +81,14 @@ def test_kernel_nearest_is_the_reference(signed):
     tag = "signed" if signed else "unsigned"
     y = np.concatenate([PEERS[f"input_{tag}_adversarial"], [np.nan, -1.0, -2.0, 2.0]])
     y = y.astype(np.float32)
-    table = kernels.search_start(signed)
-    assert np.array_equal(kernels.nearest_codes(y, code, table), blockwise.nearest(y, code))
+    table = blockwise.nearest_table(signed)
+    assert np.array_equal(kernels.nearest_codes(y, table), blockwise.nearest(y, code))
     # every kind of float32: random bit patterns (NaN, infinities, subnormals, |y| > 1)
     patterns = np.random.default_rng(16).integers(0, 2**32, 200_000, dtype=np.uint64)
     y = patterns.astype(np.uint32).view(np.float32)
-    assert np.array_equal(kernels.nearest_codes(y, code, table), blockwise.nearest(y, code))
+    assert np.array_equal(kernels.nearest_codes(y, table), blockwise.nearest(y, code))
     y = np.random.default_rng(17).uniform(-1, 1, 200_000).astype(np.float32)
-    assert np.array_equal(kernels.nearest_codes(y, code, table), blockwise.nearest(y, code))
+    assert np.array_equal(kernels.nearest_codes(y, table), blockwise.nearest(y, code))
 
 
 def _run(state_dtype, engine, steps=3, **options):

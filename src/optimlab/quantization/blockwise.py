@@ -22,14 +22,20 @@ value. ``tests/test_quantization.py`` checks that every code where the two diffe
 as near in optimlab as in bitsandbytes, and that dequantization is bit-equal.
 
 The search is the branchless binary search of torchao (eight steps of ``k += 2^j where
-y >= code[k + 2^j]``), so NaN lands on code 0 in both engines. The fused kernels
-(:mod:`optimlab.quantization.kernels`) compute exactly these operations element by element.
+y >= code[k + 2^j]``), so NaN lands on code 0: :func:`nearest` is that definition. Both
+engines get the same answer in O(1) from a table of its 255 steps (:func:`nearest_table`,
+:mod:`optimlab.quantization.lookup`): :func:`quantize` here, the fused kernels
+(:mod:`optimlab.quantization.kernels`) element by element; tests/test_quantization_lookup.py
+checks the table against the definition for every float32 pattern.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from . import lookup
 from .codes import BLOCK_SIZE, dynamic_code
 
 #: the least scale of a block (torchao's ``clip(1e-12)``), float32
@@ -60,7 +66,8 @@ def search(y: np.ndarray, code: np.ndarray) -> np.ndarray:
 
 
 def nearest(y: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """The code index nearest to each normalized ``y`` (float32), uint8; ties go up."""
+    """The code index nearest to each normalized ``y`` (float32), uint8; ties go up: the
+    definition (search, then one rounding step; see the module's docstring)."""
     k = search(y, code)
     up = np.minimum(k + 1, 255)
     low, high = code[k], code[up]
@@ -69,17 +76,24 @@ def nearest(y: np.ndarray, code: np.ndarray) -> np.ndarray:
     return np.where(go_up, up, k).astype(np.uint8)
 
 
+@functools.cache
+def nearest_table(signed: bool) -> np.ndarray:
+    """The 65536-entry uint32 table giving :func:`nearest` of the signed or unsigned code for
+    every float32 (:func:`optimlab.quantization.lookup.build_table`), read-only."""
+    code = dynamic_code(signed)
+    return lookup.build_table(lambda y: nearest(y, code))
+
+
 def quantize(
     x: np.ndarray, signed: bool, block_size: int = BLOCK_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, scales)`` of float32 ``x``: codes uint8 of x's shape, one float32 scale per
-    block (see the module's docstring)."""
-    code = dynamic_code(signed)
+    block (see the module's docstring; the codes are :func:`nearest`'s, by the table)."""
     blocks = _blocks(x, block_size)
     scale = np.maximum(np.max(np.abs(blocks), axis=1), MIN_SCALE)
     with np.errstate(invalid="ignore"):
         y = blocks / scale[:, None]
-    codes = nearest(y, code).reshape(-1)[: np.size(x)]
+    codes = lookup.nearest_by_table(y, nearest_table(signed)).reshape(-1)[: np.size(x)]
     return codes.reshape(np.shape(x)), scale.astype(np.float32)
 
 

@@ -1,29 +1,33 @@
 """The fused engine for narrow state: one compiled pass per block of 256 elements.
 
-For each block, in registers and a scratch row of 256 float32 per narrow slot (allocated once
-per chunk of 64 blocks, per thread; no full-size temporary)::
+For each block b, in registers and a scratch row of 256 float32 per int8 slot (allocated once
+per chunk of 64 blocks, per thread, with one uint32 row of keys; no full-size temporary)::
 
-    for each element i of the block:
+    row_k = code_k[codes_k]                              (int8 slots: a scalar loop)
+    for each element i of the block:                     (vectorized)
         g, p = the pipeline of engines.fused (loss scale, sign, clipping, weight decay)
-        s_k  = code_k[codes_k[i]] * scale_k[b]          (int8 slots)
-             | float32(bits_k[i] << 16)                 (bfloat16 slots)
-             | s_k[i]                                   (float32 slots)
+        s_k  = row_k[i] * scale_k[b]                     (int8 slots)
+             | float32(bits_k[i] << 16)                  (bfloat16 slots)
+             | s_k[i]                                    (float32 slots)
         p, s_0, s_1, ... = rule.update(p, g, s_0, s_1, ...)   (the float32 moments)
         p[i] = p;  ema[i] = ...                          (as engines.fused)
-        bits_k[i] = bfloat16 nearest s_k;  row_k[i - start] = s_k;  absmax_k = max(absmax_k, |s_k|)
-    for each int8 slot k:  scale_k[b] = max(absmax_k, 1e-12);  codes_k[i] = nearest(row_k / scale)
+        bits_k[i] = bfloat16 nearest s_k;  row_k[i] = s_k;  m_k = max(m_k, bits(|s_k|))
+    for each int8 slot k:
+        scale_k[b] = max(absmax_k, 1e-12)                (absmax_k: the float of m_k)
+        codes_k = nearest(row_k / scale_k[b])            (the table of quantization.lookup)
 
 with every operation that of :mod:`optimlab.quantization.blockwise` and
 :mod:`optimlab.quantization.state` (the reference), so that the two engines agree bit for bit
-(the max of a block is exact in any order). The element function is generated from the rule's
-``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused` generates its
-loops (and cached on disk the same way).
+(the max of a block is exact in any order; the quotient is a true division: a product by the
+reciprocal rounds differently). Only the two table loads (code_k[c] and the nearest-code
+table) run element by element: numba's LLVM does not gather on these CPUs (and an explicit
+AVX2 gather was measured no faster than the scalar loads). The element function is generated
+from the rule's ``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused`
+generates its loops (and cached on disk the same way, by its ``_key`` and
+``_load_generated``).
 """
 
 from __future__ import annotations
-
-import functools
-import hashlib
 
 import numpy as np
 from llvmlite import ir
@@ -82,69 +86,91 @@ def bf16_store(x):
 
 
 @njit(**_OPTS)
-def nearest_code(y, code, start):
-    """blockwise.nearest for one float32 ``y``, ties up (torchao), without a branch: the
-    search starts at ``start[bits(y) >> 16]`` (:func:`search_start`: the answer or one
-    below it for every finite float32), one step up where ``y >= code[k + 1]``, then the
-    rounding. NaN gives 0, as the reference's search."""
-    k = np.int64(start[_float_bits(y) >> np.uint32(16)])
-    up = min(k + 1, 255)
-    k = up if y >= code[up] else k
-    up = min(k + 1, 255)
-    low = code[k]
-    nearest = up if (y - low) >= (code[up] - low) * np.float32(0.5) else k
-    return np.uint8(nearest if y == y else 0)
-
-
-@functools.cache
-def search_start(signed: bool) -> np.ndarray:
-    """For each of the 65536 upper halves h of a float32's bits, ``blockwise.search`` of the
-    least float32 with that upper half (the most negative one where the sign bit is set),
-    uint8: since the search is monotone, at most the answer for every float32 in the bucket,
-    and at most one below it for every finite one (a bucket spans 2^-7 relative, the code's
-    neighbours are more than that apart: 240 of the 65536 buckets hold two answers;
-    tests/test_quantization.py checks). NaN is the caller's to catch: +inf's bucket holds
-    NaNs too."""
-    high = np.arange(65536, dtype=np.uint32) << np.uint32(16)
-    negative = (high >> np.uint32(31)).astype(bool)
-    least = np.where(negative, high | np.uint32(0xFFFF), high).view(np.float32)
-    table = blockwise.search(least, dynamic_code(signed)).astype(np.uint8)
-    table.setflags(write=False)
-    return table
+def order_key(y):
+    """The order key of float32 ``y`` (uint32, :func:`optimlab.quantization.lookup.float_keys`):
+    its bits xor 0xFFFFFFFF where the sign is set, xor 0x80000000 where not."""
+    b = _float_bits(y)
+    return np.uint32(b ^ (np.uint32(np.int32(b) >> np.int32(31)) | np.uint32(0x80000000)))
 
 
 @njit(**_OPTS)
-def nearest_codes(y, code, table):
-    """:func:`nearest_code` of every float32 of ``y`` (uint8): the kernels' search on an
+def nearest_code(y, table):
+    """blockwise.nearest for one float32 ``y`` in O(1) (:mod:`optimlab.quantization.lookup`):
+    ``(table[key >> 16] + (key & 0xFFFF)) >> 16`` of y's order key ``key``, 0 for NaN; no
+    branch."""
+    key = order_key(y)
+    index = (table[key >> np.uint32(16)] + (key & np.uint32(0xFFFF))) >> np.uint32(16)
+    return np.uint8(index if y == y else 0)
+
+
+@njit(**_OPTS)
+def nearest_codes(y, table):
+    """:func:`nearest_code` of every float32 of ``y`` (uint8): the kernels' lookup on an
     array, for tests against ``blockwise.nearest``."""
     out = np.empty(y.size, np.uint8)
     for i in range(y.size):
-        out[i] = nearest_code(y[i], code, table)
+        out[i] = nearest_code(y[i], table)
     return out
 
 
 @njit(**_OPTS)
-def larger(m, x):
-    """max(m, |x|) as ``np.max`` takes it: a NaN, once met, stays (a select, no branch)."""
-    a = abs(x)
-    return m if (m != m or a <= m) else a
+def dequantize_row(codes, code, row):
+    """``row[i] = code[codes[i]]`` for the ``codes`` of one block (float32; the kernel's
+    update loop multiplies by the block's scale, vectorized)."""
+    for i in range(codes.size):
+        row[i] = code[codes[i]]
 
 
 @njit(**_OPTS)
-def requantize_row(row, n, absmax, codes, scales, b, code, table):
-    """Store ``row[:n]`` (float32, whose largest |value| is ``absmax``) as block ``b`` of an
-    int8 buffer: its scale, then its codes."""
+def abs_bits(x):
+    """The bits of |x| (uint32): for non-NaN floats their order is that of |x|, so the max of
+    a block is an integer max (a reduction LLVM vectorizes, unlike a float max that must keep
+    NaN); a NaN's are above 0x7F800000 (+inf's)."""
+    return np.uint32(_float_bits(x) & np.uint32(0x7FFFFFFF))
+
+
+@njit(**_OPTS)
+def absmax_from_bits(row, n, m):
+    """max |row[:n]| as ``np.max(np.abs(.))`` gives it, from ``m``, the max of
+    :func:`abs_bits` over the row (0 for n = 0); with a NaN, the first NaN met, its sign
+    cleared (as a running float max that keeps its first NaN)."""
+    if m > np.uint32(0x7F800000):
+        for i in range(n):
+            a = abs_bits(row[i])
+            if a > np.uint32(0x7F800000):
+                return _bits_float(a)
+    return _bits_float(np.uint32(m))
+
+
+@njit(**_OPTS)
+def requantize_row(row, n, m, codes, scales, b, table, keys):
+    """Store ``row[:n]`` (float32; ``m`` the max of its :func:`abs_bits`) as block ``b`` of an
+    int8 buffer: its scale ``s = max(absmax, 1e-12)``, then its codes ``nearest(row / s)`` by
+    :func:`nearest_code`'s lookup, split in three loops so that only the table load runs
+    element by element (LLVM does not gather here): the quotients and their order keys
+    (vectorized; ``row`` and the uint32 scratch ``keys`` are overwritten),
+    ``table[key >> 16] + (key & 0xFFFF)`` (scalar), the shift and the NaN select
+    (vectorized)."""
+    absmax = absmax_from_bits(row, n, m)
     if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
         absmax = MIN_SCALE
     scales[b] = absmax
     for j in range(n):
-        codes[j] = nearest_code(row[j] / absmax, code, table)
+        y = row[j] / absmax
+        row[j] = y
+        keys[j] = order_key(y)
+    for j in range(n):
+        key = keys[j]
+        keys[j] = table[key >> np.uint32(16)] + (key & np.uint32(0xFFFF))
+    for j in range(n):
+        y = row[j]
+        codes[j] = np.uint8((keys[j] >> np.uint32(16)) if y == y else 0)
 
 
 _TEMPLATE = """
 
 @njit(inline="always", **_OPTS)
-def block(b, p, g, {args}, ema, s, pipe, rows):
+def block(b, p, g, {args}, ema, s, pipe, rows, keys):
     # each array sliced to the block first: indexing the whole arrays from ``start`` kept
     # LLVM from vectorizing the loop (8 ns an element instead of 1, numba 0.68)
     start = b * BLOCK
@@ -164,8 +190,9 @@ def parallel(p, g, {args}, ema, s, pipe):
     chunks = (blocks + CHUNK - 1) // CHUNK
     for c in prange(chunks):
         rows = np.empty(({rows}, BLOCK), dtype=np.float32)
+        keys = np.empty(BLOCK, dtype=np.uint32)
         for b in range(c * CHUNK, min(blocks, (c + 1) * CHUNK)):
-            block(b, p, g, {args}, ema, s, pipe, rows)
+            block(b, p, g, {args}, ema, s, pipe, rows, keys)
 """
 
 _LOOPS: dict = {}
@@ -198,11 +225,12 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
             args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
             slices.append(
                 f"    c{k}b = c{k}[start:end]\n    r{k} = rows[{row}]\n"
-                f"    scale{k} = a{k}[b]\n    m{k} = np.float32(0.0)\n"
+                f"    scale{k} = a{k}[b]\n    m{k} = np.uint32(0)\n"
+                f"    dequantize_row(c{k}b, q{k}, r{k})\n"
             )
-            reads.append(f"        v{k} = q{k}[c{k}b[i]] * scale{k}\n")
-            writes.append(f"        r{k}[i] = v{k}\n        m{k} = larger(m{k}, v{k})\n")
-            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, q{k}, t{k})\n")
+            reads.append(f"        v{k} = r{k}[i] * scale{k}\n")
+            writes.append(f"        r{k}[i] = v{k}\n        m{k} = max(m{k}, abs_bits(v{k}))\n")
+            requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, t{k}, keys)\n")
             row += 1
         elif kind == "bf16":
             args.append(f"h{k}")
@@ -235,28 +263,18 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
 
 
 def _make(rule, kinds):
+    """Generate, write and run ``rule``'s loop for ``kinds`` (engines.fused's machinery: the
+    key also digests this module), remember it and return it."""
     text = loop_source(rule, kinds)
-    digest = hashlib.sha256(text.encode())
-    digest.update(fused._own_source())
     with open(__file__, "rb") as f:
-        digest.update(f.read())
-    source = fused._source_file(rule.update)
-    if source is not None:
-        with open(source, "rb") as f:
-            digest.update(f.read())
-    for helper in fused._helper_files(rule.update):
-        with open(helper, "rb") as f:
-            digest.update(f.read())
-    key = digest.hexdigest()[:16]
+        key = fused._key(text, rule, f.read())
     stem = "narrow_" + "".join(c if c.isalnum() else "_" for c in fused._name(rule))
     stem += "_" + "".join(kind[0] for kind in kinds)
     header = f"# Generated by optimlab.quantization.kernels for {fused._name(rule)}, {kinds}.\n"
     text = header + f"# Key {key}. Do not edit.\n" + text
-    path = fused._write(stem, key, text) if source is not None else None
+    path = fused._write(stem, key, text) if fused._source_file(rule.update) else None
     opts = _OPTS if path is not None else dict(_OPTS, cache=False)
-    module = __import__("types").ModuleType(f"optimlab_narrow_loops_{stem}_{key}")
-    module.__file__ = path
-    module.__dict__.update(
+    namespace = dict(
         njit=njit,
         prange=prange,
         np=np,
@@ -267,12 +285,12 @@ def _make(rule, kinds):
         _average=fused._average,
         bf16_load=bf16_load,
         bf16_store=bf16_store,
+        dequantize_row=dequantize_row,
+        abs_bits=abs_bits,
         requantize_row=requantize_row,
-        larger=larger,
         update=fused._compiled_update(rule, opts),
     )
-    __import__("sys").modules[module.__name__] = module
-    exec(compile(text, path or f"<{stem}>", "exec"), module.__dict__)
+    module = fused._load_generated(f"optimlab_narrow_loops_{stem}_{key}", text, path, namespace)
     _LOOPS[(rule, kinds)] = module.parallel
     return module.parallel
 
@@ -281,7 +299,7 @@ def _arguments(slots, kinds):
     out = []
     for buffer, kind in zip(slots, kinds[:-1], strict=True):
         if kind == "int8":
-            code, table = dynamic_code(buffer.signed), search_start(buffer.signed)
+            code, table = dynamic_code(buffer.signed), blockwise.nearest_table(buffer.signed)
             out += [buffer.codes.reshape(-1), buffer.scales, code, table]
         elif kind == "bf16":
             out.append(buffer.bits.reshape(-1))
