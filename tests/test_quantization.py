@@ -224,3 +224,44 @@ def test_live_peers_on_fresh_inputs():  # pragma: no cover - explore runs
         theirs = quant_utils.quantize_8bit_with_qmap(scaled, torch.tensor(code)).numpy()
         codes, scales = blockwise.quantize(x, signed)
         assert np.array_equal(codes, theirs) and np.array_equal(scales, scale.numpy())
+
+
+def test_serial_and_parallel_loops_bit_equal():
+    """A parameter under engines.fused's PARALLEL_THRESHOLD runs the one-thread loop, a larger
+    one the parallel loop: blocks are independent, so one parameter stepped by either loop
+    ends with the same bits (parameter, codes and scales)."""
+    from optimlab.engines import fused
+    from optimlab.rules import adam
+
+    n = fused.PARALLEL_THRESHOLD + 1000
+    start = np.random.default_rng(3).standard_normal(n).astype(np.float32)
+    ends = []
+    for which in (0, 1):
+        p = start.copy()
+        m, v = Int8State((n,), True), Int8State((n,), False)
+        for t in (1, 2, 3):
+            g = np.random.default_rng(t).standard_normal(n).astype(np.float32)
+            kinds = kernels._kinds([m, v, None], None)
+            loops = kernels._LOOPS.get((adam, kinds)) or kernels._make(adam, kinds)
+            scalars = adam.scalars(
+                t,
+                1e-2,
+                beta_1=0.9,
+                beta_2=0.999,
+                epsilon=1e-7,
+                amsgrad=False,
+                bias_correction=True,
+                epsilon_style="hat",
+                amsgrad_max="raw",
+            )
+            loops[which](
+                p,
+                g,
+                *kernels._arguments([m, v, None], kinds),
+                None,
+                fused._cast(scalars, p.dtype),
+                fused._cast_pipeline(fused.NO_PIPELINE, p.dtype),
+            )
+        ends.append((bits(p), m.codes.copy(), m.scales.copy(), v.codes.copy(), v.scales.copy()))
+    assert all(np.array_equal(a, b) for a, b in zip(*ends, strict=True))
+    assert not np.array_equal(ends[0][0], bits(start))

@@ -193,6 +193,14 @@ def parallel(p, g, {args}, ema, s, pipe):
         keys = np.empty(BLOCK, dtype=np.uint32)
         for b in range(c * CHUNK, min(blocks, (c + 1) * CHUNK)):
             block(b, p, g, {args}, ema, s, pipe, rows, keys)
+
+
+@njit(**_OPTS)
+def serial(p, g, {args}, ema, s, pipe):
+    rows = np.empty(({rows}, BLOCK), dtype=np.float32)
+    keys = np.empty(BLOCK, dtype=np.uint32)
+    for b in range((p.size + BLOCK - 1) // BLOCK):
+        block(b, p, g, {args}, ema, s, pipe, rows, keys)
 """
 
 _LOOPS: dict = {}
@@ -291,8 +299,8 @@ def _make(rule, kinds):
         update=fused._compiled_update(rule, opts),
     )
     module = fused._load_generated(f"optimlab_narrow_loops_{stem}_{key}", text, path, namespace)
-    _LOOPS[(rule, kinds)] = module.parallel
-    return module.parallel
+    _LOOPS[(rule, kinds)] = loops = (module.parallel, module.serial)
+    return loops
 
 
 def _arguments(slots, kinds):
@@ -314,7 +322,9 @@ def apply(rule, p, g, slots, scalars, pipe=fused.NO_PIPELINE, ema=None) -> None:
     """One fused step of ``rule`` on float32 ``p`` (in place) whose ``slots`` hold narrow
     buffers (:class:`Int8State`, :class:`Bfloat16State`), float32 arrays or None."""
     kinds = _kinds(slots, ema)
-    loop = _LOOPS.get((rule, kinds)) or _make(rule, kinds)
+    loops = _LOOPS.get((rule, kinds)) or _make(rule, kinds)
+    # below engines.fused's threshold one thread: waking the pool costs more than the step
+    loop = loops[0] if p.size >= fused.PARALLEL_THRESHOLD else loops[1]
     dtype = p.dtype
     loop(
         p.reshape(-1),
