@@ -24,7 +24,8 @@ table) run element by element: numba's LLVM does not gather on these CPUs (and a
 AVX2 gather was measured no faster than the scalar loads). The element function is generated
 from the rule's ``SLOTS`` and the kind of each slot's buffer, as :mod:`optimlab.engines.fused`
 generates its loops (and cached on disk the same way, by its ``_key`` and
-``_load_generated``).
+``_load_generated``). A parameter under engines.fused's ``PARALLEL_THRESHOLD`` runs the same
+blocks in a one-thread loop (waking the thread pool costs more than its step; same bits).
 """
 
 from __future__ import annotations
