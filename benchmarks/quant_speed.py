@@ -18,6 +18,7 @@ process.
     python benchmarks/quant_speed.py                      # 1.6e7 and 6.4e7 (about 3 GB)
     python benchmarks/quant_speed.py --quick              # a smoke test: 1e5, few trials
     python benchmarks/quant_speed.py --json docs/quant_speed.json
+    python benchmarks/quant_speed.py --table-from docs/quant_speed.json   # the README's table
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _machine import machine  # noqa: E402
+from _machine import machine, save_json  # noqa: E402
 
 
 def _optimlab(p, g, state_dtype):
@@ -152,7 +153,12 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=15)
     parser.add_argument("--skip", default="", help="comma-separated contenders to leave out")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--table-from", help="print the table of a saved --json run")
     args = parser.parse_args(argv)
+    if args.table_from:
+        with open(args.table_from) as f:
+            print(table(json.load(f)))
+        return
     sizes = [100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
     trials = 3 if args.quick else args.trials
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -183,9 +189,39 @@ def main(argv=None) -> None:
                 f"{row['speed_vs_torch_fused']:>8.2f}x {row['state_bytes'] / 1e6:>9.1f}"
             )
     record["load_average_after"] = list(os.getloadavg())
+    print(table(record))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
+        save_json(args.json, record)
+
+
+def table(record) -> str:
+    """The Markdown table of a saved run: per size and contender the median step, the speed
+    against torch fused fp32 (its time over the contender's) and the state's bytes."""
+    lines = [
+        "| parameters | contender | ms / step | speed vs torch fused fp32 | state MB "
+        "| fp32 state / this |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, rows in record["sizes"].items():
+        for name, row in rows.items():
+            if "error" in row:
+                lines.append(f"| {float(n):.2g} | {name} | does not run: {row['error']} | | | |")
+                continue
+            lines.append(
+                f"| {float(n):.2g} | {name} | {row['median_ms']:.1f} | "
+                f"{row['speed_vs_torch_fused']:.2f}x | {row['state_bytes'] / 1e6:.1f} | "
+                f"{row['state_vs_torch']:.2f}x |"
+            )
+    load = ", ".join(
+        f"{x:.1f}" for x in record["load_average"][:1] + record["load_average_after"][:1]
+    )
+    threads = record["threads"]
+    lines += [
+        "",
+        f"{record['machine']}; {threads['numba']} numba and {threads['torch']} torch threads; "
+        f"median of {record['trials']} interleaved trials; load average {load} (before, after).",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
