@@ -1,6 +1,7 @@
 """optimlab.optax runs a rule once per parameter where its step does not read the parameter
-(``jax_engine.subtracts_step``: the update ``-d`` from a zero parameter), and a branch the
-step decides (RAdam's ``rectified``) as a ``jax.lax.switch``: one pass, no host round trip.
+(``jax_engine.subtracts_step``: the update ``-d`` from a zero parameter), and of a branch
+the step decides (RAdam's ``rectified``) selects only the outputs the branches compute
+differently (the new parameter, not m and v): one pass, no host round trip.
 The general path (the rule twice, ``_exact_update``) stays for the others and gives the same
 bits where both apply."""
 
@@ -71,14 +72,15 @@ def test_adam_runs_its_rule_once_per_parameter():
     assert not any("callback" in n for n in names)
 
 
-def test_radam_runs_the_branch_the_step_names_once():
+def test_radam_selects_only_the_parameter_between_its_branches():
     names = _update_primitives(olx.radam(0.01))
-    # one switch per leaf; sqrt(v) only in the rectified branch, once per leaf
-    assert names.count("cond[]") == 2 and names.count("sqrt[]") == 2
+    # sqrt(v) once per leaf (the rectified branch), one select per leaf (the new parameter's:
+    # m and v are alike in both branches); the rule twice with every output selected: 4, 14
+    assert names.count("sqrt[]") == 2 and names.count("select_n[]") == 2
     assert not any("callback" in n for n in names)
 
 
-def test_radam_switch_gives_both_branches():
+def test_radam_gives_both_branches():
     """Steps 1..7 under jit: the first five momentum SGD, the rectified ones from the sixth,
     each the eager (NumPy-rounded) step within an ulp (XLA may contract a * b + c)."""
     tx = olx.radam(0.01)

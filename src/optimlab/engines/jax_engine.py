@@ -20,11 +20,12 @@ so that ``scalars(t, lr, ...)`` runs on a traced step count and learning rate un
 ``update(p, g, *slots, *scalars)`` runs on whole JAX arrays.
 
 A scalar that the step count decides and that the update reads with an ``if`` (RAdam's
-``rectified``) is a traced boolean: :func:`run_update` hands the update, once per value of
-the flags, to ``jax.lax.switch`` on them, so that under ``jax.jit`` only the branch the step
-names runs (one pass over the parameters, no host round trip; under ``vmap`` JAX turns it
-into a select of both), and every element is computed by the very operations of the NumPy
-engine.
+``rectified``) is a traced boolean: :func:`run_update` runs the update once with the flag
+False and once True and keeps, element by element, the branch the flag names
+(``jnp.where``), so every element is computed by the very operations of the NumPy engine;
+an output both branches compute alike (RAdam's slots) is taken from one, so that XLA fuses
+the step into one pass (a ``jax.lax.cond`` would run one branch, but XLA's CPU backend
+runs a conditional's loops on one thread and copies the slots out of it: 3x slower).
 
 :func:`subtracts_step` says whether a rule's new parameter is ``p - d`` (or ``p + d``) with
 ``d`` and every new slot free of ``p`` (read in the jaxpr of the update): the optax face then
@@ -169,14 +170,88 @@ def run_update(rule, p, g, slots, numbers):
 
     Numbers that are JAX arrays go in the parameter's dtype (as NumPy casts a Python float
     against a float32 array); where traced booleans (branches the step decides) are among
-    them, ``jax.lax.switch`` on ``sum(flag_k * 2^k)`` runs the branch they name."""
+    them, the update runs once per choice of their values and each output keeps the branch
+    they name (``jnp.where``), except an output every branch computes alike (RAdam's m and
+    v: :func:`_alike`), taken from one branch: XLA then computes it once and reads it, as
+    it does optax's, instead of copying the donated slots to compute them again."""
     update = rebound(rule)["update"]
     cast, flags = _split(numbers, p.dtype)
     if not flags:
         return update(p, g, *slots, *cast)
-    index = sum(cast[k].astype(jnp.int32) * (1 << n) for n, k in enumerate(flags))
-    functions = [function for _, function in _branches(update, flags, cast)]
-    return tuple(jax.lax.switch(index, functions, p, g, *slots))
+    branches = _branches(update, flags, cast)
+    alike = _alike(rule, branches, p, g, slots, numbers)
+    outputs = [jax.tree.flatten(f(p, g, *slots), is_leaf=lambda x: x is None) for _, f in branches]
+    treedef = outputs[0][1]
+    result = list(outputs[0][0])
+    for (choice, _), (leaves, _) in zip(branches[1:], outputs[1:], strict=True):
+        taken = jnp.bool_(True)
+        for k, value in zip(flags, choice, strict=True):
+            taken = taken & (cast[k] if value else ~cast[k])
+        result = [
+            old if same or old is None else jnp.where(taken, new, old)
+            for old, new, same in zip(result, leaves, alike, strict=True)
+        ]
+    return tuple(jax.tree.unflatten(treedef, result))
+
+
+def _expressions(closed) -> list:
+    """A hashable expression of each output of the closed jaxpr ``closed`` (value numbering:
+    a primitive, its parameters and its inputs' expressions; an input by its position, a
+    closed-over value by its identity, a literal by its value and dtype)."""
+    jaxpr = closed.jaxpr
+    known = {v: ("in", k) for k, v in enumerate(jaxpr.invars)}
+    known.update({v: ("const", id(c)) for v, c in zip(jaxpr.constvars, closed.consts, strict=True)})
+
+    def of(v):
+        if hasattr(v, "val"):  # (a Literal: unhashable)
+            return ("literal", repr(v.val), str(v.aval.dtype))
+        return known[v]
+
+    for eqn in jaxpr.eqns:
+        params = repr(sorted(eqn.params.items(), key=lambda item: item[0]))
+        inputs = tuple(of(v) for v in eqn.invars)
+        for k, out in enumerate(eqn.outvars):
+            known[out] = hash((eqn.primitive.name, params, inputs, k))
+    return [of(v) for v in jaxpr.outvars]
+
+
+_ALIKE: dict = {}
+
+
+def _alike(rule, branches, p, g, slots, numbers) -> list:
+    """For each output leaf of the branches (None kept as a leaf), whether every branch
+    computes it by the same expression of the same inputs (:func:`_expressions`); memoized
+    on the rule and the arguments' shapes and dtypes."""
+    key = _key(rule, p, g, slots, numbers)
+    if key is not None and key in _ALIKE:
+        return _ALIKE[key]
+    shapes, exprs = None, []
+    for _, function in branches:
+        closed, shape = jax.make_jaxpr(
+            lambda p, g, *slots, f=function: f(p, g, *slots), return_shape=True
+        )(p, g, *slots)
+        shapes = jax.tree.flatten(shape, is_leaf=lambda x: x is None)[0]
+        exprs.append(iter(_expressions(closed)))
+    alike = []
+    for leaf in shapes:  # (a None output has no jaxpr output)
+        if leaf is None:
+            alike.append(True)
+            continue
+        first, *rest = (next(e) for e in exprs)
+        alike.append(all(r == first for r in rest))
+    if key is not None:
+        _ALIKE[key] = alike
+    return alike
+
+
+def _key(rule, p, g, slots, numbers):
+    """The memo key of the rule and its arguments (:func:`_signature`), None if unhashable."""
+    try:
+        key = (rule, _signature(p), *(_signature(v) for v in (g, *slots, *numbers)))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 _SUBTRACTS: dict = {}
@@ -229,11 +304,7 @@ def subtracts_step(rule, p, g, slots, numbers) -> bool:
     ``p - d`` does (IEEE: a - b is a + (-b)). Read at trace time from the jaxpr of the update
     (:func:`jax.make_jaxpr`, the other arguments closed over), memoized on the rule and the
     arguments' shapes and dtypes."""
-    try:
-        key = (rule, _signature(p), *(_signature(v) for v in (g, *slots, *numbers)))
-        hash(key)
-    except TypeError:
-        key = None
+    key = _key(rule, p, g, slots, numbers)
     if key is not None and key in _SUBTRACTS:
         return _SUBTRACTS[key]
     update = rebound(rule)["update"]
