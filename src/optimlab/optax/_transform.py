@@ -15,9 +15,18 @@ refused call builds nothing. The transformation then runs, per update, the diale
 
 ``t`` is the 1-based number of the update and ``lr`` the learning rate at ``count`` (a float,
 or an optax schedule called with the traced count, as optax's ``scale_by_learning_rate``
-does). ``optax.apply_updates(params, update)`` adds ``p' - p`` back to ``p``: where the step is
-small beside ``p`` (within a factor 2, Sterbenz's lemma) the difference is exact and the new
-parameter is ``p'`` to the last bit.
+does). ``optax.apply_updates(params, update)`` adds the update back to ``p``, and the new
+parameter is ``p'`` to the last bit wherever IEEE arithmetic allows:
+
+- a rule whose new parameter is ``p - d``, d and the slots free of p (SGD, Adam, RAdam, ...:
+  :func:`optimlab.engines.jax_engine.subtracts_step`, read from the rule's jaxpr at trace
+  time) runs once, on a zero parameter: its ``0 - d = -d`` is the update, and p + (-d) rounds
+  as p - d does (with decoupled decay q = p - lr wd p first: the better of q - d - p and
+  -d + (q - p), see :func:`_stepped`);
+- another (ASGD, Schedule-Free: the step reads p) runs on p, and again on a zero parameter
+  for the second candidate (:func:`_exact_update`): ``p' - p`` is exact where p' and p are
+  within a factor 2 (Sterbenz's lemma), the step from zero where the step dwarfs p;
+- a tensor rule and FTRL (its p' is solved for) take ``p' - p``.
 """
 
 from __future__ import annotations
