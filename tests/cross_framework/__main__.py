@@ -74,7 +74,9 @@ def matrix_lines(saved: dict) -> list[str]:
     preset, one column per framework (keras, torch, jax: the optimlab face there; own: the
     preset's peer's own optimizer), each cell the largest relative deviation,
     max|a - b| / max|b| over the weights, among the comparisons that involve it ("-": the
-    face or the peer's optimizer does not exist)."""
+    face or the peer's optimizer does not exist). A pair's deviation shows in both its faces'
+    cells: where one face stands apart (Adafactor's keras preset on the torch face, 1.4e-7),
+    the other faces' cells show it too; the JSON has each pair."""
     deviations = saved["deviations"]
     head = [f"{f} face" if f != "own" else "peer's own" for f in MATRIX_FRAMEWORKS]
     lines = [
