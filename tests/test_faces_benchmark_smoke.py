@@ -26,6 +26,11 @@ OPTAX_HEADER = (
     "| optimizer | training step: optimlab.optax ms | optax ms | optax / optimlab | update: "
     "optimlab.optax ms | optax ms | optax / optimlab | largest weight difference |"
 )
+#: a run with faces_speed.agreement()'s figures: the gap after a few steps instead
+AGREED_HEADER = OPTAX_HEADER.replace(
+    "largest weight difference |",
+    "float32 ulps after 1, 5 steps | float64 difference after 5 |",
+)
 
 
 def _rows(text: str, header: str) -> list[list[str]]:
@@ -105,6 +110,13 @@ def test_tables_give_the_frameworks_time_over_optimlabs_for_every_preset():
     assert _rows(text, OPTAX_HEADER) == [
         ["adam", "2", "3", "1.50", "0.5", "0.25", "0.50", "3.0e-08"]
     ]
+    # with agreement(): the gap after its steps, in float32 ulps and in float64
+    agreement = {"steps": 5, "float32 ulps": [1.0, 2.0, 3.0, 2.0, 7.0], "float64": [1e-17] * 4}
+    agreement["float64"].append(2.5e-15)
+    agreed = {**run, "optax": [{**run["optax"][0], "agreement": agreement}]}
+    assert _rows(faces_speed.tables(agreed), AGREED_HEADER) == [
+        ["adam", "2", "3", "1.50", "0.5", "0.25", "0.50", "1, 7", "2.5e-15"]
+    ]
     # a part the run does not hold prints no table
     assert OPTAX_HEADER not in faces_speed.tables({**run, "optax": []})
     assert TORCH_HEADER not in faces_speed.tables({**run, "torch": []})
@@ -154,10 +166,12 @@ def test_quick_run_prints_both_tables_and_reprints_them_from_its_json(tmp_path):
         [o, p] for o in ("SGD", "Adam") for p in ("torch", "keras", "optax")
     ]
     assert all(float(c) > 0 for r in torch_rows for c in r[2:])  # both have torch's fused
-    optax_rows = _rows(done.stdout, OPTAX_HEADER)
+    optax_rows = _rows(done.stdout, AGREED_HEADER.replace("5", "2"))
     assert [r[0] for r in optax_rows] == ["sgd", "adam"]
     assert all(float(c) > 0 for r in optax_rows for c in r[1:7])
-    assert all(float(r[7]) < 1e-5 for r in optax_rows)  # the same steps, float32 apart
+    # the same 2 steps: float32 a few ulps apart, float64 within 1e-14
+    ulps = [[float(x) for x in r[7].split(", ")] for r in optax_rows]
+    assert all(u[0] <= 2 for u in ulps) and all(float(r[8]) < 1e-14 for r in optax_rows)
 
     run = json.loads(saved.read_text())
     assert run["quick"] is True and len(run["environment"]["load_average_after"]) == 3

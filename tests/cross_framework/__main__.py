@@ -3,7 +3,9 @@ PyTorch and JAX for the test suite's (optimizer, preset) cells (``--full``: all 
 print the largest relative deviation per cell and pair of frameworks, and of each framework's
 own optimizer against the runs of its preset (run from the repository root with
 ``PYTHONPATH=src``); ``--json PATH`` also writes the matrix there (docs/cross_framework.json:
-optimizer -> preset -> comparison -> deviation, with the libraries' versions)."""
+optimizer -> preset -> comparison -> deviation, with the libraries' versions).
+``--matrix PATH`` prints a saved matrix as a Markdown table, optimizer x preset x framework
+(:func:`matrix_lines`), and runs nothing."""
 
 import argparse
 import itertools
@@ -21,7 +23,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.cross_framework")
     parser.add_argument("--full", action="store_true", help="every optimizer x preset")
     parser.add_argument("--json", metavar="PATH", help="also write the matrix as JSON here")
+    parser.add_argument(
+        "--matrix", metavar="PATH", help="print the saved JSON matrix PATH as a table; no runs"
+    )
     args = parser.parse_args()
+    if args.matrix:
+        with open(args.matrix) as f:
+            print("\n".join(matrix_lines(json.load(f))))
+        return
     from . import _runs
 
     _runs.keras_float64()
@@ -44,6 +53,53 @@ def main() -> None:
         with open(args.json, "w") as out:
             json.dump(_as_json(deviations, seconds), out, indent=1)
             out.write("\n")
+
+
+#: the frameworks of the matrix's columns: each face, and the preset's peer's own optimizer
+MATRIX_FRAMEWORKS = ("keras", "torch", "jax", "own")
+
+
+def _cell(comparisons: dict, framework: str) -> float | None:
+    """The largest deviation of a comparison that involves ``framework``'s face ("own": the
+    peer's own optimizer against the faces), None where there is none."""
+    if framework == "own":
+        values = [v for pair, v in comparisons.items() if pair.startswith("own")]
+    else:
+        values = [v for pair, v in comparisons.items() if framework in pair.split(" vs ")]
+    return max(values) if values else None
+
+
+def matrix_lines(saved: dict) -> list[str]:
+    """A Markdown table of a saved matrix (``--json``'s document): one row per optimizer and
+    preset, one column per framework (keras, torch, jax: the optimlab face there; own: the
+    preset's peer's own optimizer), each cell the largest relative deviation,
+    max|a - b| / max|b| over the weights, among the comparisons that involve it ("-": the
+    face or the peer's optimizer does not exist). A pair's deviation shows in both its faces'
+    cells: where one face stands apart (Adafactor's keras preset on the torch face, 1.4e-7),
+    the other faces' cells show it too; the JSON has each pair."""
+    deviations = saved["deviations"]
+    head = [f"{f} face" if f != "own" else "peer's own" for f in MATRIX_FRAMEWORKS]
+    lines = [
+        f"{saved['model']}; {saved['measure']}; "
+        + ", ".join(f"{k} {v}" for k, v in saved["versions"].items()),
+        "",
+        "| optimizer | preset | " + " | ".join(head) + " |",
+        "|---|---|" + "---:|" * len(head),
+    ]
+    for optimizer, by_preset in deviations.items():
+        for preset, comparisons in by_preset.items():
+            cells = [_cell(comparisons, f) for f in MATRIX_FRAMEWORKS]
+            lines.append(
+                f"| {optimizer} | {preset} | "
+                + " | ".join("-" if v is None else f"{v:.1e}" for v in cells)
+                + " |"
+            )
+    lines += [
+        "",
+        f"largest: {saved['largest']:.2e} over {saved['comparisons']} comparisons, "
+        f"{len(deviations)} optimizers",
+    ]
+    return lines
 
 
 def _as_json(deviations: dict, seconds: float) -> dict:

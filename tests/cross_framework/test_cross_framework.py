@@ -80,3 +80,34 @@ def test_the_chapters_numbers_are_the_frameworks_numbers(label, base, arguments)
     # the check can fail: the frameworks' own optimizers differ from one another
     own = {p: _runs.native_run(base, p, lr, **arguments) for p in porting.FRAMEWORKS}
     assert _runs.deviation(own["torch"], own["keras"]) > 1e-6
+
+
+def test_matrix_lines_give_each_framework_its_largest_deviation():
+    """``--matrix``: per optimizer x preset, a framework's cell is the largest comparison that
+    involves its face (own: the peer's optimizer against the faces), "-" where none does."""
+    from .__main__ import matrix_lines
+
+    saved = {
+        "model": "m",
+        "measure": "x",
+        "versions": {"jax": "0"},
+        "largest": 3e-15,
+        "comparisons": 5,
+        "deviations": {
+            "Adam": {
+                "keras": {
+                    "keras vs torch": 1e-16,
+                    "keras vs jax": 2e-16,
+                    "torch vs jax": 3e-15,
+                    "own vs faces": 4e-16,
+                }
+            },
+            "Lamb": {"optax": {"keras vs jax": 5e-16}},
+        },
+    }
+    rows = [line for line in matrix_lines(saved) if line.startswith("| ") and "---" not in line]
+    assert rows[0] == "| optimizer | preset | keras face | torch face | jax face | peer's own |"
+    assert rows[1:] == [
+        "| Adam | keras | 2.0e-16 | 3.0e-15 | 3.0e-15 | 4.0e-16 |",
+        "| Lamb | optax | 5.0e-16 | - | 5.0e-16 | - |",
+    ]

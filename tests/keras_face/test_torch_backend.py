@@ -4,6 +4,7 @@ dialect's numbers, model.fit trains as torch.optim.Adam does, and the fused kern
 (:mod:`optimlab.keras._torch_fused`) runs where it applies, to the bit of the dialect's fused
 engine and to float rounding of the torch-op chain, which runs everywhere else."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -14,7 +15,37 @@ import pytest
 
 pytest.importorskip("torch")
 
-CHILD = r"""
+#: Lamb on both backends: preset, arguments, dtype (the decay decoupled before the trust ratio
+#: in Keras's preset, inside it in optax's, with a clipnorm; float64 and float32)
+LAMB_CASES = {
+    "keras decay float64": ("keras", {"weight_decay": 0.1}, "float64"),
+    "optax decay clipnorm float32": (
+        "optax",
+        {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 0.5},
+        "float32",
+    ),
+}
+
+
+def lamb_run(olk, keras, preset, arguments, dtype):
+    """optimlab.keras.Lamb's variables after 6 updates from seeded weights and gradients."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    shapes = [(4, 3), (3,)]
+    start = [rng.normal(size=s) for s in shapes]
+    grads = [[rng.normal(size=s) for s in shapes] for _ in range(6)]
+    optimizer = olk.Lamb(preset=preset, **arguments)
+    variables = [keras.Variable(p.astype(dtype), dtype=dtype) for p in start]
+    for g in grads:
+        optimizer.apply([keras.ops.convert_to_tensor(x.astype(dtype)) for x in g], variables)
+    return variables
+
+
+CHILD = (
+    inspect.getsource(lamb_run)  # (the same run in the child, on the torch backend)
+    + f"LAMB_CASES = {LAMB_CASES!r}\n"
+    + r"""
 import json
 import numpy as np, keras, torch
 keras.config.set_floatx("float64")
@@ -32,7 +63,9 @@ cases = [("Adam", "torch", {"amsgrad": True, "weight_decay": 0.1}), ("Nadam", "k
          ("ASGD", "torch", {"t0": 2.0, "lambd": 0.01}),
          ("ScheduleFreeAdamW", "optax", {"learning_rate": 0.01, "warmup_steps": 3}),
          ("Muon", "torch", {}), ("Muon", "optax", {"learning_rate": 0.01}),
-         ("Adafactor", "keras", {"weight_decay": 0.1}), ("Adafactor", "torch", {})]
+         ("Adafactor", "keras", {"weight_decay": 0.1}), ("Adafactor", "torch", {}),
+         ("Lamb", "keras", {"weight_decay": 0.1}),
+         ("Lamb", "optax", {"learning_rate": 0.01, "weight_decay": 0.1})]
 for name, preset, arguments in cases:
     optimizer = olk.CLASSES[name](preset=preset, **arguments)
     variables = [keras.Variable(p) for p in start]
@@ -44,10 +77,10 @@ for name, preset, arguments in cases:
     out["apply"][f"{name}-{preset}"] = max(
         float(np.max(np.abs(keras.ops.convert_to_numpy(v) - p) / np.abs(p)))
         for v, p in zip(variables, params))
-try:
-    olk.Lamb()
-except NotImplementedError as error:
-    out["lamb"] = str(error)
+out["lamb"] = {}
+for label, (preset, arguments, dtype) in LAMB_CASES.items():
+    out["lamb"][label] = [keras.ops.convert_to_numpy(v).tolist()
+                          for v in lamb_run(olk, keras, preset, arguments, dtype)]
 
 # the fused kernel against the dialect's fused engine (bits) and the torch-op chain (rounding)
 def keras_run(name, preset, arguments, dtypes, start, grads, kernel=True, excluded=()):
@@ -159,6 +192,7 @@ k, b = model.layers[0].get_weights()
 out["fit"] = float(np.max(np.abs(k.T - linear.weight.detach().numpy()) / np.abs(k.T)))
 print("RESULT", json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +209,7 @@ def torch_run():
 
 def test_the_rule_on_torch_tensors_matches_the_dialect(torch_run):
     assert torch_run["backend"] == "torch"
-    assert len(torch_run["apply"]) == 13
+    assert len(torch_run["apply"]) == 15
     for case, error in torch_run["apply"].items():
         assert error <= 1e-12, case  # (0 where measured: the host's step numbers, IEEE ops)
 
@@ -185,8 +219,27 @@ def test_fit_on_the_torch_backend_is_torch_adam(torch_run):
     assert torch_run["fit"] <= 1e-6
 
 
-def test_lamb_is_refused_there(torch_run):
-    assert "not available on Keras's torch backend yet" in torch_run["lamb"]
+def test_lamb_there_is_lamb_on_the_jax_backend(torch_run):
+    """Lamb's tensor-level rule on the torch backend's host path: the parameters of the JAX
+    backend's (this process) run, within the rounding of the norms (NumPy's sum there, XLA's
+    here) and, in float32, of the traced step numbers (float32 here, float64 on the host)."""
+    import keras
+    import numpy as np
+
+    import optimlab.keras as olk
+
+    assert keras.backend.backend() == "jax"
+    assert sorted(torch_run["lamb"]) == sorted(LAMB_CASES)
+    for label, (preset, arguments, dtype) in LAMB_CASES.items():
+        here = [
+            keras.ops.convert_to_numpy(v) for v in lamb_run(olk, keras, preset, arguments, dtype)
+        ]
+        tolerance = 1e-14 if dtype == "float64" else 2e-6
+        for ours, theirs in zip(here, torch_run["lamb"][label], strict=True):
+            theirs = np.asarray(theirs)
+            assert ours.shape == theirs.shape
+            assert not np.array_equal(ours, np.zeros_like(ours))
+            np.testing.assert_allclose(ours, theirs, rtol=tolerance, atol=0, err_msg=label)
 
 
 def _every_case(torch_run):

@@ -22,13 +22,19 @@ so that ``scalars(t, lr, ...)`` runs on a traced step count and learning rate un
 A scalar that the step count decides and that the update reads with an ``if`` (RAdam's
 ``rectified``) is a traced boolean: :func:`run_update` runs the update once with the flag
 False and once True and keeps, element by element, the branch the flag names
-(``jnp.where``), so every element is computed by the very operations of the NumPy engine.
+(``jnp.where``), so every element is computed by the very operations of the NumPy engine;
+an output both branches compute alike (RAdam's slots) is taken from one, so that XLA fuses
+the step into one pass (a ``jax.lax.cond`` would run one branch, but XLA's CPU backend
+runs a conditional's loops on one thread and copies the slots out of it: 3x slower).
+
+:func:`subtracts_step` says whether a rule's new parameter is ``p - d`` (or ``p + d``) with
+``d`` and every new slot free of ``p`` (read in the jaxpr of the update): the optax face then
+runs the rule once, on a zero parameter, to get ``-d`` itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import sys
 import types
@@ -131,41 +137,187 @@ def _is_flag(value) -> bool:
     return isinstance(value, jax.Array) and value.dtype == jnp.bool_
 
 
-def run_update(rule, p, g, slots, numbers):
-    """``rule.update(p, g, *slots, *numbers)`` on JAX arrays; returns ``(p, *slots)``.
-
-    Numbers that are JAX arrays go in the parameter's dtype (as NumPy casts a Python float
-    against a float32 array); a traced boolean (a branch the step decides) is run both ways
-    and the branch it names kept."""
-    update = rebound(rule)["update"]
-    cast = []
-    flags = []
+def _split(numbers, dtype):
+    """``(cast, flags)``: the numbers with each JAX array in ``dtype`` (a traced boolean kept),
+    and the positions of the traced booleans."""
+    cast, flags = [], []
     for k, value in enumerate(numbers):
         if _is_flag(value):
             flags.append(k)
             cast.append(value)
         elif isinstance(value, jax.Array):
-            cast.append(value.astype(p.dtype))
+            cast.append(value.astype(dtype))
         else:
             cast.append(value)
-    if not flags:
-        return update(p, g, *slots, *cast)
-    result = None
-    for choice in itertools.product((False, True), repeat=len(flags)):
+    return cast, flags
+
+
+def _branches(update, flags, cast):
+    """The update of each choice of the flags' values, in the order of
+    ``index = sum(flag_k * 2^k)``: ``[(choice, function of (p, g, *slots)), ...]``."""
+    branches = []
+    for index in range(2 ** len(flags)):
+        choice = tuple(bool(index >> k & 1) for k in range(len(flags)))
         chosen = list(cast)
-        taken = jnp.bool_(True)
         for k, value in zip(flags, choice, strict=True):
             chosen[k] = value
+        branches.append((choice, lambda p, g, *slots, chosen=chosen: update(p, g, *slots, *chosen)))
+    return branches
+
+
+def run_update(rule, p, g, slots, numbers):
+    """``rule.update(p, g, *slots, *numbers)`` on JAX arrays; returns ``(p, *slots)``.
+
+    Numbers that are JAX arrays go in the parameter's dtype (as NumPy casts a Python float
+    against a float32 array); where traced booleans (branches the step decides) are among
+    them, the update runs once per choice of their values and each output keeps the branch
+    they name (``jnp.where``), except an output every branch computes alike (RAdam's m and
+    v: :func:`_alike`), taken from one branch: XLA then computes it once and reads it, as
+    it does optax's, instead of copying the donated slots to compute them again."""
+    update = rebound(rule)["update"]
+    cast, flags = _split(numbers, p.dtype)
+    if not flags:
+        return update(p, g, *slots, *cast)
+    branches = _branches(update, flags, cast)
+    alike = _alike(rule, branches, p, g, slots, numbers)
+    outputs = [jax.tree.flatten(f(p, g, *slots), is_leaf=lambda x: x is None) for _, f in branches]
+    treedef = outputs[0][1]
+    result = list(outputs[0][0])
+    for (choice, _), (leaves, _) in zip(branches[1:], outputs[1:], strict=True):
+        taken = jnp.bool_(True)
+        for k, value in zip(flags, choice, strict=True):
             taken = taken & (cast[k] if value else ~cast[k])
-        branch = update(p, g, *slots, *chosen)
-        if result is None:
-            result = branch
-        else:
-            result = tuple(
-                None if new is None else jnp.where(taken, new, old)
-                for new, old in zip(branch, result, strict=True)
-            )
-    return result
+        result = [
+            old if same or old is None else jnp.where(taken, new, old)
+            for old, new, same in zip(result, leaves, alike, strict=True)
+        ]
+    return tuple(jax.tree.unflatten(treedef, result))
+
+
+def _expressions(closed) -> list:
+    """A hashable expression of each output of the closed jaxpr ``closed`` (value numbering:
+    a primitive, its parameters and its inputs' expressions; an input by its position, a
+    closed-over value by its identity, a literal by its value and dtype)."""
+    jaxpr = closed.jaxpr
+    known = {v: ("in", k) for k, v in enumerate(jaxpr.invars)}
+    known.update({v: ("const", id(c)) for v, c in zip(jaxpr.constvars, closed.consts, strict=True)})
+
+    def of(v):
+        if hasattr(v, "val"):  # (a Literal: unhashable)
+            return ("literal", repr(v.val), str(v.aval.dtype))
+        return known[v]
+
+    for eqn in jaxpr.eqns:
+        params = repr(sorted(eqn.params.items(), key=lambda item: item[0]))
+        inputs = tuple(of(v) for v in eqn.invars)
+        for k, out in enumerate(eqn.outvars):
+            known[out] = hash((eqn.primitive.name, params, inputs, k))
+    return [of(v) for v in jaxpr.outvars]
+
+
+_ALIKE: dict = {}
+
+
+def _alike(rule, branches, p, g, slots, numbers) -> list:
+    """For each output leaf of the branches (None kept as a leaf), whether every branch
+    computes it by the same expression of the same inputs (:func:`_expressions`); memoized
+    on the rule and the arguments' shapes and dtypes."""
+    key = _key(rule, p, g, slots, numbers)
+    if key is not None and key in _ALIKE:
+        return _ALIKE[key]
+    shapes, exprs = None, []
+    for _, function in branches:
+        closed, shape = jax.make_jaxpr(
+            lambda p, g, *slots, f=function: f(p, g, *slots), return_shape=True
+        )(p, g, *slots)
+        shapes = jax.tree.flatten(shape, is_leaf=lambda x: x is None)[0]
+        exprs.append(iter(_expressions(closed)))
+    alike = []
+    for leaf in shapes:  # (a None output has no jaxpr output)
+        if leaf is None:
+            alike.append(True)
+            continue
+        first, *rest = (next(e) for e in exprs)
+        alike.append(all(r == first for r in rest))
+    if key is not None:
+        _ALIKE[key] = alike
+    return alike
+
+
+def _key(rule, p, g, slots, numbers):
+    """The memo key of the rule and its arguments (:func:`_signature`), None if unhashable."""
+    try:
+        key = (rule, _signature(p), *(_signature(v) for v in (g, *slots, *numbers)))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+_SUBTRACTS: dict = {}
+
+
+def _signature(value):
+    """A hashable stand-in of ``value`` for the memo of :func:`subtracts_step`: an array's
+    shape and dtype, a Python number or flag itself."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    aval = jax.typeof(value)
+    return (tuple(aval.shape), str(aval.dtype), bool(getattr(aval, "weak_type", False)))
+
+
+def _is_p_minus_step(jaxpr) -> bool:
+    """Whether the jaxpr of ``p -> (new p, *slots)`` reads its one input only as ``p - d``
+    or ``p + d`` (d free of p), that being the first output, the other outputs free of p."""
+    (p,) = jaxpr.invars
+    result = None
+    for eqn in jaxpr.eqns:
+        reads = [v for v in eqn.invars if v is p]
+        if not reads:
+            continue
+        if result is not None or len(eqn.invars) != 2 or len(reads) != 1:
+            return False
+        name = eqn.primitive.name
+        other = eqn.invars[1] if eqn.invars[0] is p else eqn.invars[0]
+        if not (name == "add" or (name == "sub" and eqn.invars[0] is p)):
+            return False
+        if getattr(other, "aval", None) is None or other.aval.shape != p.aval.shape:
+            return False
+        (out,) = eqn.outvars
+        if out.aval.dtype != p.aval.dtype or out.aval.shape != p.aval.shape:
+            return False
+        result = out
+    outs = jaxpr.outvars
+    return (
+        result is not None
+        and outs[0] is result
+        and all(v is not p and v is not result for v in outs[1:])
+    )
+
+
+def subtracts_step(rule, p, g, slots, numbers) -> bool:
+    """Whether ``rule.update`` computes its new parameter as ``p - d`` (or ``p + d``), one
+    rounding, with ``d`` and every new slot independent of ``p`` (in every branch of its
+    flags), as Adam's ``p - lr * m / (sqrt(v) + eps)``; not Schedule-Free's (its step reads
+    the parameter) nor a rule that rounds ``p`` first. Then ``run_update`` of a zero
+    parameter gives ``0 - d = -d`` exactly and the same slots, and ``p + (-d)`` rounds as
+    ``p - d`` does (IEEE: a - b is a + (-b)). Read at trace time from the jaxpr of the update
+    (:func:`jax.make_jaxpr`, the other arguments closed over), memoized on the rule and the
+    arguments' shapes and dtypes."""
+    key = _key(rule, p, g, slots, numbers)
+    if key is not None and key in _SUBTRACTS:
+        return _SUBTRACTS[key]
+    update = rebound(rule)["update"]
+    cast, flags = _split(numbers, p.dtype)
+    answer = True
+    for _, function in _branches(update, flags, cast):
+        jaxpr = jax.make_jaxpr(lambda p, f=function: f(p, g, *slots))(p).jaxpr
+        if not _is_p_minus_step(jaxpr):
+            answer = False
+            break
+    if key is not None:
+        _SUBTRACTS[key] = answer
+    return answer
 
 
 # -- the dialect's gradient clipping on traced values (optimlab.clipping's formulas) ---------

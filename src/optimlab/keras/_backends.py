@@ -121,9 +121,10 @@ class _Torch:
         return self.torch_update(rule)(p, g, *slots, *numbers)
 
     def run_tensor_update(self, rule, p, g, slots, numbers):
-        """A tensor-level rule (Muon, Adafactor): the NumPy dialect's own ``update`` on the
-        tensors' memory (``Tensor.numpy()`` of a CPU copy: matrix products and means over
-        whole axes, which the torch-ops form of the elementwise rules cannot run), with the
+        """A tensor-level rule (Lamb, Muon, Adafactor): the NumPy dialect's own ``update`` on
+        the tensors' memory (``Tensor.numpy()`` of a CPU copy: norms, matrix products and
+        means over whole axes, which the torch-ops form of the elementwise rules cannot run;
+        Lamb's decay inside the trust ratio comes as its last number), with the
         host's step numbers; the results back as tensors of each input's device and dtype.
         A NaN or an infinity propagates without NumPy's warnings, as in torch."""
         import numpy as np

@@ -53,12 +53,9 @@ KERAS_ARGUMENTS = (
 )
 #: the nan_policy values a traced step can honour (Keras propagates a NaN as well)
 NAN_POLICIES = ("propagate",)
-#: optimizers whose rule cannot run on a backend yet, and why
-BACKEND_NOT_YET = {
-    "torch": {
-        "Lamb": "its tensor-level rule (norms of whole parameters) runs on JAX only here",
-    },
-}
+#: optimizers whose rule cannot run on a backend yet, and why (none now: Lamb's tensor-level
+#: rule runs on the torch backend's host path, as Muon's and Adafactor's)
+BACKEND_NOT_YET: dict[str, dict[str, str]] = {"torch": {}}
 _FLOAT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
 

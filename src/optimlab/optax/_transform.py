@@ -15,9 +15,18 @@ refused call builds nothing. The transformation then runs, per update, the diale
 
 ``t`` is the 1-based number of the update and ``lr`` the learning rate at ``count`` (a float,
 or an optax schedule called with the traced count, as optax's ``scale_by_learning_rate``
-does). ``optax.apply_updates(params, update)`` adds ``p' - p`` back to ``p``: where the step is
-small beside ``p`` (within a factor 2, Sterbenz's lemma) the difference is exact and the new
-parameter is ``p'`` to the last bit.
+does). ``optax.apply_updates(params, update)`` adds the update back to ``p``, and the new
+parameter is ``p'`` to the last bit wherever IEEE arithmetic allows:
+
+- a rule whose new parameter is ``p - d``, d and the slots free of p (SGD, Adam, RAdam, ...:
+  :func:`optimlab.engines.jax_engine.subtracts_step`, read from the rule's jaxpr at trace
+  time) runs once, on a zero parameter: its ``0 - d = -d`` is the update, and p + (-d) rounds
+  as p - d does (with decoupled decay q = p - lr wd p first: the better of q - d - p and
+  -d + (q - p), see :func:`_stepped`);
+- another (ASGD, Schedule-Free: the step reads p) runs on p, and again on a zero parameter
+  for the second candidate (:func:`_exact_update`): ``p' - p`` is exact where p' and p are
+  within a factor 2 (Sterbenz's lemma), the step from zero where the step dwarfs p;
+- a tensor rule and FTRL (its p' is solved for) take ``p' - p``.
 """
 
 from __future__ import annotations
@@ -155,13 +164,33 @@ def _exact_update(p, q, new, rule, g, slots, numbers):
     one of two candidates gives it: ``new - p`` (exact where new and p are within a factor 2,
     Sterbenz's lemma), else the rule's step computed from a zero parameter, plus the weight
     decay's ``q - p`` (the rules write ``p - step``: from 0 that is exactly ``-step``, and
-    p + (-step) rounds as p - step does). Where neither reproduces ``new``, ``new - p``."""
+    p + (-step) rounds as p - step does). Where neither reproduces ``new``, ``new - p``.
+    The general path (the rule run twice): for a rule whose step does not read the parameter
+    (:func:`optimlab.engines.jax_engine.subtracts_step`) :func:`_stepped` runs it once."""
     difference = new - p
     step = _engine.run_update(rule, jnp.zeros_like(q), g, slots, numbers)[0]
-    other = step if q is p else step + (q - p)
+    return _choose(p, new, difference, step if q is p else step + (q - p))
+
+
+def _choose(p, new, difference, other):
+    """``difference`` where p + difference = ``new`` or where ``other`` does not give it
+    either, else ``other``."""
     return jnp.where(
         (p + difference == new) | (p + other != new), difference, other.astype(p.dtype)
     )
+
+
+def _stepped(p, q, rule, g, slots, numbers):
+    """``(update, *new slots)`` of a rule whose new parameter is ``q - d`` with d and the
+    slots free of the parameter: the rule run once, on a zero parameter, gives ``-d`` and
+    the slots. Without decoupled decay (q is p) the update is ``-d`` itself: p + (-d) is
+    p - d to the last bit. With it the new parameter is q + (-d), and the update the better
+    of its difference to p and ``-d + (q - p)``, as in :func:`_exact_update`."""
+    step, *rest = _engine.run_update(rule, jnp.zeros_like(q), g, slots, numbers)
+    if q is p:
+        return (step, *rest)
+    new = q + step
+    return (_choose(p, new, new - p, step + (q - p)), *rest)
 
 
 def _new_slot(rule, name: str, value: float, p, hyperparameters: dict):
@@ -372,11 +401,15 @@ def transformation(cls, preset: str, learning_rate: Any, arguments: dict):
             elif decay is not None and decoupled:
                 q = p - p * jnp.asarray(decay * rate, p.dtype)
             own = [buffers[name][k] if name in buffers else None for name, _ in rule.SLOTS]
-            new = _engine.run_update(rule, q, g, own, these)
             if difference_only:
-                new_updates.append(new[0] - p)
+                new = _engine.run_update(rule, q, g, own, these)
+                new = (new[0] - p, *new[1:])
+            elif _engine.subtracts_step(rule, q, g, own, these):
+                new = _stepped(p, q, rule, g, own, these)
             else:
-                new_updates.append(_exact_update(p, q, new[0], rule, g, own, these))
+                new = _engine.run_update(rule, q, g, own, these)
+                new = (_exact_update(p, q, new[0], rule, g, own, these), *new[1:])
+            new_updates.append(new[0])
             for (name, _), value in zip(rule.SLOTS, new[1:], strict=True):
                 if name in new_slots:
                     new_slots[name].append(value)
