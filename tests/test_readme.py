@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -126,3 +127,34 @@ def test_the_optim_db_case_count():
     )  # fmt: skip
     count = int(re.search(r"(\d+) tests collected", out).group(1))
     assert f"`test_optim_db_features.py`: {count} cases, all passing)" in README
+
+
+def test_cross_framework_figures_are_the_saved_matrix():
+    """The README's cross-framework paragraph states docs/cross_framework.json: its cell and
+    comparison counts, the largest gap between the faces (and but for Schedule-Free AdamW),
+    the frameworks' own optimizers against their preset, and the one cell named apart."""
+
+    def short(x):
+        return f"{x:.3g}".replace("e-0", "e-")
+
+    saved = json.loads((ROOT / "docs" / "cross_framework.json").read_text())
+    deviations = saved["deviations"]
+    apart = ("Adafactor", "keras")
+    faces, own, others = [], [], []
+    for optimizer, presets in deviations.items():
+        for preset, pairs in presets.items():
+            for pair, value in pairs.items():
+                if (optimizer, preset) == apart:
+                    continue
+                (own if pair.startswith("own") else faces).append(value)
+                if not pair.startswith("own") and optimizer != "ScheduleFreeAdamW":
+                    others.append(value)
+    cells = sum(len(p) for p in deviations.values())
+    text = " ".join(README.split())
+    assert f"{len(deviations)} optimizers (" in text
+    assert f"({cells} cells, {saved['comparisons']} comparisons with" in text
+    assert f"agree within {short(max(faces))} relative" in text
+    assert f"{short(max(others))} but for Schedule-Free AdamW in Keras" in text
+    assert f"equal their preset's run within {short(max(own))}." in text
+    assert f"{short(max(deviations[apart[0]][apart[1]].values()))} from Keras's own" in text
+    assert max(faces) < 1e-9 and max(deviations[apart[0]][apart[1]].values()) < 2e-7

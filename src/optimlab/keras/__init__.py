@@ -29,9 +29,10 @@ slots' tensors where they are CPU float32/float64 (the dialect's ``engine="fused
 the bit), else by the rule's ``update`` in torch operations (:mod:`optimlab.keras._torch_fused`
 says which and why no ``engine=`` argument); the tensor-level rules (Lamb, Muon, Adafactor:
 norms, matrix products and means of whole parameters) by the NumPy dialect's own ``update``
-on host copies of the tensors. TensorFlow is refused (not installed here). Keras keeps what is Keras's: the loss scale
-(``loss_scale_factor``), gradient accumulation, the EMA (``use_ema``), ``iterations``, the
-learning rate variable or ``keras.optimizers.schedules`` schedule, and
+on host copies of the tensors. TensorFlow is refused (not installed here). Keras keeps what
+is Keras's: the loss scale (``loss_scale_factor``), gradient accumulation, the EMA
+(``use_ema``), ``iterations``, the learning rate variable or ``keras.optimizers.schedules``
+schedule, and
 ``exclude_from_weight_decay`` (by variable or by name). ``nan_policy`` is ``"propagate"``
 only (a compiled step neither raises nor skips).
 
