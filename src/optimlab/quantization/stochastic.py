@@ -20,10 +20,11 @@ payload into the sign bit).
 
 Three implementations, bit-identical given the same ``r``: :func:`round_bits` (NumPy, the
 reference), :func:`round_bits_numba` (one parallel numba pass, writing into a bfloat16
-buffer's bits) and :func:`round_torch` (torch operations on any device, in
-:mod:`optimlab.torch._narrow`'s style: only integer operations, so the device cannot change
-the result). Where the random bits come from is the caller's: optimlab.torch draws them from
-a seeded ``torch.Generator`` per parameter, so that a run and its resume are reproducible.
+buffer's bits) and ``optimlab.torch._narrow.round_stochastic`` (torch operations on any
+device; only integer operations, so the device cannot change the result; it lives with the
+torch face because the core imports no torch). Where the random bits come from is the
+caller's: optimlab.torch draws them from a seeded ``torch.Generator`` per parameter, so that a
+run and its resume are reproducible.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ def round_bits_numba(x: np.ndarray, random: np.ndarray, out: np.ndarray | None =
     x, random = _check(x, random)
     if out is None:
         out = np.empty(x.shape, np.uint16)
-    if out.size != x.size or out.dtype not in (np.uint16, np.int16):
+    if out.size != x.size or out.dtype not in (np.uint16, np.int16) or not out.flags.c_contiguous:
         raise ValueError(
-            f"out must be uint16/int16 of x's size {x.size}, got {out.dtype} {out.shape}"
+            f"out must be a C-contiguous uint16/int16 array of x's size {x.size}, got "
+            f"{out.dtype} of shape {out.shape}"
         )
     flat_out = out.reshape(-1).view(np.uint16)
     _round_into(np.ascontiguousarray(x).reshape(-1).view(np.uint32), random.reshape(-1), flat_out)

@@ -94,7 +94,7 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
                 else "its rule declares no QUANTIZED_SLOTS"
             )
             raise ValueError(
-                f"state_dtype={state_dtype!r} is not available for {name}: {why}; valid: 'float32'"
+                f"state_dtype must be 'float32' for {name} ({why}), got {state_dtype!r}"
             )
     if type(bf16_stochastic_round) is not bool:
         raise TypeError(
@@ -103,8 +103,8 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
     if seed is not None:
         if not bf16_stochastic_round:
             raise ValueError(
-                f"seed={show(seed)} seeds stochastic rounding: pass it with "
-                "bf16_stochastic_round=True (or leave it out)"
+                f"seed must be left out unless bf16_stochastic_round=True (it seeds the "
+                f"stochastic rounding), got {show(seed)}"
             )
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
             raise TypeError(f"seed must be an int in [0, 2**63), got {show(seed)}")
@@ -114,9 +114,9 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
         return None
     if defaults.get("differentiable"):
         raise ValueError(
-            "differentiable=True records the step with autograd on the parameter's own dtype: "
-            f"it cannot be combined with state_dtype={state_dtype!r} or "
-            f"bf16_stochastic_round={bf16_stochastic_round!r}"
+            "differentiable=True records the step with autograd in the parameter's own dtype: "
+            "with it, state_dtype must be 'float32' and bf16_stochastic_round False, got "
+            f"state_dtype={state_dtype!r}, bf16_stochastic_round={bf16_stochastic_round!r}"
         )
     return Config(state_dtype, bf16_stochastic_round, 0 if seed is None else int(seed))
 
@@ -135,8 +135,8 @@ def check_group(opt, group: dict) -> None:
     for i, p in enumerate(group["params"]):
         if getattr(p, "placements", None) is not None:
             raise TypeError(
-                f"parameter {start + i}: state_dtype={cfg.state_dtype!r} / "
-                "bf16_stochastic_round take plain tensors, not a DTensor"
+                f"parameter {start + i} must be a plain tensor with state_dtype="
+                f"{cfg.state_dtype!r} / bf16_stochastic_round={cfg.stochastic!r}, got a DTensor"
             )
         if cfg.state_dtype != "float32" and p.dtype not in _NARROW_PARAM_DTYPES:
             raise TypeError(
