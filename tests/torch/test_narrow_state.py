@@ -322,6 +322,24 @@ def test_tiny_steps_drift_with_stochastic_rounding_and_stall_without():
     assert results[True].std().item() > 0  # the elements took different draws
 
 
+@pytest.mark.filterwarnings("ignore:Sparse invariant checks")  # (torch, coalescing)
+def test_sparse_gradient_with_stochastic_rounding_moves_only_its_rows():
+    """SGD on a bfloat16 embedding with a sparse gradient: made dense (a zero gradient changes
+    nothing in SGD), only the rows named move, by stochastically rounded amounts."""
+    weight = torch.nn.Parameter(torch.ones(1024, 4, dtype=torch.bfloat16))
+    opt = ot.SGD([weight], lr=1e-3, bf16_stochastic_round=True)
+    rows = torch.tensor([[3, 3, 700]])
+    for _ in range(40):
+        weight.grad = torch.sparse_coo_tensor(
+            rows, -torch.ones(3, 4, dtype=torch.bfloat16), (1024, 4)
+        )
+        opt.step()
+    moved = (weight.detach() != 1).any(dim=1).nonzero().flatten().tolist()
+    assert moved == [3, 700]
+    mean = weight.detach().float()[[3, 700]].mean(dim=1)
+    assert abs(mean[0].item() - 1.08) < 0.03 and abs(mean[1].item() - 1.04) < 0.03
+
+
 def test_stochastic_rounding_is_seeded_and_both_engines_agree():
     def run(seed, engine="auto", state_dtype="float32"):
         (p, _), opt = _train(
@@ -465,6 +483,7 @@ def _params():
         ),
         (lambda: ot.SparseAdam(_params(), state_dtype="int8"), ValueError, "sparse rows"),
         (lambda: ot.Adam(_params(), bf16_stochastic_round=1), TypeError, "True or False"),
+        (lambda: ot.SparseAdam(_params(), bf16_stochastic_round=True), ValueError, "sparse rows"),
         (lambda: ot.Adam(_params(), seed=3), ValueError, "unless bf16_stochastic_round=True"),
         (lambda: ot.Adam(_params(), bf16_stochastic_round=True, seed=-1), ValueError, "2\\*\\*63"),
         (lambda: ot.Adam(_params(), bf16_stochastic_round=True, seed=1.5), TypeError, "seed"),

@@ -26,6 +26,11 @@ torch-ops path; torch's ``p * (1 - lr * wd)`` is slot 7), the optimizer's one st
 (:meth:`Optimizer._global_step`) and Keras's bias-correction powers in the narrowest
 parameter dtype. The preset is optimizer-wide: each param group holds it (none for
 ``"torch"``), and a group or a state dict of another preset is refused.
+
+``state_dtype="bfloat16" | "int8"`` (a rule with ``QUANTIZED_SLOTS``) keeps those moments
+narrow in the state, as torch tensors, and ``bf16_stochastic_round=True`` (``seed``) rounds
+bfloat16 parameters stochastically after a float32 update: see :mod:`optimlab.torch._narrow`,
+which this module calls at the slots' creation, the step's dispatch and the state dict's load.
 """
 
 from __future__ import annotations
@@ -811,14 +816,14 @@ class Optimizer(torch.optim.Optimizer):
             if array is not None:
                 view.run(array, scalars, pipe, pipe_key)
                 continue
-            slots = [None if k is None else state[k] for k in keys]
-            if g.is_sparse:
-                self._apply_sparse(p, g, slots, scalars, maximize, group)
-                continue
-            if narrow is not None and _narrow.handles(self, p):
+            if narrow is not None and _narrow.handles(self, p):  # (a sparse g: made dense)
                 _narrow.apply_torch(
                     self, p, g, state, keys, scalars, maximize, l2, decoupled_wdlr, loss_scale
                 )
+                continue
+            slots = [None if k is None else state[k] for k in keys]
+            if g.is_sparse:
+                self._apply_sparse(p, g, slots, scalars, maximize, group)
                 continue
             self._apply_torch(
                 p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable

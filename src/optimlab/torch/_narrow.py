@@ -96,6 +96,10 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
             raise ValueError(
                 f"state_dtype must be 'float32' for {name} ({why}), got {state_dtype!r}"
             )
+    if bf16_stochastic_round is True and not cls.fused_kernel:
+        raise ValueError(
+            f"bf16_stochastic_round must be False for {name} (its updates are sparse rows)"
+        )
     if type(bf16_stochastic_round) is not bool:
         raise TypeError(
             f"bf16_stochastic_round must be True or False, got {show(bf16_stochastic_round)}"
@@ -459,6 +463,10 @@ def apply_torch(opt, p, g, state, keys, scalars, maximize, l2, decoupled_wdlr, l
     float32, the rule's torch-ops chain on the float32 parameter, the slots requantized, a
     bfloat16 parameter rounded back (stochastically if asked)."""
     bf16 = p.dtype == torch.bfloat16
+    if g.is_sparse:
+        # only optimizers whose zero gradient changes nothing take sparse gradients (SGD,
+        # Adagrad; SparseAdam refuses both options): the dense update is the sparse one
+        g = g.to_dense()
     work = p.detach().to(torch.float32) if bf16 else p
     grad = g.to(torch.float32) if g.dtype != work.dtype else g
     values, kinds = [], []
