@@ -404,7 +404,8 @@ def test_float32_checkpoint_into_int8_and_back():
     assert int8.state[q[1]]["exp_avg"].dtype == torch.float32  # small: stays float32
     values = blockwise.dequantize(codes, scales, True)
     blockmax = np.repeat(scales, 256)[:N]
-    assert np.all(np.abs(values - m.numpy()) <= 0.01 * blockmax)  # the precision lost
+    # the precision lost: half the largest gap of the signed code, 0.70% of the block's max
+    assert np.all(np.abs(values - m.numpy()) <= 0.00704 * blockmax)
     back = ot.Adam([torch.nn.Parameter(t.detach().clone()) for t in q], lr=1e-2)
     back.load_state_dict(int8.state_dict())
     b = back.param_groups[0]["params"][0]

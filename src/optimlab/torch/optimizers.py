@@ -400,7 +400,9 @@ class Adam(_base.Optimizer):
 
     AMSGrad uses the running maximum of the raw v. ``weight_decay`` is L2 (g = g + wd * p)
     unless ``decoupled_weight_decay=True`` (p = p - lr * wd * p: AdamW). State: ``step``,
-    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad); with ``state_dtype="int8"``
+    each as uint8 codes plus ``<key>.scales``, with ``"bfloat16"`` as bfloat16 tensors
+    (parameters of 4096 elements or more; see :mod:`optimlab.torch._narrow`).
     """
 
     rule = rules.adam
