@@ -426,6 +426,23 @@ def test_float32_checkpoint_into_int8_and_back():
     )
 
 
+def test_float32_state_dict_is_what_torch_optim_loads():
+    (p, _), opt = _train(2, "int8")
+    theirs = torch.optim.Adam(
+        [torch.nn.Parameter(q.detach().clone()) for q in opt.param_groups[0]["params"]], lr=1e-2
+    )
+    theirs.load_state_dict(_narrow.float32_state_dict(opt))
+    t = theirs.param_groups[0]["params"][0]
+    state = opt.state[p]
+    for key in ("exp_avg", "exp_avg_sq"):
+        expected = blockwise.dequantize(
+            state[key].numpy(), state[key + ".scales"].numpy(), key == "exp_avg"
+        )
+        assert np.array_equal(theirs.state[t][key].numpy(), expected)
+    assert set(theirs.state[t]) == {"step", "exp_avg", "exp_avg_sq"}
+    assert state["exp_avg"].dtype == torch.uint8  # the optimizer's own state is untouched
+
+
 def _corrupt(state_dict, how):
     sd = copy.deepcopy(state_dict)
     entry = sd["state"][0]

@@ -38,7 +38,8 @@ per element: 0.70% (signed, first moments) or 0.35% (unsigned, second moments) o
 largest |value| of its block of 256, finer near 0 (on normal data the median relative error
 is about 1%); float32 -> bfloat16 keeps 8 significant bits (relative error <= 2^-9);
 int8 -> float32 is exact (the dequantized values), so float32 -> int8 -> float32 loses only
-the first quantization.
+the first quantization. torch.optim knows no narrow storage (its load casts the codes to
+the parameter's dtype as numbers): give it :func:`float32_state_dict` instead.
 """
 
 from __future__ import annotations
@@ -636,3 +637,25 @@ def state_dtype_of(opt) -> str:
 def stochastic_of(opt) -> bool:
     cfg = config(opt)
     return cfg is not None and cfg.stochastic
+
+
+def float32_state_dict(opt) -> dict:
+    """``opt.state_dict()`` with every narrow slot as float32 values (int8 codes dequantized,
+    bfloat16 widened, exactly) and the ``.scales`` and generator entries left out: what
+    ``torch.optim`` (or any optimizer that knows no narrow storage) loads. The tensors that
+    needed no conversion are the optimizer's own, as in ``state_dict()``."""
+    saved = opt.state_dict()
+    signs = _signs(opt)
+    state = {}
+    for index, entry in saved["state"].items():
+        out = {}
+        for key, value in entry.items():
+            if key == GENERATOR_KEY or (isinstance(key, str) and key.endswith(SCALES)):
+                continue
+            if isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and key in signs:
+                value = dequantize(value, entry[key + SCALES], signs[key] == "signed")
+            elif isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16:
+                value = value.to(torch.float32)
+            out[key] = value
+        state[index] = out
+    return {**saved, "state": state}
