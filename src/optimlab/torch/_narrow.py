@@ -430,16 +430,15 @@ class NarrowView:
             return None
         if self.g32 is None:
             return g.numpy().reshape(-1)
-        self.g32.copy_(g.reshape(-1))
-        return self.g32.numpy()
+        return _widen(g.view(torch.int16).numpy().reshape(-1), self.g32.numpy())
 
     def run(self, grad, scalars, pipe, pipe_key) -> None:
         """One step: the block kernel (or the plain fused kernel where no slot is narrow) on
         the float32 parameter, then a bfloat16 parameter rounded back."""
         opt, p = self.opt, self.param
-        if self.bits is not None:
-            self.p32.copy_(p.detach().reshape(-1))
         p32 = self.p32.numpy()
+        if self.bits is not None:
+            _widen(self.bits, p32)
         if self.narrow:
             kernels.apply(opt.rule, p32, grad, self.slots, scalars, pipe)
         else:
@@ -450,6 +449,13 @@ class NarrowView:
             stochastic.round_bits_numba(p32, random_bits(opt, p).numpy(), out=self.bits)
         else:
             p.detach().copy_(self.p32.reshape(p.shape))
+
+
+def _widen(bits, out):
+    """float32 ``out`` = the bfloat16 of the int16 ``bits`` (exact: the bits shifted into the
+    upper half; one NumPy pass, about 5x faster than torch's bfloat16 -> float32 copy_)."""
+    np.left_shift(bits.view(np.uint16), 16, out=out.view(np.uint32), dtype=np.uint32)
+    return out
 
 
 def make_view(opt, p, state, keys, fused_view):
