@@ -115,8 +115,8 @@ def _run(make, steps=20, seed=0, dtype=torch.float64, shapes=((3, 4), (5,), ()),
 @pytest.mark.parametrize("name", TORCH_NAMES)
 def test_signature_is_torchs_plus_engine_nan_policy_and_preset(name):
     """Every argument of torch.optim's class, in the same order, the same kind and default;
-    plus the keyword-only ``engine="auto"``, ``nan_policy="propagate"`` and ``preset="torch"`` at
-    the end."""
+    plus the keyword-only ``engine="auto"``, ``nan_policy="propagate"``, ``preset="torch"``,
+    ``state_dtype="float32"``, ``bf16_stochastic_round=False`` and ``seed=None`` at the end."""
     theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
     ours = dict(inspect.signature(getattr(ot, name).__init__).parameters)
     engine = ours.pop("engine")
@@ -126,6 +126,14 @@ def test_signature_is_torchs_plus_engine_nan_policy_and_preset(name):
     assert nan_policy.kind is inspect.Parameter.KEYWORD_ONLY
     preset = ours.pop("preset")
     assert preset.default == "torch" and preset.kind is inspect.Parameter.KEYWORD_ONLY
+    # issue 16: narrow state and bfloat16 stochastic rounding (optimlab.torch._narrow)
+    for key, default in (
+        ("state_dtype", "float32"),
+        ("bf16_stochastic_round", False),
+        ("seed", None),
+    ):
+        extra = ours.pop(key)
+        assert extra.default == default and extra.kind is inspect.Parameter.KEYWORD_ONLY
     assert list(ours) == list(theirs)
     for key, parameter in theirs.items():
         assert ours[key].kind == parameter.kind, key

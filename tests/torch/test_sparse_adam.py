@@ -132,6 +132,8 @@ def test_signature_and_defaults_are_torchs():
     ours = dict(inspect.signature(ot.SparseAdam.__init__).parameters)
     assert ours.pop("engine").default == "auto" and ours.pop("nan_policy").default == "propagate"
     assert ours.pop("preset").default == "torch"
+    assert ours.pop("state_dtype").default == "float32"  # (refused narrow: sparse rows)
+    assert ours.pop("bf16_stochastic_round").default is False and ours.pop("seed").default is None
     assert list(ours) == list(theirs)
     for key, parameter in theirs.items():
         assert ours[key].default == parameter.default and ours[key].kind == parameter.kind

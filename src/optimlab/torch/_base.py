@@ -26,6 +26,11 @@ torch-ops path; torch's ``p * (1 - lr * wd)`` is slot 7), the optimizer's one st
 (:meth:`Optimizer._global_step`) and Keras's bias-correction powers in the narrowest
 parameter dtype. The preset is optimizer-wide: each param group holds it (none for
 ``"torch"``), and a group or a state dict of another preset is refused.
+
+``state_dtype="bfloat16" | "int8"`` (a rule with ``QUANTIZED_SLOTS``) keeps those moments
+narrow in the state, as torch tensors, and ``bf16_stochastic_round=True`` (``seed``) rounds
+bfloat16 parameters stochastically after a float32 update: see :mod:`optimlab.torch._narrow`,
+which this module calls at the slots' creation, the step's dispatch and the state dict's load.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 import torch
 
 from .._validation import show
-from . import _checks, _ops, _presets
+from . import _checks, _narrow, _ops, _presets
 from ._checks import as_float
 from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_count
 
@@ -136,6 +141,9 @@ class Optimizer(torch.optim.Optimizer):
         engine: str = "auto",
         nan_policy: str = "propagate",
         preset: str = "torch",
+        state_dtype: str = "float32",
+        bf16_stochastic_round: bool = False,
+        seed: int | None = None,
     ) -> None:
         kind = self.preset_kind or type(self).__name__
         preset = _presets.check_preset(
@@ -163,6 +171,10 @@ class Optimizer(torch.optim.Optimizer):
                         f"preset={preset!r} it must be False (left out); use preset='torch'"
                     )
             defaults["preset"] = preset
+        # state_dtype and bf16_stochastic_round: see optimlab.torch._narrow
+        self.__dict__["_narrow"] = _narrow.configure(
+            type(self), state_dtype, bf16_stochastic_round, seed, defaults
+        )
         self.engine = engine
         self.nan_policy = nan_policy
         self.skipped_steps = 0
@@ -307,6 +319,7 @@ class Optimizer(torch.optim.Optimizer):
         try:
             super().add_param_group(param_group)
             self._check_new_group(self.param_groups[-1])
+            _narrow.check_group(self, self.param_groups[-1])
             self._ensure_checked(self.param_groups[-1], len(self.param_groups) - 1)
         except Exception:
             del self.param_groups[count:]
@@ -349,8 +362,10 @@ class Optimizer(torch.optim.Optimizer):
                 if state_:
                     self._tensor_scalars(p, state_, group, index)
                 index += 1
+        self.__dict__.setdefault("_narrow", None)
         if self.__dict__.get("_loading"):
             self._check_loaded()  # before the load_state_dict post hooks run
+            _narrow.after_load(self)  # the saved narrow slots, in this optimizer's storage
 
     def _restore_group(self, group: dict) -> None:
         """A loaded group's class-specific repair (AdamW: decoupled weight decay)."""
@@ -398,6 +413,9 @@ class Optimizer(torch.optim.Optimizer):
         for key in self.slot_keys:
             if key not in state and self.slot_enabled(key, group):
                 value = self.slot_initial_value(key, group, p)
+                if self.__dict__.get("_narrow") is not None:
+                    state[key] = _narrow.new_slot(self, p, key, value, state)
+                    continue
                 state[key] = torch.full_like(p, value, memory_format=torch.preserve_format)
 
     def _extra_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
@@ -410,6 +428,7 @@ class Optimizer(torch.optim.Optimizer):
         hyperparameter is in range. On a failure the optimizer keeps its previous state and
         raises ValueError naming the parameter and the key."""
         self._check_saved_preset(state_dict)
+        state_dict = _narrow.before_load(self, state_dict)
         saved = (self.__dict__["state"], self.__dict__["param_groups"], dict(self.defaults))
         self.__dict__["_loading"] = True
         try:
@@ -421,6 +440,7 @@ class Optimizer(torch.optim.Optimizer):
             raise
         finally:
             self.__dict__.pop("_loading", None)
+            self.__dict__.pop("_narrow_pending", None)
         self._checked.clear()
 
     def _check_saved_preset(self, state_dict) -> None:
@@ -749,6 +769,7 @@ class Optimizer(torch.optim.Optimizer):
         scalars_of = self.group_scalars(group)
         views = self._views
         use_fused = self.engine != "torch" and not differentiable and self.fused_kernel
+        narrow = self.__dict__.get("_narrow")
         densify = self._densify_sparse(group)
         for p, g, view, array in entries:
             if densify and g.is_sparse:
@@ -765,7 +786,12 @@ class Optimizer(torch.optim.Optimizer):
                     if fresh:
                         self._init_state(p, state, group)
                 if use_fused:
-                    view = FusedView.make(self.rule, p, None if stateless else state, keys)
+                    if narrow is None:
+                        view = FusedView.make(self.rule, p, None if stateless else state, keys)
+                    else:
+                        view = _narrow.make_view(
+                            self, p, None if stateless else state, keys, FusedView
+                        )
                     if view is not None:
                         views[id(p)] = view
                         array = view.grad_array(g)
@@ -789,6 +815,11 @@ class Optimizer(torch.optim.Optimizer):
                 scalars = self.step_scalars(state, t, lr, arguments, p)
             if array is not None:
                 view.run(array, scalars, pipe, pipe_key)
+                continue
+            if narrow is not None and _narrow.handles(self, p):  # (a sparse g: made dense)
+                _narrow.apply_torch(
+                    self, p, g, state, keys, scalars, maximize, l2, decoupled_wdlr, loss_scale
+                )
                 continue
             slots = [None if k is None else state[k] for k in keys]
             if g.is_sparse:
@@ -814,7 +845,19 @@ class Optimizer(torch.optim.Optimizer):
             "nan_policy": self.nan_policy,
             "skipped_steps": self.skipped_steps,
             "preset": self.preset,
+            "_narrow": self.__dict__.get("_narrow"),
         }
+
+    @property
+    def state_dtype(self) -> str:
+        """How the rule's quantizable slots are stored: ``"float32"``, ``"bfloat16"`` or
+        ``"int8"`` (see :mod:`optimlab.torch._narrow`)."""
+        return _narrow.state_dtype_of(self)
+
+    @property
+    def bf16_stochastic_round(self) -> bool:
+        """Whether bfloat16 parameters are rounded stochastically after each update."""
+        return _narrow.stochastic_of(self)
 
     def _advance(self, state: dict, fresh: bool) -> float:
         """Count the step of a parameter (``fresh``: its state was just created); returns the

@@ -116,6 +116,9 @@ class SGD(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -128,7 +131,9 @@ class SGD(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def _check_group(self, group, index=None):
         super()._check_group(group, index)
@@ -228,6 +233,9 @@ class Adagrad(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -240,7 +248,9 @@ class Adagrad(_base.Optimizer):
             differentiable=differentiable,
             fused=fused,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(p, self.state[p], group)
@@ -335,6 +345,9 @@ class RMSprop(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -348,7 +361,9 @@ class RMSprop(_base.Optimizer):
             maximize=maximize,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     # torch's order of the state keys
     def _init_state(self, p, state, group):
@@ -385,7 +400,9 @@ class Adam(_base.Optimizer):
 
     AMSGrad uses the running maximum of the raw v. ``weight_decay`` is L2 (g = g + wd * p)
     unless ``decoupled_weight_decay=True`` (p = p - lr * wd * p: AdamW). State: ``step``,
-    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
+    ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad); with ``state_dtype="int8"``
+    each as uint8 codes plus ``<key>.scales``, with ``"bfloat16"`` as bfloat16 tensors
+    (parameters of 4096 elements or more; see :mod:`optimlab.torch._narrow`).
     """
 
     rule = rules.adam
@@ -448,6 +465,9 @@ class Adam(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -462,7 +482,9 @@ class Adam(_base.Optimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def prepare_defaults(self, defaults):
         # torch keeps a tensor beta as a 0-d tensor
@@ -544,6 +566,9 @@ class AdamW(Adam):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         super().__init__(
             params,
@@ -561,6 +586,9 @@ class AdamW(Adam):
             engine=engine,
             nan_policy=nan_policy,
             preset=preset,
+            state_dtype=state_dtype,
+            bf16_stochastic_round=bf16_stochastic_round,
+            seed=seed,
         )
 
     def _restore_group(self, group):
@@ -643,6 +671,9 @@ class NAdam(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -656,7 +687,9 @@ class NAdam(_base.Optimizer):
             capturable=capturable,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def _extra_state(self, p, state, group):
         if "mu_product" not in state:
@@ -752,6 +785,9 @@ class Adamax(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -763,7 +799,9 @@ class Adamax(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -820,6 +858,9 @@ class Adadelta(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -831,7 +872,9 @@ class Adadelta(_base.Optimizer):
             foreach=foreach,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def rule_arguments(self, group):
         return dict(rho=float(group["rho"]), epsilon=float(group["eps"]))
@@ -873,9 +916,14 @@ class Lion(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def _advance(self, state, fresh):
         return 1.0  # Lion's update does not depend on the step
@@ -954,6 +1002,9 @@ class RAdam(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -966,7 +1017,9 @@ class RAdam(_base.Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             differentiable=differentiable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def rule_arguments(self, group):
         beta_1, beta_2 = group["betas"]
@@ -1075,6 +1128,9 @@ class Rprop(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -1085,7 +1141,9 @@ class Rprop(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def _weight_decay(self, group, lr):
         return None, None  # torch's Rprop has none: a group's "weight_decay" is ignored, as there
@@ -1183,6 +1241,9 @@ class ASGD(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(
             lr=lr,
@@ -1195,7 +1256,9 @@ class ASGD(_base.Optimizer):
             differentiable=differentiable,
             capturable=capturable,
         )
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
 
     def _scalar_tensor(self, value, p, group):
         # torch.optim.ASGD keeps step, eta and mu on the parameter's device (another preset:
@@ -1317,9 +1380,14 @@ class SparseAdam(_base.Optimizer):
         engine="auto",
         nan_policy="propagate",
         preset="torch",
+        state_dtype="float32",
+        bf16_stochastic_round=False,
+        seed=None,
     ):
         defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
-        super().__init__(params, defaults, engine, nan_policy, preset)
+        super().__init__(
+            params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
+        )
         sparse, complex_ = [], []
         for index, group in enumerate(self.param_groups):
             for d_index, p in enumerate(group["params"]):
