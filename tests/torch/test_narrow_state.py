@@ -495,9 +495,9 @@ def _params():
         (lambda: ot.Adam(_params(), state_dtype=8), ValueError, "got 8"),
         (lambda: ot.Adam(_params(), state_dtype="float16"), ValueError, "'int8'"),
         (
-            lambda: ot.Adadelta(_params(), state_dtype="int8"),
+            lambda: ot.ASGD(_params(), state_dtype="int8"),
             ValueError,
-            "must be 'float32' for Adadelta",
+            "must be 'float32' for ASGD",
         ),
         (lambda: ot.SparseAdam(_params(), state_dtype="int8"), ValueError, "sparse rows"),
         (lambda: ot.Adam(_params(), bf16_stochastic_round=1), TypeError, "True or False"),
@@ -541,3 +541,65 @@ def test_pickled_optimizer_keeps_its_storage():
     assert again.state_dtype == "int8"
     q = again.param_groups[0]["params"][0]
     assert again.state[q]["exp_avg"].dtype == torch.uint8
+
+
+def test_rule_refusals_hold_in_torch():
+    """The rules' own refusals of narrow state hold in the drop-ins: RMSprop's centered (at
+    construction, and when a group is switched to it between steps: refused, nothing moved),
+    ASGD's FLOAT32_STATE reason (its averaged parameter)."""
+    p = torch.nn.Parameter(torch.randn(5000))
+    with pytest.raises(ValueError, match="cannot take centered=True"):
+        ot.RMSprop([p], state_dtype="int8", centered=True)
+    opt = ot.RMSprop([p], state_dtype="int8")
+    p.grad = torch.randn(5000)
+    opt.step()
+    before = p.detach().clone()
+    state = {k: v.clone() for k, v in opt.state[p].items() if torch.is_tensor(v)}
+    opt.param_groups[0]["centered"] = True
+    with pytest.raises(ValueError, match="param group 0: state_dtype='int8' cannot take centered"):
+        opt.step()
+    assert torch.equal(p, before)
+    assert all(torch.equal(opt.state[p][k], v) for k, v in state.items())
+    with pytest.raises(ValueError, match="state_dtype must be 'float32' for ASGD"):
+        ot.ASGD([p], state_dtype="int8")
+
+
+DROP_INS = {
+    "SGD": dict(lr=1e-2, momentum=0.9),
+    "Adagrad": dict(lr=1e-2),
+    "RMSprop": dict(lr=1e-3, momentum=0.5),
+    "Adam": dict(lr=1e-3),
+    "AdamW": dict(lr=1e-3),
+    "NAdam": dict(lr=1e-3),
+    "RAdam": dict(lr=1e-3),
+    "Adamax": dict(lr=1e-3),
+    "Adadelta": dict(lr=1.0),
+    "Lion": dict(lr=1e-4),
+    "Rprop": dict(lr=1e-3),
+}
+
+
+@pytest.mark.parametrize("name", list(DROP_INS))
+def test_every_elementwise_drop_in_takes_int8_state(name):
+    """Every drop-in whose rule declares QUANTIZED_SLOTS stores those slots of a parameter
+    >= 4096 elements as uint8 codes with float32 scales, keeps the rest float32, and moves
+    its parameter as the float32 run does (within 10% of the float32 movement, RMS: the
+    bound tests/test_quantized_rules.py justifies for the core)."""
+    cls = getattr(ot, name)
+    start = torch.randn(N, generator=torch.Generator().manual_seed(4))
+    ends = []
+    for state_dtype in ("float32", "int8"):
+        p = torch.nn.Parameter(start.clone())
+        opt = cls([p], state_dtype=state_dtype, **DROP_INS[name])
+        for g in _grads(N, 4, seed=6):
+            p.grad = g
+            opt.step()
+        ends.append(p.detach().clone())
+    quantized = {
+        k for k, v in opt.state[p].items() if torch.is_tensor(v) and v.dtype == torch.uint8
+    }
+    names = dict(zip(opt.slot_keys, (n for n, _ in cls.rule.SLOTS), strict=False))
+    assert quantized and {names[k] for k in quantized} <= set(cls.rule.QUANTIZED_SLOTS)
+    assert all(opt.state[p][k + ".scales"].dtype == torch.float32 for k in quantized)
+    moved = (ends[0] - start).norm()
+    assert moved > 0 and (ends[1] - ends[0]).norm() <= 0.1 * moved

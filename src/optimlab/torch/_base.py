@@ -263,6 +263,7 @@ class Optimizer(torch.optim.Optimizer):
                 f"{where}preset must be {self.preset!r}, this optimizer's (a group cannot take "
                 f"another preset), got {show(group.get('preset'))}"
             )
+        _narrow.check_hyperparameters(self, group, where)
 
     def _group_signature(self, group: dict) -> tuple:
         """The group's checked values (a tensor by its value; one of several elements by its
@@ -410,7 +411,7 @@ class Optimizer(torch.optim.Optimizer):
         if self.counts_steps and "step" not in state:
             state["step"] = self._scalar_tensor(0.0, p, group)
         self._extra_state(p, state, group)
-        for key in self.slot_keys:
+        for key in getattr(self, "state_key_order", self.slot_keys):
             if key not in state and self.slot_enabled(key, group):
                 value = self.slot_initial_value(key, group, p)
                 if self.__dict__.get("_narrow") is not None:

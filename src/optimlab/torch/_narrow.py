@@ -93,7 +93,8 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
             why = (
                 "its updates are sparse rows"
                 if quantized and not cls.fused_kernel
-                else "its rule declares no QUANTIZED_SLOTS"
+                else getattr(cls.rule, "FLOAT32_STATE", None)
+                or "its rule declares no QUANTIZED_SLOTS"
             )
             raise ValueError(
                 f"state_dtype must be 'float32' for {name} ({why}), got {state_dtype!r}"
@@ -125,6 +126,22 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
             f"state_dtype={state_dtype!r}, bf16_stochastic_round={bf16_stochastic_round!r}"
         )
     return Config(state_dtype, bf16_stochastic_round, 0 if seed is None else int(seed))
+
+
+def check_hyperparameters(opt, group: dict, where: str = "") -> None:
+    """Refuse a group whose hyperparameters the narrow state cannot take: the rule's
+    ``narrow_state_refusal`` (e.g. RMSprop's ``centered=True``), checked wherever the group is
+    (at construction, on a new group, after a value changed between steps)."""
+    cfg = config(opt)
+    refusal = getattr(opt.rule, "narrow_state_refusal", None)
+    if cfg is None or cfg.state_dtype == "float32" or refusal is None:
+        return
+    reason = refusal(**opt.rule_arguments(group))
+    if reason is not None:
+        raise ValueError(
+            f"{where}state_dtype={cfg.state_dtype!r} cannot take {reason}: state_dtype must "
+            f"be 'float32' for it"
+        )
 
 
 def config(opt) -> Config | None:

@@ -365,13 +365,8 @@ class RMSprop(_base.Optimizer):
             params, defaults, engine, nan_policy, preset, state_dtype, bf16_stochastic_round, seed
         )
 
-    # torch's order of the state keys
-    def _init_state(self, p, state, group):
-        if "step" not in state:
-            state["step"] = self._scalar_tensor(0.0, p, group)
-        for key in ("square_avg", "momentum_buffer", "grad_avg"):
-            if key not in state and self.slot_enabled(key, group):
-                state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    #: torch's order of the state keys (its state_dict lists them so)
+    state_key_order = ("square_avg", "momentum_buffer", "grad_avg")
 
     def slot_enabled(self, key, group):
         if key == "grad_avg":
