@@ -37,12 +37,13 @@ from typing import Any
 import torch
 
 from .._validation import show
-from . import _checks, _ops, _presets
+from . import _checks, _compiled, _delegate, _ops, _presets
 from ._checks import as_float
 from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_count
 
 ENGINES = _checks.ENGINES
 NAN_POLICIES = _checks.NAN_POLICIES
+_NUMBA_ENGINES = ("auto", "fused")
 
 
 _MISSING = object()
@@ -595,7 +596,7 @@ class Optimizer(torch.optim.Optimizer):
             self._refuse_group(group)
             keys = self._keys(group)
             stateless = not self.counts_steps and all(k is None for k in keys)
-            use_views = self.engine != "torch" and not differentiable and self.fused_kernel
+            use_views = self.engine in _NUMBA_ENGINES and not differentiable and self.fused_kernel
             special = fused or capturable or differentiable
             entries = []
             for p in group["params"]:
@@ -748,7 +749,16 @@ class Optimizer(torch.optim.Optimizer):
         shared = type(self).step_scalars is Optimizer.step_scalars
         scalars_of = self.group_scalars(group)
         views = self._views
-        use_fused = self.engine != "torch" and not differentiable and self.fused_kernel
+        use_fused = self.engine in _NUMBA_ENGINES and not differentiable and self.fused_kernel
+        if not subtract and self.engine == "auto" and not differentiable and loss_scale is None:
+            entries = _delegate.run(self, group, keys, entries)  # torch's own kernels
+        batch = None
+        if self.engine in ("auto", "compiled") and not differentiable and not traced:
+            batch = _compiled.Batch(
+                self.rule,
+                (loss_scale, maximize, l2, decoupled_wdlr, "subtract" if subtract else "factor"),
+                forced=self.engine == "compiled",
+            )
         densify = self._densify_sparse(group)
         for p, g, view, array in entries:
             if densify and g.is_sparse:
@@ -794,6 +804,12 @@ class Optimizer(torch.optim.Optimizer):
             if g.is_sparse:
                 self._apply_sparse(p, g, slots, scalars, maximize, group)
                 continue
+            if batch is not None and batch.add(p, g, slots, scalars):
+                continue  # (run below, chunk by chunk)
+            self._apply_torch(
+                p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
+            )
+        for p, g, slots, scalars in batch.flush() if batch is not None else ():
             self._apply_torch(
                 p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
             )
