@@ -13,12 +13,11 @@ torch.optim's to the bit (tests/torch/test_compiled.py compares with ``torch.equ
 
 The state is torch.optim's own layout (``step`` a 0-d tensor, the same buffer keys), which
 optimlab.torch already keeps, so checkpoints load either way and torch's functions advance
-the steps themselves. ``foreach=None`` (torch's default) on the CPU is run with
-``foreach=True`` where torch's CPU foreach kernels apply the same per-tensor operations as
-its for-loop (the same bits, checked against torch.optim's default in the tests:
-:data:`CPU_FOREACH_SAME`) in fewer Python calls;
-elsewhere, and with a tensor hyperparameter, torch makes its own choice (its for-loop on the
-CPU).
+the steps themselves. ``foreach`` and ``fused`` are the group's: with ``foreach=None``
+torch makes its own choice (its foreach kernels on a GPU, its for-loop on the CPU), as
+torch.optim does. (Running the CPU's ``foreach=None`` with foreach kernels would save Python
+calls but not keep the bits: measured, SGD with momentum, Adagrad, NAdam, Adadelta, RMSprop
+with momentum and Adam's float16 ``exp_avg_sq`` differ from the for-loop in last bits.)
 """
 
 from __future__ import annotations
@@ -34,31 +33,6 @@ import torch.optim.rmsprop as _rmsprop
 import torch.optim.sgd as _sgd
 
 _CPU_DTYPES = (torch.float16, torch.bfloat16)
-
-
-def _tensor_valued(group: dict, keys) -> bool:
-    for key in keys:
-        value = group.get(key)
-        values = value if isinstance(value, tuple | list) else (value,)
-        if any(isinstance(v, torch.Tensor) for v in values):
-            return True
-    return False
-
-
-#: the optimizers whose CPU foreach kernels give the bits of their for-loop, in float16 and
-#: bfloat16 (measured: SGD with momentum, Adagrad, NAdam and Adadelta differ in some last bits)
-CPU_FOREACH_SAME = ("Adam", "AdamW", "RMSprop", "RAdam", "Adamax")
-
-
-def _foreach(name: str, group: dict, device_type: str, fused: bool) -> bool | None:
-    """The ``foreach`` argument: the group's, or True on the CPU where it is None and the
-    foreach kernels give the for-loop's bits (:data:`CPU_FOREACH_SAME`), unless a
-    hyperparameter is a tensor."""
-    foreach = group.get("foreach")
-    if foreach is None and not fused and device_type == "cpu" and name in CPU_FOREACH_SAME:
-        if not _tensor_valued(group, ("lr", "betas", "weight_decay", "momentum")):
-            return True
-    return foreach
 
 
 def _buffers(states, params, key):
@@ -308,16 +282,8 @@ def run(opt, group: dict, keys: tuple, entries: list) -> list:
             state = states[p]
             if not state or any(k is not None and k not in state for k in keys):
                 opt._init_state(p, state, group)
-    by_device: dict = {}
-    for p, g in zip(params, grads, strict=True):
-        by_device.setdefault(p.device.type, ([], []))
-        by_device[p.device.type][0].append(p)
-        by_device[p.device.type][1].append(g)
-    for device_type, (ps, gs) in by_device.items():
-        fused = bool(group.get("fused"))
-        common = dict(
-            foreach=_foreach(name, group, device_type, fused),
-            has_complex=any(torch.is_complex(p) for p in ps),
-        )
-        step(opt, group, ps, gs, states, common)
+    common = dict(
+        foreach=group.get("foreach"), has_complex=any(torch.is_complex(p) for p in params)
+    )
+    step(opt, group, params, grads, states, common)
     return rest
