@@ -9,11 +9,20 @@ torch.optim's, so checkpoints move between the two), step hooks, and every
   kernel of :mod:`optimlab.engines.fused`, run on the tensors' own memory (see
   :mod:`optimlab.torch._fused`). A ``DTensor`` (FSDP2, tensor parallelism) whose shards are
   such tensors is updated shard by shard.
-- Anything else (another device, float16/bfloat16, a strided tensor, ``differentiable=True``):
-  the same rule written with torch operations (:mod:`optimlab.torch._ops`).
+- Under torch's numerics (``preset="torch"``), for the optimizers torch.optim has
+  multi-tensor kernels of (Adam, AdamW, SGD, Adagrad, RMSprop, NAdam, RAdam, Adamax,
+  Adadelta): tensors off the CPU, CPU float16/bfloat16 tensors, and those of a group asking
+  for ``foreach=True`` or ``fused=True`` go to torch.optim's own functional kernels, to its
+  bits (:mod:`optimlab.torch._delegate`).
+- Other float16/bfloat16 CPU tensors and other devices: the rule compiled by
+  ``torch.compile`` into multi-tensor kernels (:mod:`optimlab.torch._compiled`).
+- Anything else (a strided tensor, ``differentiable=True``, torch.compile unavailable): the
+  same rule written with torch operations (:mod:`optimlab.torch._ops`).
 
 Complex parameters are updated as pairs of real numbers (``torch.view_as_real``), as torch does.
-``engine="fused" | "torch"`` forces one path (``"fused"`` raises where it cannot run).
+``engine="fused" | "torch" | "compiled"`` forces one path (``"fused"`` raises where it cannot
+run; ``"compiled"`` falls back to the torch operations, with a warning, where torch.compile
+fails); only ``"auto"`` delegates to torch's kernels.
 
 Arguments are checked as torch checks them, with its messages, and then by optimlab's stricter
 rules (:mod:`optimlab.torch._checks`); a step first checks every group and every gradient, so a
@@ -753,7 +762,8 @@ class Optimizer(torch.optim.Optimizer):
         if not subtract and self.engine == "auto" and not differentiable and loss_scale is None:
             entries = _delegate.run(self, group, keys, entries)  # torch's own kernels
         batch = None
-        if self.engine in ("auto", "compiled") and not differentiable and not traced:
+        compiled = self.engine in ("auto", "compiled") and "compiled" in self.engines
+        if compiled and not differentiable and not traced:
             batch = _compiled.Batch(
                 self.rule,
                 (loss_scale, maximize, l2, decoupled_wdlr, "subtract" if subtract else "factor"),

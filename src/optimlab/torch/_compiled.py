@@ -29,11 +29,13 @@ and float16 tensors where the eager chain rounds each result to the tensor's dty
 contract a multiply and an add: results agree with ``engine="torch"`` to a few units in the
 last place in float32/float64 and are closer to exact arithmetic in bfloat16/float16.
 
-The first step of each graph compiles it: measured (loaded 2-core AMD EPYC, one-off) about
-20 s for the very first graph of a fresh machine (inductor's own start-up and C++ headers),
-about 3 s for a graph found in the disk cache, 5 to 10 s for a new one; :data:`COMPILE_SECONDS`
-records each graph's first call. If ``torch.compile`` is unavailable or fails (no C++
-compiler, an unsupported device), the chunk runs on the op chain and a warning is issued once.
+The first step of each graph compiles it. Measured one-off on a loaded 2-core Xeon (load
+average 3 to 11, other jobs running): a first graph of 16 small tensors took 20 s on a fresh
+inductor cache (inductor's own start-up, its C++ headers) and 2.8 s found in the disk cache;
+with the machine at load 11, the first step of 40 bfloat16 tensors (two graphs: 16 and 8
+tensors) took 37 to 74 s per optimizer. :data:`COMPILE_SECONDS` records each graph's first
+call. If ``torch.compile`` is unavailable or fails (no C++ compiler, an unsupported device),
+the chunk runs on the op chain and a warning is issued once.
 """
 
 from __future__ import annotations
