@@ -3,7 +3,7 @@ engine="auto" to torch.optim's own kernels (issue 15).
 
 Inductor compiles a graph per rule, dtype, shape set and flag set (seconds each): the
 compiled cases share four graphs (Adam float32, Lion float64, Adam bfloat16, SGD float16),
-each on the same three (4, 3) tensors.
+each on the same two (4, 3) tensors.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 import optimlab.torch as ot  # noqa: E402
 from optimlab.torch import _compiled, _delegate  # noqa: E402
 
-SHAPES = ((4, 3), (4, 3), (4, 3))
+SHAPES = ((4, 3), (4, 3))
 
 
 def _params(dtype, seed=0):
