@@ -14,6 +14,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 import optimlab.torch as ot  # noqa: E402
 from optimlab.torch import _compiled, _delegate  # noqa: E402
 
@@ -107,6 +110,25 @@ def test_delegation_is_torch_optim_to_the_bit(monkeypatch, name, kwargs, dtype):
         for k in a:
             assert torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype, (k, a[k], b[k])
     reference.load_state_dict(mine.state_dict())  # the same layout, torch accepts it
+
+
+@settings(max_examples=8)
+@given(
+    name=st.sampled_from(["Adam", "AdamW", "SGD", "RMSprop", "Adagrad"]),
+    lr=st.floats(1e-4, 1.0),
+    weight_decay=st.sampled_from([0.0, 0.1]),
+    momentum=st.floats(0.0, 0.99),
+    maximize=st.booleans(),
+)
+def test_delegation_identity_over_hyperparameters(name, lr, weight_decay, momentum, maximize):
+    """For any hyperparameters, a bfloat16 step of optimlab.torch's default is torch.optim's
+    (torch.equal): the same kernels, called with the same arguments."""
+    kwargs = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
+    if name in ("SGD", "RMSprop"):
+        kwargs["momentum"] = momentum
+    ours, _ = _run(lambda p: getattr(ot, name)(p, **kwargs), torch.bfloat16, steps=2)
+    theirs, _ = _run(lambda p: getattr(torch.optim, name)(p, **kwargs), torch.bfloat16, steps=2)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 @pytest.mark.parametrize(
