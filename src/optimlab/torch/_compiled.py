@@ -217,6 +217,8 @@ class Batch:
         split = _scalar_layout(scalars)
         if split is None or g.dtype != p.dtype or g.device != p.device:
             return False
+        if any(s is not None and (s.dtype != p.dtype or s.device != p.device) for s in slots):
+            return False  # a narrow or quantized state (state_dtype): the op chain's own path
         layout, numbers = split
         original = (p, g, slots, scalars)
         if p.is_complex():
