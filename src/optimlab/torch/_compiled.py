@@ -60,6 +60,7 @@ COMPILE_SECONDS: dict = {}
 _GRAPHS: dict = {}  # graph key -> compiled callable (or None: compiling it failed)
 _warned = [False]
 
+_STRIDED = torch.strided
 _STATIC = (bool, np.bool_, type(None))
 _NUMBER = (int, float, np.floating, np.integer)
 
@@ -189,7 +190,7 @@ class Batch:
     dense tensor), else ``"auto"`` (float16/bfloat16 on the CPU, anything on another device).
     """
 
-    __slots__ = ("rule", "forced", "pipe_flags", "pipe_numbers", "pending")
+    __slots__ = ("rule", "forced", "pipe_flags", "pipe_numbers", "pending", "last")
 
     def __init__(self, rule, pipe, forced: bool) -> None:
         loss_scale, maximize, l2, decoupled_wdlr, decay_form = pipe
@@ -206,27 +207,39 @@ class Batch:
             numbers.append(float(decoupled_wdlr))
         self.pipe_numbers = numbers
         self.pending: dict = {}
+        self.last: tuple = (None, None)
 
     def add(self, p, g, slots, scalars) -> bool:
         """Take ``p`` (gradient ``g``, state ``slots``, the rule's ``scalars``) into the batch;
         False (and nothing taken) where the compiled engine does not update it."""
-        if g.is_sparse or p.layout != torch.strided or g.layout != torch.strided:
+        if g.is_sparse or p.layout != _STRIDED or g.layout != _STRIDED:
             return False
-        if not self.forced and p.device.type == "cpu" and p.dtype not in AUTO_CPU_DTYPES:
+        device, dtype = p.device, p.dtype
+        if not self.forced and device.type == "cpu" and dtype not in AUTO_CPU_DTYPES:
             return False
-        split = _scalar_layout(scalars)
-        if split is None or g.dtype != p.dtype or g.device != p.device:
+        if g.dtype != dtype or g.device != device:
             return False
-        if any(s is not None and (s.dtype != p.dtype or s.device != p.device) for s in slots):
-            return False  # a narrow or quantized state (state_dtype): the op chain's own path
+        strides = [g.stride()]
+        for s in slots:
+            if s is not None:
+                if s.dtype != dtype or s.device != device:
+                    return False  # a narrow or quantized state (state_dtype): the op chain's
+                strides.append(s.stride())
+        if scalars is self.last[0]:  # (the group's parameters at one step share the tuple)
+            split = self.last[1]
+        else:
+            split = _scalar_layout(scalars)
+            self.last = (scalars, split)
+        if split is None:
+            return False
         layout, numbers = split
         original = (p, g, slots, scalars)
         if p.is_complex():
             p, g = torch.view_as_real(p), torch.view_as_real(g)
             slots = [None if s is None else torch.view_as_real(s) for s in slots]
+            strides = [g.stride(), *(s.stride() for s in slots if s is not None)]
         mask = tuple(s is not None for s in slots)
-        tensors = (p, g, *(s for s in slots if s is not None))
-        kind = (p.device, p.dtype, layout, mask, tuple((t.shape, t.stride()) for t in tensors))
+        kind = (device, p.dtype, layout, mask, p.shape, p.stride(), tuple(strides))
         self.pending.setdefault(kind, []).append((p, g, slots, numbers, original))
         return True
 
@@ -243,7 +256,9 @@ class Batch:
         return left
 
     def _run(self, kind, chunk) -> bool:
-        device, dtype, layout, mask, shapes = kind
+        device = kind[0]
+        mask = kind[3]
+        layout = kind[2]
         key = (self.rule.__name__, len(chunk), self.pipe_flags, *kind)
         graph = _graph(key, self.rule, len(chunk), layout, mask, self.pipe_flags)
         if graph is None:
