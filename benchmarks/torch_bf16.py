@@ -137,6 +137,14 @@ def _fmt(x) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
+def _load(env: dict) -> str:
+    """The 1-minute load average before and after the run, where recorded."""
+    if "load_average_before" not in env:
+        return ""
+    before, after = env["load_average_before"][0], env["load_average_after"][0]
+    return f"; load average {before:.1f} before, {after:.1f} after"
+
+
 def table(run: dict) -> str:
     """The Markdown table of a run: each variant's median step ms, torch / optimlab ratios
     (> 1: optimlab faster) and the compiled engine's first step."""
@@ -146,6 +154,7 @@ def table(run: dict) -> str:
         f"CPU bfloat16, {plan['tensors']} tensors of {plan['size']:,} elements; "
         f"{env['machine']}, torch {env['torch']}, {env['torch_threads']} threads; median of "
         f"{plan['rounds']} alternating rounds of {plan['steps']} steps"
+        + _load(env)
         + (" (--quick)" if run.get("quick") else "")
         + "."
     )
