@@ -18,6 +18,10 @@ Usage::
     python benchmarks/torch_bf16.py --quick          # a smoke test: small, few steps
     python benchmarks/torch_bf16.py --json docs/torch_bf16.json
     python benchmarks/torch_bf16.py --table-from docs/torch_bf16.json   # the README's table
+
+On a busy machine pass ``--threads 1``: torch's OpenMP team spin-waits for cores other jobs
+hold, and the steps then take 10 to 100 times longer, at random (measured here: a 2-thread
+run at load 4 timed SGD's compiled step at 3.5 s instead of 40 ms).
 """
 
 from __future__ import annotations
