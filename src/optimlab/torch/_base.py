@@ -9,11 +9,20 @@ torch.optim's, so checkpoints move between the two), step hooks, and every
   kernel of :mod:`optimlab.engines.fused`, run on the tensors' own memory (see
   :mod:`optimlab.torch._fused`). A ``DTensor`` (FSDP2, tensor parallelism) whose shards are
   such tensors is updated shard by shard.
-- Anything else (another device, float16/bfloat16, a strided tensor, ``differentiable=True``):
-  the same rule written with torch operations (:mod:`optimlab.torch._ops`).
+- Under torch's numerics (``preset="torch"``), for the optimizers torch.optim has
+  multi-tensor kernels of (Adam, AdamW, SGD, Adagrad, RMSprop, NAdam, RAdam, Adamax,
+  Adadelta): tensors off the CPU, CPU float16/bfloat16 tensors, and those of a group asking
+  for ``foreach=True`` or ``fused=True`` go to torch.optim's own functional kernels, to its
+  bits (:mod:`optimlab.torch._delegate`).
+- Other float16/bfloat16 CPU tensors and other devices: the rule compiled by
+  ``torch.compile`` into multi-tensor kernels (:mod:`optimlab.torch._compiled`).
+- Anything else (a strided tensor, ``differentiable=True``, torch.compile unavailable): the
+  same rule written with torch operations (:mod:`optimlab.torch._ops`).
 
 Complex parameters are updated as pairs of real numbers (``torch.view_as_real``), as torch does.
-``engine="fused" | "torch"`` forces one path (``"fused"`` raises where it cannot run).
+``engine="fused" | "torch" | "compiled"`` forces one path (``"fused"`` raises where it cannot
+run; ``"compiled"`` falls back to the torch operations, with a warning, where torch.compile
+fails); only ``"auto"`` delegates to torch's kernels.
 
 Arguments are checked as torch checks them, with its messages, and then by optimlab's stricter
 rules (:mod:`optimlab.torch._checks`); a step first checks every group and every gradient, so a
@@ -42,12 +51,13 @@ from typing import Any
 import torch
 
 from .._validation import show
-from . import _checks, _narrow, _ops, _presets
+from . import _checks, _compiled, _delegate, _narrow, _ops, _presets
 from ._checks import as_float
 from ._fused import FusedView, finite, fused_message, fused_problem, non_finite_count
 
 ENGINES = _checks.ENGINES
 NAN_POLICIES = _checks.NAN_POLICIES
+_NUMBA_ENGINES = ("auto", "fused")
 
 
 _MISSING = object()
@@ -616,7 +626,7 @@ class Optimizer(torch.optim.Optimizer):
             self._refuse_group(group)
             keys = self._keys(group)
             stateless = not self.counts_steps and all(k is None for k in keys)
-            use_views = self.engine != "torch" and not differentiable and self.fused_kernel
+            use_views = self.engine in _NUMBA_ENGINES and not differentiable and self.fused_kernel
             special = fused or capturable or differentiable
             entries = []
             for p in group["params"]:
@@ -769,8 +779,21 @@ class Optimizer(torch.optim.Optimizer):
         shared = type(self).step_scalars is Optimizer.step_scalars
         scalars_of = self.group_scalars(group)
         views = self._views
-        use_fused = self.engine != "torch" and not differentiable and self.fused_kernel
+        use_fused = self.engine in _NUMBA_ENGINES and not differentiable and self.fused_kernel
+        # narrow state and stochastic rounding are optimlab's own storage: neither torch's
+        # kernels nor the compiled rule (which reads plain slots) run them
         narrow = self.__dict__.get("_narrow")
+        plain = narrow is None and not differentiable
+        if plain and not subtract and self.engine == "auto" and loss_scale is None:
+            entries = _delegate.run(self, group, keys, entries)  # torch's own kernels
+        batch = None
+        compiled = self.engine in ("auto", "compiled") and "compiled" in self.engines
+        if compiled and plain and not traced:
+            batch = _compiled.Batch(
+                self.rule,
+                (loss_scale, maximize, l2, decoupled_wdlr, "subtract" if subtract else "factor"),
+                forced=self.engine == "compiled",
+            )
         densify = self._densify_sparse(group)
         for p, g, view, array in entries:
             if densify and g.is_sparse:
@@ -826,6 +849,12 @@ class Optimizer(torch.optim.Optimizer):
             if g.is_sparse:
                 self._apply_sparse(p, g, slots, scalars, maximize, group)
                 continue
+            if batch is not None and batch.add(p, g, slots, scalars):
+                continue  # (run below, chunk by chunk)
+            self._apply_torch(
+                p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
+            )
+        for p, g, slots, scalars in batch.flush() if batch is not None else ():
             self._apply_torch(
                 p, g, slots, scalars, maximize, l2, decoupled_wdlr, loss_scale, differentiable
             )

@@ -27,7 +27,7 @@ import torch
 
 from .._validation import check_choice
 
-ENGINES = ("auto", "fused", "torch")
+ENGINES = ("auto", "fused", "torch", "compiled")
 NAN_POLICIES = ("propagate", "raise", "skip")
 
 
