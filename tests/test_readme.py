@@ -57,6 +57,8 @@ def test_generated_sections_are_current():
         "python benchmarks/muon_speed.py --table-from docs/muon_speed.json",
         "python benchmarks/keras_training.py --table-from docs/keras_training.json",
         "python benchmarks/faces_speed.py --table-from docs/faces_speed.json",
+        "python benchmarks/torch_bf16.py --table-from docs/torch_bf16.json",
+        "python benchmarks/quant_speed.py --table-from docs/quant_speed.json",
         "python -m optimlab.lab.experiments.quantized_state --table-from docs/quantized_state.json",
     }
     for command, content in blocks:
@@ -158,3 +160,47 @@ def test_cross_framework_figures_are_the_saved_matrix():
     assert f"equal their preset's run within {short(max(own))}." in text
     assert f"{short(max(deviations[apart[0]][apart[1]].values()))} from Keras's own" in text
     assert max(faces) < 1e-9 and max(deviations[apart[0]][apart[1]].values()) < 2e-7
+
+
+def test_quantized_state_speed_claims_are_the_saved_run():
+    """The words under the 8-bit speed table are docs/quant_speed.json's ratios: bfloat16
+    about 1.3x of torch fused fp32, int8 about 0.55x (the 1.6x target missed, as stated),
+    state 4x and 2x smaller, int8 over 11x bitsandbytes' CPU Adam8bit and about 20x
+    torchao's AdamW8bit."""
+    saved = json.loads((ROOT / "docs" / "quant_speed.json").read_text())
+    text = " ".join(README.split())
+    for rows in saved["sizes"].values():
+        int8, bf16 = rows["optimlab fused int8"], rows["optimlab fused bf16"]
+        assert round(bf16["speed_vs_torch_fused"], 1) == 1.3
+        assert 0.5 <= int8["speed_vs_torch_fused"] <= 0.6 < 1.6
+        assert round(bf16["state_vs_torch"]) == 2 and round(int8["state_vs_torch"]) == 4
+        bnb, ao = rows["bitsandbytes Adam8bit"], rows["torchao AdamW8bit"]
+        assert bnb["median_ms"] / int8["median_ms"] >= 11
+        assert round(ao["median_ms"] / int8["median_ms"]) == 20
+    assert "bfloat16 state is about 1.3x faster than torch's fused float32 Adam" in text
+    assert "int8 state is 4x smaller but about 0.55x of torch fused's speed" in text
+    assert "11x faster than bitsandbytes' CPU 8-bit Adam" in text
+    assert "20x faster than torchao's AdamW8bit on the CPU" in text
+
+
+def test_faces_speed_claims_are_the_saved_run():
+    """The words under the step-time tables are docs/faces_speed.json's ratio ranges."""
+    saved = json.loads((ROOT / "docs" / "faces_speed.json").read_text())
+    fused, slow, whole = [], [], []
+    for row in saved["torch"]:
+        for name, value in row["ratios"]["optimizer.step"].items():
+            (fused if name.startswith("torch fused") else slow).append(value)
+        whole += [v for n, v in row["ratios"]["training step"].items() if "default" in n]
+    update = {r["optimizer"]: r["ratios"]["update"]["optax / optimlab"] for r in saved["optax"]}
+    rest = [v for name, v in update.items() if name not in ("lamb", "rprop")]
+    text = " ".join(README.split())
+    assert f"level with torch fused ({min(fused):.2f} to {max(fused):.2f})" in text
+    assert f"{min(slow):.2f} to {max(slow):.1f} times faster than torch's default" in text
+    assert f"training step {min(whole):.2f} to {max(whole):.2f} times faster" in text
+    assert f"costs what optax's does ({min(rest):.2f} to {max(rest):.2f})" in text
+    assert (
+        f"Lamb's is faster ({update['lamb']:.2f}) and Rprop's slower ({update['rprop']:.2f})"
+        in text
+    )
+    assert max(r["agreement"]["float64"][-1] for r in saved["optax"]) < 2e-14
+    assert max(r["agreement"]["float32 ulps"][0] for r in saved["optax"]) <= 2
