@@ -31,7 +31,7 @@ blocks in a one-thread loop (waking the thread pool costs more than its step; sa
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
@@ -44,6 +44,12 @@ from .state import Bfloat16State, Int8State
 #: blocks per task of the parallel loop (one scratch allocation each)
 CHUNK_BLOCKS = 64
 _OPTS = fused._OPTS
+#: lanes of :func:`_nearest_lanes` (one AVX-512 register of float32)
+LANES = 16
+#: whether requantize_row finds the codes LANES at a time with a vector gather: where the CPU
+#: has AVX-512 (measured 2.2x faster than the scalar loads on an Intel Rocket Lake; AVX2
+#: gathers were measured no faster than the scalar loads, so other CPUs keep those)
+VECTOR_GATHER = bool(binding.get_host_cpu_features().get("avx512f", False))
 
 
 @intrinsic
@@ -68,6 +74,90 @@ def _bits_float(typingctx, x):
         return builder.bitcast(args[0], ir.FloatType())
 
     return types.float32(types.uint32), codegen
+
+
+class _VectorAddress(ir.instructions.Instruction):
+    """``getelementptr inbounds i32, ptr base, <N x i32> index``: the N addresses base + 4 *
+    index (llvmlite's ``gep`` takes no vector of indices)."""
+
+    def __init__(self, parent, base, index, typ):
+        super().__init__(parent, typ, "getelementptr", [base, index], name="")
+
+    def descr(self, buf):
+        base, index = self.operands
+        buf.append(
+            f"getelementptr inbounds i32, {base.type} {base.get_reference()}, "
+            f"{index.type} {index.get_reference()}\n"
+        )
+
+
+@intrinsic
+def _nearest_lanes(typingctx, row, codes, table, j, scale):
+    """``codes[j + l] = nearest_code(row[j + l] / scale, table)`` for the LANES lanes l, as one
+    vector: the division, the order key, ``table[key >> 16]`` by ``llvm.masked.gather`` (one
+    ``vpgatherdd`` with AVX-512), the addition, the shift and the NaN select, with
+    :func:`nearest_code`'s operations. The caller keeps j + LANES <= the arrays' sizes."""
+    if not (
+        isinstance(row, types.Array)
+        and row.dtype == types.float32
+        and isinstance(codes, types.Array)
+        and codes.dtype == types.uint8
+        and isinstance(table, types.Array)
+        and table.dtype == types.uint32
+        and scale == types.float32
+    ):
+        return None
+    signature = types.void(row, codes, table, types.intp, types.float32)
+
+    def codegen(context, builder, signature, args):
+        rows, out, entries = (
+            context.make_array(signature.args[k])(context, builder, args[k]) for k in range(3)
+        )
+        i1, i8, i32, f32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.FloatType()
+
+        def vector(t):
+            return ir.VectorType(t, LANES)
+
+        def splat(t, c):
+            return ir.Constant(vector(t), [c] * LANES)
+
+        place = builder.gep(rows.data, [args[3]])
+        x = builder.load(builder.bitcast(place, vector(f32).as_pointer()), align=4)
+        s = builder.insert_element(ir.Constant(vector(f32), ir.Undefined), args[4], i32(0))
+        s = builder.shuffle_vector(s, ir.Constant(vector(f32), ir.Undefined), splat(i32, 0))
+        y = builder.fdiv(x, s)
+        b = builder.bitcast(y, vector(i32))
+        key = builder.xor(b, builder.or_(builder.ashr(b, splat(i32, 31)), splat(i32, 1 << 31)))
+        pointer = ir.PointerType(i32)
+        address = _VectorAddress(
+            builder.block,
+            builder.bitcast(entries.data, pointer),
+            builder.lshr(key, splat(i32, 16)),
+            vector(pointer),
+        )
+        builder._insert(address)
+        name = f"llvm.masked.gather.v{LANES}i32.v{LANES}p0"
+        gather = builder.module.globals.get(name) or ir.Function(
+            builder.module,
+            ir.FunctionType(vector(i32), [vector(pointer), i32, vector(i1), vector(i32)]),
+            name=name,
+        )
+        entry = builder.call(
+            gather, [address, i32(4), splat(i1, 1), ir.Constant(vector(i32), ir.Undefined)]
+        )
+        index = builder.lshr(
+            builder.add(entry, builder.and_(key, splat(i32, 0xFFFF))), splat(i32, 16)
+        )
+        index = builder.select(builder.fcmp_ordered("ord", y, y), index, splat(i32, 0))
+        place = builder.gep(out.data, [args[3]])
+        builder.store(
+            builder.trunc(index, vector(i8)),
+            builder.bitcast(place, vector(i8).as_pointer()),
+            align=1,
+        )
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 @njit(**_OPTS)
@@ -156,6 +246,13 @@ def requantize_row(row, n, m, codes, scales, b, table, keys):
     if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
         absmax = MIN_SCALE
     scales[b] = absmax
+    if VECTOR_GATHER:
+        full = n - n % LANES
+        for j in range(0, full, LANES):
+            _nearest_lanes(row, codes, table, j, absmax)
+        for j in range(full, n):
+            codes[j] = nearest_code(row[j] / absmax, table)
+        return
     for j in range(n):
         y = row[j] / absmax
         row[j] = y
