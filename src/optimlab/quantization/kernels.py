@@ -77,18 +77,71 @@ def _bits_float(typingctx, x):
 
 
 class _VectorAddress(ir.instructions.Instruction):
-    """``getelementptr inbounds i32, ptr base, <N x i32> index``: the N addresses base + 4 *
-    index (llvmlite's ``gep`` takes no vector of indices)."""
+    """``getelementptr inbounds T, ptr base, <N x i32> index``: the N addresses of base[index]
+    for 4-byte elements T (llvmlite's ``gep`` takes no vector of indices)."""
 
-    def __init__(self, parent, base, index, typ):
+    def __init__(self, parent, base, index, typ, element):
         super().__init__(parent, typ, "getelementptr", [base, index], name="")
+        self.element = element
 
     def descr(self, buf):
         base, index = self.operands
         buf.append(
-            f"getelementptr inbounds i32, {base.type} {base.get_reference()}, "
+            f"getelementptr inbounds {self.element}, {base.type} {base.get_reference()}, "
             f"{index.type} {index.get_reference()}\n"
         )
+
+
+def _gather(builder, base, index, element):
+    """``base[index]`` for a vector of LANES int32 ``index`` (``llvm.masked.gather``, every lane
+    on) from the data pointer ``base`` of 4-byte ``element`` s (an llvmlite type)."""
+    vector = ir.VectorType
+    pointer = ir.PointerType(element)
+    address = _VectorAddress(
+        builder.block, builder.bitcast(base, pointer), index, vector(pointer, LANES), element
+    )
+    builder._insert(address)
+    i1, i32 = ir.IntType(1), ir.IntType(32)
+    kind = "f32" if element == ir.FloatType() else "i32"
+    name = f"llvm.masked.gather.v{LANES}{kind}.v{LANES}p0"
+    values = vector(element, LANES)
+    gather = builder.module.globals.get(name) or ir.Function(
+        builder.module,
+        ir.FunctionType(values, [vector(pointer, LANES), i32, vector(i1, LANES), values]),
+        name=name,
+    )
+    on = ir.Constant(vector(i1, LANES), [1] * LANES)
+    return builder.call(gather, [address, i32(4), on, ir.Constant(values, ir.Undefined)])
+
+
+@intrinsic
+def _dequantize_lanes(typingctx, codes, code, row, j):
+    """``row[j + l] = code[codes[j + l]]`` for the LANES lanes l, one vector gather (the
+    caller keeps j + LANES <= the arrays' sizes)."""
+    if not (
+        isinstance(codes, types.Array)
+        and codes.dtype == types.uint8
+        and isinstance(code, types.Array)
+        and code.dtype == types.float32
+        and isinstance(row, types.Array)
+        and row.dtype == types.float32
+    ):
+        return None
+    signature = types.void(codes, code, row, types.intp)
+
+    def codegen(context, builder, signature, args):
+        indices, values, out = (
+            context.make_array(signature.args[k])(context, builder, args[k]) for k in range(3)
+        )
+        i8, i32, f32 = ir.IntType(8), ir.IntType(32), ir.FloatType()
+        place = builder.gep(indices.data, [args[3]])
+        c = builder.load(builder.bitcast(place, ir.VectorType(i8, LANES).as_pointer()), align=1)
+        v = _gather(builder, values.data, builder.zext(c, ir.VectorType(i32, LANES)), f32)
+        place = builder.gep(out.data, [args[3]])
+        builder.store(v, builder.bitcast(place, v.type.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 @intrinsic
@@ -113,7 +166,7 @@ def _nearest_lanes(typingctx, row, codes, table, j, scale):
         rows, out, entries = (
             context.make_array(signature.args[k])(context, builder, args[k]) for k in range(3)
         )
-        i1, i8, i32, f32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.FloatType()
+        i8, i32, f32 = ir.IntType(8), ir.IntType(32), ir.FloatType()
 
         def vector(t):
             return ir.VectorType(t, LANES)
@@ -128,23 +181,7 @@ def _nearest_lanes(typingctx, row, codes, table, j, scale):
         y = builder.fdiv(x, s)
         b = builder.bitcast(y, vector(i32))
         key = builder.xor(b, builder.or_(builder.ashr(b, splat(i32, 31)), splat(i32, 1 << 31)))
-        pointer = ir.PointerType(i32)
-        address = _VectorAddress(
-            builder.block,
-            builder.bitcast(entries.data, pointer),
-            builder.lshr(key, splat(i32, 16)),
-            vector(pointer),
-        )
-        builder._insert(address)
-        name = f"llvm.masked.gather.v{LANES}i32.v{LANES}p0"
-        gather = builder.module.globals.get(name) or ir.Function(
-            builder.module,
-            ir.FunctionType(vector(i32), [vector(pointer), i32, vector(i1), vector(i32)]),
-            name=name,
-        )
-        entry = builder.call(
-            gather, [address, i32(4), splat(i1, 1), ir.Constant(vector(i32), ir.Undefined)]
-        )
+        entry = _gather(builder, entries.data, builder.lshr(key, splat(i32, 16)), i32)
         index = builder.lshr(
             builder.add(entry, builder.and_(key, splat(i32, 0xFFFF))), splat(i32, 16)
         )
@@ -207,9 +244,13 @@ def nearest_codes(y, table):
 @njit(**_OPTS)
 def dequantize_row(codes, code, row):
     """``row[i] = code[codes[i]]`` for the ``codes`` of one block (float32; the kernel's
-    update loop multiplies by the block's scale, vectorized)."""
-    for i in range(codes.size):
-        row[i] = code[codes[i]]
+    update loop multiplies by the block's scale, vectorized): by :func:`dequantize_by_lanes`
+    (defined below) where VECTOR_GATHER, else one scalar load each."""
+    if VECTOR_GATHER:
+        dequantize_by_lanes(codes, code, row)
+    else:
+        for i in range(codes.size):
+            row[i] = code[codes[i]]
 
 
 @njit(**_OPTS)
@@ -234,27 +275,25 @@ def absmax_from_bits(row, n, m):
 
 
 @njit(**_OPTS)
-def requantize_row(row, n, m, codes, scales, b, table, keys):
-    """Store ``row[:n]`` (float32; ``m`` the max of its :func:`abs_bits`) as block ``b`` of an
-    int8 buffer: its scale ``s = max(absmax, 1e-12)``, then its codes ``nearest(row / s)`` by
-    :func:`nearest_code`'s lookup, split in three loops so that only the table load runs
-    element by element (LLVM does not gather here): the quotients and their order keys
-    (vectorized; ``row`` and the uint32 scratch ``keys`` are overwritten),
+def codes_by_lanes(row, n, scale, codes, table):
+    """``codes[j] = nearest_code(row[j] / scale, table)`` for j < n: LANES at a time by
+    :func:`_nearest_lanes` (a vector gather), the last n % LANES one by one."""
+    full = n - n % LANES
+    for j in range(0, full, LANES):
+        _nearest_lanes(row, codes, table, j, scale)
+    for j in range(full, n):
+        codes[j] = nearest_code(row[j] / scale, table)
+
+
+@njit(**_OPTS)
+def codes_by_keys(row, n, scale, codes, table, keys):
+    """:func:`codes_by_lanes` with scalar table loads, split in three loops so that only the
+    table load runs element by element (LLVM does not gather here): the quotients and their
+    order keys (vectorized; ``row`` and the uint32 scratch ``keys`` are overwritten),
     ``table[key >> 16] + (key & 0xFFFF)`` (scalar), the shift and the NaN select
     (vectorized)."""
-    absmax = absmax_from_bits(row, n, m)
-    if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
-        absmax = MIN_SCALE
-    scales[b] = absmax
-    if VECTOR_GATHER:
-        full = n - n % LANES
-        for j in range(0, full, LANES):
-            _nearest_lanes(row, codes, table, j, absmax)
-        for j in range(full, n):
-            codes[j] = nearest_code(row[j] / absmax, table)
-        return
     for j in range(n):
-        y = row[j] / absmax
+        y = row[j] / scale
         row[j] = y
         keys[j] = order_key(y)
     for j in range(n):
@@ -263,6 +302,32 @@ def requantize_row(row, n, m, codes, scales, b, table, keys):
     for j in range(n):
         y = row[j]
         codes[j] = np.uint8((keys[j] >> np.uint32(16)) if y == y else 0)
+
+
+@njit(**_OPTS)
+def requantize_row(row, n, m, codes, scales, b, table, keys):
+    """Store ``row[:n]`` (float32; ``m`` the max of its :func:`abs_bits`) as block ``b`` of an
+    int8 buffer: its scale ``s = max(absmax, 1e-12)``, then its codes ``nearest(row / s)`` by
+    :func:`nearest_code`'s lookup: :func:`codes_by_lanes` where VECTOR_GATHER, else
+    :func:`codes_by_keys` (``row`` and the scratch ``keys`` may be overwritten)."""
+    absmax = absmax_from_bits(row, n, m)
+    if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
+        absmax = MIN_SCALE
+    scales[b] = absmax
+    if VECTOR_GATHER:
+        codes_by_lanes(row, n, absmax, codes, table)
+    else:
+        codes_by_keys(row, n, absmax, codes, table, keys)
+
+
+@njit(**_OPTS)
+def dequantize_by_lanes(codes, code, row):
+    """``row[i] = code[codes[i]]``, LANES at a time by :func:`_dequantize_lanes`."""
+    start = codes.size - codes.size % LANES
+    for i in range(0, start, LANES):
+        _dequantize_lanes(codes, code, row, i)
+    for i in range(start, codes.size):
+        row[i] = code[codes[i]]
 
 
 _TEMPLATE = """
