@@ -274,7 +274,7 @@ def absmax_from_bits(row, n, m):
     return _bits_float(np.uint32(m))
 
 
-@njit(**_OPTS)
+@njit(inline="always", **_OPTS)
 def codes_by_lanes(row, n, scale, codes, table):
     """``codes[j] = nearest_code(row[j] / scale, table)`` for j < n: LANES at a time by
     :func:`_nearest_lanes` (a vector gather), the last n % LANES one by one."""
@@ -285,7 +285,7 @@ def codes_by_lanes(row, n, scale, codes, table):
         codes[j] = nearest_code(row[j] / scale, table)
 
 
-@njit(**_OPTS)
+@njit(inline="always", **_OPTS)
 def codes_by_keys(row, n, scale, codes, table, keys):
     """:func:`codes_by_lanes` with scalar table loads, split in three loops so that only the
     table load runs element by element (LLVM does not gather here): the quotients and their
@@ -320,7 +320,7 @@ def requantize_row(row, n, m, codes, scales, b, table, keys):
         codes_by_keys(row, n, absmax, codes, table, keys)
 
 
-@njit(**_OPTS)
+@njit(inline="always", **_OPTS)
 def dequantize_by_lanes(codes, code, row):
     """``row[i] = code[codes[i]]``, LANES at a time by :func:`_dequantize_lanes`."""
     start = codes.size - codes.size % LANES
