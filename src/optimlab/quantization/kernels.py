@@ -54,7 +54,7 @@ LANES = 16
 #: whether requantize_row finds the codes LANES at a time with a vector gather: where the CPU
 #: has AVX-512 (measured 2.2x faster than the scalar loads on an Intel Rocket Lake; AVX2
 #: gathers were measured no faster than the scalar loads, so other CPUs keep those)
-VECTOR_GATHER = bool(binding.get_host_cpu_features().get("avx512f", False))
+VECTOR_GATHER = False  # (set below, once the lane functions exist: _vector_gather())
 
 
 @intrinsic
@@ -335,6 +335,64 @@ def dequantize_by_lanes(codes, code, row):
         row[i] = code[codes[i]]
 
 
+def _gather_mitigated() -> bool:
+    """Whether the kernel slows vector gathers down on this CPU (the Downfall / GDS
+    microcode mitigation of Skylake-SP to Ice Lake: a gather then costs several times the
+    scalar loads), as Linux reports it."""
+    try:
+        with open("/sys/devices/system/cpu/vulnerabilities/gather_data_sampling") as f:
+            return f.read().startswith("Mitigation")
+    except OSError:
+        return False
+
+
+def _vector_gather() -> bool:
+    """Whether to find codes with vector gathers: the CPU has AVX-512, the gathers are not
+    slowed by a mitigation, and the lane functions compile and agree with the scalar lookup
+    here (llvmlite's gather intrinsic and its private address builder are checked once per
+    process, so a llvmlite that stopped taking them falls back to the scalar loads instead of
+    failing a step). numba freezes this global into the kernels it compiles and caches them
+    per CPU, so it is decided once, here, from the machine alone."""
+    if _gather_mitigated():
+        return False
+    if not binding.get_host_cpu_features().get("avx512f", False):
+        return False
+    try:
+        table = blockwise.nearest_table(True)
+        row = np.linspace(-1.0, 1.0, 3 * LANES + 5, dtype=np.float32)
+        lanes, keys = np.empty(row.size, np.uint8), np.empty(row.size, np.uint8)  # codes
+        codes_by_lanes_probe(row.copy(), row.size, np.float32(1.0), lanes, table)
+        scratch = np.empty(row.size, np.uint32)
+        codes_by_keys_probe(row.copy(), row.size, np.float32(1.0), keys, table, scratch)
+        return bool(np.array_equal(lanes, keys))
+    except Exception:  # a compile error of the intrinsics: the scalar loads
+        return False
+
+
+@njit(**_OPTS)
+def codes_by_lanes_probe(row, n, scale, codes, table):
+    codes_by_lanes(row, n, scale, codes, table)
+
+
+@njit(**_OPTS)
+def codes_by_keys_probe(row, n, scale, codes, table, keys):
+    codes_by_keys(row, n, scale, codes, table, keys)
+
+
+_GATHER_DECIDED = False
+
+
+def decide_vector_gather() -> bool:
+    """Decide :data:`VECTOR_GATHER` once per process, before the first narrow loop is made
+    (not at import: the probe compiles, and ``import optimlab`` should not wait for it). A
+    kernel compiled before the decision keeps the scalar loads: the same bits."""
+    global VECTOR_GATHER, _GATHER_DECIDED
+    if not _GATHER_DECIDED:
+        VECTOR_GATHER = _vector_gather()
+        _GATHER_DECIDED = True
+    return VECTOR_GATHER
+
+
 _TEMPLATE = """
 
 @njit(inline="always", **_OPTS)
@@ -441,6 +499,7 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
 def _make(rule, kinds):
     """Generate, write and run ``rule``'s loop for ``kinds`` (engines.fused's machinery: the
     key also digests this module), remember it and return it."""
+    decide_vector_gather()
     text = loop_source(rule, kinds)
     with open(__file__, "rb") as f:
         key = fused._key(text, rule, f.read())
