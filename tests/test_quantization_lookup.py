@@ -148,6 +148,66 @@ def test_every_float32(signed):  # pragma: no cover - explore runs
     assert _mismatches(dynamic_code(signed), blockwise.nearest_table(signed)) == 0
 
 
+@njit(parallel=True, error_model="numpy", boundscheck=False)
+def _lane_mismatches(code, table):
+    """test_every_float32 for the vector path: the 2^32 patterns through codes_by_lanes
+    (scale 1: y = x / 1 is x, a NaN stays a NaN), in chunks of 2^20."""
+    bad = 0
+    for c in prange(4096):
+        y = (np.arange(1 << 20, dtype=np.int64) + (c << 20)).astype(np.uint32).view(np.float32)
+        out = np.empty(y.size, np.uint8)
+        kernels.codes_by_lanes(y, y.size, np.float32(1.0), out, table)
+        for low in range(1 << 20):
+            if out[low] != _by_search(y[low], code):
+                bad += 1
+    return bad
+
+
+@pytest.mark.skipif(not EXHAUSTIVE, reason="2^32 patterns per code (about 20 s of CPU each)")
+@pytest.mark.parametrize("signed", SIGNED)
+def test_every_float32_by_lanes(signed):  # pragma: no cover - explore runs
+    assert _lane_mismatches(dynamic_code(signed), blockwise.nearest_table(signed)) == 0
+
+
+@pytest.mark.parametrize("signed", SIGNED)
+@pytest.mark.parametrize("scale", [1.0, 0.37, 3.0e38, 1e-12, np.inf, np.nan])
+def test_both_code_paths_are_the_definition(signed, scale):
+    """codes_by_lanes (vector gather) and codes_by_keys (scalar loads) give blockwise.nearest
+    of row / scale for any bits, scales and a count that is no multiple of LANES."""
+    patterns = np.random.default_rng(12).integers(0, 2**32, 4000, dtype=np.uint64)
+    row = np.concatenate([patterns.astype(np.uint32).view(np.float32), special_floats()])
+    n = row.size - 5  # the last five stay out
+    assert n % kernels.LANES != 0
+    scale = np.float32(scale)
+    with np.errstate(all="ignore"):
+        expected = definition(signed)(row[:n] / scale)
+    table = blockwise.nearest_table(signed)
+    # the lanes where this CPU uses them (kernels.decide_vector_gather: AVX-512, no GDS
+    # mitigation, the intrinsics compile): elsewhere only the scalar loads run
+    for path in ("lanes", "keys") if kernels.decide_vector_gather() else ("keys",):
+        codes = np.full(row.size, 77, np.uint8)
+        work = row.copy()
+        if path == "lanes":
+            kernels.codes_by_lanes(work, n, scale, codes, table)
+        else:
+            kernels.codes_by_keys(work, n, scale, codes, table, np.empty(row.size, np.uint32))
+        assert np.array_equal(codes[:n], expected), path
+        assert np.all(codes[n:] == 77), path  # nothing past n written
+
+
+@pytest.mark.skipif(
+    not kernels.decide_vector_gather(), reason="the vector gather runs where the CPU has AVX-512"
+)
+def test_dequantize_paths_agree():
+    code = dynamic_code(True)
+    codes = np.random.default_rng(13).integers(0, 256, 256 + 7, dtype=np.uint8)
+    for size in (256, 250, 7):
+        row = np.full(256 + 7, np.float32(5.0))
+        kernels.dequantize_by_lanes(codes[:size], code, row)
+        assert np.array_equal(bits(row[:size]), bits(code[codes[:size]]))
+        assert np.all(row[size:] == 5.0)
+
+
 def _kernel_quantize(x, signed):
     """blockwise.quantize as the kernels do it: per block, requantize_row."""
     x = np.asarray(x, np.float32)
