@@ -164,23 +164,24 @@ def test_cross_framework_figures_are_the_saved_matrix():
 
 def test_quantized_state_speed_claims_are_the_saved_run():
     """The words under the 8-bit speed table are docs/quant_speed.json's ratios: bfloat16
-    about 1.3x of torch fused fp32, int8 about 0.55x (the 1.6x target missed, as stated),
-    state 4x and 2x smaller, int8 over 11x bitsandbytes' CPU Adam8bit and about 20x
-    torchao's AdamW8bit."""
+    about 1.3x of torch fused fp32, int8 about 0.7x (the 1.6x target missed, as stated),
+    state 4x and 2x smaller, int8 over 14x bitsandbytes' CPU Adam8bit and over 25x
+    torchao's AdamW8bit; the 1.6x would need int8 faster than bfloat16 is."""
     saved = json.loads((ROOT / "docs" / "quant_speed.json").read_text())
     text = " ".join(README.split())
     for rows in saved["sizes"].values():
         int8, bf16 = rows["optimlab fused int8"], rows["optimlab fused bf16"]
         assert round(bf16["speed_vs_torch_fused"], 1) == 1.3
-        assert 0.5 <= int8["speed_vs_torch_fused"] <= 0.6 < 1.6
+        assert round(int8["speed_vs_torch_fused"], 1) == 0.7
+        assert rows["torch fused fp32"]["median_ms"] / 1.6 < bf16["median_ms"]  # (the 1.6x)
         assert round(bf16["state_vs_torch"]) == 2 and round(int8["state_vs_torch"]) == 4
         bnb, ao = rows["bitsandbytes Adam8bit"], rows["torchao AdamW8bit"]
-        assert bnb["median_ms"] / int8["median_ms"] >= 11
-        assert round(ao["median_ms"] / int8["median_ms"]) == 20
+        assert bnb["median_ms"] / int8["median_ms"] > 14
+        assert ao["median_ms"] / int8["median_ms"] > 25
     assert "bfloat16 state is about 1.3x faster than torch's fused float32 Adam" in text
-    assert "int8 state is 4x smaller but about 0.55x of torch fused's speed" in text
-    assert "11x faster than bitsandbytes' CPU 8-bit Adam" in text
-    assert "20x faster than torchao's AdamW8bit on the CPU" in text
+    assert "int8 state is 4x smaller but about 0.7x of torch fused's speed" in text
+    assert "over 14x faster than bitsandbytes' CPU 8-bit Adam" in text
+    assert "over 25x faster than torchao's AdamW8bit on the CPU" in text
 
 
 def test_faces_speed_claims_are_the_saved_run():
