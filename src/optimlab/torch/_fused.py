@@ -16,7 +16,37 @@ from ..engines import fused
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
-class FusedView:
+class HeldView:
+    """What the CPU fast paths' views share (:class:`FusedView`, and
+    :class:`optimlab.torch._narrow.NarrowView`): whether a parameter and its state still hold
+    the tensors a view was made of, and the step count advanced through the view. A subclass
+    sets ``param``, ``spec`` (a DTensor's placement, else None), ``pointer``, ``state``,
+    ``keys``, ``held`` ((key, tensor) of the buffers in use), ``step`` and ``step_array``."""
+
+    __slots__ = ()
+
+    def matches(self, p, state, keys) -> bool:
+        """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
+        if self.param is not p or state is not self.state or keys != self.keys:
+            return False
+        if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
+            return False
+        if state is not None:
+            if state.get("step") is not self.step:
+                return False
+            for key, tensor in self.held:
+                if state.get(key) is not tensor:
+                    return False
+        return True
+
+    def advance(self) -> float:
+        """The parameter's step count + 1, written to its ``step`` tensor (through the view)."""
+        t = float(self.step_array) + 1.0
+        self.step_array[()] = t
+        return t
+
+
+class FusedView(HeldView):
     """A parameter's tensors seen by the fused kernel: flat NumPy views of the parameter and of
     its state buffers (their memory, no copies), a view of the step count, and the compiled
     kernel, kept from step to step. ``matches`` tells whether the tensors are still the same
@@ -91,26 +121,6 @@ class FusedView:
         view.entry = None
         view.entry_key = None
         return view
-
-    def matches(self, p, state, keys) -> bool:
-        """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
-        if self.param is not p or state is not self.state or keys != self.keys:
-            return False
-        if (p if self.spec is None else p._local_tensor).data_ptr() != self.pointer:
-            return False
-        if state is not None:
-            if state.get("step") is not self.step:
-                return False
-            for key, tensor in self.held:
-                if state.get(key) is not tensor:
-                    return False
-        return True
-
-    def advance(self) -> float:
-        """The parameter's step count + 1, written to its ``step`` tensor (through the view)."""
-        t = float(self.step_array) + 1.0
-        self.step_array[()] = t
-        return t
 
     def grad_array(self, g):
         """The gradient ``g`` as the flat NumPy array the kernel reads (its memory, no copy),

@@ -57,6 +57,7 @@ from ..quantization import kernels, stochastic
 from ..quantization.blockwise import MIN_SCALE, block_count
 from ..quantization.codes import BLOCK_SIZE, MIN_QUANTIZED_SIZE, dynamic_code
 from ..quantization.state import STATE_DTYPES, Bfloat16State, Int8State
+from ._fused import HeldView
 
 #: the state key of a parameter's stochastic-rounding generator (its ``get_state()``)
 GENERATOR_KEY = "bf16_sr_generator"
@@ -336,12 +337,12 @@ def random_bits(opt, p) -> torch.Tensor:
 # -- the step ----------------------------------------------------------------------------------
 
 
-class NarrowView:
+class NarrowView(HeldView):
     """The CPU fast path of a parameter stepped here: NumPy views of the parameter (a float32
     scratch copy of a bfloat16 one), of its narrow slots (as :class:`Int8State` /
     :class:`Bfloat16State` over the tensors' memory) and plain slots, for the block kernel.
-    The interface of :class:`optimlab.torch._fused.FusedView` (``matches``, ``grad_array``,
-    ``run``, ``advance``)."""
+    The interface of :class:`optimlab.torch._fused.FusedView` (``grad_array``, ``run``; and
+    ``matches``, ``advance`` from their shared :class:`~optimlab.torch._fused.HeldView`)."""
 
     __slots__ = (
         "opt",
@@ -358,6 +359,7 @@ class NarrowView:
         "shape",
         "narrow",
         "pointer",
+        "spec",
     )
 
     @classmethod
@@ -416,27 +418,8 @@ class NarrowView:
         view.held, view.slots, view.shape = tuple(held), slots, tuple(p.shape)
         view.step, view.step_array = step, step_array
         view.narrow = any(s is not None and not isinstance(s, np.ndarray) for s in slots)
-        view.pointer = p.data_ptr()
+        view.pointer, view.spec = p.data_ptr(), None  # (DTensors are refused: no shard)
         return view
-
-    def matches(self, p, state, keys) -> bool:
-        """Whether ``p`` and its ``state`` still hold the tensors this view was made of."""
-        if self.param is not p or state is not self.state or keys != self.keys:
-            return False
-        if p.data_ptr() != self.pointer:
-            return False
-        if state is not None:
-            if state.get("step") is not self.step:
-                return False
-            for key, tensor in self.held:
-                if state.get(key) is not tensor:
-                    return False
-        return True
-
-    def advance(self) -> float:
-        t = float(self.step_array) + 1.0
-        self.step_array[()] = t
-        return t
 
     def grad_array(self, g):
         """The gradient as the float32 array the kernel reads (a bfloat16 gradient of a
