@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
+import time
 
 
 def machine() -> str:
@@ -24,3 +26,46 @@ def save_json(path: str, record) -> None:
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
         f.write("\n")
+
+
+def time_interleaved(makers: dict, trials: int, base: str, optional=()) -> dict:
+    """Median step time and state bytes of each contender, measured side by side.
+
+    ``makers``: name -> a function returning ``(step, state_bytes)`` (two callables). Each
+    contender's first step (state built, kernels compiled) is timed apart, then every trial
+    times one step of each contender in turn. Per contender: ``first_step_s``,
+    ``state_bytes``, ``median_ms``, ``speed_vs_torch_fused`` (``base``'s median over this
+    one's) and ``state_vs_torch`` (``base``'s state bytes over this one's). A contender named
+    in ``optional`` (a peer that may not install or run here) that raises gets
+    ``{"error": ...}`` instead; any other error propagates."""
+    steps, rows = {}, {}
+    for name, make in makers.items():
+        try:
+            step, state_bytes = make()
+            start = time.perf_counter()
+            step()
+            first = time.perf_counter() - start
+            step()
+        except Exception as error:
+            if name not in optional:
+                raise
+            rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
+            continue
+        steps[name] = step
+        rows[name] = {"first_step_s": first, "state_bytes": int(state_bytes()), "times": []}
+    for _ in range(trials):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            rows[name]["times"].append(time.perf_counter() - start)
+    if base not in steps:
+        return rows
+    base_time = statistics.median(rows[base]["times"])
+    for name in steps:
+        median = statistics.median(rows[name].pop("times"))
+        rows[name].update(
+            median_ms=median * 1e3,
+            speed_vs_torch_fused=base_time / median,
+            state_vs_torch=rows[base]["state_bytes"] / rows[name]["state_bytes"],
+        )
+    return rows

@@ -24,16 +24,15 @@ process.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _machine import machine, save_json  # noqa: E402
+from _machine import machine, save_json, time_interleaved  # noqa: E402
 
 
 def _optimlab(p, g, state_dtype):
@@ -107,6 +106,8 @@ CONTENDERS = {
     "bitsandbytes Adam8bit": _bitsandbytes,
     "torchao AdamW8bit": _torchao,
 }
+#: the contenders that may not install or run on this CPU (their error is recorded)
+PEERS = ("bitsandbytes Adam8bit", "torchao AdamW8bit")
 
 
 def measure(n: int, trials: int, skip: set[str]) -> dict:
@@ -114,36 +115,10 @@ def measure(n: int, trials: int, skip: set[str]) -> dict:
     rng = np.random.default_rng(16)
     p = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32) * np.float32(1e-2)
-    steps, rows = {}, {}
-    for name, make in CONTENDERS.items():
-        if name in skip:
-            continue
-        try:
-            step, state_bytes = make(p, g)
-            start = time.perf_counter()
-            step()  # the first step: builds state, compiles
-            first = time.perf_counter() - start
-            step()
-        except Exception as error:  # a peer that does not install or run on this CPU
-            rows[name] = {"error": f"{type(error).__name__}: {str(error)[:160]}"}
-            continue
-        steps[name] = step
-        rows[name] = {"first_step_s": first, "state_bytes": int(state_bytes()), "times": []}
-    for _ in range(trials):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            rows[name]["times"].append(time.perf_counter() - start)
-    base = statistics.median(rows["torch fused fp32"]["times"]) if steps else None
-    for name in steps:
-        times = rows[name].pop("times")
-        median = statistics.median(times)
-        rows[name].update(
-            median_ms=median * 1e3,
-            speed_vs_torch_fused=base / median,
-            state_vs_torch=rows["torch fused fp32"]["state_bytes"] / rows[name]["state_bytes"],
-        )
-    return rows
+    makers = {
+        name: functools.partial(make, p, g) for name, make in CONTENDERS.items() if name not in skip
+    }
+    return time_interleaved(makers, trials, "torch fused fp32", optional=PEERS)
 
 
 def main(argv=None) -> None:
@@ -163,7 +138,7 @@ def main(argv=None) -> None:
     trials = 3 if args.quick else args.trials
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.quick:
-        skip |= {"bitsandbytes Adam8bit", "torchao AdamW8bit"}
+        skip |= set(PEERS)
     import numba
     import torch
 

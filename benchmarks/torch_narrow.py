@@ -23,14 +23,12 @@ fp32's state bytes over the contender's.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _machine import machine  # noqa: E402
+from _machine import machine, save_json, time_interleaved  # noqa: E402
 
 
 def _make(kind, n):
@@ -73,30 +71,8 @@ CONTENDERS = (
 
 def measure(n: int, trials: int) -> dict:
     """Median step time (ms), state bytes and the ratios of each contender at ``n``."""
-    steps, rows = {}, {}
-    for name in CONTENDERS:
-        step, state_bytes = _make(name, n)
-        start = time.perf_counter()
-        step()  # builds the state, compiles
-        rows[name] = {"first_step_s": time.perf_counter() - start, "times": []}
-        step()
-        rows[name]["state_bytes"] = int(state_bytes())
-        steps[name] = step
-    for _ in range(trials):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            rows[name]["times"].append(time.perf_counter() - start)
-    base = statistics.median(rows["torch fused fp32"]["times"])
-    base_bytes = rows["torch fused fp32"]["state_bytes"]
-    for name in steps:
-        median = statistics.median(rows[name].pop("times"))
-        rows[name].update(
-            median_ms=median * 1e3,
-            speed_vs_torch_fused=base / median,
-            state_vs_torch=base_bytes / rows[name]["state_bytes"],
-        )
-    return rows
+    makers = {name: functools.partial(_make, name, n) for name in CONTENDERS}
+    return time_interleaved(makers, trials, "torch fused fp32")
 
 
 def main(argv=None) -> None:
@@ -130,8 +106,7 @@ def main(argv=None) -> None:
             )
     record["load_average_after"] = list(os.getloadavg())
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
+        save_json(args.json, record)
 
 
 if __name__ == "__main__":
