@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 
-from _machine import machine
+from _machine import machine, save_json
 
 #: optimizer -> its arguments (the same for every variant)
 OPTIMIZERS = {
@@ -230,9 +230,7 @@ def main(argv=None) -> int:
     print(table(run))
     print(f"# wall time: {time.perf_counter() - start:.1f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(run, f, indent=1)
-            f.write("\n")
+        save_json(args.json, run)
     return 0
 
 
