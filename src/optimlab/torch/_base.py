@@ -813,9 +813,7 @@ class Optimizer(torch.optim.Optimizer):
                     if narrow is None:
                         view = FusedView.make(self.rule, p, None if stateless else state, keys)
                     else:
-                        view = _narrow.make_view(
-                            self, p, None if stateless else state, keys, FusedView
-                        )
+                        view = _narrow.make_view(self, p, None if stateless else state, keys)
                     if view is not None:
                         views[id(p)] = view
                         array = view.grad_array(g)

@@ -57,7 +57,7 @@ from ..quantization import kernels, stochastic
 from ..quantization.blockwise import MIN_SCALE, block_count
 from ..quantization.codes import BLOCK_SIZE, MIN_QUANTIZED_SIZE, dynamic_code
 from ..quantization.state import STATE_DTYPES, Bfloat16State, Int8State
-from ._fused import HeldView
+from ._fused import FusedView, HeldView
 
 #: the state key of a parameter's stochastic-rounding generator (its ``get_state()``)
 GENERATOR_KEY = "bf16_sr_generator"
@@ -458,12 +458,12 @@ def _widen(bits, out):
     return out
 
 
-def make_view(opt, p, state, keys, fused_view):
+def make_view(opt, p, state, keys):
     """The view a parameter steps through: :class:`NarrowView` where :func:`handles` says so
-    (None if its tensors are not on the CPU...), else ``fused_view.make``."""
+    (None if its tensors are not on the CPU...), else :meth:`FusedView.make`."""
     if handles(opt, p):
         return NarrowView.make(opt, p, state, keys)
-    return fused_view.make(opt.rule, p, state, keys)
+    return FusedView.make(opt.rule, p, state, keys)
 
 
 def apply_torch(opt, p, g, state, keys, scalars, maximize, l2, decoupled_wdlr, loss_scale):
