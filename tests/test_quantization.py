@@ -265,3 +265,34 @@ def test_serial_and_parallel_loops_bit_equal():
         ends.append((bits(p), m.codes.copy(), m.scales.copy(), v.codes.copy(), v.scales.copy()))
     assert all(np.array_equal(a, b) for a, b in zip(*ends, strict=True))
     assert not np.array_equal(ends[0][0], bits(start))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the reference's NaN
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_bfloat16_flat_loops_bit_equal(amsgrad):
+    """bfloat16 state runs engines.fused's flat loop (no blocks: no absmax to find), serial
+    under PARALLEL_THRESHOLD and parallel above it: both give the reference's bits, with an
+    EMA of the weights, AMSGrad's third slot, and NaN / inf in the gradient."""
+    from optimlab.engines import fused
+
+    def run(engine, n):
+        p = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+        opt = ol.Adam(learning_rate=1e-2, state_dtype="bfloat16", engine=engine,
+                      amsgrad=amsgrad, use_ema=True, nan_policy="propagate")  # fmt: skip
+        r = np.random.default_rng(2)
+        for step in range(3):
+            g = r.standard_normal(n).astype(np.float32)
+            if step == 1:
+                g[10], g[700], g[n - 5] = np.nan, np.inf, -np.inf
+            opt.apply([g], [p])
+        return p, dict(opt.state_dict()["slots"], ema=opt._ema[0])
+
+    for n in (5000, fused.PARALLEL_THRESHOLD + 777):
+        p_ref, ref = run("reference", n)
+        p_fus, fus = run("fused", n)
+        assert np.array_equal(bits(p_ref), bits(p_fus))
+        assert ref.keys() == fus.keys() and len(ref) >= (4 if amsgrad else 3)
+        for k in ref:
+            assert np.array_equal(bits(np.asarray(ref[k])), bits(np.asarray(fus[k]))), k
+        loops = [key for key in kernels._LOOPS if key[1][0] == "bf16"]
+        assert loops and all("int8" not in key[1] for key in loops)
