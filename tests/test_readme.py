@@ -59,6 +59,8 @@ def test_generated_sections_are_current():
         "python benchmarks/faces_speed.py --table-from docs/faces_speed.json",
         "python benchmarks/torch_bf16.py --table-from docs/torch_bf16.json",
         "python benchmarks/quant_speed.py --table-from docs/quant_speed.json",
+        "python benchmarks/quant_speed.py --table-from docs/quant_speed_epyc.json",
+        "python benchmarks/narrow_roofline.py --table-from docs/narrow_roofline.json",
         "python -m optimlab.lab.experiments.quantized_state --table-from docs/quantized_state.json",
     }
     for command, content in blocks:
@@ -182,6 +184,40 @@ def test_quantized_state_speed_claims_are_the_saved_run():
     assert "int8 state is 4x smaller but about 0.7x of torch fused's speed" in text
     assert "over 14x faster than bitsandbytes' CPU 8-bit Adam" in text
     assert "over 25x faster than torchao's AdamW8bit on the CPU" in text
+
+
+def test_narrow_state_bounds_are_the_saved_runs():
+    """The words under the EPYC tables are docs/quant_speed_epyc.json's and
+    docs/narrow_roofline.json's: neither target holds there, and each narrow step's arithmetic
+    alone is over the time its target allows (so no pass of that arithmetic meets it); float32
+    is bound by its bytes, the narrow steps by their arithmetic; int8 over 7x bitsandbytes and
+    10x torchao."""
+    runs = json.loads((ROOT / "docs" / "quant_speed_epyc.json").read_text())
+    roof = json.loads((ROOT / "docs" / "narrow_roofline.json").read_text())["run"]["kinds"]
+    text = " ".join(README.split())
+    for rows in runs["sizes"].values():
+        assert rows["optimlab fused bf16"]["speed_vs_torch_fused"] < 1.3
+        assert rows["optimlab fused int8"]["speed_vs_torch_fused"] < 1.6
+        int8 = rows["optimlab fused int8"]["median_ms"]
+        assert rows["bitsandbytes Adam8bit"]["median_ms"] / int8 > 7
+        assert rows["torchao AdamW8bit"]["median_ms"] / int8 > 10
+    assert roof["float32"]["bound"] == "bytes"
+    for kind in ("bfloat16", "int8"):
+        row = roof[kind]
+        assert row["bound"] == "arithmetic" and row["arithmetic_ms"] > row["target_ms"]
+    bf16, int8 = roof["bfloat16"], roof["int8"]
+    assert bf16["arithmetic_ms"] > 1.5 * roof["float32"]["arithmetic_ms"]  # "as much again"
+    assert (
+        f"bfloat16's arithmetic alone takes {bf16['arithmetic_ms']:.1f} ms, over the "
+        f"{bf16['target_ms']:.1f} ms the 1.3x allows" in text
+    )
+    assert (
+        f"int8's takes {int8['arithmetic_ms']:.1f} ms, "
+        f"{int8['arithmetic_ms'] / int8['target_ms']:.1f}x the {int8['target_ms']:.1f} ms the "
+        "1.6x allows" in text
+    )
+    assert "float32's step is bound by its bytes; the narrow ones by their arithmetic" in text
+    assert "7x faster than bitsandbytes' CPU 8-bit Adam and 10x faster than torchao's" in text
 
 
 def test_faces_speed_claims_are_the_saved_run():
