@@ -28,6 +28,14 @@ def save_json(path: str, record) -> None:
         f.write("\n")
 
 
+def load_span(record) -> str:
+    """The one-minute load average before and after a saved run, as its table's footer says
+    it: ``"0.7, 1.7"``."""
+    return ", ".join(
+        f"{x:.1f}" for x in record["load_average"][:1] + record["load_average_after"][:1]
+    )
+
+
 def time_interleaved(makers: dict, trials: int, base: str, optional=()) -> dict:
     """Median step time and state bytes of each contender, measured side by side.
 

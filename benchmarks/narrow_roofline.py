@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _machine import machine, save_json  # noqa: E402
+from _machine import load_span, machine, save_json  # noqa: E402
 
 KINDS = ("float32", "bfloat16", "int8")
 #: the speed against torch fused each narrow dtype aims at (issue 16)
@@ -163,9 +163,7 @@ def table(record) -> str:
             f"{row['arithmetic_ms']:.1f} | {row['bytes_ms']:.1f} | {row['bound']} | "
             f"{row['best_speed_vs_torch_fused']:.2f}x | {target} |"
         )
-    load = ", ".join(
-        f"{x:.1f}" for x in record["load_average"][:1] + record["load_average_after"][:1]
-    )
+    load = load_span(record)
     lines += [
         "",
         f"{float(record['n']):.2g} parameters; torch fused fp32 {run['torch_fused_ms']:.1f} ms; "

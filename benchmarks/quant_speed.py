@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _machine import machine, save_json, time_interleaved  # noqa: E402
+from _machine import load_span, machine, save_json, time_interleaved  # noqa: E402
 
 
 def _optimlab(p, g, state_dtype):
@@ -187,9 +187,7 @@ def table(record) -> str:
                 f"{row['speed_vs_torch_fused']:.2f}x | {row['state_bytes'] / 1e6:.1f} | "
                 f"{row['state_vs_torch']:.2f}x |"
             )
-    load = ", ".join(
-        f"{x:.1f}" for x in record["load_average"][:1] + record["load_average_after"][:1]
-    )
+    load = load_span(record)
     threads = record["threads"]
     lines += [
         "",

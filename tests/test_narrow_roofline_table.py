@@ -3,19 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "narrow_roofline.py"
+from tests._benchmarks import BENCHMARKS, load
 
 
 def _module():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("narrow_roofline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("narrow_roofline")
 
 
 def test_table_states_the_saved_figures():
@@ -45,13 +37,13 @@ def test_table_states_the_saved_figures():
     assert "median of 15 interleaved trials; load average 0.5, 1.5" in lines[-1]
 
 
-def test_saved_run_names_the_larger_floor(tmp_path):
+def test_saved_run_names_the_larger_floor():
     """In docs/narrow_roofline.json each row's bound is the larger of its two floors and its
     best ratio is torch's time over that floor; a narrow state's step is never faster than
     that best (a step cannot beat its own floors, up to 10% of timing noise)."""
     import json
 
-    saved = json.loads((SCRIPT.parent.parent / "docs" / "narrow_roofline.json").read_text())
+    saved = json.loads((BENCHMARKS.parent / "docs" / "narrow_roofline.json").read_text())
     torch_ms = saved["run"]["torch_fused_ms"]
     for row in saved["run"]["kinds"].values():
         floor = max(row["arithmetic_ms"], row["bytes_ms"])

@@ -3,19 +3,11 @@ ratio is the saved ratio, a peer that did not run says why), with no timing asse
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "quant_speed.py"
+from tests._benchmarks import load
 
 
 def _module():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("quant_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("quant_speed")
 
 
 def test_table_states_the_saved_ratios_and_errors():

@@ -432,34 +432,6 @@ def serial(p, g, {args}, ema, s, pipe):
         block(b, p, g, {args}, ema, s, pipe, rows, keys)
 """
 
-#: the loops where no slot is int8 (float32 and bfloat16 buffers only): no block needs its
-#: absmax, so the loop is engines.fused's flat one over the elements, with the bfloat16 loads
-#: and stores in it (Adam with bfloat16 state at 1.6e7 parameters on a 2-core EPYC: 6.5 ms,
-#: against 7.8 ms in blocks of 256, a slice, a loop setup and LLVM's remainder loop per block).
-#: ``element`` is left to LLVM's inliner, as in engines.fused: with ``inline="always"``
-#: numba's inlining kept the loop from being vectorized (one vsqrtss per element).
-_FLAT_TEMPLATE = """
-
-@njit(**_OPTS)
-def element(i, p, g, {args}, ema, s, pipe):
-    gi, pi = _prepare(g[i], p[i], pipe)
-{reads}    pi, {values} = update(pi, gi, {values}, *s)
-    p[i] = pi
-{writes}    _average(i, ema, pi, pipe)
-
-
-@njit(parallel=True, **_OPTS)
-def parallel(p, g, {args}, ema, s, pipe):
-    for i in prange(p.size):
-        element(i, p, g, {args}, ema, s, pipe)
-
-
-@njit(**_OPTS)
-def serial(p, g, {args}, ema, s, pipe):
-    for i in range(p.size):
-        element(i, p, g, {args}, ema, s, pipe)
-"""
-
 _LOOPS: dict = {}
 
 
@@ -530,7 +502,12 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
 
 
 def _flat_source(slots) -> str:
-    """The loop of :data:`_FLAT_TEMPLATE` for ``slots`` of kinds bf16, plain and off."""
+    """The loop where no slot is int8 (float32 and bfloat16 buffers only): no block needs its
+    absmax, so it is engines.fused's flat loop over the elements (its ``_TEMPLATE``), with the
+    bfloat16 loads and stores in it (Adam with bfloat16 state at 1.6e7 parameters on a 2-core
+    EPYC: 6.5 ms, against 7.8 ms in blocks of 256, a slice, a loop setup and LLVM's remainder
+    loop per block). Its ``element`` is left to LLVM's inliner: with ``inline="always"``
+    numba's inlining kept the loop from being vectorized (one vsqrtss per element)."""
     args, reads, writes = [], [], []
     for k, kind in enumerate(slots):
         if kind == "bf16":
@@ -544,7 +521,7 @@ def _flat_source(slots) -> str:
         else:
             args.append(f"n{k}")
             reads.append(f"    v{k} = gi\n")
-    return _FLAT_TEMPLATE.format(
+    return fused._TEMPLATE.format(
         args=", ".join(args),
         values=", ".join(f"v{k}" for k in range(len(slots))),
         reads="".join(reads),
