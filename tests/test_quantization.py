@@ -14,8 +14,8 @@ import pytest
 
 import optimlab as ol
 from optimlab.quantization import blockwise, kernels
-from optimlab.quantization.codes import MIN_QUANTIZED_SIZE, dynamic_code
-from optimlab.quantization.state import Int8State, from_bfloat16_bits, to_bfloat16_bits
+from optimlab.quantization.codes import MIN_QUANTIZED_SIZE, code4, dynamic_code
+from optimlab.quantization.state import Int4State, Int8State, from_bfloat16_bits, to_bfloat16_bits
 
 PEERS = np.load(os.path.join(os.path.dirname(__file__), "quantization_peers.npz"))
 EXPLORE = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
@@ -145,8 +145,8 @@ def test_state_memory():
 
 def test_state_dtype_refused():
     p = np.zeros(5000, np.float32)
-    for bad in ("int4", "float16", 8, None):
-        with pytest.raises(ValueError, match=r"state_dtype.*'float32', 'bfloat16', 'int8'"):
+    for bad in ("int2", "float16", 8, 4, None):
+        with pytest.raises(ValueError, match=r"state_dtype.*'float32', 'bfloat16', 'int8', 'int4'"):
             ol.Adam(state_dtype=bad)
     with pytest.raises(ValueError, match=r"state_dtype='int8' is not available for Ftrl"):
         ol.Ftrl(state_dtype="int8")
@@ -296,3 +296,81 @@ def test_bfloat16_flat_loops_bit_equal(amsgrad):
             assert np.array_equal(bits(np.asarray(ref[k])), bits(np.asarray(fus[k]))), k
         loops = [key for key in kernels._LOOPS if key[1][0] == "bf16"]
         assert loops and all("BLOCK" not in kernels.loop_source(*key) for key in loops)
+
+
+# -- 4 bits: torchao's AdamW4bit -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag", ["signed", "unsigned"])
+def test_code4_is_torchao(tag):
+    """The 16 values of 4-bit state are torchao's qmaps bit for bit (the signed dynamic code
+    of three decades, the unsigned k / 16 without 0)."""
+    code = code4(tag == "signed")
+    assert code.size == 16 and np.all(np.diff(code) > 0) and code[-1] == 1.0
+    assert np.array_equal(bits(code), bits(PEERS[f"torchao_code4_{tag}"]))
+    assert (0.0 in code) == (tag == "signed")
+
+
+@pytest.mark.parametrize(("tag", "name"), CASES)
+def test_quantize4_is_torchao(tag, name):
+    """Packed codes, scales and dequantized values of blocks of 128 equal torchao's
+    quantize_4bit_with_qmap (packed as its OptimState4bit packs them) and dequant_with_qmap,
+    ties and near-ties included; the reference's kernel lookup nearest4 agrees."""
+    key, signed = f"{tag}_{name}", tag == "signed"
+    x = PEERS[f"input4_{key}"]
+    packed, scales = blockwise.quantize4(x, signed)
+    assert np.array_equal(packed, PEERS[f"torchao_packed4_{key}"])
+    assert np.array_equal(bits(scales), bits(PEERS[f"torchao_scales4_{key}"]))
+    back = blockwise.dequantize4(packed, scales, signed, x.shape)
+    assert np.array_equal(bits(back), bits(PEERS[f"torchao_dequant4_{key}"]))
+    y = np.concatenate([x / np.repeat(scales, 128), np.float32([np.nan, -2, 2, np.inf])])
+    ours = np.array([kernels.nearest4(np.float32(v), code4(signed)) for v in y], np.uint8)
+    assert np.array_equal(ours, blockwise.nearest(y.astype(np.float32), code4(signed)))
+
+
+def test_int4_state_memory_and_odd_sizes():
+    """An Int4State of n elements holds ceil(n / 2) bytes of codes and a float32 scale per
+    128; an odd n round-trips its last element (paired with code 0 in its byte)."""
+    n = 4097
+    state = Int4State((n,), signed=True)
+    assert state.codes.size == 2049 and state.scales.size == 33
+    assert state.nbytes == 2049 + 4 * 33 and not np.any(state.dequantize())
+    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    state.assign(x)
+    packed, scales = blockwise.quantize4(x, True)
+    assert np.array_equal(state.codes, packed) and state.codes[-1] & 15 == 0
+    back = state.dequantize()
+    assert back.shape == (n,) and np.array_equal(
+        back, blockwise.dequantize4(packed, scales, True, (n,))
+    )
+    assert np.array_equal(
+        blockwise.unpack4(blockwise.pack4(np.arange(15, dtype=np.uint8) % 16), 15),
+        np.arange(15) % 16,
+    )
+
+
+def test_int4_checkpoint_loads_into_int8_and_float32():
+    """An int4 state saved by state_dict loads into an int4 optimizer bit for bit, and into
+    an int8 or float32 optimizer as the values it held (dequantized, then stored as theirs)."""
+    p = np.random.default_rng(1).standard_normal((64, 100)).astype(np.float32)
+    opt = ol.Adam(learning_rate=1e-2, state_dtype="int4")
+    for seed in range(3):
+        g = np.random.default_rng(seed).standard_normal(p.shape).astype(np.float32)
+        opt.apply([g], [p])
+    state = opt.state_dict()
+    held = [buffer.dequantize() for buffer in opt._slots[0][:2]]  # m, v (no v_max)
+    same = ol.Adam(learning_rate=1e-2, state_dtype="int4")
+    same.load_state_dict(state, [p.copy()])
+    reloaded = same.state_dict()["slots"]
+    assert reloaded.keys() == state["slots"].keys()
+    assert all(np.array_equal(state["slots"][k], reloaded[k]) for k in reloaded)
+    full = ol.Adam(learning_rate=1e-2)
+    full.load_state_dict(state, [p.copy()])
+    assert all(
+        bits(a).tolist() == bits(b).tolist() for a, b in zip(full._slots[0][:2], held, strict=True)
+    )
+    eight = ol.Adam(learning_rate=1e-2, state_dtype="int8")
+    eight.load_state_dict(state, [p.copy()])
+    for buffer, value, signed in zip(eight._slots[0][:2], held, (True, False), strict=True):
+        codes, scales = blockwise.quantize(value, signed)
+        assert np.array_equal(buffer.codes, codes) and np.array_equal(buffer.scales, scales)

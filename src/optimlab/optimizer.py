@@ -210,7 +210,8 @@ class Optimizer(UpdatePipeline, StateIO):
         the NumPy reference engine otherwise; ``"fused"`` or ``"reference"`` forces one.
     state_dtype
         how the slots of the rule's ``QUANTIZED_SLOTS`` are stored: ``"float32"`` (default: the
-        parameter's dtype), ``"bfloat16"`` or ``"int8"`` (blockwise dynamic 8-bit); see
+        parameter's dtype), ``"bfloat16"``, ``"int8"`` (blockwise dynamic 8-bit) or ``"int4"``
+        (torchao's blockwise 4-bit); see
         :mod:`optimlab.quantization.state`. Narrow state needs float32 parameters; those of
         fewer than 4096 elements keep float32 state. A slot that starts at a nonzero value
         (Adagrad's initial accumulator) starts at that value as the narrow format stores it.
@@ -305,8 +306,8 @@ class Optimizer(UpdatePipeline, StateIO):
 
     @property
     def state_dtype(self) -> str:
-        """How the rule's quantizable slots are stored: ``"float32"``, ``"bfloat16"`` or
-        ``"int8"`` (fixed at construction)."""
+        """How the rule's quantizable slots are stored: ``"float32"``, ``"bfloat16"``,
+        ``"int8"`` or ``"int4"`` (fixed at construction)."""
         return self._state_dtype
 
     # -- hyperparameters ------------------------------------------------------------------

@@ -427,9 +427,9 @@ class NarrowSaved:
 
 def _slot_values(saved: dict, targets: dict, rule) -> dict:
     """``state['slots']`` by the keys of ``targets`` (``name/i``): a plain array, a
-    :class:`NarrowSaved` where the saved slot and the buffer are stored alike (int8 codes with
-    their ``.scales``, or bfloat16 bits), or the saved narrow slot dequantized to float32
-    where they differ (an int8 state loading into a float32 or bfloat16 optimizer)."""
+    :class:`NarrowSaved` where the saved slot and the buffer are stored alike (int8 or int4
+    codes with their ``.scales``, or bfloat16 bits), or the saved narrow slot dequantized to
+    float32 where they differ (an int8 state loading into a float32 or bfloat16 optimizer)."""
     from .quantization import state as narrow
 
     out = dict(saved)
@@ -437,7 +437,9 @@ def _slot_values(saved: dict, targets: dict, rule) -> dict:
         name, index = key.rsplit("/", 1)
         scales_key = f"{name}.scales/{index}"
         value = saved.get(key)
-        kind = "int8" if scales_key in saved else None
+        kind = None
+        if scales_key in saved:  # blockwise codes: int8 one an element, int4 two a byte
+            kind = "int8" if np.size(value) == int(np.prod(buf.shape, dtype=np.int64)) else "int4"
         if kind is None and isinstance(value, np.ndarray) and value.dtype == np.uint16:
             kind = "bfloat16"
         if kind is None:
@@ -450,7 +452,7 @@ def _slot_values(saved: dict, targets: dict, rule) -> dict:
             out[key] = NarrowSaved(name, index, arrays)
             continue
         signed = getattr(rule, "QUANTIZED_SLOTS", {}).get(name) == "signed"
-        stored = narrow.new_state(kind, np.shape(value), signed)
+        stored = narrow.new_state(kind, np.shape(value) if kind != "int4" else buf.shape, signed)
         for suffix, target in stored.arrays().items():
             part = value if suffix == "" else saved[scales_key]
             target[...] = _array_field(

@@ -130,6 +130,9 @@ def test_block_extremes_see_the_missing_minus_one():
     stored = Q.stored(m, "int8", True)
     assert stored[3] == 0.5 and stored[300] == quantization.dynamic_code(True)[0] * 2.0
     assert Q.block_max_exact(np.abs(m), False)
+    four = Q.stored(m, "int4", True)  # blocks of 128: the largest negative -> code4[0] * 2
+    assert four[3] == 0.5 and four[300] == quantization.code4(True)[0] * 2.0
+    assert four[301] == quantization.code4(True)[-4] * 2.0  # 1.0 / 2 = 0.5 -> 0.4375
 
 
 def test_entry_points_refuse_nonsense_by_name():
@@ -146,7 +149,7 @@ def test_entry_points_refuse_nonsense_by_name():
     with pytest.raises(ValueError, match="engine"):
         Q.train("mlp", "int8", epochs=1, engine="gpu")
     with pytest.raises(ValueError, match="state_dtype"):
-        Q.stored(np.ones(3, np.float32), "int4", True)
+        Q.stored(np.ones(3, np.float32), "int2", True)
     with pytest.raises(SystemExit):
         Q.main([])
 

@@ -504,7 +504,7 @@ def _cast(values, dtype):
 
 def apply(rule, p, g, slots, scalars, pipe=NO_PIPELINE, ema=None) -> None:
     """One fused step of ``rule`` on ``p`` (in place), with its ``slots`` (None where off;
-    narrow state, ``state_dtype="int8"`` or ``"bfloat16"``, runs the block loops of
+    narrow state, ``state_dtype="int8"``, ``"int4"`` or ``"bfloat16"``, runs the loops of
     :mod:`optimlab.quantization.kernels`)."""
     if any(s is not None and not isinstance(s, np.ndarray) for s in slots):
         from ..quantization import kernels

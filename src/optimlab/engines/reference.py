@@ -5,7 +5,8 @@
 It allocates temporaries (one per arithmetic operation), which makes it slow but obviously
 correct: the rule's code is the only thing it runs.
 
-A slot held narrow (``state_dtype="int8"`` or ``"bfloat16"``: :mod:`optimlab.quantization`)
+A slot held narrow (``state_dtype="int8"``, ``"int4"`` or ``"bfloat16"``:
+:mod:`optimlab.quantization`)
 is dequantized to float32 first, the rule runs on those float32 moments, and the new moments
 are requantized after the parameter has moved.
 """

@@ -36,7 +36,7 @@ import functools
 import numpy as np
 
 from . import lookup
-from .codes import BLOCK_SIZE, dynamic_code
+from .codes import BLOCK_SIZE, BLOCK_SIZE_4, code4, dynamic_code
 
 #: the least scale of a block (torchao's ``clip(1e-12)``), float32
 MIN_SCALE = np.float32(1e-12)
@@ -57,10 +57,13 @@ def _blocks(x: np.ndarray, block_size: int) -> np.ndarray:
 
 
 def search(y: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """The largest k with code[k] <= y (0 below code[0] and for NaN), int64: eight branchless
-    halvings, as torchao's ``quantize_8bit_with_qmap``."""
-    k = np.where(y >= code[128], 128, 0)
-    for step in (64, 32, 16, 8, 4, 2, 1):
+    """The largest k with code[k] <= y (0 below code[0] and for NaN), int64: branchless
+    halvings over the 2^b codes (eight for 256, four for 16), as torchao's
+    ``quantize_8bit_with_qmap`` and ``quantize_4bit_with_qmap``."""
+    step = code.size // 2
+    k = np.where(y >= code[step], step, 0)
+    while step > 1:
+        step //= 2
         k = k + np.where(y >= code[k + step], step, 0)
     return k
 
@@ -69,7 +72,7 @@ def nearest(y: np.ndarray, code: np.ndarray) -> np.ndarray:
     """The code index nearest to each normalized ``y`` (float32), uint8; ties go up: the
     definition (search, then one rounding step; see the module's docstring)."""
     k = search(y, code)
-    up = np.minimum(k + 1, 255)
+    up = np.minimum(k + 1, code.size - 1)
     low, high = code[k], code[up]
     with np.errstate(invalid="ignore"):  # (inf - inf where y is infinite)
         go_up = (y - low) >= (high - low) * np.float32(0.5)
@@ -105,3 +108,45 @@ def dequantize(
     flat = codes.reshape(-1)
     per_element = np.repeat(scales.astype(np.float32), block_size)[: flat.size]
     return (code[flat] * per_element).reshape(codes.shape)
+
+
+# -- 4 bits: torchao's AdamW4bit -----------------------------------------------------------------
+
+
+def quantize4(x: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(packed, scales)`` of float32 ``x`` in 4 bits: blocks of ``BLOCK_SIZE_4`` = 128 with
+    the scale and quotient of 8 bits, each code :func:`nearest` of the 16 values of
+    :func:`~optimlab.quantization.codes.code4` (four halvings, then the rounding step: torchao's
+    ``quantize_4bit_with_qmap``), two codes a byte, the first element in the high nibble
+    (``codes[0::2] << 4 | codes[1::2]``, torchao's packing); an odd last element is paired with
+    code 0. ``packed``: uint8 of ceil(x.size / 2); ``scales``: float32 of one per block."""
+    blocks = _blocks(x, BLOCK_SIZE_4)
+    scale = np.maximum(np.max(np.abs(blocks), axis=1), MIN_SCALE)
+    with np.errstate(invalid="ignore"):
+        y = blocks / scale[:, None]
+    codes = nearest(y, code4(signed)).reshape(-1)[: np.size(x)]
+    return pack4(codes), scale.astype(np.float32)
+
+
+def pack4(codes: np.ndarray) -> np.ndarray:
+    """Codes 0..15 (uint8, flat) two a byte: ``codes[0::2] << 4 | codes[1::2]`` (an odd last
+    one paired with 0)."""
+    flat = np.asarray(codes, np.uint8).reshape(-1)
+    if flat.size % 2:
+        flat = np.concatenate([flat, np.zeros(1, np.uint8)])
+    return (flat[0::2] << np.uint8(4)) | flat[1::2]
+
+
+def unpack4(packed: np.ndarray, size: int) -> np.ndarray:
+    """The ``size`` codes (uint8, flat) of :func:`pack4`'s bytes: high nibble first."""
+    flat = np.asarray(packed, np.uint8).reshape(-1)
+    return np.stack([flat >> np.uint8(4), flat & np.uint8(15)], axis=1).reshape(-1)[:size]
+
+
+def dequantize4(packed: np.ndarray, scales: np.ndarray, signed: bool, shape: tuple) -> np.ndarray:
+    """``code4[code] * scale`` of each element's block of 128, float32, of ``shape`` (torchao's
+    ``dequant_with_qmap``)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    codes = unpack4(packed, size)
+    per_element = np.repeat(scales.astype(np.float32), BLOCK_SIZE_4)[:size]
+    return (code4(signed)[codes] * per_element).reshape(shape)

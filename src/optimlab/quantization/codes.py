@@ -47,27 +47,59 @@ def _linspace32(start: float, end: float, steps: int) -> np.ndarray:
     return np.concatenate([low, high]).astype(np.float32)
 
 
-@functools.cache
-def dynamic_code(signed: bool) -> np.ndarray:
-    """The 256 values of the dynamic-exponent code, ascending, float32 (read-only): signed
-    (first moments) or unsigned (second moments). See the module's docstring."""
+def _dynamic(signed: bool, decades: int) -> np.ndarray:
+    """The dynamic-exponent code of ``decades`` decades (``create_dynamic_map(signed,
+    max_exponent_bits=decades, total_bits=decades + 1)``), ascending, float32, read-only."""
     values = []
-    for i in range(7):
+    for i in range(decades):
         n = 2**i + 1 if signed else 2 ** (i + 1) + 1
         points = _linspace32(0.1, 1.0, n)
         means = (points[:-1] + points[1:]) / np.float32(2.0)
-        scale = np.float32(10.0 ** (i - 6))
+        scale = np.float32(10.0 ** (i - (decades - 1)))
         values.append(scale * means)
         if signed:
             values.append(-scale * means)
     values.append(np.array([0.0, 1.0], dtype=np.float32))
     code = np.sort(np.concatenate(values).astype(np.float32))
-    if code.size != 256:  # pragma: no cover - the construction above
+    if code.size != 2 ** (decades + 1):  # pragma: no cover - the construction above
         raise AssertionError(code.size)
     code.setflags(write=False)
     return code
 
 
+@functools.cache
+def dynamic_code(signed: bool) -> np.ndarray:
+    """The 256 values of the dynamic-exponent code, ascending, float32 (read-only): signed
+    (first moments) or unsigned (second moments). See the module's docstring."""
+    return _dynamic(signed, 7)
+
+
+@functools.cache
+def code4(signed: bool) -> np.ndarray:
+    """The 16 values of 4-bit state, ascending, float32 (read-only), as torchao's AdamW4bit
+    (torchao/optim/subclass_4bit.py, after Li et al., "Memory Efficient Optimizers with 4-bit
+    States", 2023) defines them. Signed (first moments): the dynamic-exponent code of three
+    decades, ``create_dynamic_map(True, 3, 4)``: 0, 1 and +-(0.55; 0.0325, 0.0775; 0.00211 to
+    0.00886 scaled as above). Unsigned (second moments): ``linspace(0, 1, 17)[1:]``, k / 16 for
+    k = 1..16, no zero: a block's smallest v is stored as 1/16 of its absmax, never as 0 (the
+    paper's zero-point problem: a v stored as 0 makes the step m / (0 + eps))."""
+    if signed:
+        return _dynamic(True, 3)
+    code = _linspace32(0.0, 1.0, 17)[1:].copy()
+    code.setflags(write=False)
+    return code
+
+
+#: elements per block of 4-bit state (torchao's AdamW4bit ``block_size``)
+BLOCK_SIZE_4 = 128
+
+
 def zero_index(signed: bool) -> int:
     """The index of the code's 0: what an all-zero block of state holds."""
     return int(np.flatnonzero(dynamic_code(signed) == 0.0)[0])
+
+
+def zero_index4(signed: bool) -> int:
+    """The index a 4-bit buffer starts at: the signed code's 0; the unsigned code has none,
+    so its least (times the starting scale 0, still 0)."""
+    return int(np.flatnonzero(code4(True) == 0.0)[0]) if signed else 0

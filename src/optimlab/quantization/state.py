@@ -10,6 +10,8 @@ need: a first moment takes both signs, a second moment is >= 0)::
     "bfloat16"  x -> the bfloat16 nearest x (ties to even; NaN stays NaN), 2 bytes an element
     "int8"      blockwise dynamic 8-bit (:mod:`optimlab.quantization.blockwise`): 1 byte an
                 element plus a float32 scale per 256, about 4x smaller than float32
+    "int4"      blockwise 4-bit (torchao's AdamW4bit): half a byte an element plus a float32
+                scale per 128, about 7x smaller than float32
 
 A parameter of fewer than ``MIN_QUANTIZED_SIZE`` = 4096 elements keeps float32 state (both
 peers do: what it saves is nothing, and small tensors such as biases and norms are where 8 bits
@@ -36,9 +38,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import blockwise
-from .codes import BLOCK_SIZE, MIN_QUANTIZED_SIZE, zero_index
+from .codes import BLOCK_SIZE, BLOCK_SIZE_4, MIN_QUANTIZED_SIZE, zero_index, zero_index4
 
-STATE_DTYPES = ("float32", "bfloat16", "int8")
+STATE_DTYPES = ("float32", "bfloat16", "int8", "int4")
 
 
 # -- bfloat16 -----------------------------------------------------------------------------------
@@ -103,6 +105,50 @@ class Int8State:
         self.scales[...] = scales
 
 
+class Int4State:
+    """A slot buffer of ``shape`` in blockwise 4-bit (torchao's AdamW4bit): ``codes`` (uint8,
+    two codes a byte, flat, ceil(size / 2)) and ``scales`` (float32, one per block of 128);
+    ``signed`` picks the code (:func:`~optimlab.quantization.codes.code4`). It starts at 0:
+    every code the signed code's 0 (the unsigned code has no 0: its least, 1/16, times the
+    scale 0), every scale 0."""
+
+    kind = "int4"
+
+    def __init__(self, shape: tuple, signed: bool) -> None:
+        self.signed = bool(signed)
+        self._shape = tuple(int(n) for n in shape)
+        size = int(np.prod(self._shape, dtype=np.int64))
+        start = zero_index4(self.signed)
+        self.codes = np.full(-(-size // 2), start << 4 | start, dtype=np.uint8)
+        self.scales = np.zeros(blockwise.block_count(size, BLOCK_SIZE_4), dtype=np.float32)
+
+    @property
+    def shape(self) -> tuple:
+        return self._shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.codes.nbytes + self.scales.nbytes
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The stored arrays by suffix: ``""`` the packed codes, ``".scales"`` the scales."""
+        return {"": self.codes, ".scales": self.scales}
+
+    def dequantize(self) -> np.ndarray:
+        """The float32 values: ``code4[code] * scale`` of each block of 128."""
+        return blockwise.dequantize4(self.codes, self.scales, self.signed, self._shape)
+
+    def assign(self, values: np.ndarray) -> None:
+        """Store float32 ``values`` (of the buffer's shape), requantized."""
+        packed, scales = blockwise.quantize4(np.asarray(values, np.float32), self.signed)
+        self.codes[...] = packed
+        self.scales[...] = scales
+
+
 class Bfloat16State:
     """A slot buffer of ``shape`` in bfloat16, as uint16 ``bits``; starts at 0."""
 
@@ -135,19 +181,19 @@ class Bfloat16State:
         self.bits[...] = to_bfloat16_bits(values)
 
 
-NARROW = (Int8State, Bfloat16State)
+NARROW = (Int8State, Int4State, Bfloat16State)
 
 
 def is_narrow(buffer) -> bool:
-    """Whether a slot buffer is stored narrow (an :class:`Int8State` or
+    """Whether a slot buffer is stored narrow (an :class:`Int8State`, :class:`Int4State` or
     :class:`Bfloat16State`), not as a plain array."""
     return isinstance(buffer, NARROW)
 
 
 def new_state(state_dtype: str, shape: tuple, signed: bool):
-    """An all-zero narrow slot buffer of ``shape`` for ``state_dtype`` ("bfloat16" or
-    "int8")."""
-    return (Int8State if state_dtype == "int8" else Bfloat16State)(shape, signed)
+    """An all-zero narrow slot buffer of ``shape`` for ``state_dtype`` ("bfloat16", "int8" or
+    "int4")."""
+    return {"int8": Int8State, "int4": Int4State}.get(state_dtype, Bfloat16State)(shape, signed)
 
 
 def stays_float32(size: int) -> bool:
@@ -161,6 +207,7 @@ __all__ = [
     "MIN_QUANTIZED_SIZE",
     "STATE_DTYPES",
     "Bfloat16State",
+    "Int4State",
     "Int8State",
     "from_bfloat16_bits",
     "is_narrow",

@@ -29,7 +29,8 @@ when it applies decoupled weight decay itself: the runtime then passes the decay
 after the scalars instead of decaying the parameter first (an optimizer whose
 hyperparameters decide where its decay goes, as Lamb's, says so in ``_rule_takes_decay``).
 
-Narrow state (``state_dtype="int8"`` or ``"bfloat16"``, :mod:`optimlab.quantization.state`):
+Narrow state (``state_dtype="int8"``, ``"int4"`` or ``"bfloat16"``,
+:mod:`optimlab.quantization.state`):
 ``QUANTIZED_SLOTS`` maps the slots that may be stored narrow to the code their values need,
 ``"signed"`` or ``"unsigned"`` (>= 0); the other slots stay float32. A rule that declares none
 may say why in ``FLOAT32_STATE`` (the refusal's message), and one whose hyperparameters decide

@@ -56,11 +56,15 @@ from ..engines import fused
 from ..quantization import kernels, stochastic
 from ..quantization.blockwise import MIN_SCALE, block_count
 from ..quantization.codes import BLOCK_SIZE, MIN_QUANTIZED_SIZE, dynamic_code
-from ..quantization.state import STATE_DTYPES, Bfloat16State, Int8State
+from ..quantization.state import Bfloat16State, Int8State
 from ._fused import FusedView, HeldView
 
 #: the state key of a parameter's stochastic-rounding generator (its ``get_state()``)
 GENERATOR_KEY = "bf16_sr_generator"
+#: the state dtypes of the drop-in: those of optimlab's NumPy optimizers but "int4", whose
+#: packed codes have no torch storage here yet (refused with that reason)
+STATE_DTYPES = ("float32", "bfloat16", "int8")
+
 #: the suffix of an int8 slot's scales in the state
 SCALES = ".scales"
 _NARROW_PARAM_DTYPES = (torch.float32, torch.bfloat16)
@@ -84,9 +88,10 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
     stochastic rounding, and ``differentiable=True`` with either option."""
     name = cls.__name__
     if not isinstance(state_dtype, str) or state_dtype not in STATE_DTYPES:
+        later = " (int4 state is in optimlab's NumPy optimizers, not in optimlab.torch yet)"
         raise ValueError(
             f"state_dtype must be one of {', '.join(map(repr, STATE_DTYPES))}, got "
-            f"{show(state_dtype)}"
+            f"{show(state_dtype)}{later if state_dtype == 'int4' else ''}"
         )
     if state_dtype != "float32":
         quantized = getattr(cls.rule, "QUANTIZED_SLOTS", None)

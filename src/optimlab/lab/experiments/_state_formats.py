@@ -23,13 +23,14 @@ import numpy as np
 
 from ... import quantization
 from ..._validation import check_choice
+from ...quantization import blockwise
 from ...quantization.state import from_bfloat16_bits, to_bfloat16_bits
 
 
 def stored(values: np.ndarray, state_dtype: str, signed: bool) -> np.ndarray:
     """float32 ``values`` as a slot of ``state_dtype`` holds them, read back as float32:
     bfloat16 rounding, or blockwise int8 (:func:`optimlab.quantization.quantize` then
-    ``dequantize``); float32 unchanged."""
+    ``dequantize``) or int4 (``quantize4`` then ``dequantize4``); float32 unchanged."""
     state_dtype = check_choice("state_dtype", state_dtype, quantization.STATE_DTYPES)
     values = np.asarray(values, np.float32)
     if state_dtype == "bfloat16":
@@ -37,6 +38,9 @@ def stored(values: np.ndarray, state_dtype: str, signed: bool) -> np.ndarray:
     if state_dtype == "int8":
         codes, scales = quantization.quantize(values, signed)
         return quantization.dequantize(codes, scales, signed)
+    if state_dtype == "int4":
+        packed, scales = blockwise.quantize4(values, signed)
+        return blockwise.dequantize4(packed, scales, signed, values.shape)
     return values.copy()
 
 
