@@ -6,10 +6,12 @@ Contenders, each stepping the same float32 parameters with the same gradient, ti
 * ``torch fused fp32``: ``torch.optim.Adam(fused=True)`` on CPU, the reference of the ratios;
 * ``optimlab fused fp32``: ``ol.Adam`` (the fused numba engine, ``nan_policy="propagate"`` as
   torch checks nothing);
-* ``optimlab fused int8`` / ``optimlab fused bf16``: ``ol.Adam(state_dtype="int8" |
-  "bfloat16")``: one pass per block of 256 (dequantize, update, requantize);
+* ``optimlab fused int8`` / ``optimlab fused bf16`` / ``optimlab fused int4``:
+  ``ol.Adam(state_dtype="int8" | "bfloat16" | "int4")``: one pass per block (of 256, of 128
+  for int4: dequantize, update, requantize; bfloat16 needs no blocks);
 * ``bitsandbytes Adam8bit`` (its CPU backend: dequantize all, update, requantize: several
-  passes) and ``torchao AdamW8bit`` (torch.compile on CPU) where they install and run.
+  passes), ``torchao AdamW8bit`` and ``torchao AdamW4bit`` (torch.compile on CPU) where
+  they install and run.
 
 State bytes are those of the moments (m and v) as each optimizer holds them. Every ratio is a
 time of torch fused fp32 over the contender's (above 1: faster than torch), from the same
@@ -79,13 +81,13 @@ def _bitsandbytes(p, g):
     return opt.step, state_bytes
 
 
-def _torchao(p, g):
+def _torchao(p, g, bits=8):
     import torch
-    from torchao.optim import AdamW8bit
+    from torchao.optim import AdamW4bit, AdamW8bit
 
     tp = torch.from_numpy(p)
     tp.grad = torch.from_numpy(g)
-    opt = AdamW8bit([tp], lr=1e-3, weight_decay=0.0)
+    opt = (AdamW8bit if bits == 8 else AdamW4bit)([tp], lr=1e-3, weight_decay=0.0)
 
     def state_bytes():
         state = opt.state[tp]
@@ -103,11 +105,13 @@ CONTENDERS = {
     "optimlab fused fp32": lambda p, g: _optimlab(p, g, "float32"),
     "optimlab fused int8": lambda p, g: _optimlab(p, g, "int8"),
     "optimlab fused bf16": lambda p, g: _optimlab(p, g, "bfloat16"),
+    "optimlab fused int4": lambda p, g: _optimlab(p, g, "int4"),
     "bitsandbytes Adam8bit": _bitsandbytes,
     "torchao AdamW8bit": _torchao,
+    "torchao AdamW4bit": lambda p, g: _torchao(p, g, bits=4),
 }
 #: the contenders that may not install or run on this CPU (their error is recorded)
-PEERS = ("bitsandbytes Adam8bit", "torchao AdamW8bit")
+PEERS = ("bitsandbytes Adam8bit", "torchao AdamW8bit", "torchao AdamW4bit")
 
 
 def measure(n: int, trials: int, skip: set[str]) -> dict:

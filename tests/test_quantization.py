@@ -315,7 +315,8 @@ def test_code4_is_torchao(tag):
 def test_quantize4_is_torchao(tag, name):
     """Packed codes, scales and dequantized values of blocks of 128 equal torchao's
     quantize_4bit_with_qmap (packed as its OptimState4bit packs them) and dequant_with_qmap,
-    ties and near-ties included; the reference's kernel lookup nearest4 agrees."""
+    ties and near-ties included; the kernels' codes4_of_row (the count of the 15 steps at or
+    below y, no search) gives the reference's codes, NaN and beyond +-1 included."""
     key, signed = f"{tag}_{name}", tag == "signed"
     x = PEERS[f"input4_{key}"]
     packed, scales = blockwise.quantize4(x, signed)
@@ -324,8 +325,10 @@ def test_quantize4_is_torchao(tag, name):
     back = blockwise.dequantize4(packed, scales, signed, x.shape)
     assert np.array_equal(bits(back), bits(PEERS[f"torchao_dequant4_{key}"]))
     y = np.concatenate([x / np.repeat(scales, 128), np.float32([np.nan, -2, 2, np.inf])])
-    ours = np.array([kernels.nearest4(np.float32(v), code4(signed)) for v in y], np.uint8)
-    assert np.array_equal(ours, blockwise.nearest(y.astype(np.float32), code4(signed)))
+    y = y.astype(np.float32)
+    ours = np.empty(y.size, np.uint32)
+    kernels.codes4_of_row(y, y.size, np.float32(1.0), ours, blockwise.thresholds4(signed))
+    assert np.array_equal(ours, blockwise.nearest(y, code4(signed)))
 
 
 def test_int4_state_memory_and_odd_sizes():
@@ -374,3 +377,23 @@ def test_int4_checkpoint_loads_into_int8_and_float32():
     for buffer, value, signed in zip(eight._slots[0][:2], held, (True, False), strict=True):
         codes, scales = blockwise.quantize(value, signed)
         assert np.array_equal(buffer.codes, codes) and np.array_equal(buffer.scales, scales)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_thresholds4_count_is_nearest(signed):
+    """blockwise.thresholds4: for every float32 y, the number of the 15 steps at or below y
+    is nearest(y, code4), checked on a million random bit patterns (NaN, infinities,
+    subnormals, |y| > 1 among them), each step and the float just below it, and +-0."""
+    steps = blockwise.thresholds4(signed)
+    code = code4(signed)
+    assert steps.size == 15 and np.all(np.diff(steps) > 0)
+    patterns = np.random.default_rng(4 + signed).integers(0, 2**32, 10**6, dtype=np.uint64)
+    below = np.nextafter(steps, np.float32(-np.inf))
+    y = np.concatenate([patterns.astype(np.uint32).view(np.float32), steps, below])
+    y = np.concatenate([y, np.float32([0.0, -0.0, np.inf, -np.inf, np.nan])])
+    count = np.zeros(y.size, np.int64)
+    for t in steps:
+        count += y >= t
+    assert np.array_equal(count, blockwise.nearest(y, code))
+    assert np.array_equal(blockwise.nearest(steps, code), np.arange(1, 16))
+    assert np.array_equal(blockwise.nearest(below, code), np.arange(0, 15))

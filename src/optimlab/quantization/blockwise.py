@@ -128,6 +128,25 @@ def quantize4(x: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
     return pack4(codes), scale.astype(np.float32)
 
 
+@functools.cache
+def thresholds4(signed: bool) -> np.ndarray:
+    """The 15 float32 steps t_1 < ... < t_15 of :func:`nearest` among the 16 values of
+    ``code4(signed)`` (:func:`optimlab.quantization.lookup.steps`: t_j the least float32
+    that rounds to code j or above), read-only, so that for every float32 y::
+
+        nearest(y, code4) = #{j : y >= t_j}        (0 for NaN: no comparison holds)
+
+    (nearest is a non-decreasing step function of y, lookup's docstring; -0 and +0 round
+    alike, so a step between them does not occur and the float comparison is the key's).
+    The fused kernels count these 15 comparisons instead of searching (a loop with no table
+    read); tests/test_quantization.py checks the count against :func:`nearest`."""
+    code = code4(signed)
+    keys = lookup.steps(lambda y: nearest(y, code), last=15)
+    t = lookup.key_floats(keys).astype(np.float32)
+    t.setflags(write=False)
+    return t
+
+
 def pack4(codes: np.ndarray) -> np.ndarray:
     """Codes 0..15 (uint8, flat) two a byte: ``codes[0::2] << 4 | codes[1::2]`` (an odd last
     one paired with 0)."""

@@ -318,27 +318,11 @@ def requantize_row(row, n, m, codes, scales, b, table, keys):
     int8 buffer: its scale ``s = max(absmax, 1e-12)``, then its codes ``nearest(row / s)`` by
     :func:`nearest_code`'s lookup: :func:`codes_by_lanes` where VECTOR_GATHER, else
     :func:`codes_by_keys` (``row`` and the scratch ``keys`` may be overwritten)."""
-    absmax = absmax_from_bits(row, n, m)
-    if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
-        absmax = MIN_SCALE
-    scales[b] = absmax
+    absmax = block_scale(row, n, m, scales, b)
     if VECTOR_GATHER:
         codes_by_lanes(row, n, absmax, codes, table)
     else:
         codes_by_keys(row, n, absmax, codes, table, keys)
-
-
-@njit(**_OPTS)
-def nearest4(y, code):
-    """blockwise.nearest of float32 ``y`` among the 16 values of ``code`` (4-bit state): four
-    halvings, then the rounding step, each operation the reference's (0 for NaN)."""
-    k = 8 if y >= code[8] else 0
-    k += 4 if y >= code[k + 4] else 0
-    k += 2 if y >= code[k + 2] else 0
-    k += 1 if y >= code[k + 1] else 0
-    up = min(k + 1, 15)
-    low, high = code[k], code[up]
-    return np.uint8(up if (y - low) >= (high - low) * np.float32(0.5) else k)
 
 
 @njit(**_OPTS)
@@ -353,19 +337,55 @@ def dequantize4_row(packed, n, code, row):
         row[n - 1] = code[packed[n // 2] >> np.uint8(4)]
 
 
+def codes4_source() -> str:
+    """The source of ``codes4_of_row(row, n, scale, out, steps)``: ``out[i]`` (uint32) the
+    code of blockwise.nearest for ``row[i] / scale`` among the 16 values of a 4-bit code, for
+    i < n, as the count of its 15 steps at or below the quotient
+    (:func:`~optimlab.quantization.blockwise.thresholds4`; NaN counts none): no table read,
+    a loop LLVM vectorizes, written out so that numba holds the 15 steps in registers. The
+    narrow loops of int4 state include it (so it is cached with them); :data:`codes4_of_row`
+    is the same source compiled alone, for the tests."""
+    names = [f"t{j}" for j in range(15)]
+    count = " + ".join(f"np.uint32(y >= {t})" for t in names)
+    return (
+        "@njit(**_OPTS)\n"
+        "def codes4_of_row(row, n, scale, out, steps):\n"
+        f"    {', '.join(names)} = {', '.join(f'steps[{j}]' for j in range(15))}\n"
+        "    for i in range(n):\n"
+        "        y = row[i] / scale\n"
+        f"        out[i] = {count}\n"
+    )
+
+
+def _compile_codes4():
+    namespace = {"np": np, "njit": njit, "_OPTS": dict(_OPTS, cache=False)}
+    exec(codes4_source(), namespace)  # (the loops' own copy is cached with them)
+    return namespace["codes4_of_row"]
+
+
+codes4_of_row = _compile_codes4()
+
+
 @njit(**_OPTS)
-def requantize4_row(row, n, m, packed, scales, b, code):
-    """:func:`requantize_row` for 4-bit state: the block's scale as there, then the codes
-    :func:`nearest4` of ``row / scale``, packed two a byte (an odd last one with 0)."""
+def block_scale(row, n, m, scales, b):
+    """The scale of block ``b``, ``max(absmax, 1e-12)`` of ``row[:n]`` (``m``: the max of
+    its :func:`abs_bits`; NaN stays NaN, as np.maximum), stored in ``scales[b]`` and
+    returned."""
     absmax = absmax_from_bits(row, n, m)
-    if absmax < MIN_SCALE:  # (NaN stays NaN, as np.maximum)
+    if absmax < MIN_SCALE:
         absmax = MIN_SCALE
     scales[b] = absmax
+    return absmax
+
+
+@njit(**_OPTS)
+def pack4_row(codes, n, packed):
+    """The ``n`` codes (0..15) two a byte into ``packed``, high nibble first (an odd last
+    one with 0): blockwise.pack4."""
     for j in range(n // 2):
-        high = nearest4(row[2 * j] / absmax, code)
-        packed[j] = (high << np.uint8(4)) | nearest4(row[2 * j + 1] / absmax, code)
+        packed[j] = np.uint8((codes[2 * j] << np.uint32(4)) | codes[2 * j + 1])
     if n % 2:
-        packed[n // 2] = nearest4(row[n - 1] / absmax, code) << np.uint8(4)
+        packed[n // 2] = np.uint8(codes[n - 1] << np.uint32(4))
 
 
 @njit(inline="always", **_OPTS)
@@ -514,7 +534,7 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
             requantize.append(f"    requantize_row(r{k}, n, m{k}, c{k}b, a{k}, b, t{k}, keys)\n")
             row += 1
         elif kind == "int4":  # (blocks of 128: start is even, two codes a byte)
-            args += [f"c{k}", f"a{k}", f"q{k}"]
+            args += [f"c{k}", f"a{k}", f"q{k}", f"t{k}"]
             slices.append(
                 f"    c{k}b = c{k}[start // 2 : (end + 1) // 2]\n    r{k} = rows[{row}]\n"
                 f"    scale{k} = a{k}[b]\n    m{k} = np.uint32(0)\n"
@@ -522,7 +542,11 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
             )
             reads.append(f"        v{k} = r{k}[i] * scale{k}\n")
             writes.append(f"        r{k}[i] = v{k}\n        m{k} = max(m{k}, abs_bits(v{k}))\n")
-            requantize.append(f"    requantize4_row(r{k}, n, m{k}, c{k}b, a{k}, b, q{k})\n")
+            requantize.append(
+                f"    scale{k} = block_scale(r{k}, n, m{k}, a{k}, b)\n"
+                f"    codes4_of_row(r{k}, n, scale{k}, keys, t{k})\n"
+                f"    pack4_row(keys, n, c{k}b)\n"
+            )
             row += 1
         elif kind == "bf16":
             args.append(f"h{k}")
@@ -542,7 +566,7 @@ def loop_source(rule, kinds: tuple[str, ...]) -> str:
         average = "        _average(i, eb, pi, pipe)\n"
     else:
         average = ""
-    return _TEMPLATE.format(
+    return ("\n\n" + codes4_source() if "int4" in slots else "") + _TEMPLATE.format(
         args=", ".join(args),
         values=", ".join(f"v{k}" for k in range(len(slots))),
         slices="".join(slices),
@@ -610,7 +634,8 @@ def _make(rule, kinds):
         abs_bits=abs_bits,
         requantize_row=requantize_row,
         dequantize4_row=dequantize4_row,
-        requantize4_row=requantize4_row,
+        block_scale=block_scale,
+        pack4_row=pack4_row,
         update=fused._compiled_update(rule, opts),
     )
     module = fused._load_generated(f"optimlab_narrow_loops_{stem}_{key}", text, path, namespace)
@@ -625,7 +650,8 @@ def _arguments(slots, kinds):
             code, table = dynamic_code(buffer.signed), blockwise.nearest_table(buffer.signed)
             out += [buffer.codes.reshape(-1), buffer.scales, code, table]
         elif kind == "int4":
-            out += [buffer.codes, buffer.scales, code4(buffer.signed)]
+            signed = buffer.signed
+            out += [buffer.codes, buffer.scales, code4(signed), blockwise.thresholds4(signed)]
         elif kind == "bf16":
             out.append(buffer.bits.reshape(-1))
         elif kind == "plain":

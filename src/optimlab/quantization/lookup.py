@@ -52,17 +52,18 @@ def key_floats(keys: np.ndarray) -> np.ndarray:
     return np.where(k & SIGN, k ^ SIGN, ~k).view(np.float32)
 
 
-def steps(nearest) -> np.ndarray:
-    """The keys U_1..U_255 (int64) of the steps of ``nearest`` (a function of a float32
-    array giving code indices, non-decreasing on the non-NaN floats, 0 at -inf, 255 at +inf):
-    U_j the least key of a float it rounds to j or more, by bisection over the keys, all 255
-    at once (32 rounds). Monotonicity itself is the caller's to prove (for
-    blockwise.nearest: the module's docstring and tests/test_quantization_lookup.py)."""
-    j = np.arange(1, 256)
-    lo = np.full(255, LOWEST_KEY, np.int64)
-    hi = np.full(255, HIGHEST_KEY, np.int64)
-    if np.any(nearest(key_floats(hi)) != 255) or np.any(nearest(key_floats(lo)) != 0):
-        raise ValueError(f"nearest={nearest!r} must give 0 at -inf and 255 at +inf")
+def steps(nearest, last: int = 255) -> np.ndarray:
+    """The keys U_1..U_last (int64) of the steps of ``nearest`` (a function of a float32
+    array giving code indices, non-decreasing on the non-NaN floats, 0 at -inf, ``last`` at
+    +inf: 255 for the 8-bit codes, 15 for the 4-bit ones): U_j the least key of a float it
+    rounds to j or more, by bisection over the keys, all at once (32 rounds). Monotonicity
+    itself is the caller's to prove (for blockwise.nearest: the module's docstring and
+    tests/test_quantization_lookup.py)."""
+    j = np.arange(1, last + 1)
+    lo = np.full(last, LOWEST_KEY, np.int64)
+    hi = np.full(last, HIGHEST_KEY, np.int64)
+    if np.any(nearest(key_floats(hi)) != last) or np.any(nearest(key_floats(lo)) != 0):
+        raise ValueError(f"nearest={nearest!r} must give 0 at -inf and {last} at +inf")
     while np.any(lo < hi):
         mid = (lo + hi) // 2
         reached = nearest(key_floats(mid)).astype(np.int64) >= j
