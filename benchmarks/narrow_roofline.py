@@ -1,19 +1,19 @@
 """What bounds Adam's step with narrow state here: its arithmetic or its bytes (issue 16).
 
 Fewer bytes make a step faster only while the step waits on memory. For each state dtype of
-``ol.Adam`` (float32, bfloat16, int8) this measures, in one run, beside
+``ol.Adam`` (float32, bfloat16, int8, int4) this measures, in one run, beside
 ``torch.optim.Adam(fused=True)``:
 
 * ``step``: the step of a parameter of ``n`` elements (1.6e7: far over the caches), median;
-* ``arithmetic``: the same step's computation with no memory traffic to wait on. The
-  optimizer steps parameters of 8192 and 20480 elements (both at home in a core's L2 cache,
-  both run by the one-thread loop); the difference of the two medians over the 12288
-  elements between them is the cost of an element with the call's fixed overhead taken out,
-  scaled to ``n`` elements on the numba threads (the blocks are independent: two cores do
-  twice the work);
+* ``arithmetic``: the same step's computation with no DRAM traffic to wait on. The
+  optimizer steps parameters of 65536 and 196608 elements (both held in the caches, at most
+  5.5 MB; both run by the parallel loop of the real step); the difference of the two
+  medians over the 131072 elements between them is the cost of an element with the call's
+  fixed overhead taken out, scaled to ``n`` elements;
 * ``bytes``: a parallel loop that reads and writes what the step does (the parameter and
-  gradient in float32, each moment in its stored width, for int8 with its scale per 256) and
-  computes nothing but an addition per element: the memory floor of that access pattern.
+  gradient in float32, each moment in its stored width, for int8 and int4 with their scales
+  per block) and computes nothing but an addition per element: the memory floor of that
+  access pattern.
 
 A step can be no faster than the larger of its arithmetic and its bytes. A target ratio r
 against torch fused (1.6x for int8, 1.3x for bfloat16) needs the step within torch's time / r;
@@ -38,14 +38,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _machine import load_span, machine, save_json  # noqa: E402
 
-KINDS = ("float32", "bfloat16", "int8")
+KINDS = ("float32", "bfloat16", "int8", "int4")
 #: the speed against torch fused each narrow dtype aims at (issue 16)
 TARGETS = {"bfloat16": 1.3, "int8": 1.6}
-#: the two in-cache sizes whose difference prices an element (both >= 4096: narrow state;
-#: both under engines.fused.PARALLEL_THRESHOLD: the one-thread loop)
-SMALL, LARGE = 8192, 20480
-#: the stored bytes of one moment element
-WIDTH = {"float32": np.float32, "bfloat16": np.uint16, "int8": np.uint8}
+#: the two cached sizes whose difference prices an element (both over
+#: engines.fused.PARALLEL_THRESHOLD: the parallel loop of the real step; the one-thread loop
+#: of smaller parameters priced int4 20% above its own step at 1.6e7 here)
+SMALL, LARGE = 65536, 196608
+#: per state dtype: the dtype a moment is stored in, elements per stored item, block size
+STORAGE = {
+    "float32": (np.float32, 1, None),
+    "bfloat16": (np.uint16, 1, None),
+    "int8": (np.uint8, 1, 256),
+    "int4": (np.uint8, 2, 128),
+}
 
 
 def _adam(state_dtype):
@@ -66,8 +72,8 @@ def _median_s(step, trials: int) -> float:
 
 
 def arithmetic_ns(state_dtype: str, calls: int) -> float:
-    """Nanoseconds of one element of the step on one core, its operands in cache: the
-    difference of the medians at LARGE and SMALL elements over LARGE - SMALL."""
+    """Nanoseconds of one element of the step on the numba threads, its operands in cache:
+    the difference of the medians at LARGE and SMALL elements over LARGE - SMALL."""
     rng = np.random.default_rng(16)
     medians = {}
     for n in (SMALL, LARGE):
@@ -83,11 +89,19 @@ def _bytes_loop():
 
     @njit(parallel=True, cache=False)
     def touch(p, g, m, v, scales):
-        """p += g, m += 1, v += 1 (each stored in its own dtype), the blocks' scales += 1."""
-        for i in prange(p.size):
-            p[i] = p[i] + g[i]
-            m[i] = m[i] + 1
-            v[i] = v[i] + 1
+        """p += g, m += 1, v += 1 (each stored in its own dtype and size: int4 packs two
+        a byte), the blocks' scales += 1."""
+        if m.size == p.size:
+            for i in prange(p.size):
+                p[i] = p[i] + g[i]
+                m[i] = m[i] + 1
+                v[i] = v[i] + 1
+        else:  # (two loops: each runs over its own elements, vectorized)
+            for i in prange(p.size):
+                p[i] = p[i] + g[i]
+            for i in prange(m.size):
+                m[i] = m[i] + 1
+                v[i] = v[i] + 1
         for j in prange(scales.size):
             scales[j] = scales[j] + np.float32(1)
 
@@ -111,9 +125,10 @@ def measure(n: int, trials: int, calls: int) -> dict:
     for kind in KINDS:
         opt, q = _adam(kind), p.copy()
         steps[f"optimlab {kind}"] = lambda opt=opt, q=q: opt.apply([g], [q])
-        width = WIDTH[kind]
-        m, v = np.zeros(n, width), np.zeros(n, width)
-        scales = np.zeros(2 * ((n + 255) // 256) if kind == "int8" else 0, np.float32)
+        dtype, per_item, block = STORAGE[kind]
+        items = -(-n // per_item)
+        m, v = np.zeros(items, dtype), np.zeros(items, dtype)
+        scales = np.zeros(2 * -(-n // block) if block else 0, np.float32)
         q2 = p.copy()
         steps[f"bytes {kind}"] = lambda q2=q2, m=m, v=v, s=scales: touch(q2, g, m, v, s)
     for step in steps.values():  # compile, build state
@@ -130,7 +145,7 @@ def measure(n: int, trials: int, calls: int) -> dict:
     rows = {}
     for kind in KINDS:
         per_element = arithmetic_ns(kind, calls)
-        arithmetic = per_element * n / threads / 1e6
+        arithmetic = per_element * n / 1e6
         bytes_ms = ms[f"bytes {kind}"]
         row = {
             "step_ms": ms[f"optimlab {kind}"],
