@@ -92,9 +92,9 @@ def test_quality_compares_against_float32_and_counts_the_narrow_share(one_epoch,
     assert mlp.narrow_share == 8192 / (8192 + 128 + 1280 + 10)
     assert one_epoch.comparisons["cnn"].narrow_share == 4320 / (432 + 48 + 4320 + 10)
     table = one_epoch.as_json()
-    assert len(table["rows"]) == 6 and table["columns"] == list(Q.COLUMNS)
+    assert len(table["rows"]) == 8 and table["columns"] == list(Q.COLUMNS)
     text = Q.markdown(table)
-    assert text.count("\n| ") == 6 and "| W1 64x128 |" in text and "| none |" in text
+    assert text.count("\n| ") == 8 and "| W1 64x128 |" in text and "| none |" in text
     saved = tmp_path / "q.json"
     saved.write_text(json.dumps(table))
     assert Q.main(["--table-from", str(saved)]) == 0
@@ -164,8 +164,6 @@ def test_the_saved_table_is_of_this_experiment():
     )
     assert saved["columns"] == list(Q.COLUMNS) and saved["epochs"] == Q.EPOCHS
     assert [row[1] for row in saved["rows"]] == list(Q.STATE_DTYPES) * 2
-    assert [row[7] for row in saved["rows"]] == ["none", "W1 64x128", "W1 64x128"] + [
-        "none",
-        "W 432x10",
-        "W 432x10",
-    ]
+    assert [row[7] for row in saved["rows"]] == ["none"] + ["W1 64x128"] * 3 + ["none"] + [
+        "W 432x10"
+    ] * 3
