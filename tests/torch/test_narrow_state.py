@@ -22,6 +22,7 @@ from optimlab.engines import reference  # noqa: E402
 from optimlab.quantization import blockwise, stochastic  # noqa: E402
 from optimlab.quantization.state import (  # noqa: E402
     Bfloat16State,
+    Int4State,
     Int8State,
     from_bfloat16_bits,
     to_bfloat16_bits,
@@ -135,7 +136,7 @@ def _numpy_reference(state_dtype, steps, amsgrad=False):
     Bfloat16State, the rule in NumPy float32."""
     gen = torch.Generator().manual_seed(0)
     p = torch.randn(N, generator=gen).numpy().copy()
-    make = {"int8": Int8State, "bfloat16": Bfloat16State}[state_dtype]
+    make = {"int8": Int8State, "int4": Int4State, "bfloat16": Bfloat16State}[state_dtype]
     slots = [make((N,), True), make((N,), False), make((N,), False) if amsgrad else None]
     for t, g in enumerate(_grads(N, steps), start=1):
         scalars = rules.adam.scalars(
@@ -161,7 +162,7 @@ def _stored(state, key):
     return {"": t.numpy(), ".scales": state[key + ".scales"].numpy()}
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("state_dtype", ["int8", "int4", "bfloat16"])
 def test_cpu_kernel_is_the_numpy_reference_bit_for_bit(state_dtype):
     """The fused block kernel on the tensors' memory: parameter and stored slots equal the
     reference engine's (both ours, same machine), AMSGrad's third slot included."""
@@ -174,7 +175,7 @@ def test_cpu_kernel_is_the_numpy_reference_bit_for_bit(state_dtype):
             assert np.array_equal(stored[suffix], array), (key, suffix)
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("state_dtype", ["int8", "int4", "bfloat16"])
 def test_torch_ops_path_stores_the_same_state(state_dtype):
     """engine="torch" (what another device runs): dequantize, the torch-ops rule, requantize.
     The moments' updates are products and sums, which IEEE fixes: the stored state is the
@@ -197,7 +198,7 @@ def _sqrt_correctly_rounded(x):
     return torch.sqrt(x.double()).to(x.dtype) if isinstance(x, torch.Tensor) else np.sqrt(x)
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("state_dtype", ["int8", "int4", "bfloat16"])
 def test_torch_ops_path_is_the_numpy_reference_with_an_ieee_sqrt(state_dtype, monkeypatch):
     """With torch.sqrt replaced by a correctly rounded one, every operation of the torch path
     is fixed by IEEE: parameter and stored state equal the NumPy reference bit for bit."""
@@ -214,7 +215,7 @@ def test_torch_ops_path_is_the_numpy_reference_with_an_ieee_sqrt(state_dtype, mo
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("state_dtype", ["int8", "int4", "bfloat16"])
 def test_cuda_state_is_the_cpu_kernels(state_dtype):
     """On a GPU the torch-ops path runs (CUDA's sqrt is correctly rounded): parameter and
     state equal the CPU kernel's bit for bit; a bfloat16 parameter with stochastic rounding
@@ -371,7 +372,7 @@ def test_stochastic_rounding_is_seeded_and_both_engines_agree():
 # -- state dicts --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
+@pytest.mark.parametrize("state_dtype", ["int8", "int4", "bfloat16"])
 @pytest.mark.parametrize("sr", [False, True])
 def test_torch_save_round_trip_and_resume_are_bit_exact(state_dtype, sr):
     dtype = torch.bfloat16 if sr else torch.float32
@@ -496,10 +497,9 @@ def _params():
     "make, error, words",
     [
         (
-            lambda: ot.Adam(_params(), state_dtype="int4"),
+            lambda: ot.Adam(_params(), state_dtype="int2"),
             ValueError,
-            r"state_dtype must be one of 'float32', 'bfloat16', 'int8', got 'int4' \(int4 state "
-            r"is in optimlab's NumPy optimizers, not in optimlab.torch yet\)",
+            r"state_dtype must be one of 'float32', 'bfloat16', 'int8', 'int4', got 'int2'",
         ),
         (lambda: ot.Adam(_params(), state_dtype=8), ValueError, "got 8"),
         (lambda: ot.Adam(_params(), state_dtype="float16"), ValueError, "'int8'"),
@@ -612,3 +612,103 @@ def test_every_elementwise_drop_in_takes_int8_state(name):
     assert all(opt.state[p][k + ".scales"].dtype == torch.float32 for k in quantized)
     moved = (ends[0] - start).norm()
     assert moved > 0 and (ends[1] - ends[0]).norm() <= 0.1 * moved
+
+
+# -- int4 -----------------------------------------------------------------------------------------
+
+
+def test_int4_layout_and_checkpoints_convert():
+    """int4 slots are two codes a byte (flat, ceil(N / 2)) with a float32 scale per 128, the
+    core's Int4State bit for bit; an int4 checkpoint loads into int8 and float32 optimizers as
+    the values it held, a float32 one into int4 as blockwise.quantize4 of its moments, and
+    float32_state_dict gives torch.optim the dequantized values."""
+    (p, small), four = _train(2, "int4")
+    state = four.state[p]
+    assert state["exp_avg"].dtype == torch.uint8 and tuple(state["exp_avg"].shape) == (2500,)
+    assert tuple(state["exp_avg.scales"].shape) == (40,) and state["exp_avg.scales"].dtype == (
+        torch.float32
+    )
+    assert four.state[small]["exp_avg"].dtype == torch.float32
+    held = {
+        key: blockwise.dequantize4(
+            state[key].numpy(), state[key + ".scales"].numpy(), key == "exp_avg", (N,)
+        )
+        for key in ("exp_avg", "exp_avg_sq")
+    }
+
+    def fresh(state_dtype):
+        q = [torch.nn.Parameter(t.detach().clone()) for t in four.param_groups[0]["params"]]
+        return ot.Adam(q, lr=1e-2, state_dtype=state_dtype), q
+
+    same, q = fresh("int4")
+    same.load_state_dict(four.state_dict())
+    for key in ("exp_avg", "exp_avg.scales", "exp_avg_sq", "exp_avg_sq.scales"):
+        assert torch.equal(same.state[q[0]][key], state[key]), key
+    full, q = fresh("float32")
+    full.load_state_dict(four.state_dict())
+    eight, q8 = fresh("int8")
+    eight.load_state_dict(four.state_dict())
+    for key, values in held.items():
+        assert np.array_equal(full.state[q[0]][key].numpy(), values)
+        codes, scales = blockwise.quantize(values, key == "exp_avg")
+        assert np.array_equal(eight.state[q8[0]][key].numpy(), codes)
+        assert np.array_equal(eight.state[q8[0]][key + ".scales"].numpy(), scales)
+    back, q = fresh("int4")
+    back.load_state_dict(full.state_dict())
+    for key, values in held.items():
+        packed, scales = blockwise.quantize4(values, key == "exp_avg")
+        assert np.array_equal(back.state[q[0]][key].numpy(), packed)
+        assert np.array_equal(back.state[q[0]][key + ".scales"].numpy(), scales)
+    theirs = torch.optim.Adam([torch.nn.Parameter(t.detach().clone()) for t in q], lr=1e-2)
+    theirs.load_state_dict(_narrow.float32_state_dict(four))
+    t = theirs.param_groups[0]["params"][0]
+    for key, values in held.items():
+        assert np.array_equal(theirs.state[t][key].numpy(), values)
+
+
+@pytest.mark.parametrize("how", ["codes size", "scales shape"])
+def test_a_broken_int4_checkpoint_is_refused_and_changes_nothing(how):
+    _, opt = _train(2, "int4")
+    saved = copy.deepcopy(opt.state_dict())
+    entry = saved["state"][0]
+    if how == "codes size":
+        entry["exp_avg"] = entry["exp_avg"][:-1]
+    else:
+        entry["exp_avg.scales"] = entry["exp_avg.scales"][:-1]
+    p2, target = _train(1, "int4")
+    before = _snapshot(target, p2)
+    words = {
+        "codes size": r"'exp_avg' must hold 5000 int8 codes .* or 2500 bytes of int4 codes",
+        "scales shape": r"'exp_avg.scales' must be a float32 tensor of shape \(40,\) \(one "
+        r"scale per block of 128\)",
+    }[how]
+    with pytest.raises(ValueError, match=words):
+        target.load_state_dict(saved)
+    _same(_snapshot(target, p2), before)
+    target.step()
+
+
+@pytest.mark.parametrize("name", list(DROP_INS))
+def test_every_elementwise_drop_in_takes_int4_state(name):
+    """Every drop-in whose rule declares QUANTIZED_SLOTS stores those slots as int4 (packed
+    codes, a scale per 128); the torch-ops path (engine="torch", what another device runs)
+    stores the same bits as the CPU kernel."""
+    cls = getattr(ot, name)
+    start = torch.randn(N, generator=torch.Generator().manual_seed(4))
+    runs = []
+    for engine in ("auto", "torch"):
+        p = torch.nn.Parameter(start.clone())
+        opt = cls([p], state_dtype="int4", engine=engine, **DROP_INS[name])
+        for g in _grads(N, 3, seed=6):
+            p.grad = g
+            opt.step()
+        runs.append((p, opt))
+    (p, opt), (p2, opt2) = runs
+    quantized = {
+        k for k, v in opt.state[p].items() if torch.is_tensor(v) and v.dtype == torch.uint8
+    }
+    assert quantized and all(tuple(opt.state[p][k].shape) == (2500,) for k in quantized)
+    assert all(tuple(opt.state[p][k + ".scales"].shape) == (40,) for k in quantized)
+    for k in quantized:
+        assert torch.equal(opt.state[p][k], opt2.state[p2][k]), k
+    assert torch.isfinite(p).all() and not torch.equal(p.detach(), start)

@@ -36,7 +36,7 @@ torch-ops path; torch's ``p * (1 - lr * wd)`` is slot 7), the optimizer's one st
 parameter dtype. The preset is optimizer-wide: each param group holds it (none for
 ``"torch"``), and a group or a state dict of another preset is refused.
 
-``state_dtype="bfloat16" | "int8"`` (a rule with ``QUANTIZED_SLOTS``) keeps those moments
+``state_dtype="bfloat16" | "int8" | "int4"`` (a rule with ``QUANTIZED_SLOTS``) keeps those moments
 narrow in the state, as torch tensors, and ``bf16_stochastic_round=True`` (``seed``) rounds
 bfloat16 parameters stochastically after a float32 update: see :mod:`optimlab.torch._narrow`,
 which this module calls at the slots' creation, the step's dispatch and the state dict's load.
@@ -496,6 +496,8 @@ class Optimizer(torch.optim.Optimizer):
                             f"state of parameter {index}: {key!r} is no buffer of a parameter "
                             f"of shape {tuple(p.shape)} in {type(self).__name__}"
                         )
+                    if expected is not None:  # (int4 codes: two a byte, flat)
+                        expected = _narrow.stored_shape(self, p, index, key, expected)
                     if key in self.slot_keys and tuple(value.shape) != expected:
                         what = "the parameter's shape" if expected == tuple(p.shape) else "shape"
                         raise ValueError(

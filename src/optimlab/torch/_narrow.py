@@ -1,6 +1,6 @@
 """Narrow optimizer state and bfloat16 stochastic rounding for the PyTorch drop-ins (issue 16).
 
-``state_dtype="float32" | "bfloat16" | "int8"`` (an optimizer whose rule declares
+``state_dtype="float32" | "bfloat16" | "int8" | "int4"`` (an optimizer whose rule declares
 ``QUANTIZED_SLOTS``) stores those slots of every parameter of at least 4096 elements as
 :mod:`optimlab.quantization.state` defines them, in the optimizer's ``state`` as torch tensors:
 
@@ -9,6 +9,9 @@
     "int8"      state[key]: torch.uint8 codes, the parameter's shape, and
                 state[key + ".scales"]: float32, one per block of 256 elements (blockwise
                 dynamic 8-bit, bit-equal to bitsandbytes'/torchao's codes)
+    "int4"      state[key]: torch.uint8, two codes a byte, flat (ceil(numel / 2)), and
+                state[key + ".scales"]: float32, one per block of 128 elements (torchao's
+                AdamW4bit codes and packing)
 
 so that ``state_dict()`` / ``load_state_dict()`` / ``torch.save`` carry them bit for bit. Each
 step dequantizes the slots to float32, runs the rule, and requantizes after the parameter has
@@ -55,15 +58,12 @@ from .._validation import show
 from ..engines import fused
 from ..quantization import kernels, stochastic
 from ..quantization.blockwise import MIN_SCALE, block_count
-from ..quantization.codes import BLOCK_SIZE, MIN_QUANTIZED_SIZE, dynamic_code
-from ..quantization.state import Bfloat16State, Int8State
+from ..quantization.codes import BLOCK_SIZE, BLOCK_SIZE_4, MIN_QUANTIZED_SIZE, code4, dynamic_code
+from ..quantization.state import STATE_DTYPES, Bfloat16State, Int4State, Int8State
 from ._fused import FusedView, HeldView
 
 #: the state key of a parameter's stochastic-rounding generator (its ``get_state()``)
 GENERATOR_KEY = "bf16_sr_generator"
-#: the state dtypes of the drop-in: those of optimlab's NumPy optimizers but "int4", whose
-#: packed codes have no torch storage here yet (refused with that reason)
-STATE_DTYPES = ("float32", "bfloat16", "int8")
 
 #: the suffix of an int8 slot's scales in the state
 SCALES = ".scales"
@@ -88,10 +88,9 @@ def configure(cls, state_dtype, bf16_stochastic_round, seed, defaults: dict) -> 
     stochastic rounding, and ``differentiable=True`` with either option."""
     name = cls.__name__
     if not isinstance(state_dtype, str) or state_dtype not in STATE_DTYPES:
-        later = " (int4 state is in optimlab's NumPy optimizers, not in optimlab.torch yet)"
         raise ValueError(
             f"state_dtype must be one of {', '.join(map(repr, STATE_DTYPES))}, got "
-            f"{show(state_dtype)}{later if state_dtype == 'int4' else ''}"
+            f"{show(state_dtype)}"
         )
     if state_dtype != "float32":
         quantized = getattr(cls.rule, "QUANTIZED_SLOTS", None)
@@ -185,7 +184,8 @@ def _signs(opt) -> dict:
 
 
 def layout(opt, p, key: str):
-    """How slot ``key`` of ``p`` is stored: ``"int8"``, ``"bfloat16"`` or a torch dtype."""
+    """How slot ``key`` of ``p`` is stored: ``"int8"``, ``"int4"``, ``"bfloat16"`` or a torch
+    dtype."""
     cfg = config(opt)
     if cfg is None:
         return p.dtype
@@ -197,6 +197,20 @@ def layout(opt, p, key: str):
     ):
         return cfg.state_dtype
     return torch.float32 if p.dtype == torch.bfloat16 else p.dtype
+
+
+def stored_shape(opt, p, index: int, key: str, shape: tuple) -> tuple:
+    """The shape slot ``key`` of ``p`` (parameter ``index``, a slot of ``shape``) has: that
+    shape, or ``(ceil(numel / 2),)`` for int4 codes, two a byte (this optimizer's layout, or
+    the uint8 codes of a checkpoint being loaded, which :func:`before_load` has checked and
+    set aside: torch's load casts them to the parameter's dtype, :func:`after_load` converts
+    them)."""
+    saved = opt.__dict__.get("_narrow_pending", {}).get(index, {}).get(key)
+    if isinstance(saved, torch.Tensor):  # being loaded: as saved (floats have the slot's)
+        return tuple(saved.shape) if saved.dtype == torch.uint8 else shape
+    if layout(opt, p, key) == "int4":
+        return (-(-int(np.prod(shape, dtype=np.int64)) // 2),)
+    return shape
 
 
 def handles(opt, p) -> bool:
@@ -212,6 +226,53 @@ def handles(opt, p) -> bool:
 @functools.cache
 def _code(signed: bool, device) -> torch.Tensor:
     return torch.from_numpy(dynamic_code(signed).copy()).to(device)
+
+
+@functools.cache
+def _code4(signed: bool, device) -> torch.Tensor:
+    return torch.from_numpy(code4(signed).copy()).to(device)
+
+
+def codes_kind(codes: torch.Tensor, scales: torch.Tensor) -> str:
+    """Which blockwise storage uint8 ``codes`` with their ``scales`` are: ``"int8"`` (one
+    code an element, a scale per 256) or ``"int4"`` (two a byte, a scale per 128: four
+    times as many scales for as many bytes)."""
+    return "int8" if scales.numel() == block_count(codes.numel()) else "int4"
+
+
+def dequantize4(packed: torch.Tensor, scales: torch.Tensor, signed: bool, shape) -> torch.Tensor:
+    """float32 ``code4[code] * scale`` of each element's block of 128, of ``shape``
+    (blockwise.dequantize4: the high nibble first)."""
+    code = _code4(bool(signed), packed.device)
+    n = int(np.prod(tuple(shape), dtype=np.int64))
+    flat = packed.reshape(-1)
+    codes = torch.stack([flat >> 4, flat & 15], dim=1).reshape(-1)[:n]
+    per_element = scales.to(torch.float32).repeat_interleave(BLOCK_SIZE_4)[:n]
+    return (code[codes.long()] * per_element).reshape(tuple(shape))
+
+
+def quantize4(x: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(packed uint8 of ceil(numel / 2), scales float32 per block of 128)`` of float32
+    ``x``: the operations of blockwise.quantize4 (the scale of :func:`quantize`, four
+    branchless halvings, the rounding step, two codes a byte) in torch."""
+    code = _code4(bool(signed), x.device)
+    flat = x.reshape(-1).to(torch.float32)
+    n = flat.numel()
+    pad = block_count(n, BLOCK_SIZE_4) * BLOCK_SIZE_4 - n
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad)])
+    blocks = flat.reshape(-1, BLOCK_SIZE_4)
+    scale = torch.clamp(blocks.abs().amax(dim=1), min=float(MIN_SCALE))
+    y = blocks / scale[:, None]
+    k = torch.where(y >= code[8], 8, 0)
+    for step in (4, 2, 1):
+        k = k + torch.where(y >= code[k + step], step, 0)
+    up = torch.clamp(k + 1, max=15)
+    low, high = code[k], code[up]
+    codes = torch.where((y - low) >= (high - low) * 0.5, up, k).to(torch.uint8).reshape(-1)[:n]
+    if n % 2:
+        codes = torch.cat([codes, codes.new_zeros(1)])
+    return (codes[0::2] << 4) | codes[1::2], scale
 
 
 def dequantize(codes: torch.Tensor, scales: torch.Tensor, signed: bool) -> torch.Tensor:
@@ -286,15 +347,24 @@ def new_slot(opt, p, key: str, value, state: dict) -> torch.Tensor:
     full = torch.full(p.shape, value, dtype=torch.float32, device=p.device)
     if kind == "bfloat16":
         return to_bfloat16(full)
-    codes, scales = quantize(full, _signs(opt)[key] == "signed")
+    signed = _signs(opt)[key] == "signed"
+    if kind == "int4" and value == 0:  # Int4State's start: the unsigned code has no 0, so
+        start = Int4State(tuple(p.shape), signed)  # 0 is its least code times a scale of 0
+        state[key + SCALES] = torch.from_numpy(start.scales).to(p.device)
+        return torch.from_numpy(start.codes).to(p.device)
+    codes, scales = (quantize4 if kind == "int4" else quantize)(full, signed)
     state[key + SCALES] = scales
     return codes
 
 
-def _values(opt, state: dict, key: str, value: torch.Tensor) -> torch.Tensor:
-    """The float values a stored slot holds (int8 codes dequantized, float32)."""
+def _values(opt, state: dict, key: str, value: torch.Tensor, shape) -> torch.Tensor:
+    """The float values a stored slot of a parameter of ``shape`` holds (int8 or int4 codes
+    dequantized, float32)."""
     if value.dtype == torch.uint8:
-        return dequantize(value, state[key + SCALES], _signs(opt)[key] == "signed")
+        scales, signed = state[key + SCALES], _signs(opt)[key] == "signed"
+        if codes_kind(value, scales) == "int4":
+            return dequantize4(value, scales, signed, shape)
+        return dequantize(value, scales, signed)
     return value
 
 
@@ -306,7 +376,8 @@ def _store(opt, p, state: dict, key: str, values: torch.Tensor, kind) -> None:
         state[key] = to_bfloat16(values.to(p.device))
         state.pop(key + SCALES, None)
     else:
-        codes, scales = quantize(values.to(p.device, torch.float32), _signs(opt)[key] == "signed")
+        how = quantize4 if kind == "int4" else quantize
+        codes, scales = how(values.to(p.device, torch.float32), _signs(opt)[key] == "signed")
         state[key], state[key + SCALES] = codes, scales
 
 
@@ -388,7 +459,11 @@ class NarrowView(HeldView):
                 if t.dtype == torch.uint8:
                     scales = state[key + SCALES]
                     held.append((key + SCALES, scales))
-                    buffer = Int8State.__new__(Int8State)
+                    if codes_kind(t, scales) == "int4":
+                        buffer = Int4State.__new__(Int4State)
+                        buffer._shape = tuple(p.shape)
+                    else:
+                        buffer = Int8State.__new__(Int8State)
                     buffer.signed = signs[key] == "signed"
                     buffer.codes, buffer.scales = t.numpy().reshape(-1), scales.numpy()
                 elif t.dtype == torch.bfloat16:
@@ -490,14 +565,15 @@ def apply_torch(opt, p, g, state, keys, scalars, maximize, l2, decoupled_wdlr, l
             continue
         stored = state[key]
         kinds.append(layout(opt, p, key))
-        value = _values(opt, state, key, stored)
+        value = _values(opt, state, key, stored, p.shape)
         values.append(value.to(torch.float32) if value.dtype != work.dtype else value)
     opt._apply_torch(work, grad, values, scalars, maximize, l2, decoupled_wdlr, loss_scale, False)
     for key, value, kind in zip(keys, values, kinds, strict=True):
         if key is None or value is state[key]:
             continue
-        if kind == "int8":
-            codes, scales = quantize(value, _signs(opt)[key] == "signed")
+        if kind in ("int8", "int4"):
+            how = quantize4 if kind == "int4" else quantize
+            codes, scales = how(value, _signs(opt)[key] == "signed")
             state[key].copy_(codes)
             state[key + SCALES].copy_(scales)
         elif kind == "bfloat16":
@@ -554,8 +630,8 @@ def before_load(opt, state_dict):
             base = key[: -len(SCALES)]
             if base not in codes:
                 raise ValueError(
-                    f"state of parameter {index}: {key!r} are the scales of int8 codes, but "
-                    f"{base!r} holds no uint8 codes"
+                    f"state of parameter {index}: {key!r} are the scales of int8 or int4 "
+                    f"codes, but {base!r} holds no uint8 codes"
                 )
         for key in value:
             if key not in slot_keys:
@@ -567,14 +643,24 @@ def before_load(opt, state_dict):
                 if key not in signs:
                     raise ValueError(
                         f"state of parameter {index}: {key!r} holds uint8 codes, but "
-                        f"{type(opt).__name__} stores no {key!r} in int8"
+                        f"{type(opt).__name__} stores no {key!r} in int8 or int4"
+                    )
+                n = p.numel()
+                if t.numel() == n:  # int8: one code an element, a scale per 256
+                    blocks, size = block_count(n), BLOCK_SIZE
+                elif t.dim() == 1 and t.numel() == -(-n // 2):  # int4: two a byte, per 128
+                    blocks, size = block_count(n, BLOCK_SIZE_4), BLOCK_SIZE_4
+                else:
+                    raise ValueError(
+                        f"state of parameter {index}: {key!r} must hold {n} int8 codes (the "
+                        f"parameter's shape) or {-(-n // 2)} bytes of int4 codes, got "
+                        f"{_describe(t)}"
                     )
                 scales = value.get(key + SCALES)
-                blocks = block_count(t.numel())
                 if not (_is_tensor(scales, torch.float32) and tuple(scales.shape) == (blocks,)):
                     raise ValueError(
                         f"state of parameter {index}: {key + SCALES!r} must be a float32 "
-                        f"tensor of shape ({blocks},) (one scale per block of {BLOCK_SIZE}), "
+                        f"tensor of shape ({blocks},) (one scale per block of {size}), "
                         f"got {_describe(scales)}"
                     )
             elif not t.is_floating_point():
@@ -633,11 +719,11 @@ def after_load(opt) -> None:
             if key.endswith(SCALES):
                 continue
             kind = layout(opt, p, key)
-            if kind == "int8" and value.dtype == torch.uint8:
+            if value.dtype == torch.uint8 and codes_kind(value, saved[key + SCALES]) == kind:
                 state[key] = value.detach().to(p.device, copy=True)
                 state[key + SCALES] = saved[key + SCALES].detach().to(p.device, copy=True)
                 continue
-            _store(opt, p, state, key, _values(opt, saved, key, value.detach()), kind)
+            _store(opt, p, state, key, _values(opt, saved, key, value.detach(), p.shape), kind)
 
 
 def state_dtype_of(opt) -> str:
@@ -651,12 +737,13 @@ def stochastic_of(opt) -> bool:
 
 
 def float32_state_dict(opt) -> dict:
-    """``opt.state_dict()`` with every narrow slot as float32 values (int8 codes dequantized,
-    bfloat16 widened, exactly) and the ``.scales`` and generator entries left out: what
+    """``opt.state_dict()`` with every narrow slot as float32 values (int8 or int4 codes
+    dequantized, bfloat16 widened, exactly) and the ``.scales`` and generator entries left out: what
     ``torch.optim`` (or any optimizer that knows no narrow storage) loads. The tensors that
     needed no conversion are the optimizer's own, as in ``state_dict()``."""
     saved = opt.state_dict()
     signs = _signs(opt)
+    ours = list(itertools.chain.from_iterable(g["params"] for g in opt.param_groups))
     state = {}
     for index, entry in saved["state"].items():
         out = {}
@@ -664,7 +751,7 @@ def float32_state_dict(opt) -> dict:
             if key == GENERATOR_KEY or (isinstance(key, str) and key.endswith(SCALES)):
                 continue
             if isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and key in signs:
-                value = dequantize(value, entry[key + SCALES], signs[key] == "signed")
+                value = _values(opt, entry, key, value, ours[index].shape)
             elif isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16:
                 value = value.to(torch.float32)
             out[key] = value
