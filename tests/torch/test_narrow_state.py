@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,6 +266,24 @@ def test_torch_quantization_is_the_numpy_reference(values, signed):
     assert np.array_equal(back.view(np.uint32), expected.view(np.uint32))
     bits = _narrow.to_bfloat16(torch.from_numpy(x)).view(torch.int16).numpy().view(np.uint16)
     assert np.array_equal(bits, to_bfloat16_bits(x))
+    packed, scales4 = blockwise.quantize4(x, signed)
+    t_packed, t_scales4 = _narrow.quantize4(torch.from_numpy(x), signed)
+    assert np.array_equal(t_packed.numpy(), packed)
+    assert np.array_equal(t_scales4.numpy().view(np.uint32), scales4.view(np.uint32))
+    back4 = _narrow.dequantize4(t_packed, t_scales4, signed, x.shape).numpy()
+    expected4 = blockwise.dequantize4(packed, scales4, signed, x.shape)
+    assert np.array_equal(back4.view(np.uint32), expected4.view(np.uint32))
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_torch_int4_quantization_is_the_numpy_reference_on_ties(signed):
+    """quantize4 in torch operations on the stored adversarial inputs (every code, every
+    midpoint of two neighbours and the floats next to it): the NumPy reference's codes."""
+    peers = np.load(Path(__file__).resolve().parents[1] / "quantization_peers.npz")
+    x = peers[f"input4_{'signed' if signed else 'unsigned'}_adversarial"]
+    packed, scales = blockwise.quantize4(x, signed)
+    t_packed, t_scales = _narrow.quantize4(torch.from_numpy(x.copy()), signed)
+    assert np.array_equal(t_packed.numpy(), packed) and np.array_equal(t_scales.numpy(), scales)
 
 
 # -- stochastic rounding: the core function -----------------------------------------------------
