@@ -92,12 +92,19 @@ def quantize(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, scales)`` of float32 ``x``: codes uint8 of x's shape, one float32 scale per
     block (see the module's docstring; the codes are :func:`nearest`'s, by the table)."""
+    y, scale = scaled_blocks(x, block_size)
+    codes = lookup.nearest_by_table(y, nearest_table(signed)).reshape(-1)[: np.size(x)]
+    return codes.reshape(np.shape(x)), scale
+
+
+def scaled_blocks(x: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, scale)``: float32 ``x`` in blocks of ``block_size`` (zero-padded), each divided
+    by its scale ``max(absmax, 1e-12)`` (float32 division), and the scales (float32)."""
     blocks = _blocks(x, block_size)
     scale = np.maximum(np.max(np.abs(blocks), axis=1), MIN_SCALE)
     with np.errstate(invalid="ignore"):
         y = blocks / scale[:, None]
-    codes = lookup.nearest_by_table(y, nearest_table(signed)).reshape(-1)[: np.size(x)]
-    return codes.reshape(np.shape(x)), scale.astype(np.float32)
+    return y, scale.astype(np.float32)
 
 
 def dequantize(
@@ -120,12 +127,8 @@ def quantize4(x: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
     ``quantize_4bit_with_qmap``), two codes a byte, the first element in the high nibble
     (``codes[0::2] << 4 | codes[1::2]``, torchao's packing); an odd last element is paired with
     code 0. ``packed``: uint8 of ceil(x.size / 2); ``scales``: float32 of one per block."""
-    blocks = _blocks(x, BLOCK_SIZE_4)
-    scale = np.maximum(np.max(np.abs(blocks), axis=1), MIN_SCALE)
-    with np.errstate(invalid="ignore"):
-        y = blocks / scale[:, None]
-    codes = nearest(y, code4(signed)).reshape(-1)[: np.size(x)]
-    return pack4(codes), scale.astype(np.float32)
+    y, scale = scaled_blocks(x, BLOCK_SIZE_4)
+    return pack4(nearest(y, code4(signed)).reshape(-1)[: np.size(x)]), scale
 
 
 @functools.cache

@@ -256,14 +256,8 @@ def quantize4(x: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor
     ``x``: the operations of blockwise.quantize4 (the scale of :func:`quantize`, four
     branchless halvings, the rounding step, two codes a byte) in torch."""
     code = _code4(bool(signed), x.device)
-    flat = x.reshape(-1).to(torch.float32)
-    n = flat.numel()
-    pad = block_count(n, BLOCK_SIZE_4) * BLOCK_SIZE_4 - n
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad)])
-    blocks = flat.reshape(-1, BLOCK_SIZE_4)
-    scale = torch.clamp(blocks.abs().amax(dim=1), min=float(MIN_SCALE))
-    y = blocks / scale[:, None]
+    y, scale = _scaled_blocks(x, BLOCK_SIZE_4)
+    n = x.numel()
     k = torch.where(y >= code[8], 8, 0)
     for step in (4, 2, 1):
         k = k + torch.where(y >= code[k + step], step, 0)
@@ -283,19 +277,26 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor, signed: bool) -> torch
     return (code[codes.reshape(-1).long()] * per_element).reshape(codes.shape)
 
 
+def _scaled_blocks(x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """blockwise.scaled_blocks in torch: float32 ``x`` in zero-padded blocks of ``size``,
+    each divided by ``max(absmax, 1e-12)``, and those scales."""
+    flat = x.reshape(-1).to(torch.float32)
+    n = flat.numel()
+    pad = block_count(n, size) * size - n
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad)])
+    blocks = flat.reshape(-1, size)
+    scale = torch.clamp(blocks.abs().amax(dim=1), min=float(MIN_SCALE))
+    return blocks / scale[:, None], scale
+
+
 def quantize(x: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``(codes uint8 of x's shape, scales float32 per block)`` of float32 ``x``: the
     operations of blockwise.quantize (absmax clipped at 1e-12, y = x / s, eight branchless
     search steps, round to nearest with ties up) in torch."""
     code = _code(bool(signed), x.device)
-    flat = x.reshape(-1).to(torch.float32)
-    n = flat.numel()
-    pad = block_count(n) * BLOCK_SIZE - n
-    if pad:
-        flat = torch.cat([flat, flat.new_zeros(pad)])
-    blocks = flat.reshape(-1, BLOCK_SIZE)
-    scale = torch.clamp(blocks.abs().amax(dim=1), min=float(MIN_SCALE))
-    y = blocks / scale[:, None]
+    y, scale = _scaled_blocks(x, BLOCK_SIZE)
+    n = x.numel()
     k = torch.where(y >= code[128], 128, 0)
     for step in (64, 32, 16, 8, 4, 2, 1):
         k = k + torch.where(y >= code[k + step], step, 0)
