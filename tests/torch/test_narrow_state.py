@@ -711,7 +711,10 @@ def test_a_broken_int4_checkpoint_is_refused_and_changes_nothing(how):
 def test_every_elementwise_drop_in_takes_int4_state(name):
     """Every drop-in whose rule declares QUANTIZED_SLOTS stores those slots as int4 (packed
     codes, a scale per 128); the torch-ops path (engine="torch", what another device runs)
-    stores the same bits as the CPU kernel."""
+    stores the same bits as the CPU kernel, where the stored state is products and sums.
+    RMSprop's momentum buffer and Adadelta's accumulated update go through a square root,
+    and torch.sqrt's vectorized kernel is one ulp off np.sqrt on some elements (which ones
+    depends on the CPU): there a code may move to its neighbour, on at most 0.1% of them."""
     cls = getattr(ot, name)
     start = torch.randn(N, generator=torch.Generator().manual_seed(4))
     runs = []
@@ -729,5 +732,9 @@ def test_every_elementwise_drop_in_takes_int4_state(name):
     assert quantized and all(tuple(opt.state[p][k].shape) == (2500,) for k in quantized)
     assert all(tuple(opt.state[p][k + ".scales"].shape) == (40,) for k in quantized)
     for k in quantized:
-        assert torch.equal(opt.state[p][k], opt2.state[p2][k]), k
+        if name not in ("RMSprop", "Adadelta"):
+            assert torch.equal(opt.state[p][k], opt2.state[p2][k]), k
+            continue
+        a, b = (blockwise.unpack4(o.state[q][k].numpy(), N).astype(int) for q, o in runs)
+        assert np.max(np.abs(a - b)) <= 1 and np.count_nonzero(a != b) <= N // 1000, k
     assert torch.isfinite(p).all() and not torch.equal(p.detach(), start)
